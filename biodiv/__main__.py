@@ -1,0 +1,3 @@
+from biodiv.cli import main
+
+main()

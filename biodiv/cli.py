@@ -1,0 +1,73 @@
+"""The ``biodiv`` command line: a thin mirror of the library (one module per area under
+``biodiv/commands``). Every :class:`~biodiv.errors.BiodivError` becomes one red line and
+exit code 1; nothing here holds logic of its own."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from biodiv.config import Config, load_config
+from biodiv.errors import BiodivError
+
+app = typer.Typer(
+    name="biodiv",
+    help="iNaturalist observations of a French territory: harvest, attach to areas, explore, query.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="Config file (default: $BIODIV_CONFIG or ./biodiv.toml)."
+    ),
+) -> None:
+    ctx.obj = {"config_path": config}
+
+
+def get_config(ctx: typer.Context) -> Config:
+    """The configuration for this invocation (loaded once)."""
+    obj = ctx.find_root().obj
+    if "config" not in obj:
+        obj["config"] = load_config(obj.get("config_path"))
+    return obj["config"]
+
+
+def _register() -> None:
+    from biodiv.commands import analysis, areas, core, dashboard, harvest
+
+    for module in (areas, core, harvest, dashboard, analysis):
+        module.register(app)
+
+
+def main() -> None:
+    _register()
+    try:
+        app(standalone_mode=False)
+    except BiodivError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,290 @@
+"""The one place that opens the DuckDB file.
+
+Why a working copy: a DuckDB file is opened by one read-write process *or* by many
+read-only processes, never both. The dashboard and analysts must keep reading while a
+harvest runs, so writers never open the published file. A writer works on
+``<db>.wip`` (a copy of the published file, or the leftover of a killed run, which is
+how a harvest resumes) and, when it finishes cleanly, atomically renames it over the
+published file. Readers holding the old file keep their snapshot; new readers see the
+new one. A writer that fails leaves the published file exactly as it was.
+
+Every connection has the spatial extension loaded, offline from the
+``duckdb-extension-spatial`` wheel when it is installed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from biodiv.errors import BiodivError
+
+
+class StoreError(BiodivError):
+    """A problem with the database file that the user must act on (one-line message)."""
+
+
+class StoreMissing(StoreError):
+    pass
+
+
+class StoreBusy(StoreError):
+    pass
+
+
+# ---------------------------------------------------------------------------
+# Spatial extension
+# ---------------------------------------------------------------------------
+
+def spatial_extension_file() -> Path | None:
+    """Path of the spatial extension shipped by the PyPI wheel, if installed."""
+    try:
+        import duckdb_extension_spatial
+    except ImportError:
+        return None
+    ext = (
+        Path(duckdb_extension_spatial.__file__).parent
+        / "extensions"
+        / f"v{duckdb.__version__}"
+        / "spatial.duckdb_extension"
+    )
+    return ext if ext.exists() else None
+
+
+_spatial_installed = False
+
+
+def load_spatial(con: duckdb.DuckDBPyConnection) -> None:
+    """Load DuckDB spatial: offline from the wheel, else the regular repository."""
+    global _spatial_installed
+    try:
+        con.execute("LOAD spatial")
+        return
+    except duckdb.Error:
+        pass
+    ext = spatial_extension_file()
+    if ext is not None and not _spatial_installed:
+        con.execute(f"INSTALL '{ext.as_posix()}'")
+        _spatial_installed = True
+    elif ext is None:
+        con.execute("INSTALL spatial")
+    con.execute("LOAD spatial")
+
+
+def connect(path: Path | str | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open a connection (``None`` = in memory) with spatial loaded.
+
+    Raises :class:`StoreError` with a one-line message for a file that is not a
+    DuckDB database.
+    """
+    target = ":memory:" if path is None else str(path)
+    try:
+        con = duckdb.connect(target, read_only=read_only)
+    except duckdb.IOException as exc:
+        msg = str(exc).splitlines()[0]
+        if "lock" in msg.lower():
+            raise StoreBusy(f"{target} is locked by another process: {msg}") from None
+        raise StoreError(f"{target} is not a readable DuckDB database ({msg})") from None
+    except duckdb.Error as exc:
+        raise StoreError(f"{target} could not be opened: {str(exc).splitlines()[0]}") from None
+    load_spatial(con)
+    return con
+
+
+# ---------------------------------------------------------------------------
+# Migrations
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations() -> list[Migration]:
+    """Numbered SQL files of ``biodiv/migrations`` (``NNN_name.sql``), in order."""
+    found = []
+    for entry in resources.files("biodiv.migrations").iterdir():
+        name = entry.name
+        if not name.endswith(".sql") or not name[:3].isdigit():
+            continue
+        found.append(Migration(int(name[:3]), name[4:-4], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate migration numbers in biodiv/migrations: {versions}")
+    return found
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+def latest_version() -> int:
+    return max((m.version for m in migrations()), default=0)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply the migrations newer than the recorded version, each in its own transaction."""
+    current = schema_version(con)
+    applied = []
+    for m in migrations():
+        if m.version <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(m.sql)
+            con.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [m.version, m.name]
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(m.version)
+    return applied
+
+
+# ---------------------------------------------------------------------------
+# The store: published file, working copy, readers and writers
+# ---------------------------------------------------------------------------
+
+class Store:
+    """The biodiv DuckDB file at ``path`` and its working copy."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    @property
+    def wip_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".wip")
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    # -- readers ------------------------------------------------------------
+    def reader(self) -> duckdb.DuckDBPyConnection:
+        """A read-only connection on the published file (never blocks a writer)."""
+        if not self.path.exists():
+            raise StoreMissing(
+                f"no database at {self.path}: run `biodiv init` then `biodiv update` (or `biodiv demo`)"
+            )
+        con = connect(self.path, read_only=True)
+        have, want = schema_version(con), latest_version()
+        if have < want:
+            con.close()
+            raise StoreError(
+                f"{self.path} has schema version {have}, this biodiv needs {want}: "
+                "run any writing command (e.g. `biodiv status --migrate`) to upgrade it"
+            )
+        return con
+
+    @contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self.reader()
+        try:
+            yield con
+        finally:
+            con.close()
+
+    # -- writers ------------------------------------------------------------
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                raise StoreBusy(
+                    f"another biodiv command is writing {self.path} (pid {holder}); try again when it ends"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+
+    def _prepare_wip(self) -> None:
+        """Make sure a usable working copy exists (resume a leftover one if it opens)."""
+        if self.wip_path.exists():
+            try:
+                connect(self.wip_path).close()
+                return  # a killed run's work: resume from it
+            except StoreError:
+                self.wip_path.unlink()
+                Path(str(self.wip_path) + ".wal").unlink(missing_ok=True)
+        if self.path.exists():
+            # validate the published file before copying it
+            connect(self.path, read_only=True).close()
+            tmp = self.wip_path.with_name(self.wip_path.name + ".tmp")
+            shutil.copyfile(self.path, tmp)
+            os.replace(tmp, self.wip_path)
+
+    def _publish(self) -> None:
+        os.replace(self.wip_path, self.path)
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    @contextmanager
+    def write(self, create: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection on the working copy, published atomically on success.
+
+        ``create=False`` refuses to create a database that does not exist yet (only
+        ``biodiv init`` and the demo create one). On an exception nothing is published:
+        the working copy stays so that committed work (harvest pages) resumes next time.
+        """
+        with self._lock():
+            if not create and not self.path.exists() and not self.wip_path.exists():
+                raise StoreMissing(f"no database at {self.path}: run `biodiv init` first")
+            self._prepare_wip()
+            con = connect(self.wip_path)
+            try:
+                migrate(con)
+                yield con
+                con.execute("CHECKPOINT")
+            except BaseException:
+                con.close()
+                raise
+            con.close()
+            self._publish()
+
+    def discard_wip(self) -> None:
+        """Forget unpublished work (used after a failed step whose effects must not survive)."""
+        with self._lock():
+            self.wip_path.unlink(missing_ok=True)
+            Path(str(self.wip_path) + ".wal").unlink(missing_ok=True)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``BEGIN … COMMIT``, rolled back on any exception."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
