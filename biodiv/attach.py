@@ -1,0 +1,186 @@
+"""Spatial attach: link observations to every area they fall in (``observation_areas``).
+
+Why not a SQL join: DuckDB's ``JOIN … ON ST_Contains`` on raw commune polygons costs about
+38 s per million points (technical notes). Points and polygons are read once from DuckDB,
+tested in numpy/shapely by :mod:`biodiv.precision` (prepared geometries, x-sorted slices),
+and the links are written back in one transaction from an Arrow table.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import shapely
+from pyproj import Transformer
+
+from biodiv import precision
+from biodiv.store import transaction
+
+_TO_L93 = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True)
+
+
+def to_lambert93(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x, y = _TO_L93.transform(lon, lat)
+    return np.asarray(x), np.asarray(y)
+
+
+def geometry_to_lambert93(geom):
+    return shapely.transform(geom, lambda c: np.column_stack(to_lambert93(c[:, 0], c[:, 1])))
+
+
+@dataclass
+class AttachStats:
+    observations: int = 0        # observations examined
+    links: int = 0               # links written
+    certain: int = 0
+    edge: int = 0
+    obscured: int = 0            # obscured observations examined
+    no_coordinates: int = 0
+    outside: int = 0             # with coordinates but in no commune of the territory
+    seconds: float = 0.0
+
+
+def _area_types(con: duckdb.DuckDBPyConnection, area_types: list[str] | None) -> list[str]:
+    present = [r[0] for r in con.execute("SELECT DISTINCT type FROM areas ORDER BY 1").fetchall()]
+    return present if area_types is None else [t for t in area_types if t in present]
+
+
+def _load_areas(con, types: list[str]):
+    if not types:
+        return [], np.empty(0, dtype=np.int64), np.empty(0, dtype=bool), np.empty(0, dtype=bool)
+    rows = con.execute(
+        """SELECT id, type = 'commune' AS is_commune, coalesce(in_territory, false), ST_AsWKB(geom)
+           FROM areas WHERE list_contains($types, type) ORDER BY id""",
+        {"types": types},
+    ).fetchall()
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    is_commune = np.array([r[1] for r in rows], dtype=bool)
+    member = np.array([r[2] for r in rows], dtype=bool)
+    geoms = shapely.from_wkb([bytes(r[3]) for r in rows])
+    return list(geoms), ids, is_commune, member
+
+
+def attach(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    all_observations: bool = False,
+    area_types: list[str] | None = None,
+    log_run: bool = True,
+) -> dict:
+    """Compute the links of pending observations (``needs_attach``), or of all of them.
+
+    ``area_types`` limits the work to some kinds of area (after a re-import of one layer);
+    ``in_territory`` is recomputed whenever communes are part of the work. Everything is
+    written in one transaction; links to areas that no longer exist are dropped.
+    """
+    started = time.perf_counter()
+    stats = AttachStats()
+    types = _area_types(con, area_types)
+    geoms, area_ids, is_commune, area_in_territory = _load_areas(con, types)
+
+    where = "true" if all_observations else "needs_attach"
+    obs = con.execute(
+        f"""SELECT id, lon, lat, coalesce(positional_accuracy, 'NaN'::DOUBLE) AS acc,
+                   coalesce(obscured, false) AS obscured
+            FROM observations WHERE {where}"""
+    ).fetchnumpy()
+    ids = np.asarray(obs["id"], dtype=np.int64)
+    lon = np.asarray(obs["lon"], dtype=float) if len(ids) else np.empty(0)
+    lat = np.asarray(obs["lat"], dtype=float) if len(ids) else np.empty(0)
+    acc = np.asarray(obs["acc"], dtype=float) if len(ids) else np.empty(0)
+    obscured = np.asarray(obs["obscured"], dtype=bool) if len(ids) else np.empty(0, dtype=bool)
+    for name, arr in (("lon", lon), ("lat", lat)):
+        if np.ma.isMaskedArray(obs[name]):
+            arr[np.ma.getmaskarray(obs[name])] = np.nan
+    has_xy = ~(np.isnan(lon) | np.isnan(lat))
+    stats.observations = int(ids.size)
+    stats.no_coordinates = int((~has_xy).sum())
+    stats.obscured = int((obscured & has_xy).sum())
+
+    # -- precise points, in Lambert-93 -----------------------------------------
+    precise = np.flatnonzero(has_xy & ~obscured)
+    x, y = to_lambert93(lon[precise], lat[precise])
+    prepared = [
+        precision.PreparedArea.build(i, geometry_to_lambert93(g)) for i, g in enumerate(geoms)
+    ]
+    p_pt, p_area, p_certain = precision.match_points(prepared, x, y, acc[precise])
+    p_pt = precise[p_pt]
+
+    # -- obscured points: whole 0.2° cell inside, in WGS84 -----------------------
+    hidden = np.flatnonzero(has_xy & obscured)
+    c_pt, c_area = precision.match_cells(list(enumerate(geoms)), lon[hidden], lat[hidden])
+    c_pt = hidden[c_pt]
+
+    link_pt = np.concatenate([p_pt, c_pt])
+    link_area = np.concatenate([p_area, c_area])
+    link_certain = np.concatenate([p_certain, np.ones(c_pt.size, dtype=bool)])
+    stats.links = int(link_pt.size)
+    stats.certain = int(link_certain.sum())
+    stats.edge = stats.links - stats.certain
+
+    # -- territory membership: the published point in a member commune ----------
+    communes_done = bool(is_commune.any() and area_in_territory.any())
+    if communes_done:
+        in_terr = np.zeros(ids.size, dtype=bool)
+        member_commune = is_commune & area_in_territory
+        in_terr[p_pt[member_commune[p_area]]] = True
+        # obscured points: territory level follows the published point, like iNaturalist places
+        if hidden.size:
+            terr_geoms = [g for g, m in zip(geoms, member_commune) if m]
+            union = shapely.union_all(terr_geoms)
+            shapely.prepare(union)
+            in_terr[hidden] = shapely.intersects_xy(union, lon[hidden], lat[hidden])
+        stats.outside = int((has_xy & ~in_terr).sum())
+
+    links = pa.table(
+        {
+            "observation_id": pa.array(ids[link_pt], type=pa.int64()),
+            "area_id": pa.array(area_ids[link_area].astype(np.int32), type=pa.int32()),
+            "relation": pa.array(np.where(link_certain, precision.CERTAIN, precision.EDGE)),
+        }
+    )
+    updates = {"id": pa.array(ids, type=pa.int64())}
+    if communes_done:
+        in_terr_arr = pa.array(in_terr, mask=~has_xy)
+        updates["in_territory"] = in_terr_arr
+    updates_tbl = pa.table(updates)
+
+    with transaction(con):
+        con.register("_attach_links", links)
+        con.register("_attach_obs", updates_tbl)
+        try:
+            con.execute("DELETE FROM observation_areas WHERE area_id NOT IN (SELECT id FROM areas)")
+            if types:
+                scope = "" if all_observations else (
+                    "AND observation_id IN (SELECT id FROM _attach_obs)"
+                )
+                con.execute(
+                    f"""DELETE FROM observation_areas
+                        WHERE area_id IN (SELECT id FROM areas WHERE list_contains($types, type)) {scope}""",
+                    {"types": types},
+                )
+            con.execute("INSERT INTO observation_areas SELECT * FROM _attach_links")
+            set_terr = ", in_territory = u.in_territory" if communes_done else ""
+            con.execute(
+                f"""UPDATE observations SET needs_attach = false, attached_at = now() {set_terr}
+                    FROM _attach_obs u WHERE observations.id = u.id"""
+            )
+        finally:
+            con.unregister("_attach_links")
+            con.unregister("_attach_obs")
+        stats.seconds = round(time.perf_counter() - started, 3)
+        if log_run:
+            con.execute(
+                """INSERT INTO runs (kind, finished_at, status, params, stats)
+                   VALUES ('attach', now(), 'ok', $params, $stats)""",
+                {
+                    "params": json.dumps({"all": all_observations, "area_types": types}),
+                    "stats": json.dumps(asdict(stats)),
+                },
+            )
+    return asdict(stats)

@@ -1,0 +1,72 @@
+"""The precision rules of biodiv.precision on hand-made geometry (metres)."""
+
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import box
+
+from biodiv import precision
+
+
+def _classify(points, accs, geom=box(0, 0, 1000, 1000)):
+    area = precision.PreparedArea.build(0, geom)
+    x = np.array([p[0] for p in points], dtype=float)
+    y = np.array([p[1] for p in points], dtype=float)
+    return precision.classify(area, x, y, np.array(accs, dtype=float))
+
+
+@pytest.mark.parametrize(
+    "point, acc, member, certain",
+    [
+        ((500, 500), 10, True, True),            # well inside, small disk
+        ((500, 500), np.nan, True, False),       # accuracy unknown -> edge
+        ((995, 500), 10, True, False),           # disk crosses the border
+        ((1000, 500), 0, True, False),           # exactly on the border: member, never certain
+        ((1500, 500), 10, False, False),         # outside
+        ((500, 500), 600, True, False),          # disk larger than the square (exact path)
+        ((300, 500), 250, True, True),           # large disk that still fits (exact path)
+        ((100.5, 500), 100, True, True),         # just fits, beside the eroded core
+        ((99.5, 500), 100, True, False),         # just crosses
+        ((150, 500), 60, True, True),            # fast path through the eroded core
+        ((50, 500), 60, True, False),
+    ],
+)
+def test_point_rules(point, acc, member, certain):
+    m, c = _classify([point], [acc])
+    assert bool(m[0]) is member
+    assert bool(c[0]) is certain
+
+
+def test_concave_corner_is_exact():
+    """Near a reflex vertex the eroded core is approximated: the result must stay exact."""
+    l_shape = shapely.Polygon([(0, 0), (2000, 0), (2000, 1000), (1000, 1000), (1000, 2000), (0, 2000)])
+    # the reflex corner is (1000, 1000); a point at distance 99.9 diagonally from it
+    d = 99.9 / np.sqrt(2)
+    m, c = _classify([(1000 - d, 1000 - d), (1000 - 75, 1000 - 75)], [100, 100], l_shape)
+    assert m.tolist() == [True, True]
+    assert c.tolist() == [False, True]   # 99.9 m < 100 m; 106 m > 100 m
+
+
+def test_match_points_on_shared_border_links_both_areas():
+    left, right = box(0, 0, 1000, 1000), box(1000, 0, 2000, 1000)
+    areas = [precision.PreparedArea.build(i, g) for i, g in enumerate([left, right])]
+    x = np.array([1000.0, 500.0, 1500.0, 5000.0])
+    y = np.array([500.0, 500.0, 500.0, 500.0])
+    acc = np.array([5.0, 5.0, np.nan, 5.0])
+    pt, area, certain = precision.match_points(areas, x, y, acc)
+    got = sorted(zip(pt.tolist(), area.tolist(), certain.tolist()))
+    assert got == [(0, 0, False), (0, 1, False), (1, 0, True), (2, 1, False)]
+
+
+def test_obscured_cells_are_aligned_on_the_grid():
+    cells = precision.obscured_cells(np.array([3.4, 3.45, 3.5999, -0.05]), np.array([43.6, 43.61, 43.7, 43.0]))
+    assert cells.tolist() == [[3.4, 43.6], [3.4, 43.6], [3.4, 43.6], [-0.2, 43.0]]
+
+
+def test_obscured_point_needs_its_whole_cell():
+    big = box(3.0, 43.2, 3.8, 43.8)       # holds cell 3.4–3.6 x 43.4–43.6 and touches 3.6–3.8
+    small = box(3.45, 43.45, 3.55, 43.55)  # inside a cell: never holds a whole one
+    lon = np.array([3.45, 3.5, 3.75, 3.9])
+    lat = np.array([43.45, 43.5, 43.75, 43.5])
+    pt, area = precision.match_cells([(0, big), (1, small)], lon, lat)
+    assert sorted(zip(pt.tolist(), area.tolist())) == [(0, 0), (1, 0), (2, 0)]

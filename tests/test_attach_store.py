@@ -1,0 +1,126 @@
+"""biodiv.attach on a real DuckDB file with the spatial extension."""
+
+import pytest
+
+from biodiv.attach import attach
+
+# Two member communes side by side, a neighbour outside the territory, and a large
+# "Natura 2000" site overlapping both members (lon/lat degrees).
+AREAS = [
+    (1, "commune", "99001", "Alpha", "POLYGON((3.0 43.0, 3.1 43.0, 3.1 43.1, 3.0 43.1, 3.0 43.0))", True),
+    (2, "commune", "99002", "Beta", "POLYGON((3.1 43.0, 3.2 43.0, 3.2 43.1, 3.1 43.1, 3.1 43.0))", True),
+    (3, "commune", "99003", "Gamma", "POLYGON((3.2 43.0, 3.3 43.0, 3.3 43.1, 3.2 43.1, 3.2 43.0))", False),
+    (4, "n2000_zsc", "FR0000001", "Site", "POLYGON((2.9 42.9, 3.5 42.9, 3.5 43.5, 2.9 43.5, 2.9 42.9))", None),
+]
+
+# id, lon, lat, accuracy (m), obscured
+OBS = [
+    (10, 3.05, 43.05, 10, False),     # inside Alpha, certain; certain in the site
+    (11, 3.1, 43.05, 10, False),      # on the Alpha/Beta border (to float precision): edge
+    (12, 3.15, 43.05, None, False),   # Beta, accuracy unknown: edge
+    (13, 3.25, 43.05, 10, False),     # Gamma: outside the territory, kept and flagged
+    (14, 4.00, 44.00, 10, False),     # outside every area
+    (15, 3.05, 43.05, 5000, False),   # disk crosses Alpha's border (Alpha is ~8 km wide)
+    (16, 3.05, 43.05, 10, True),      # obscured: cell 3.0–3.2 × 43.0–43.2 only inside the site
+    (17, None, None, None, False),    # private: no coordinates
+]
+
+
+def _fill(con):
+    for a in AREAS:
+        con.execute(
+            "INSERT INTO areas (id, type, code, name, geom, in_territory) VALUES (?, ?, ?, ?, ST_GeomFromText(?), ?)",
+            list(a),
+        )
+    for oid, lon, lat, acc, obscured in OBS:
+        con.execute(
+            """INSERT INTO observations (id, lon, lat, geom, positional_accuracy, obscured)
+               VALUES (?, ?, ?, CASE WHEN ? IS NULL THEN NULL ELSE ST_Point(?, ?) END, ?, ?)""",
+            [oid, lon, lat, lon, lon, lat, acc, obscured],
+        )
+
+
+def _links(con):
+    return sorted(con.execute("SELECT observation_id, area_id, relation FROM observation_areas").fetchall())
+
+
+def test_attach_links_with_certainty_and_flags(store):
+    with store.write() as con:
+        _fill(con)
+        stats = attach(con)
+    with store.read() as con:
+        links = _links(con)
+        flags = dict(con.execute("SELECT id, in_territory FROM observations").fetchall())
+        pending = con.execute("SELECT count(*) FROM observations WHERE needs_attach").fetchone()[0]
+        run = con.execute("SELECT kind, status FROM runs").fetchall()
+    # on a shared border, float rounding after projection puts the point in one commune
+    # or both; it is never lost and never certain there
+    border = [link for link in links if link[0] == 11 and link[1] != 4]
+    assert border and {a for _, a, _ in border} <= {1, 2} and {r for *_, r in border} == {"edge"}
+    assert [link for link in links if link[0] != 11 or link[1] == 4] == [
+        (10, 1, "certain"), (10, 4, "certain"),
+        (11, 4, "certain"),
+        (12, 2, "edge"), (12, 4, "edge"),
+        (13, 3, "certain"), (13, 4, "certain"),
+        (15, 1, "edge"), (15, 4, "certain"),
+        (16, 4, "certain"),
+    ]
+    assert flags == {10: True, 11: True, 12: True, 13: False, 14: False, 15: True, 16: True, 17: None}
+    assert stats["observations"] == 8 and stats["outside"] == 2 and stats["no_coordinates"] == 1
+    assert stats["obscured"] == 1 and stats["links"] == len(links)
+    assert pending == 0
+    assert run == [("attach", "ok")]
+
+
+def test_attach_is_incremental_and_recomputes_on_demand(store):
+    with store.write() as con:
+        _fill(con)
+        attach(con)
+        first = _links(con)
+        # nothing pending: nothing examined, links kept
+        assert attach(con)["observations"] == 0
+        assert _links(con) == first
+        # one observation moves into Beta
+        con.execute("UPDATE observations SET lon = 3.15, geom = ST_Point(3.15, 43.05), needs_attach = true WHERE id = 10")
+        stats = attach(con)
+        assert stats["observations"] == 1
+        assert [link for link in _links(con) if link[0] == 10] == [(10, 2, "certain"), (10, 4, "certain")]
+
+
+def test_reimported_layer_drops_stale_links(store):
+    with store.write() as con:
+        _fill(con)
+        attach(con)
+        # the site layer is replaced by a smaller site that only covers Alpha
+        con.execute("DELETE FROM areas WHERE id = 4")
+        con.execute(
+            """INSERT INTO areas (id, type, code, name, geom) VALUES
+               (5, 'n2000_zsc', 'FR0000002', 'Petit site', ST_GeomFromText('POLYGON((3.0 43.0, 3.1 43.0, 3.1 43.1, 3.0 43.1, 3.0 43.0))'))"""
+        )
+        attach(con, all_observations=True, area_types=["n2000_zsc"])
+        links = _links(con)
+    assert not [link for link in links if link[1] == 4]
+    assert [link for link in links if link[1] == 5 and link[0] != 11] == [(10, 5, "certain"), (15, 5, "edge")]
+    # commune links untouched
+    assert (13, 3, "certain") in links
+
+
+def test_attach_without_areas_marks_nothing_outside(store):
+    with store.write() as con:
+        con.execute("INSERT INTO observations (id, lon, lat, geom) VALUES (1, 3.0, 43.0, ST_Point(3.0, 43.0))")
+        stats = attach(con)
+        assert stats["links"] == 0
+        assert con.execute("SELECT in_territory, needs_attach FROM observations").fetchone() == (None, False)
+
+
+def test_failed_attach_leaves_the_published_store_unchanged(store):
+    with store.write() as con:
+        _fill(con)
+    before = store.path.read_bytes()
+    with pytest.raises(RuntimeError):
+        with store.write() as con:
+            attach(con)
+            raise RuntimeError("killed after attach, before publishing")
+    assert store.path.read_bytes() == before
+    with store.read() as con:
+        assert con.execute("SELECT count(*) FROM observation_areas").fetchone()[0] == 0
