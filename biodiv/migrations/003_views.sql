@@ -12,6 +12,17 @@ CREATE OR REPLACE MACRO name_key(s) AS trim(regexp_replace(regexp_replace(regexp
     '(^|\s)(subsp|ssp|var|subvar|nothosubsp|f)\.(\s|$)', ' ', 'g'),
     '\s+', ' ', 'g'));
 
+-- Quality-grade filter shared by the named queries: q is any, verifiable (research or
+-- needs_id, iNaturalist's own term), research, needs_id or casual.
+CREATE OR REPLACE MACRO quality_ok(grade, q) AS
+    (q = 'any' OR (q = 'verifiable' AND grade IN ('research', 'needs_id')) OR grade = q);
+
+-- Does observation obs_id fall in the area with this code (surely, if certain_only)?
+CREATE OR REPLACE MACRO in_area(obs_id, area_code, certain_only) AS EXISTS (
+    SELECT 1 FROM observation_areas oa JOIN areas a ON a.id = oa.area_id
+    WHERE oa.observation_id = obs_id AND a.code = area_code
+      AND (NOT certain_only OR oa.relation = 'certain'));
+
 -- One row per imported reference file (the latest import of a source replaces the previous).
 CREATE TABLE ref_imports (
     source       VARCHAR PRIMARY KEY,        -- inpn_protection, inpn_redlist

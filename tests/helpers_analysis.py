@@ -1,0 +1,96 @@
+"""Fixture database for the analysis tests, built with plain SQL so that it depends on no
+other area's code. Every expected value in tests/test_analysis_*.py is computed by hand
+from the table below.
+
+Areas (squares in degrees; area_km2 given, not computed):
+    1 commune 34001 Alpha   [3.40,3.50]x[43.50,43.60]  80 km²  territory
+    2 commune 34002 Beta    [3.50,3.60]x[43.50,43.60]  40 km²  territory
+    3 commune 34003 Gamma   [3.60,3.70]x[43.50,43.60]  20 km²  territory (no observation)
+    4 commune 34999 Dehors  [3.70,3.80]x[43.50,43.60]  50 km²  outside
+    5 n2000_zsc FR9101388 Gorges     [3.45,3.55]x[43.50,43.60] 40 km²
+    6 n2000_zps FR9112004 Garrigues  [3.40,3.45]x[43.50,43.55] 10 km² (no observation)
+
+Taxa: 100 Epidalea calamita (Amphibia), 101 Aquila fasciata (Aves), 102 Quercus ilex
+(Plantae), 103 Quercus ilex ilex (subspecies of 102), 104 Quercus (genus), 105 Passer
+domesticus (Aves), 107 Podarcis muralis (Reptilia).
+
+Observations (user: 1 alice, 2 bob, 3 chloe):
+    id date        grade     taxon user commune(rel)    N2000            notes
+    1  2023-04-10  research  100   1    34001 certain   FR9101388 certain
+    2  2023-05-02  research  101   2    34001 edge      -
+    3  2024-04-15  needs_id  102   1    34002 certain   FR9101388 edge
+    4  2024-04-15  research  103   1    34002 certain   -                same user+day as 3
+    5  2024-06-20  casual    104   3    34002 certain   -                genus only
+    6  2024-07-01  research  105   2    34001 certain   -                obscured
+    7  2025-03-03  research  105   3    34999 certain   -                outside territory
+    8  2025-04-04  research  107   2    34001 certain   -                removed (soft-deleted)
+    9  2025-05-05  needs_id  101   1    34002 certain   -
+Statuses: 100 PN (inpn_protection); 101 PN (inpn_protection) + EN France métropolitaine
+(inpn_redlist).
+"""
+
+from __future__ import annotations
+
+FIXTURE_SQL = r"""
+INSERT INTO areas (id, type, code, name, geom, area_km2, xmin, ymin, xmax, ymax, in_territory, source) VALUES
+ (1, 'commune', '34001', 'Alpha', ST_GeomFromText('POLYGON((3.40 43.50, 3.50 43.50, 3.50 43.60, 3.40 43.60, 3.40 43.50))'), 80, 3.40, 43.50, 3.50, 43.60, true, 'fixture'),
+ (2, 'commune', '34002', 'Beta', ST_GeomFromText('POLYGON((3.50 43.50, 3.60 43.50, 3.60 43.60, 3.50 43.60, 3.50 43.50))'), 40, 3.50, 43.50, 3.60, 43.60, true, 'fixture'),
+ (3, 'commune', '34003', 'Gamma', ST_GeomFromText('POLYGON((3.60 43.50, 3.70 43.50, 3.70 43.60, 3.60 43.60, 3.60 43.50))'), 20, 3.60, 43.50, 3.70, 43.60, true, 'fixture'),
+ (4, 'commune', '34999', 'Dehors', ST_GeomFromText('POLYGON((3.70 43.50, 3.80 43.50, 3.80 43.60, 3.70 43.60, 3.70 43.50))'), 50, 3.70, 43.50, 3.80, 43.60, false, 'fixture'),
+ (5, 'n2000_zsc', 'FR9101388', 'Gorges', ST_GeomFromText('POLYGON((3.45 43.50, 3.55 43.50, 3.55 43.60, 3.45 43.60, 3.45 43.50))'), 40, 3.45, 43.50, 3.55, 43.60, NULL, 'fixture'),
+ (6, 'n2000_zps', 'FR9112004', 'Garrigues', ST_GeomFromText('POLYGON((3.40 43.50, 3.45 43.50, 3.45 43.55, 3.40 43.55, 3.40 43.50))'), 10, 3.40, 43.50, 3.45, 43.55, NULL, 'fixture');
+
+INSERT INTO territory (id, name, epci_siren, insee_codes, geom, xmin, ymin, xmax, ymax, area_km2) VALUES
+ (1, 'Territoire test', NULL, ['34001', '34002', '34003'],
+  ST_GeomFromText('POLYGON((3.40 43.50, 3.70 43.50, 3.70 43.60, 3.40 43.60, 3.40 43.50))'),
+  3.40, 43.50, 3.70, 43.60, 140);
+
+INSERT INTO taxa (id, name, common_name_fr, rank, rank_level, iconic_taxon_name, ancestor_ids,
+                  kingdom_name, phylum_name, class_name, order_name, family_name, genus_name,
+                  species_id, conservation_status, threatened) VALUES
+ (100, 'Epidalea calamita', 'Crapaud calamite', 'species', 10, 'Amphibia', [1, 2, 100], 'Animalia', 'Chordata', 'Amphibia', 'Anura', 'Bufonidae', 'Epidalea', 100, NULL, false),
+ (101, 'Aquila fasciata', 'Aigle de Bonelli', 'species', 10, 'Aves', [1, 2, 101], 'Animalia', 'Chordata', 'Aves', 'Accipitriformes', 'Accipitridae', 'Aquila', 101, NULL, false),
+ (102, 'Quercus ilex', 'Chêne vert', 'species', 10, 'Plantae', [3, 104, 102], 'Plantae', 'Tracheophyta', 'Magnoliopsida', 'Fagales', 'Fagaceae', 'Quercus', 102, NULL, false),
+ (103, 'Quercus ilex ilex', NULL, 'subspecies', 5, 'Plantae', [3, 104, 102, 103], 'Plantae', 'Tracheophyta', 'Magnoliopsida', 'Fagales', 'Fagaceae', 'Quercus', 102, NULL, false),
+ (104, 'Quercus', 'Chênes', 'genus', 20, 'Plantae', [3, 104], 'Plantae', 'Tracheophyta', 'Magnoliopsida', 'Fagales', 'Fagaceae', 'Quercus', NULL, NULL, false),
+ (105, 'Passer domesticus', 'Moineau domestique', 'species', 10, 'Aves', [1, 2, 105], 'Animalia', 'Chordata', 'Aves', 'Passeriformes', 'Passeridae', 'Passer', 105, NULL, false),
+ (107, 'Podarcis muralis', 'Lézard des murailles', 'species', 10, 'Reptilia', [1, 2, 107], 'Animalia', 'Chordata', 'Reptilia', 'Squamata', 'Lacertidae', 'Podarcis', 107, NULL, false);
+
+INSERT INTO observations (id, uuid, observed_on, quality_grade, taxon_id, lon, lat, geom,
+                          positional_accuracy, obscured, user_id, user_login, license_code, uri,
+                          in_territory, removed_at, geoprivacy) VALUES
+ (1, 'u1', DATE '2023-04-10', 'research', 100, 3.46, 43.55, ST_Point(3.46, 43.55), 10, false, 1, 'alice', 'cc-by', 'https://www.inaturalist.org/observations/1', true, NULL, NULL),
+ (2, 'u2', DATE '2023-05-02', 'research', 101, 3.499, 43.58, ST_Point(3.499, 43.58), 500, false, 2, 'bob', 'cc-by-nc', 'https://www.inaturalist.org/observations/2', true, NULL, NULL),
+ (3, 'u3', DATE '2024-04-15', 'needs_id', 102, 3.54, 43.52, ST_Point(3.54, 43.52), 2000, false, 1, 'alice', 'cc0', 'https://www.inaturalist.org/observations/3', true, NULL, NULL),
+ (4, 'u4', DATE '2024-04-15', 'research', 103, 3.58, 43.52, ST_Point(3.58, 43.52), 5, false, 1, 'alice', 'cc0', 'https://www.inaturalist.org/observations/4', true, NULL, NULL),
+ (5, 'u5', DATE '2024-06-20', 'casual', 104, 3.57, 43.57, ST_Point(3.57, 43.57), 20, false, 3, 'chloe', NULL, 'https://www.inaturalist.org/observations/5', true, NULL, NULL),
+ (6, 'u6', DATE '2024-07-01', 'research', 105, 3.41234567, 43.51234567, ST_Point(3.41234567, 43.51234567), NULL, true, 2, 'bob', 'cc-by', 'https://www.inaturalist.org/observations/6', true, NULL, 'obscured'),
+ (7, 'u7', DATE '2025-03-03', 'research', 105, 3.75, 43.55, ST_Point(3.75, 43.55), 15, false, 3, 'chloe', 'cc-by', 'https://www.inaturalist.org/observations/7', false, NULL, NULL),
+ (8, 'u8', DATE '2025-04-04', 'research', 107, 3.44, 43.58, ST_Point(3.44, 43.58), 8, false, 2, 'bob', 'cc-by', 'https://www.inaturalist.org/observations/8', true, TIMESTAMPTZ '2025-06-01 00:00:00+00', NULL),
+ (9, 'u9', DATE '2025-05-05', 'needs_id', 101, 3.59, 43.59, ST_Point(3.59, 43.59), 30, false, 1, 'alice', 'cc-by', 'https://www.inaturalist.org/observations/9', true, NULL, NULL);
+
+INSERT INTO observation_areas VALUES
+ (1, 1, 'certain'), (1, 5, 'certain'),
+ (2, 1, 'edge'),
+ (3, 2, 'certain'), (3, 5, 'edge'),
+ (4, 2, 'certain'),
+ (5, 2, 'certain'),
+ (6, 1, 'certain'),
+ (7, 4, 'certain'),
+ (8, 1, 'certain'),
+ (9, 2, 'certain');
+
+INSERT INTO taxon_statuses (taxon_id, source, kind, code, label, scope, ref_id) VALUES
+ (100, 'inpn_protection', 'protected', 'PN', 'Protection nationale', 'France', '459628'),
+ (101, 'inpn_protection', 'protected', 'PN', 'Protection nationale', 'France', '2657'),
+ (101, 'inpn_redlist', 'threatened', 'EN', 'En danger', 'France métropolitaine', '2657');
+"""
+
+
+def build_fixture(store, with_statuses: bool = True) -> None:
+    """Fill an empty migrated store with the fixture above (published on return)."""
+    sql = FIXTURE_SQL
+    if not with_statuses:
+        sql = sql[: sql.index("INSERT INTO taxon_statuses")]
+    with store.write() as con:
+        con.execute(sql)
