@@ -1,7 +1,185 @@
-"""CLI commands (placeholder until written)."""
+"""``biodiv init`` and ``biodiv areas fetch|import|list``: thin wrappers over
+:mod:`biodiv.territory` and :mod:`biodiv.areas` (no logic of their own)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import List, Optional
 
 import typer
+from rich.table import Table
+
+from biodiv.config import DEFAULT_EPCI_SIREN, TerritoryConfig, config_path
+
+areas_app = typer.Typer(
+    help="Reference areas: commune boundaries, Natura 2000 sites, any local zoning.",
+    no_args_is_help=True,
+)
+
+
+def _console():
+    from biodiv.cli import console, err_console
+
+    return console, err_console
+
+
+def _warn_missing(codes: list[str]) -> None:
+    if codes:
+        _, err = _console()
+        shown = ", ".join(codes[:10]) + (", ..." if len(codes) > 10 else "")
+        err.print(
+            f"[yellow]warning:[/] {len(codes)} territory commune(s) have no boundary loaded: {shown} "
+            "(check the INSEE codes, or import a layer that has them)",
+            highlight=False, soft_wrap=True,
+        )
+
+
+def init(
+    ctx: typer.Context,
+    epci: Optional[str] = typer.Option(
+        None, "--epci", help=f"EPCI SIREN number (default {DEFAULT_EPCI_SIREN}, CC Vallée de l'Hérault)."
+    ),
+    communes: Optional[str] = typer.Option(
+        None, "--communes", help="Comma-separated INSEE commune codes, instead of an EPCI."
+    ),
+    name: Optional[str] = typer.Option(None, "--name", help="Territory name (default: the EPCI name)."),
+    epci_file: Optional[Path] = typer.Option(
+        None, "--epci-file", help="Offline: an @etalab/decoupage-administratif epci.json to read the EPCI from."
+    ),
+) -> None:
+    """Choose the territory: write the config file and create the database."""
+    from biodiv.areas import reattach, record_run
+    from biodiv.cli import get_config
+    from biodiv.store import transaction
+    from biodiv.territory import (
+        TerritoryError, epci_from_file, parse_insee_codes, resolve_epci, save_territory,
+    )
+
+    console, _ = _console()
+    started = datetime.now(timezone.utc)
+    cfg = get_config(ctx)
+    if communes and (epci or epci_file):
+        raise TerritoryError("give either --communes or --epci/--epci-file, not both")
+    if communes:
+        codes = parse_insee_codes(communes)
+        siren = None
+        terr_name = name or f"Territoire de {len(codes)} commune{'s' if len(codes) > 1 else ''}"
+    else:
+        siren = (epci or cfg.territory.epci_siren or DEFAULT_EPCI_SIREN).strip()
+        if epci_file:
+            terr_name, codes = epci_from_file(epci_file, siren)
+        else:
+            terr_name, codes = resolve_epci(cfg, siren)
+        terr_name = name or terr_name
+
+    path = config_path(ctx.find_root().obj.get("config_path"))
+    cfg.territory = TerritoryConfig(name=terr_name, epci_siren=siren, insee_codes=codes)
+    cfg.source_file = path.resolve()  # the database path is relative to the config file
+    store = cfg.store()
+    with store.write(create=True) as con:
+        with transaction(con):
+            terr = save_territory(con, terr_name, siren, codes)
+            record_run(con, "init", started, {"name": terr_name, "siren": siren, "insee_codes": codes}, terr)
+        if con.execute("SELECT count(*) FROM areas WHERE type = 'commune'").fetchone()[0]:
+            reattach(con, ["commune"])
+    cfg.save(path)
+    what = f"EPCI {siren}" if siren else "communes"
+    console.print(f"[green]territory[/] {terr_name} ({what}, {len(codes)} communes)", highlight=False, soft_wrap=True)
+    console.print(f"config written to {path}; database {store.path}", highlight=False, soft_wrap=True)
+    _warn_missing(terr.get("missing_codes", []))
+    if not terr.get("has_outline"):
+        console.print("next: [bold]biodiv areas fetch[/] (or [bold]biodiv areas import FILE --type commune[/])")
+
+
+@areas_app.command("fetch")
+def fetch(
+    ctx: typer.Context,
+    area_type: Optional[List[str]] = typer.Option(
+        None, "--type", "-t", help="Only these types (commune, n2000_zsc, n2000_zps); default all three."
+    ),
+    refresh: bool = typer.Option(False, "--refresh", help="Download again even if cached."),
+) -> None:
+    """Download commune boundaries and Natura 2000 sites of the territory (cached)."""
+    from biodiv.areas import fetch_areas
+    from biodiv.cli import get_config
+
+    console, _ = _console()
+    cfg = get_config(ctx)
+    with cfg.store().write() as con:
+        results = fetch_areas(cfg, con, types=area_type or None, refresh=refresh)
+    for r in results:
+        origin = "cache" if r.get("from_cache") else "downloaded"
+        console.print(
+            f"[green]{r['type']}[/]: {r['count']} areas ({r['in_territory']} in the territory), "
+            f"{r['area_km2']:.1f} km², {origin}: {r['source']}",
+            highlight=False, soft_wrap=True,
+        )
+        _warn_missing(r.get("missing_codes", []))
+
+
+@areas_app.command("import")
+def import_(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., help="GeoJSON, Shapefile, GeoPackage, zipped Shapefile, any OGR format."),
+    area_type: str = typer.Option(..., "--type", "-t", help="commune, n2000_zsc, n2000_zps, znieff1, znieff2, custom."),
+    code_field: Optional[str] = typer.Option(None, "--code-field", help="Attribute holding the area code."),
+    name_field: Optional[str] = typer.Option(None, "--name-field", help="Attribute holding the area name."),
+    source_date: Optional[str] = typer.Option(
+        None, "--source-date", help="Date of the layer, YYYY-MM-DD (default: the file's date)."
+    ),
+) -> None:
+    """Replace the areas of one type with the polygons of a local file."""
+    from biodiv.areas import AreaImportError, load_file, store_loaded
+    from biodiv.cli import get_config
+
+    console, _ = _console()
+    started = datetime.now(timezone.utc)
+    when = None
+    if source_date:
+        try:
+            when = date.fromisoformat(source_date)
+        except ValueError:
+            raise AreaImportError(f"--source-date {source_date!r} is not a date (YYYY-MM-DD)") from None
+    cfg = get_config(ctx)
+    loaded = load_file(path, area_type, code_field, name_field, source_date=when)  # before any write
+    with cfg.store().write() as con:
+        stats = store_loaded(con, loaded, started)
+    console.print(
+        f"[green]{stats['type']}[/]: {stats['count']} areas imported from {path} "
+        f"({stats['in_territory']} in the territory, {stats['area_km2']:.1f} km²"
+        f"{', CRS ' + stats['source_crs'] if stats['source_crs'] else ''})",
+        highlight=False, soft_wrap=True,
+    )
+    for note in stats["notes"]:
+        console.print(f"  {note}", highlight=False, soft_wrap=True)
+    _warn_missing(stats.get("missing_codes", []))
+
+
+@areas_app.command("list")
+def list_(ctx: typer.Context) -> None:
+    """Area types loaded: count, total km², source and date."""
+    from biodiv.areas import list_areas
+    from biodiv.cli import get_config
+
+    console, _ = _console()
+    with get_config(ctx).store().read() as con:
+        rows = list_areas(con)
+    if not rows:
+        console.print("no areas yet: run [bold]biodiv areas fetch[/] or [bold]biodiv areas import[/]")
+        return
+    table = Table(title="Reference areas")
+    for col, justify in (("type", "left"), ("count", "right"), ("in territory", "right"),
+                         ("total km²", "right"), ("source", "left"), ("date", "left")):
+        table.add_column(col, justify=justify, overflow="fold")
+    for r in rows:
+        table.add_row(
+            r["type"], str(r["count"]), str(r["in_territory"]), f"{r['area_km2'] or 0:,.1f}",
+            r["source"] or "", str(r["source_date"] or r["loaded_at"].date()),
+        )
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("init")(init)
+    app.add_typer(areas_app, name="areas")

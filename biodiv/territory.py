@@ -1,0 +1,184 @@
+"""The territory: which communes it is made of, and its outline.
+
+Why it is data, not code: any French EPCI (or any list of communes) must work, so the
+territory is resolved once by ``biodiv init`` — from geo.api.gouv.fr, from an offline
+``@etalab/decoupage-administratif`` ``epci.json``, or from an explicit list of INSEE
+codes — and stored in the config file and in the one-row ``territory`` table. Its outline
+is the union of its member communes once their boundaries are loaded; membership is
+always decided on the INSEE code, never on a name (names change, codes are stable).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Iterable
+
+import duckdb
+
+from biodiv.errors import BiodivError
+
+INSEE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
+SIREN_RE = re.compile(r"^\d{9}$")
+
+
+class TerritoryError(BiodivError):
+    pass
+
+
+# ---------------------------------------------------------------------------
+# Pure parsing
+# ---------------------------------------------------------------------------
+
+def parse_insee_codes(text: str | Iterable[str]) -> list[str]:
+    """``"34114, 34120"`` -> ``["34114", "34120"]`` (validated, order kept, duplicates dropped)."""
+    items = text.replace(";", ",").split(",") if isinstance(text, str) else list(text)
+    codes: list[str] = []
+    for raw in items:
+        code = str(raw).strip().upper()
+        if not code:
+            continue
+        if not INSEE_RE.match(code):
+            raise TerritoryError(f"{code!r} is not an INSEE commune code (5 characters, e.g. 34114 or 2A004)")
+        if code not in codes:
+            codes.append(code)
+    if not codes:
+        raise TerritoryError("no INSEE commune code given")
+    return codes
+
+
+def check_siren(siren: str) -> str:
+    siren = str(siren).strip()
+    if not SIREN_RE.match(siren):
+        raise TerritoryError(f"{siren!r} is not an EPCI SIREN number (9 digits, e.g. 243400694)")
+    return siren
+
+
+def epci_from_records(records: object, siren: str) -> tuple[str, list[str]]:
+    """Find an EPCI in ``@etalab/decoupage-administratif`` ``epci.json`` records
+    (a list of ``{code, nom, type, membres: [{code, nom, ...}]}``)."""
+    if not isinstance(records, list):
+        raise TerritoryError("the EPCI file is not a decoupage-administratif epci.json (expected a list)")
+    for rec in records:
+        if isinstance(rec, dict) and str(rec.get("code")) == siren:
+            members = rec.get("membres") or []
+            codes = [str(m["code"]) for m in members if isinstance(m, dict) and m.get("code")]
+            if not codes:
+                raise TerritoryError(f"EPCI {siren} has no member communes in the EPCI file")
+            return str(rec.get("nom") or f"EPCI {siren}"), codes
+    raise TerritoryError(f"no EPCI with SIREN {siren} in the EPCI file")
+
+
+def epci_from_file(path: Path | str, siren: str) -> tuple[str, list[str]]:
+    """Name and member codes of EPCI ``siren`` from a local ``epci.json`` (offline init)."""
+    path = Path(path)
+    siren = check_siren(siren)
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TerritoryError(f"EPCI file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TerritoryError(f"EPCI file {path} is not readable JSON ({str(exc).splitlines()[0]})") from None
+    try:
+        return epci_from_records(records, siren)
+    except TerritoryError as exc:
+        raise TerritoryError(f"{exc} ({path})") from None
+
+
+# ---------------------------------------------------------------------------
+# Remote resolution
+# ---------------------------------------------------------------------------
+
+def resolve_epci(cfg, siren: str) -> tuple[str, list[str]]:
+    """Name and member INSEE codes of EPCI ``siren`` from geo.api.gouv.fr."""
+    from biodiv import geo_sources
+
+    siren = check_siren(siren)
+    try:
+        return geo_sources.fetch_epci(cfg.sources.geo_api_url, siren, timeout=cfg.sources.timeout)
+    except geo_sources.NotFound:
+        raise TerritoryError(
+            f"unknown EPCI SIREN {siren}: geo.api.gouv.fr does not know it (check the number)"
+        ) from None
+
+
+# ---------------------------------------------------------------------------
+# Database
+# ---------------------------------------------------------------------------
+
+def read_territory(con: duckdb.DuckDBPyConnection) -> dict | None:
+    row = con.execute(
+        "SELECT name, epci_siren, insee_codes, xmin, ymin, xmax, ymax, area_km2, geom IS NOT NULL "
+        "FROM territory WHERE id = 1"
+    ).fetchone()
+    if row is None:
+        return None
+    keys = ("name", "epci_siren", "insee_codes", "xmin", "ymin", "xmax", "ymax", "area_km2", "has_outline")
+    return dict(zip(keys, row))
+
+
+def save_territory(
+    con: duckdb.DuckDBPyConnection, name: str, siren: str | None, insee_codes: list[str]
+) -> dict:
+    """Write the territory row, re-flag member communes and recompute the outline.
+
+    Runs plain statements: call it inside the caller's transaction.
+    Returns the territory (see :func:`read_territory`) plus ``missing_codes``: member
+    codes with no commune boundary loaded yet (empty when none are loaded at all).
+    """
+    codes = parse_insee_codes(insee_codes)
+    con.execute(
+        """
+        INSERT INTO territory (id, name, epci_siren, insee_codes, updated_at)
+        VALUES (1, ?, ?, ?, current_timestamp)
+        ON CONFLICT (id) DO UPDATE SET name = excluded.name, epci_siren = excluded.epci_siren,
+            insee_codes = excluded.insee_codes, updated_at = excluded.updated_at
+        """,
+        [name, siren, codes],
+    )
+    return refresh_territory_outline(con)
+
+
+def refresh_territory_outline(con: duckdb.DuckDBPyConnection) -> dict:
+    """Flag communes in/out of the territory, and set its outline, bbox and area.
+
+    The outline is the union of the member communes (``ST_Union_Agg``); other area
+    types are flagged ``in_territory`` when they intersect it. Plain statements: call it
+    inside the caller's transaction. Returns :func:`read_territory` plus ``missing_codes``.
+    """
+    terr = read_territory(con)
+    if terr is None:
+        return {"missing_codes": []}
+    con.execute(
+        """
+        UPDATE areas SET in_territory = list_contains((SELECT insee_codes FROM territory WHERE id = 1), code)
+        WHERE type = 'commune'
+        """
+    )
+    con.execute(
+        """
+        UPDATE territory SET
+            geom = u.g,
+            xmin = ST_XMin(u.g), ymin = ST_YMin(u.g), xmax = ST_XMax(u.g), ymax = ST_YMax(u.g),
+            area_km2 = ST_Area(ST_Transform(u.g, 'EPSG:4326', 'EPSG:2154', always_xy := true)) / 1e6,
+            updated_at = current_timestamp
+        FROM (SELECT CASE WHEN count(*) > 0 THEN ST_Union_Agg(geom) END AS g
+              FROM areas WHERE type = 'commune' AND in_territory) AS u
+        WHERE territory.id = 1
+        """
+    )
+    con.execute(
+        """
+        UPDATE areas SET in_territory = coalesce(
+            (SELECT ST_Intersects(areas.geom, t.geom) FROM territory t WHERE t.id = 1 AND t.geom IS NOT NULL),
+            false)
+        WHERE type <> 'commune'
+        """
+    )
+    loaded = {
+        r[0] for r in con.execute("SELECT code FROM areas WHERE type = 'commune'").fetchall()
+    }
+    out = read_territory(con) or {}
+    out["missing_codes"] = [c for c in terr["insee_codes"] if c not in loaded] if loaded else []
+    return out
