@@ -1,0 +1,540 @@
+"""Every DuckDB read of the dashboard, as plain functions ``(connection, filters) -> DataFrame``.
+
+Why one module: the pages never write SQL, so the rules (what counts as a species, which
+observations are excluded, how obscured locations are handled) live in one place and are
+tested here against a real DuckDB file, without Streamlit.
+
+Rules applied everywhere:
+
+* soft-deleted observations (``removed_at`` set) are excluded;
+* only observations attached to the territory (``in_territory``) are shown;
+* a species is a taxon of rank species or below, counted by ``taxa.species_id`` (or the
+  taxon's own id when that is missing);
+* obscured observations are never drawn as points nor put in grid cells: iNaturalist only
+  publishes a random point in a 0.2° cell, so they only count in figures and in the areas
+  the attach step linked them to.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from biodiv.dashboard.labels import HIDDEN_OBSERVER_FR, group_fr
+
+SPECIES_RANKS = ("species", "subspecies", "variety", "form", "hybrid", "infrahybrid")
+
+_IS_SPECIES = (
+    "(t.rank_level <= 10 OR t.rank IN ('species','subspecies','variety','form','hybrid','infrahybrid'))"
+)
+
+
+
+def certainty_sql(alias: str = "o") -> str:
+    """Location certainty class of observation ``alias`` (see labels.CERTAINTY_FR):
+    obscured by iNaturalist, precise (linked 'certain' to a commune), or edge."""
+    return f"""CASE
+    WHEN {alias}.obscured THEN 'obscured'
+    WHEN {alias}.id IN (SELECT oa.observation_id FROM observation_areas oa
+                  JOIN areas a ON a.id = oa.area_id
+                  WHERE a.type = 'commune' AND oa.relation = 'certain') THEN 'precise'
+    ELSE 'edge' END"""
+
+_STATUS_TAXA = """(SELECT taxon_id FROM taxon_statuses WHERE kind IN ('protected', 'threatened'))"""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The sidebar filters, shared by every page (hashable: used as a cache key)."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    groups: tuple[str, ...] = ()        # iconic taxon names; "" = no iconic group
+    species: tuple[int, ...] = ()       # species keys (taxa.species_id or taxon id)
+    quality: tuple[str, ...] = ()       # research, needs_id, casual
+    communes: tuple[int, ...] = ()      # area ids
+    sites: tuple[int, ...] = ()         # area ids (Natura 2000 or any non-commune area)
+    status_only: bool = False           # protected or threatened taxa only
+    certainty: tuple[str, ...] = ()     # precise, edge, obscured
+    area: int | None = None             # one area (fiche commune / site)
+
+    def with_(self, **changes: Any) -> "Filters":
+        return replace(self, **changes)
+
+
+NO_FILTERS = Filters()
+
+
+def filtered_sql(f: Filters = NO_FILTERS) -> tuple[str, list[Any]]:
+    """SQL of the filtered observations (one row per observation) and its parameters.
+
+    Columns: id, observed_on, quality_grade, lon, lat, obscured, positional_accuracy,
+    user_id, user_login, photo_url, uri, taxon_id, sci_name, common_name_fr, iconic,
+    species_key (NULL when the taxon is above species rank).
+    """
+    where = ["o.removed_at IS NULL", "o.in_territory"]
+    params: list[Any] = []
+    if f.date_from is not None:
+        where.append("o.observed_on >= ?")
+        params.append(f.date_from)
+    if f.date_to is not None:
+        where.append("o.observed_on <= ?")
+        params.append(f.date_to)
+    if f.groups:
+        named = [g for g in f.groups if g]
+        cond = []
+        if named:
+            cond.append("list_contains(?::VARCHAR[], t.iconic_taxon_name)")
+            params.append(named)
+        if "" in f.groups:
+            cond.append("t.iconic_taxon_name IS NULL")
+        where.append("(" + " OR ".join(cond) + ")")
+    if f.species:
+        where.append(f"list_contains(?::BIGINT[], CASE WHEN {_IS_SPECIES} THEN coalesce(t.species_id, t.id) END)")
+        params.append(list(f.species))
+    if f.quality:
+        where.append("list_contains(?::VARCHAR[], o.quality_grade)")
+        params.append(list(f.quality))
+    for ids in (f.communes, f.sites):
+        if ids:
+            where.append(
+                "o.id IN (SELECT observation_id FROM observation_areas "
+                "WHERE list_contains(?::INTEGER[], area_id))"
+            )
+            params.append(list(ids))
+    if f.area is not None:
+        where.append("o.id IN (SELECT observation_id FROM observation_areas WHERE area_id = ?)")
+        params.append(f.area)
+    if f.status_only:
+        where.append(
+            f"(coalesce(t.threatened, false) OR t.id IN {_STATUS_TAXA} OR t.species_id IN {_STATUS_TAXA})"
+        )
+    if f.certainty:
+        where.append(f"list_contains(?::VARCHAR[], {certainty_sql()})")
+        params.append(list(f.certainty))
+    sql = f"""
+        SELECT o.id, o.observed_on, o.quality_grade, o.lon, o.lat, coalesce(o.obscured, false) AS obscured,
+               o.positional_accuracy, o.user_id, o.user_login, o.photo_url, o.uri, o.taxon_id,
+               t.name AS sci_name, t.common_name_fr, t.iconic_taxon_name AS iconic,
+               CASE WHEN {_IS_SPECIES} THEN coalesce(t.species_id, t.id) END AS species_key
+        FROM observations o LEFT JOIN taxa t ON t.id = o.taxon_id
+        WHERE {' AND '.join(where)}"""
+    return sql, params
+
+
+def _df(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+    return con.execute(sql, params or []).df()
+
+
+def _with_filtered(f: Filters, body: str) -> tuple[str, list[Any]]:
+    sql, params = filtered_sql(f)
+    return f"WITH f AS ({sql}) {body}", params
+
+
+# ---------------------------------------------------------------------------
+# Database state
+# ---------------------------------------------------------------------------
+
+def db_info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Facts for banners and empty-state messages: demo flag, territory, counts, last update."""
+    meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+    territory = con.execute("SELECT name FROM territory WHERE id = 1").fetchone()
+    total, in_territory, removed = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE in_territory AND removed_at IS NULL),"
+        " count(*) FILTER (WHERE removed_at IS NOT NULL) FROM observations"
+    ).fetchone()
+    last_run = con.execute(
+        "SELECT CAST(max(finished_at) AS TIMESTAMP) FROM runs WHERE status = 'ok'"
+    ).fetchone()[0]
+    last_harvest = con.execute("SELECT CAST(max(harvested_at) AS TIMESTAMP) FROM observations").fetchone()[0]
+    communes = con.execute(
+        "SELECT count(*) FROM areas WHERE type = 'commune' AND in_territory"
+    ).fetchone()[0]
+    return {
+        "demo": str(meta.get("demo", "")).lower() == "true",
+        "territory": territory[0] if territory else None,
+        "observations_total": total,
+        "observations_in_territory": in_territory,
+        "observations_removed": removed,
+        "communes": communes,
+        "last_update": last_run or last_harvest,
+    }
+
+
+# ---------------------------------------------------------------------------
+# Figures and series
+# ---------------------------------------------------------------------------
+
+def key_figures(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> dict[str, Any]:
+    """Observations, species, observers, research-grade share, communes covered, date span."""
+    sql, params = _with_filtered(
+        f,
+        """SELECT count(*) AS observations,
+                  count(DISTINCT species_key) AS species,
+                  count(DISTINCT coalesce(CAST(user_id AS VARCHAR), user_login)) AS observers,
+                  avg(CASE WHEN quality_grade = 'research' THEN 1.0 ELSE 0.0 END) AS research_share,
+                  min(observed_on) AS first_observed, max(observed_on) AS last_observed,
+                  count(*) FILTER (WHERE obscured) AS obscured,
+                  (SELECT count(DISTINCT oa.area_id) FROM observation_areas oa
+                     JOIN areas a ON a.id = oa.area_id AND a.type = 'commune' AND a.in_territory
+                    WHERE oa.observation_id IN (SELECT id FROM f)) AS communes_covered,
+                  (SELECT count(*) FROM areas WHERE type = 'commune' AND in_territory) AS communes_total
+           FROM f""",
+    )
+    row = con.execute(sql, params).fetchone()
+    cols = ["observations", "species", "observers", "research_share", "first_observed",
+            "last_observed", "obscured", "communes_covered", "communes_total"]
+    out = dict(zip(cols, row))
+    if not out["observations"]:
+        out["research_share"] = None
+    return out
+
+
+def per_year(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.DataFrame:
+    sql, params = _with_filtered(
+        f,
+        """SELECT year(observed_on) AS year, count(*) AS observations,
+                  count(DISTINCT species_key) AS species
+           FROM f WHERE observed_on IS NOT NULL GROUP BY 1 ORDER BY 1""",
+    )
+    return _df(con, sql, params)
+
+
+def per_month(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.DataFrame:
+    """Observations and species per calendar month (a time series: one row per year-month)."""
+    sql, params = _with_filtered(
+        f,
+        """SELECT CAST(date_trunc('month', observed_on) AS DATE) AS month, count(*) AS observations,
+                  count(DISTINCT species_key) AS species
+           FROM f WHERE observed_on IS NOT NULL GROUP BY 1 ORDER BY 1""",
+    )
+    return _df(con, sql, params)
+
+
+def phenology(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.DataFrame:
+    """Observations and species per month of the year (1..12, all twelve present)."""
+    sql, params = _with_filtered(
+        f,
+        """SELECT m.month, coalesce(x.observations, 0) AS observations, coalesce(x.species, 0) AS species
+           FROM range(1, 13) m(month)
+           LEFT JOIN (SELECT month(observed_on) AS month, count(*) AS observations,
+                             count(DISTINCT species_key) AS species
+                      FROM f WHERE observed_on IS NOT NULL GROUP BY 1) x USING (month)
+           ORDER BY 1""",
+    )
+    return _df(con, sql, params)
+
+
+def per_group(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.DataFrame:
+    """Observations and species per taxonomic group, with the French group name."""
+    sql, params = _with_filtered(
+        f,
+        """SELECT coalesce(iconic, '') AS iconic, count(*) AS observations,
+                  count(DISTINCT species_key) AS species
+           FROM f GROUP BY 1 ORDER BY observations DESC, iconic""",
+    )
+    df = _df(con, sql, params)
+    df.insert(0, "group", [group_fr(i) for i in df["iconic"]])
+    return df
+
+
+def group_options(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Iconic groups present in the territory (for the group filter)."""
+    df = per_group(con, NO_FILTERS)
+    return df[["group", "iconic", "observations"]]
+
+
+# ---------------------------------------------------------------------------
+# Species
+# ---------------------------------------------------------------------------
+
+_STATUS_LABELS = """
+    st AS (
+        SELECT taxon_id,
+               string_agg(DISTINCT CASE kind WHEN 'protected' THEN 'Protégée (' || code || ')'
+                                             WHEN 'threatened' THEN 'Menacée (' || code || ')'
+                                             ELSE code END, ', ') AS label,
+               bool_or(kind = 'protected') AS protected,
+               bool_or(kind = 'threatened') AS threatened
+        FROM taxon_statuses GROUP BY taxon_id)"""
+
+_STATUS_EXPR = """coalesce(st.label, CASE WHEN s.threatened
+        THEN 'Menacée' || coalesce(' (' || s.conservation_status || ')', '') END, '')"""
+
+
+def species_list(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.DataFrame:
+    """One row per species: names, group, observation count, last year seen, status."""
+    sql, params = filtered_sql(f)
+    q = f"""WITH f AS ({sql}), {_STATUS_LABELS},
+        agg AS (SELECT species_key, count(*) AS observations, max(year(observed_on)) AS last_year,
+                       any_value(sci_name) AS any_sci, any_value(common_name_fr) AS any_fr,
+                       any_value(iconic) AS any_iconic
+                FROM f WHERE species_key IS NOT NULL GROUP BY species_key)
+        SELECT agg.species_key, coalesce(s.common_name_fr, agg.any_fr, '') AS common_name_fr,
+               coalesce(s.name, agg.any_sci) AS sci_name,
+               coalesce(s.iconic_taxon_name, agg.any_iconic) AS iconic,
+               agg.observations, agg.last_year, {_STATUS_EXPR} AS status
+        FROM agg LEFT JOIN taxa s ON s.id = agg.species_key
+                 LEFT JOIN st ON st.taxon_id = agg.species_key
+        ORDER BY agg.observations DESC, sci_name"""
+    df = _df(con, q, params)
+    df.insert(3, "group", [group_fr(i) for i in df["iconic"]])
+    return df.drop(columns=["iconic"])
+
+
+def species_options(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every species seen in the territory with a search label ``Nom français (Nom scientifique)``."""
+    df = species_list(con, NO_FILTERS)
+    df["label"] = [
+        f"{fr} ({sci})" if fr else str(sci) for fr, sci in zip(df["common_name_fr"], df["sci_name"])
+    ]
+    return df[["species_key", "label", "common_name_fr", "sci_name", "observations"]]
+
+
+def search_species(options: pd.DataFrame, text: str) -> pd.DataFrame:
+    """Species whose French or scientific name contains ``text`` (case and accent-insensitive)."""
+    import unicodedata
+
+    def norm(s: str) -> str:
+        s = unicodedata.normalize("NFKD", str(s or ""))
+        return "".join(c for c in s if not unicodedata.combining(c)).casefold()
+
+    needle = norm(text).strip()
+    if not needle:
+        return options
+    mask = [needle in norm(fr) or needle in norm(sci)
+            for fr, sci in zip(options["common_name_fr"], options["sci_name"])]
+    return options[mask]
+
+
+def species_info(con: duckdb.DuckDBPyConnection, species_key: int) -> dict[str, Any] | None:
+    """Names, group, rank, status and a photo for one species (None if unknown)."""
+    q = f"""WITH {_STATUS_LABELS}
+        SELECT s.id, s.name, s.common_name_fr, s.rank, s.iconic_taxon_name, {_STATUS_EXPR} AS status,
+               coalesce(s.photo_url, (SELECT o.photo_url FROM observations o JOIN taxa t ON t.id = o.taxon_id
+                                        WHERE coalesce(t.species_id, t.id) = s.id AND o.photo_url IS NOT NULL
+                                          AND o.removed_at IS NULL
+                                        ORDER BY o.observed_on DESC LIMIT 1)) AS photo_url,
+               s.wikipedia_url
+        FROM taxa s LEFT JOIN st ON st.taxon_id = s.id WHERE s.id = ?"""
+    row = con.execute(q, [species_key]).fetchone()
+    if row is None:
+        return None
+    keys = ["id", "sci_name", "common_name_fr", "rank", "iconic", "status", "photo_url", "wikipedia_url"]
+    out = dict(zip(keys, row))
+    out["group"] = group_fr(out["iconic"])
+    return out
+
+
+def new_species(con: duckdb.DuckDBPyConnection, year: int, f: Filters = NO_FILTERS) -> pd.DataFrame:
+    """Species first seen in the territory (all data, not just the filter) during ``year``.
+
+    The filter only narrows which of these species are listed (e.g. birds only).
+    """
+    base, _ = filtered_sql(NO_FILTERS)
+    sql, params = filtered_sql(f)
+    q = f"""WITH b AS ({base}), f AS ({sql}),
+        first AS (SELECT species_key, min(observed_on) AS first_seen, count(*) AS observations
+                  FROM b WHERE species_key IS NOT NULL GROUP BY 1)
+        SELECT first.species_key, coalesce(s.common_name_fr, '') AS common_name_fr, s.name AS sci_name,
+               s.iconic_taxon_name AS iconic, first.first_seen, first.observations
+        FROM first LEFT JOIN taxa s ON s.id = first.species_key
+        WHERE year(first.first_seen) = ? AND first.species_key IN (SELECT species_key FROM f)
+        ORDER BY first.first_seen DESC, sci_name"""
+    df = _df(con, q, params + [year])
+    df.insert(3, "group", [group_fr(i) for i in df["iconic"]])
+    return df.drop(columns=["iconic"])
+
+
+def species_areas(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
+    """Areas (any type) holding the filtered observations: type, code, name, count, last date."""
+    sql, params = _with_filtered(
+        f,
+        """SELECT a.id AS area_id, a.type, a.code, a.name, count(*) AS observations,
+                  max(f.observed_on) AS last_observed
+           FROM f JOIN observation_areas oa ON oa.observation_id = f.id
+                  JOIN areas a ON a.id = oa.area_id
+           GROUP BY ALL ORDER BY a.type, observations DESC, a.name""",
+    )
+    return _df(con, sql, params)
+
+
+# ---------------------------------------------------------------------------
+# Observations
+# ---------------------------------------------------------------------------
+
+def latest_observations(con: duckdb.DuckDBPyConnection, n: int = 10, f: Filters = NO_FILTERS,
+                        with_photo: bool = False) -> pd.DataFrame:
+    sql, params = _with_filtered(
+        f,
+        f"""SELECT id, observed_on, common_name_fr, sci_name, iconic, quality_grade, user_login,
+                   photo_url, uri, obscured
+            FROM f {'WHERE photo_url IS NOT NULL' if with_photo else ''}
+            ORDER BY observed_on DESC NULLS LAST, id DESC LIMIT ?""",
+    )
+    df = _df(con, sql, params + [n])
+    df.insert(4, "group", [group_fr(i) for i in df["iconic"]])
+    return df.drop(columns=["iconic"])
+
+
+def mask_observers(df: pd.DataFrame, public_mode: bool) -> pd.DataFrame:
+    """Replace observer logins by a neutral label in public mode (copy; input untouched)."""
+    if not public_mode or "user_login" not in df.columns:
+        return df
+    out = df.copy()
+    out["user_login"] = HIDDEN_OBSERVER_FR
+    return out
+
+
+def count_points(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, int]:
+    """How many filtered observations could be drawn as points, and how many are obscured."""
+    sql, params = _with_filtered(
+        f,
+        """SELECT count(*) FILTER (WHERE NOT obscured AND lon IS NOT NULL),
+                  count(*) FILTER (WHERE obscured)
+           FROM f""",
+    )
+    drawable, obscured = con.execute(sql, params).fetchone()
+    return {"drawable": drawable, "obscured": obscured}
+
+
+def map_points(con: duckdb.DuckDBPyConnection, f: Filters, limit: int) -> pd.DataFrame:
+    """Non-obscured filtered observations (at most ``limit``) with what a popup shows."""
+    sql, params = filtered_sql(f)
+    q = f"""WITH f AS ({sql})
+        SELECT f.id, round(f.lon, 5) AS lon, round(f.lat, 5) AS lat, f.observed_on, f.common_name_fr,
+               f.sci_name, f.iconic, f.quality_grade, f.user_login, f.photo_url, f.uri,
+               {certainty_sql('f')} AS certainty
+        FROM f WHERE NOT f.obscured AND f.lon IS NOT NULL
+        ORDER BY f.observed_on DESC NULLS LAST, f.id DESC LIMIT ?"""
+    df = _df(con, q, params + [limit])
+    df.insert(7, "group", [group_fr(i) for i in df["iconic"]])
+    return df.drop(columns=["iconic"])
+
+
+def map_grid(con: duckdb.DuckDBPyConnection, f: Filters, cell_deg: float = 0.01) -> pd.DataFrame:
+    """Filtered non-obscured observations counted per square cell of ``cell_deg`` degrees.
+
+    Returns the cell's south-west corner (lon0, lat0), observations and species.
+    """
+    sql, params = _with_filtered(
+        f,
+        """SELECT floor(lon / ?) AS ix, floor(lat / ?) AS iy, count(*) AS observations,
+                  count(DISTINCT species_key) AS species
+           FROM f WHERE NOT obscured AND lon IS NOT NULL GROUP BY 1, 2""",
+    )
+    df = _df(con, sql, [cell_deg, cell_deg] + params)
+    df["lon0"] = (df["ix"] * cell_deg).round(5)
+    df["lat0"] = (df["iy"] * cell_deg).round(5)
+    return df[["lon0", "lat0", "observations", "species"]]
+
+
+# ---------------------------------------------------------------------------
+# Areas
+# ---------------------------------------------------------------------------
+
+def area_list(con: duckdb.DuckDBPyConnection, types: tuple[str, ...] | str) -> pd.DataFrame:
+    """Areas of the given type(s); communes are limited to the territory's members."""
+    if isinstance(types, str):
+        types = (types,)
+    return _df(
+        con,
+        """SELECT id AS area_id, type, code, name, area_km2 FROM areas
+           WHERE list_contains(?::VARCHAR[], type) AND (type <> 'commune' OR in_territory)
+           ORDER BY type, name, code""",
+        [list(types)],
+    )
+
+
+def area_types_present(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT DISTINCT type FROM areas WHERE type <> 'commune' OR in_territory ORDER BY 1"
+    ).fetchall()]
+
+
+def area_info(con: duckdb.DuckDBPyConnection, area_id: int) -> dict[str, Any] | None:
+    row = con.execute(
+        "SELECT id, type, code, name, area_km2, xmin, ymin, xmax, ymax FROM areas WHERE id = ?",
+        [area_id],
+    ).fetchone()
+    if row is None:
+        return None
+    return dict(zip(["area_id", "type", "code", "name", "area_km2", "xmin", "ymin", "xmax", "ymax"], row))
+
+
+def area_measures(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS,
+                  area_type: str = "commune") -> pd.DataFrame:
+    """Per area of ``area_type``: observations, species, observations per km², last date."""
+    sql, params = filtered_sql(f)
+    q = f"""WITH f AS ({sql}),
+        counts AS (SELECT oa.area_id, count(*) AS observations, count(DISTINCT f.species_key) AS species,
+                          max(f.observed_on) AS last_observed
+                   FROM f JOIN observation_areas oa ON oa.observation_id = f.id GROUP BY 1)
+        SELECT a.id AS area_id, a.code, a.name, a.area_km2,
+               coalesce(c.observations, 0) AS observations, coalesce(c.species, 0) AS species,
+               CASE WHEN a.area_km2 > 0 THEN coalesce(c.observations, 0) / a.area_km2 END AS per_km2,
+               c.last_observed
+        FROM areas a LEFT JOIN counts c ON c.area_id = a.id
+        WHERE a.type = ? AND (a.type <> 'commune' OR a.in_territory)
+        ORDER BY a.name"""
+    return _df(con, q, params + [area_type])
+
+
+def area_features(con: duckdb.DuckDBPyConnection, area_type: str, tolerance: float = 0.0005,
+                  area_id: int | None = None) -> dict[str, Any]:
+    """GeoJSON FeatureCollection of simplified, rounded outlines (light enough for a web map).
+
+    Communes are limited to the territory; other types to areas whose bounding box meets
+    the territory's (when the territory has one). Coordinates are rounded to 1e-5° (≈1 m).
+    """
+    cond = ["a.type = ?"]
+    params: list[Any] = [area_type]
+    if area_id is not None:
+        cond.append("a.id = ?")
+        params.append(area_id)
+    elif area_type == "commune":
+        cond.append("a.in_territory")
+    else:
+        cond.append(
+            "NOT EXISTS (SELECT 1 FROM territory t WHERE t.xmin IS NOT NULL AND "
+            "(a.xmax < t.xmin OR a.xmin > t.xmax OR a.ymax < t.ymin OR a.ymin > t.ymax))"
+        )
+    rows = con.execute(
+        f"""SELECT a.id, a.code, a.name,
+                   ST_AsGeoJSON(ST_ReducePrecision(ST_SimplifyPreserveTopology(a.geom, ?), 0.00001))
+            FROM areas a WHERE {' AND '.join(cond)} ORDER BY a.name""",
+        [tolerance] + params,
+    ).fetchall()
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"area_id": r[0], "code": r[1], "name": r[2]},
+            "geometry": json.loads(r[3]),
+        }
+        for r in rows
+        if r[3] is not None
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def territory_bounds(con: duckdb.DuckDBPyConnection) -> tuple[float, float, float, float] | None:
+    """(xmin, ymin, xmax, ymax) of the territory, else of its communes, else of the points."""
+    row = con.execute("SELECT xmin, ymin, xmax, ymax FROM territory WHERE id = 1").fetchone()
+    if row and None not in row:
+        return tuple(row)
+    row = con.execute(
+        "SELECT min(xmin), min(ymin), max(xmax), max(ymax) FROM areas WHERE type = 'commune' AND in_territory"
+    ).fetchone()
+    if row and None not in row:
+        return tuple(row)
+    row = con.execute(
+        "SELECT min(lon), min(lat), max(lon), max(lat) FROM observations WHERE in_territory"
+    ).fetchone()
+    if row and None not in row:
+        return tuple(row)
+    return None
