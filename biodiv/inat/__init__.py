@@ -1,0 +1,2 @@
+"""The iNaturalist harvester: ``client`` (all HTTP), ``parse`` (pure JSON -> rows),
+``db`` (all SQL writes), ``harvest`` (orchestration), ``progress`` (rich display)."""

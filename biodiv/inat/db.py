@@ -1,0 +1,356 @@
+"""Every SQL statement of the harvester: territory bbox, cursors, runs, upserts, taxa.
+
+Why here and not in ``harvest.py``: the orchestration reads as a story (fetch a page,
+store it with its cursor, go on) while the details of idempotent upserts live in one
+place. Pages arrive as Arrow tables so DuckDB ingests 200 rows in one statement.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from typing import Any, Iterable
+
+import duckdb
+import pyarrow as pa
+
+from biodiv.errors import BiodivError
+from biodiv.inat.parse import LINEAGE_RANKS, OBSERVATION_COLUMNS, TAXON_COLUMNS
+
+TS = pa.timestamp("us", tz="UTC")
+OBSERVATION_SCHEMA = pa.schema([
+    ("id", pa.int64()), ("uuid", pa.string()), ("observed_on", pa.date32()), ("observed_at", TS),
+    ("created_at", TS), ("updated_at", TS), ("quality_grade", pa.string()), ("taxon_id", pa.int64()),
+    ("lon", pa.float64()), ("lat", pa.float64()), ("positional_accuracy", pa.float64()),
+    ("geoprivacy", pa.string()), ("taxon_geoprivacy", pa.string()), ("obscured", pa.bool_()),
+    ("captive", pa.bool_()), ("place_guess", pa.string()), ("user_id", pa.int64()),
+    ("user_login", pa.string()), ("license_code", pa.string()), ("photo_url", pa.string()),
+    ("photo_license", pa.string()), ("uri", pa.string()), ("identifications_count", pa.int32()),
+    ("identifications_agree", pa.int32()), ("identifications_disagree", pa.int32()),
+    ("raw", pa.binary()),
+])
+TAXON_SCHEMA = pa.schema([
+    ("id", pa.int64()), ("name", pa.string()), ("common_name_fr", pa.string()), ("rank", pa.string()),
+    ("rank_level", pa.float64()), ("iconic_taxon_name", pa.string()), ("ancestor_ids", pa.list_(pa.int64())),
+    ("species_id", pa.int64()), ("conservation_status", pa.string()), ("threatened", pa.bool_()),
+    ("endemic", pa.bool_()), ("introduced", pa.bool_()), ("native", pa.bool_()),
+    ("photo_url", pa.string()), ("wikipedia_url", pa.string()),
+])
+# A change in any of these means the links to areas must be recomputed.
+LOCATION_COLUMNS = ("lon", "lat", "taxon_id", "obscured", "positional_accuracy")
+HARVEST_KINDS = ("harvest",)
+
+
+class TerritoryMissing(BiodivError):
+    pass
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# ---------------------------------------------------------------------------
+# territory
+# ---------------------------------------------------------------------------
+
+def territory_bbox(con: duckdb.DuckDBPyConnection) -> tuple[float, float, float, float]:
+    """(xmin, ymin, xmax, ymax) of the territory outline, or a one-line error saying what to run."""
+    row = con.execute("SELECT xmin, ymin, xmax, ymax FROM territory WHERE id = 1").fetchone()
+    if row is None:
+        raise TerritoryMissing("no territory is defined yet: run `biodiv init` first")
+    if any(v is None for v in row):
+        raise TerritoryMissing(
+            "the territory has no outline yet: run `biodiv areas fetch` (or `biodiv update`, which does it)"
+        )
+    return tuple(float(v) for v in row)  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------
+# cursors (harvest_state)
+# ---------------------------------------------------------------------------
+
+STATE_FIELDS = ("mode", "id_above", "updated_since", "run_id", "started_at", "in_progress", "last_success_at")
+
+
+TIMESTAMP_FIELDS = ("updated_since", "started_at", "last_success_at")
+
+
+def load_state(con, scope: str) -> dict[str, Any]:
+    # TIMESTAMPTZ values are read as UTC epoch microseconds: no pytz needed
+    cols = ", ".join(f"epoch_us({f})" if f in TIMESTAMP_FIELDS else f for f in STATE_FIELDS)
+    row = con.execute(f"SELECT {cols} FROM harvest_state WHERE scope = ?", [scope]).fetchone()
+    if row is None:
+        return {f: None for f in STATE_FIELDS} | {"in_progress": False}
+    state = dict(zip(STATE_FIELDS, row))
+    for f in TIMESTAMP_FIELDS:
+        if state[f] is not None:
+            state[f] = datetime.fromtimestamp(state[f] / 1e6, tz=timezone.utc)
+    return state
+
+
+def save_state(con, scope: str, **values: Any) -> None:
+    unknown = set(values) - set(STATE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown harvest_state fields {unknown}")
+    con.execute("INSERT INTO harvest_state (scope) VALUES (?) ON CONFLICT (scope) DO NOTHING", [scope])
+    if values:
+        sets = ", ".join(f"{k} = ?" for k in values)
+        con.execute(f"UPDATE harvest_state SET {sets} WHERE scope = ?", [*values.values(), scope])
+
+
+# ---------------------------------------------------------------------------
+# runs and the daily request budget
+# ---------------------------------------------------------------------------
+
+def start_run(con, kind: str, params: dict) -> int:
+    # a run left 'running' by a killed process is over: say so
+    con.execute(
+        "UPDATE runs SET status = 'interrupted', finished_at = coalesce(finished_at, current_timestamp) "
+        "WHERE kind = ? AND status = 'running'", [kind],
+    )
+    return con.execute(
+        "INSERT INTO runs (kind, started_at, status, params, stats) VALUES (?, ?, 'running', ?, '{}') RETURNING id",
+        [kind, utcnow(), json.dumps(params, default=str)],
+    ).fetchone()[0]
+
+
+def save_run_stats(con, run_id: int, stats: dict) -> None:
+    con.execute("UPDATE runs SET stats = ? WHERE id = ?", [json.dumps(stats, default=str), run_id])
+
+
+def finish_run(con, run_id: int, status: str, stats: dict, message: str | None = None) -> None:
+    con.execute(
+        "UPDATE runs SET status = ?, finished_at = ?, stats = ?, message = ? WHERE id = ?",
+        [status, utcnow(), json.dumps(stats, default=str), message, run_id],
+    )
+
+
+def requests_on(con, day: date, exclude_run: int | None = None) -> int:
+    """iNaturalist requests already spent on ``day`` (UTC) by every run, from runs.stats."""
+    key = day.isoformat()
+    row = con.execute(
+        "SELECT coalesce(sum(TRY_CAST(json_extract_string(stats, ?) AS BIGINT)), 0) FROM runs "
+        "WHERE id IS DISTINCT FROM ? AND stats IS NOT NULL",
+        [f'$.requests_by_day."{key}"', exclude_run],
+    ).fetchone()
+    return int(row[0] or 0)
+
+
+# ---------------------------------------------------------------------------
+# observations
+# ---------------------------------------------------------------------------
+
+def _page_table(rows: list[dict], raws: list[bytes]) -> pa.Table:
+    columns = {name: [r[name] for r in rows] for name in OBSERVATION_COLUMNS}
+    columns["raw"] = raws
+    return pa.Table.from_pydict(columns, schema=OBSERVATION_SCHEMA)
+
+
+def upsert_observations(con, rows: list[dict], raws: list[bytes], harvested_at: datetime) -> dict[str, int]:
+    """Insert new observations, update changed ones, leave identical ones untouched.
+
+    ``needs_attach`` becomes true for a new row or when location, accuracy, obscuring or
+    taxon changed; ``removed_at`` is cleared for an observation that is back.
+    Returns counts ``new``, ``updated``, ``unchanged``, ``restored``.
+    """
+    if not rows:
+        return {"new": 0, "updated": 0, "unchanged": 0, "restored": 0}
+    page = _page_table(rows, raws)
+    con.register("harvest_page", page)
+    try:
+        cols = ", ".join(OBSERVATION_COLUMNS)
+        row_diff = (
+            f"({', '.join('o.' + c for c in OBSERVATION_COLUMNS)}) IS DISTINCT FROM "
+            f"({', '.join('p.' + c for c in OBSERVATION_COLUMNS)})"
+        )
+        counts = con.execute(
+            f"""
+            SELECT count(*) FILTER (WHERE o.id IS NULL),
+                   count(*) FILTER (WHERE o.id IS NOT NULL AND ({row_diff} OR r.raw IS DISTINCT FROM p.raw)),
+                   count(*) FILTER (WHERE o.removed_at IS NOT NULL)
+            FROM harvest_page p
+            LEFT JOIN observations o ON o.id = p.id
+            LEFT JOIN observation_raw r ON r.id = p.id
+            """
+        ).fetchone()
+        new, updated, restored = (int(x) for x in counts)
+        changed_cond = (
+            f"({', '.join('observations.' + c for c in OBSERVATION_COLUMNS)}) IS DISTINCT FROM "
+            f"({', '.join('excluded.' + c for c in OBSERVATION_COLUMNS)}) OR observations.removed_at IS NOT NULL"
+        )
+        moved = " OR ".join(f"observations.{c} IS DISTINCT FROM excluded.{c}" for c in LOCATION_COLUMNS)
+        con.execute(
+            f"""
+            INSERT INTO observations ({cols}, geom, harvested_at, removed_at, needs_attach)
+            SELECT {cols},
+                   CASE WHEN lon IS NULL OR lat IS NULL THEN NULL ELSE ST_Point(lon, lat) END,
+                   ?, NULL, true
+            FROM harvest_page
+            ON CONFLICT (id) DO UPDATE SET
+                {', '.join(f'{c} = excluded.{c}' for c in OBSERVATION_COLUMNS if c != 'id')},
+                geom = excluded.geom,
+                harvested_at = excluded.harvested_at,
+                removed_at = NULL,
+                needs_attach = observations.needs_attach OR {moved}
+            WHERE {changed_cond}
+            """,
+            [harvested_at],
+        )
+        con.execute(
+            """
+            INSERT INTO observation_raw (id, raw) SELECT id, raw FROM harvest_page
+            ON CONFLICT (id) DO UPDATE SET raw = excluded.raw WHERE observation_raw.raw IS DISTINCT FROM excluded.raw
+            """
+        )
+    finally:
+        con.unregister("harvest_page")
+    return {"new": new, "updated": updated, "unchanged": len(rows) - new - updated, "restored": restored}
+
+
+def mark_absent_removed(con, present_ids: list[int], low: int, high: int | None, when: datetime) -> dict[str, int]:
+    """Reconciliation of one id page covering ids in ``(low, high]`` (``high=None``: no upper end).
+
+    Stored observations of that range missing from ``present_ids`` are soft-deleted;
+    present ones that were soft-deleted come back. Returns ``removed``, ``restored``, ``unknown``
+    (listed by iNaturalist but not stored: a harvest will bring them).
+    """
+    con.register("present_ids", pa.table({"id": pa.array(present_ids, pa.int64())}))
+    try:
+        removed = con.execute(
+            """
+            UPDATE observations SET removed_at = ?
+            WHERE removed_at IS NULL AND id > ? AND (? IS NULL OR id <= ?)
+              AND id NOT IN (SELECT id FROM present_ids)
+            RETURNING id
+            """,
+            [when, low, high, high],
+        ).fetchall()
+        restored = con.execute(
+            "UPDATE observations SET removed_at = NULL WHERE removed_at IS NOT NULL "
+            "AND id IN (SELECT id FROM present_ids) RETURNING id"
+        ).fetchall()
+        unknown = con.execute(
+            "SELECT count(*) FROM present_ids WHERE id NOT IN (SELECT id FROM observations)"
+        ).fetchone()[0]
+    finally:
+        con.unregister("present_ids")
+    return {"removed": len(removed), "restored": len(restored), "unknown": int(unknown)}
+
+
+# ---------------------------------------------------------------------------
+# taxa
+# ---------------------------------------------------------------------------
+
+def upsert_taxa(con, rows: list[dict], when: datetime) -> int:
+    """Insert or refresh taxa (descriptive fields); a changed lineage is resolved again."""
+    rows = [r for r in {r["id"]: r for r in rows if r.get("id") is not None}.values()]
+    if not rows:
+        return 0
+    table = pa.Table.from_pydict({c: [r[c] for r in rows] for c in TAXON_COLUMNS}, schema=TAXON_SCHEMA)
+    cols = ", ".join(TAXON_COLUMNS)
+    con.register("harvest_taxa", table)
+    try:
+        con.execute(
+            f"""
+            INSERT INTO taxa ({cols}, ancestors_resolved, fetched_at)
+            SELECT {cols}, false, ? FROM harvest_taxa
+            ON CONFLICT (id) DO UPDATE SET
+                {', '.join(f'{c} = coalesce(excluded.{c}, taxa.{c})' for c in TAXON_COLUMNS
+                           if c not in ('id', 'ancestor_ids'))},
+                ancestor_ids = coalesce(excluded.ancestor_ids, taxa.ancestor_ids),
+                ancestors_resolved = taxa.ancestors_resolved
+                    AND excluded.ancestor_ids IS NOT DISTINCT FROM taxa.ancestor_ids,
+                fetched_at = excluded.fetched_at
+            """,
+            [when],
+        )
+    finally:
+        con.unregister("harvest_taxa")
+    return len(rows)
+
+
+def known_taxon_ids(con, ids: Iterable[int]) -> set[int]:
+    ids = list({int(i) for i in ids})
+    if not ids:
+        return set()
+    con.register("asked_ids", pa.table({"id": pa.array(ids, pa.int64())}))
+    try:
+        return {r[0] for r in con.execute("SELECT t.id FROM taxa t JOIN asked_ids a USING (id)").fetchall()}
+    finally:
+        con.unregister("asked_ids")
+
+
+def unresolved_lineages(con) -> list[list[int]]:
+    """ancestor_ids of every taxon whose lineage names are not resolved yet."""
+    rows = con.execute(
+        "SELECT ancestor_ids FROM taxa WHERE NOT coalesce(ancestors_resolved, false) AND ancestor_ids IS NOT NULL"
+    ).fetchall()
+    return [list(r[0]) for r in rows]
+
+
+def insert_placeholder_taxa(con, ids: Iterable[int], when: datetime) -> None:
+    """Ids iNaturalist did not return (inactive taxa): stored empty so they are never asked again."""
+    for tid in ids:
+        con.execute(
+            "INSERT INTO taxa (id, ancestors_resolved, fetched_at) VALUES (?, true, ?) ON CONFLICT (id) DO NOTHING",
+            [int(tid), when],
+        )
+
+
+def resolve_lineages(con) -> int:
+    """Copy kingdom…genus names (and the species of infraspecific taxa) from ancestor rows.
+
+    A lineage is marked resolved once every ancestor id is stored.
+    """
+    picks = ",\n".join(
+        f"max(a.name) FILTER (WHERE a.rank = '{rank}') AS {rank}_name" for rank in LINEAGE_RANKS
+    )
+    sets = ", ".join(f"{rank}_name = l.{rank}_name" for rank in LINEAGE_RANKS)
+    rows = con.execute(
+        f"""
+        UPDATE taxa SET {sets},
+            species_id = coalesce(taxa.species_id,
+                                  CASE WHEN taxa.rank_level < 10 THEN l.species_ancestor END),
+            ancestors_resolved = l.complete
+        FROM (
+            SELECT u.id, {picks},
+                   max(a.id) FILTER (WHERE a.rank = 'species' AND a.id <> u.id) AS species_ancestor,
+                   count(a.id) = count(*) AS complete
+            FROM (SELECT id, unnest(ancestor_ids) AS aid FROM taxa
+                  WHERE NOT coalesce(ancestors_resolved, false) AND ancestor_ids IS NOT NULL) u
+            LEFT JOIN taxa a ON a.id = u.aid
+            GROUP BY u.id
+        ) l
+        WHERE taxa.id = l.id
+        RETURNING taxa.id
+        """
+    ).fetchall()
+    return len(rows)
+
+
+def store_inat_statuses(con, taxon_ids: Iterable[int], rows: list[dict], replace: bool) -> None:
+    """iNaturalist statuses of these taxa.
+
+    ``replace=True`` for complete lists (``/taxa/{id}`` answers): what iNaturalist said
+    before is dropped. Observation records embed only the status that applies where the
+    observation is, so those are added, never used to delete.
+    """
+    ids = list({int(i) for i in taxon_ids})
+    if not ids:
+        return
+    if replace:
+        con.execute(
+            "DELETE FROM taxon_statuses WHERE source = 'inaturalist' AND taxon_id IN (SELECT unnest(?::BIGINT[]))",
+            [ids],
+        )
+    seen = set()
+    for r in rows:
+        key = (r["taxon_id"], r["code"], r["scope"])
+        if key in seen:
+            continue
+        seen.add(key)
+        con.execute(
+            "INSERT INTO taxon_statuses (taxon_id, source, kind, code, label, scope, ref_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [r["taxon_id"], r["source"], r["kind"], r["code"], r["label"], r["scope"], r["ref_id"]],
+        )

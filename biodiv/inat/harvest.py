@@ -1,0 +1,327 @@
+"""Harvest orchestration: observations of the territory's bounding box, page by page.
+
+Why this shape:
+
+* **never lose, never duplicate**: each page is upserted by id in one transaction
+  together with its ``id_above`` cursor (``harvest_state``) and the run's request
+  count, so a process killed at any instant resumes from the last committed page;
+* **frugal**: ``order_by=id`` + ``id_above`` (page numbers stop at 10,000 results),
+  200 records per request, ``updated_since`` for later runs, the end detected from
+  ``total_results`` (an update that finds nothing costs one request), taxa already
+  stored never fetched again, ancestors asked deepest-first so one ``/taxa`` answer
+  brings its whole lineage;
+* **budgeted**: requests are counted per UTC day in ``runs.stats`` and the harvest
+  stops cleanly when the configured daily budget is spent;
+* the clip to the territory happens at attach time (``biodiv.attach``), never by
+  dropping rows here.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from biodiv.inat import db
+from biodiv.inat.client import (
+    IDS_PER_PAGE,
+    OBSERVATIONS_PER_PAGE,
+    TAXA_PER_REQUEST,
+    BudgetExhausted,
+    InatClient,
+    InatError,
+    RequestCounter,
+)
+from biodiv.inat.parse import (
+    compress_raw,
+    observation_taxon,
+    parse_observation,
+    parse_taxon,
+    taxa_in_record,
+    taxon_status_rows,
+    to_int,
+)
+from biodiv.inat.progress import HarvestProgress
+from biodiv.store import transaction
+
+SCOPE_OBSERVATIONS = "observations"
+SCOPE_RECONCILE = "reconcile"
+LOCALE = "fr"
+# A reconciliation listing far smaller than what is stored is more likely a wrong
+# query (changed place_id/project_id, API glitch) than mass deletion: refuse it.
+RECONCILE_MIN_SHARE = 0.5
+
+
+def query_params(cfg, bbox: tuple[float, float, float, float]) -> dict[str, Any]:
+    """The observation query shared by harvest and reconciliation (bbox, optional narrowing)."""
+    xmin, ymin, xmax, ymax = bbox
+    params: dict[str, Any] = {"swlng": xmin, "swlat": ymin, "nelng": xmax, "nelat": ymax}
+    if cfg.inaturalist.place_id:
+        params["place_id"] = cfg.inaturalist.place_id
+    if cfg.inaturalist.project_id:
+        params["project_id"] = cfg.inaturalist.project_id
+    return params
+
+
+def _iso(dt) -> str | None:
+    return dt.isoformat() if dt is not None else None
+
+
+class _Run:
+    """Mutable state of one harvest run: counters, stats persisted with every page."""
+
+    def __init__(self, cfg, con, run_id: int, counter: RequestCounter):
+        self.cfg, self.con, self.run_id, self.counter = cfg, con, run_id, counter
+        self.stats: dict[str, Any] = {
+            "mode": None, "resumed": False, "new": 0, "updated": 0, "unchanged": 0, "restored": 0,
+            "removed": 0, "pages": 0, "observations_seen": 0, "skipped": 0, "taxa_fetched": 0,
+            "taxa_requests": 0, "reconcile_pages": 0, "unknown_in_reconcile": 0,
+            "requests": 0, "requests_by_day": {},
+        }
+
+    def count_request(self, n: int) -> None:
+        day = db.utcnow().date().isoformat()
+        by_day = self.stats["requests_by_day"]
+        by_day[day] = by_day.get(day, 0) + n
+        self.stats["requests"] += n
+
+    def save(self) -> None:
+        db.save_run_stats(self.con, self.run_id, self.stats)
+
+
+def harvest(cfg, con, full: bool = False, reconcile: bool = False, progress: bool = True,
+            *, client: InatClient | None = None, attach: bool = True) -> dict:
+    """Bring the observations of the territory up to date; returns the run summary.
+
+    First run (or ``full``): everything in the bbox. Later runs: what changed since the
+    last successful run started, minus ``[inaturalist] overlap_days``. An interrupted
+    run is resumed from its cursor. ``reconcile`` then lists the current ids to
+    soft-delete observations gone from iNaturalist (and restore those that came back).
+    Ends with ``biodiv.attach.attach(con)`` for new or moved observations.
+    """
+    started = time.monotonic()
+    bbox = db.territory_bbox(con)
+    today = db.utcnow().date()
+    per_day = int(cfg.inaturalist.per_day)
+    spent_today = db.requests_on(con, today)
+    run_id = db.start_run(con, "harvest", {
+        "full": full, "reconcile": reconcile, "api_url": cfg.inat_api_url, "bbox": list(bbox),
+        "place_id": cfg.inaturalist.place_id, "project_id": cfg.inaturalist.project_id,
+    })
+    counter = RequestCounter(limit=max(per_day - spent_today, 0))
+    run = _Run(cfg, con, run_id, counter)
+    counter.on_sent = run.count_request
+    own_client = client is None
+    if client is None:
+        client = InatClient(cfg, counter=counter)
+    else:
+        client.counter = counter
+    status, message = "ok", None
+    try:
+        with HarvestProgress(progress, counter.per_minute) as bar:
+            try:
+                _harvest_observations(cfg, con, client, run, bbox, full, bar)
+                _resolve_taxa(con, client, run)
+                if reconcile:
+                    _reconcile(cfg, con, client, run, bbox, bar)
+            except BudgetExhausted:
+                status = "budget"
+                message = (f"daily iNaturalist budget of {per_day} requests reached; "
+                           "the next run resumes where this one stopped")
+                bar.note(f"[yellow]{message}[/]")
+        if attach:
+            from biodiv.attach import attach as attach_observations
+
+            run.stats["attach"] = attach_observations(con)
+    except BaseException as exc:
+        failed = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        run.stats["duration_s"] = round(time.monotonic() - started, 3)
+        db.finish_run(con, run_id, failed, run.stats, str(exc).splitlines()[0] if str(exc) else failed)
+        raise
+    finally:
+        if own_client:
+            client.close()
+    run.stats["duration_s"] = round(time.monotonic() - started, 3)
+    db.finish_run(con, run_id, status, run.stats, message)
+    summary = dict(run.stats)
+    summary.update(status=status, message=message, run_id=run_id, budget_per_day=per_day,
+                   requests_today=spent_today + counter.sent)
+    return summary
+
+
+# ---------------------------------------------------------------------------
+# passes
+# ---------------------------------------------------------------------------
+
+def _harvest_observations(cfg, con, client: InatClient, run: _Run, bbox, full: bool, bar: HarvestProgress) -> None:
+    state = db.load_state(con, SCOPE_OBSERVATIONS)
+    if state["in_progress"] and not (full and state["mode"] != "full"):
+        mode, cursor = state["mode"] or "full", int(state["id_above"] or 0)
+        since, began = state["updated_since"], state["started_at"] or db.utcnow()
+        run.stats["resumed"] = True
+    else:
+        began = db.utcnow()
+        cursor = 0
+        if full or state["last_success_at"] is None:
+            mode, since = "full", None
+        else:
+            mode = "incremental"
+            since = state["last_success_at"] - timedelta(days=float(cfg.inaturalist.overlap_days))
+        db.save_state(con, SCOPE_OBSERVATIONS, mode=mode, id_above=0, updated_since=since,
+                      run_id=run.run_id, started_at=began, in_progress=True)
+    run.stats["mode"] = mode
+    params = query_params(cfg, bbox) | {
+        "order_by": "id", "order": "asc", "per_page": OBSERVATIONS_PER_PAGE, "locale": LOCALE,
+    }
+    if since is not None:
+        params["updated_since"] = _iso(since)
+
+    first = True
+    while True:
+        data = client.observations(params | {"id_above": cursor})
+        results = [r for r in (data.get("results") or []) if isinstance(r, dict)]
+        total = to_int(data.get("total_results"))
+        if first:
+            bar.start("observations" + (" (resumed)" if run.stats["resumed"] else ""), total or len(results))
+            first = False
+        cursor = _store_page(con, run, results, cursor)
+        bar.page(len(results))
+        if _last_page(results, total, OBSERVATIONS_PER_PAGE):
+            break
+    db.save_state(con, SCOPE_OBSERVATIONS, in_progress=False, id_above=None, updated_since=None,
+                  last_success_at=began)
+
+
+def _last_page(results: list, total: int | None, per_page: int) -> bool:
+    if not results:
+        return True
+    if total is not None:
+        return len(results) >= total
+    return len(results) < per_page
+
+
+def _store_page(con, run: _Run, results: list[dict], cursor: int) -> int:
+    """Upsert one page, its taxa and the cursor in one transaction; return the new cursor."""
+    rows, raws, taxa, statuses = [], [], [], []
+    for record in results:
+        row = parse_observation(record)
+        if row["id"] is None:
+            run.stats["skipped"] += 1
+            continue
+        rows.append(row)
+        raws.append(compress_raw(record))
+        taxon = observation_taxon(record)
+        if taxon is not None:
+            taxa.append(parse_taxon(taxon))
+            statuses.extend(taxon_status_rows(taxon))
+    ids = [r["id"] for r in rows]
+    new_cursor = max(ids) if ids else cursor
+    if ids and new_cursor <= cursor:
+        raise InatError(
+            f"iNaturalist ignored the id_above={cursor} cursor (page ends at id {new_cursor}); stopping"
+        )
+    now = db.utcnow()
+    with transaction(con):
+        counts = db.upsert_observations(con, rows, raws, now)
+        db.upsert_taxa(con, taxa, now)
+        db.store_inat_statuses(con, [t["id"] for t in taxa], statuses, replace=False)
+        db.save_state(con, SCOPE_OBSERVATIONS, id_above=new_cursor)
+        for key, value in counts.items():
+            run.stats[key] += value
+        run.stats["pages"] += 1
+        run.stats["observations_seen"] += len(rows)
+        run.save()
+    return new_cursor
+
+
+def _resolve_taxa(con, client: InatClient, run: _Run) -> None:
+    """Fetch missing ancestors (deepest first, 30 per request) and fill lineage names."""
+    asked: set[int] = set()
+    while True:
+        lineages = db.unresolved_lineages(con)
+        wanted = {a for lineage in lineages for a in lineage[:-1]}
+        missing = wanted - db.known_taxon_ids(con, wanted) - asked
+        if not missing:
+            break
+        deepest = set()
+        for lineage in lineages:
+            for aid in reversed(lineage[:-1]):
+                if aid in missing:
+                    deepest.add(aid)
+                    break
+        batch_ids = sorted(deepest)
+        for start in range(0, len(batch_ids), TAXA_PER_REQUEST):
+            batch = [i for i in batch_ids[start:start + TAXA_PER_REQUEST]
+                     if i not in db.known_taxon_ids(con, batch_ids[start:start + TAXA_PER_REQUEST])]
+            if not batch:
+                continue
+            records = client.taxa(batch, locale=LOCALE)
+            asked.update(batch)
+            taxa, statuses = [], []
+            for record in records:
+                for t in taxa_in_record(record):
+                    taxa.append(parse_taxon(t))
+                    if t is record:
+                        statuses.extend(taxon_status_rows(t))
+            now = db.utcnow()
+            returned = {t["id"] for t in taxa}
+            with transaction(con):
+                db.upsert_taxa(con, taxa, now)
+                db.store_inat_statuses(con, [to_int(r.get("id")) for r in records if to_int(r.get("id"))],
+                                       statuses, replace=True)
+                db.insert_placeholder_taxa(con, set(batch) - returned, now)
+                run.stats["taxa_fetched"] += len(returned)
+                run.stats["taxa_requests"] += 1
+                run.save()
+    with transaction(con):
+        db.resolve_lineages(con)
+
+
+def _reconcile(cfg, con, client: InatClient, run: _Run, bbox, bar: HarvestProgress) -> None:
+    """List current ids (``only_id``) and soft-delete the stored ones that are gone."""
+    state = db.load_state(con, SCOPE_RECONCILE)
+    if state["in_progress"]:
+        cursor, began = int(state["id_above"] or 0), state["started_at"] or db.utcnow()
+    else:
+        cursor, began = 0, db.utcnow()
+        db.save_state(con, SCOPE_RECONCILE, mode="reconcile", id_above=0, run_id=run.run_id,
+                      started_at=began, in_progress=True)
+    params = query_params(cfg, bbox) | {"order_by": "id", "order": "asc", "only_id": "true",
+                                        "per_page": IDS_PER_PAGE}
+    first = True
+    while True:
+        data = client.observations(params | {"id_above": cursor})
+        ids = sorted(i for i in (_id_of(r) for r in data.get("results") or []) if i is not None)
+        total = to_int(data.get("total_results"))
+        if first:
+            first = False
+            bar.start("reconciliation", total or len(ids))
+            if cursor == 0:
+                stored = con.execute("SELECT count(*) FROM observations WHERE removed_at IS NULL").fetchone()[0]
+                listed = total if total is not None else len(ids)
+                if stored and listed < RECONCILE_MIN_SHARE * stored:
+                    db.save_state(con, SCOPE_RECONCILE, in_progress=False, id_above=None)
+                    raise InatError(
+                        f"reconciliation: iNaturalist lists {listed} observations but {stored} are stored; "
+                        "not marking them removed (check [inaturalist] place_id/project_id)"
+                    )
+        last = _last_page(ids, total, IDS_PER_PAGE)
+        with transaction(con):
+            counts = db.mark_absent_removed(con, ids, cursor, None if last else max(ids), began)
+            cursor = max(ids) if ids else cursor
+            db.save_state(con, SCOPE_RECONCILE, id_above=cursor)
+            run.stats["removed"] += counts["removed"]
+            run.stats["restored"] += counts["restored"]
+            run.stats["unknown_in_reconcile"] += counts["unknown"]
+            run.stats["reconcile_pages"] += 1
+            run.save()
+        bar.page(len(ids))
+        if last:
+            break
+    db.save_state(con, SCOPE_RECONCILE, in_progress=False, id_above=None, last_success_at=began)
+
+
+def _id_of(record) -> int | None:
+    if isinstance(record, dict):
+        return to_int(record.get("id"))
+    return to_int(record)

@@ -1,0 +1,452 @@
+"""A stand-in iNaturalist API v1 server for the harvester's tests and bench.
+
+Real HTTP on 127.0.0.1 (``ThreadingHTTPServer`` in a thread, port 0) serving
+``/v1/observations`` and ``/v1/taxa/{ids}`` in the real response format. Its records
+are generated with the same keys as the real API answers kept in
+``$BIODIV_SHARED_DATA/inaturalist/api_v1`` (a test checks the shapes match). It can
+enforce a request rate with 429s and inject faults (500, timeout, truncated JSON,
+dropped connection) and observations can vanish or change between requests.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import random
+import threading
+import time
+import uuid as uuidlib
+from collections import deque
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from biodiv.config import Config
+
+# Vallée de l'Hérault bounding box (lon/lat), used for synthetic coordinates.
+BBOX = (3.429, 43.504, 3.749, 43.794)
+LIFE = 48460
+RANKS = [("kingdom", 70), ("phylum", 60), ("class", 50), ("order", 40), ("family", 30), ("genus", 20),
+         ("species", 10)]
+EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+# ---------------------------------------------------------------------------
+# synthetic data, real shape
+# ---------------------------------------------------------------------------
+
+def _taxon_record(tid, name, rank, level, ancestor_ids, common=None, iconic="Plantae", conservation=None):
+    """A taxon as embedded in observations and answered by /taxa (same keys as the real ones)."""
+    return {
+        "is_active": True,
+        "ancestry": "/".join(str(a) for a in ancestor_ids[:-1]) or None,
+        "min_species_ancestry": ",".join(str(a) for a in ancestor_ids),
+        "endemic": False,
+        "iconic_taxon_id": 47126,
+        "min_species_taxon_id": tid,
+        "threatened": conservation is not None and conservation.get("iucn", 0) >= 30,
+        "rank_level": level,
+        "introduced": False,
+        "native": True,
+        "parent_id": ancestor_ids[-2] if len(ancestor_ids) > 1 else None,
+        "name": name,
+        "rank": rank,
+        "extinct": False,
+        "id": tid,
+        "ancestor_ids": list(ancestor_ids),
+        "photos_locked": False,
+        "taxon_schemes_count": 1,
+        "wikipedia_url": f"http://fr.wikipedia.org/wiki/{name.replace(' ', '_')}",
+        "current_synonymous_taxon_ids": None,
+        "created_at": "2010-01-01T00:00:00+00:00",
+        "taxon_changes_count": 0,
+        "complete_species_count": None,
+        "universal_search_rank": 100,
+        "observations_count": 100,
+        "flag_counts": {"unresolved": 0, "resolved": 0},
+        "atlas_id": None,
+        "default_photo": {
+            "square_url": f"https://static.inaturalist.org/photos/{tid}/square.jpg",
+            "attribution": "(c) someone, some rights reserved (CC BY-NC)",
+            "flags": [],
+            "medium_url": f"https://static.inaturalist.org/photos/{tid}/medium.jpg",
+            "id": tid,
+            "license_code": "cc-by-nc",
+            "original_dimensions": {"width": 2048, "height": 1536},
+            "url": f"https://static.inaturalist.org/photos/{tid}/square.jpg",
+        },
+        "iconic_taxon_name": iconic,
+        "preferred_common_name": common,
+        **({"conservation_status": conservation} if conservation else {}),
+    }
+
+
+class Taxonomy:
+    """A small tree Life > kingdom > … > species with distinct ids."""
+
+    def __init__(self, n_species: int, fanout: int = 4, seed: int = 1):
+        rng = random.Random(seed)
+        self.records: dict[int, dict] = {}
+        self.species: list[int] = []
+        next_id = [1000]
+
+        def new_id():
+            next_id[0] += 1
+            return next_id[0]
+
+        self.records[LIFE] = _taxon_record(LIFE, "Life", "stateofmatter", 100, [LIFE], "Vie")
+        kingdoms = [(1, "Animalia", "Animaux", "Animalia"), (47126, "Plantae", "Plantes", "Plantae")]
+        frontier = []
+        for kid, kname, kcommon, iconic in kingdoms:
+            self.records[kid] = _taxon_record(kid, kname, "kingdom", 70, [LIFE, kid], kcommon, iconic)
+            frontier.append(([LIFE, kid], iconic))
+        for rank, level in RANKS[1:]:
+            children = []
+            for lineage, iconic in frontier:
+                count = fanout if rank != "species" else fanout * 2
+                for _ in range(count):
+                    if rank == "species" and len(self.species) >= n_species:
+                        break
+                    tid = new_id()
+                    genus = self.records[lineage[-1]]["name"] if rank == "species" else None
+                    name = f"{genus} sp{tid}" if genus else f"{rank.capitalize()}{tid}"
+                    conservation = None
+                    if rank == "species" and rng.random() < 0.05:
+                        conservation = {"user_id": None, "status_name": "vulnerable", "iucn": 30,
+                                        "authority": "UICN France", "geoprivacy": None, "source_id": 1,
+                                        "place_id": 6753, "status": "VU"}
+                    rec = _taxon_record(tid, name, rank, level, lineage + [tid],
+                                        f"nom {tid}" if rank in ("species", "genus") else None, iconic,
+                                        conservation)
+                    self.records[tid] = rec
+                    children.append((lineage + [tid], iconic))
+                    if rank == "species":
+                        self.species.append(tid)
+            frontier = children
+            if rank == "genus":
+                # enough genera for the species wanted, no more
+                need = max(1, -(-n_species // (fanout * 2)))
+                frontier = frontier[:need]
+
+    def answer(self, tid: int) -> dict:
+        """``/taxa/{id}`` answer: the record with its ``ancestors``."""
+        rec = dict(self.records[tid])
+        rec["ancestors"] = [self.records[a] for a in rec["ancestor_ids"][:-1] if a in self.records]
+        return rec
+
+
+def iso(dt: datetime) -> str:
+    return dt.isoformat(timespec="seconds")
+
+
+def make_observation(oid: int, taxon: dict | None, lon: float | None, lat: float | None,
+                     updated_at: datetime, *, obscured=False, geoprivacy=None, string_coords=False,
+                     accuracy: int | None = 12, user_id: int = 7, with_photo=True) -> dict:
+    """An observation record with the keys of a real ``/v1/observations`` result."""
+    observed = updated_at - timedelta(days=2)
+    located = lon is not None and lat is not None
+    coords = [str(lon), str(lat)] if string_coords else [lon, lat]
+    photo = {"id": oid * 10, "license_code": "cc-by", "url": f"https://static.inaturalist.org/photos/{oid * 10}/square.jpg",
+             "attribution": "(c) observer, some rights reserved (CC BY)",
+             "original_dimensions": {"width": 2048, "height": 1536}, "flags": []}
+    return {
+        "annotations": [], "cached_votes_total": 0, "captive": False, "comments": [], "comments_count": 0,
+        "community_taxon_id": taxon["id"] if taxon else None,
+        "created_at": iso(observed + timedelta(hours=3)),
+        "created_at_details": {"date": observed.date().isoformat(), "week": 1, "month": observed.month,
+                               "hour": 10, "year": observed.year, "day": observed.day},
+        "created_time_zone": "Europe/Paris", "description": None, "faves": [], "faves_count": 0, "flags": [],
+        "geojson": {"coordinates": coords, "type": "Point"} if located else None,
+        "geoprivacy": geoprivacy, "id": oid,
+        "ident_taxon_ids": list(taxon["ancestor_ids"]) if taxon else [],
+        "identifications": [], "identifications_count": 1, "identifications_most_agree": True,
+        "identifications_most_disagree": False, "identifications_some_agree": True,
+        "license_code": "cc-by-nc",
+        "location": f"{lat},{lon}" if located else None,
+        "map_scale": None, "mappable": located, "non_owner_ids": [],
+        "num_identification_agreements": 1, "num_identification_disagreements": 0,
+        "oauth_application_id": None, "obscured": obscured,
+        "observation_photos": [{"id": oid, "position": 0, "uuid": str(uuidlib.UUID(int=oid * 7)), "photo": photo}]
+        if with_photo else [],
+        "observed_on": observed.date().isoformat(),
+        "observed_on_details": {"date": observed.date().isoformat(), "week": 1, "month": observed.month,
+                                "hour": 9, "year": observed.year, "day": observed.day},
+        "observed_on_string": iso(observed), "observed_time_zone": "Europe/Paris", "ofvs": [], "outlinks": [],
+        "owners_identification_from_vision": False, "photos": [photo] if with_photo else [],
+        "place_guess": "Vallée de l'Hérault, France" if located else None,
+        "place_ids": [6753], "positional_accuracy": accuracy,
+        "preferences": {"prefers_community_taxon": None}, "private_location": None,
+        "project_ids": [], "project_ids_with_curator_id": [], "project_ids_without_curator_id": [],
+        "project_observations": [],
+        "public_positional_accuracy": (28000 if obscured else accuracy) if located else None,
+        "quality_grade": "research" if taxon else "casual", "quality_metrics": [], "reviewed_by": [user_id],
+        "site_id": 1, "sounds": [], "spam": False, "species_guess": taxon["name"] if taxon else None,
+        "tags": [], "taxon": taxon, "taxon_geoprivacy": "open" if taxon else None,
+        "time_observed_at": iso(observed), "time_zone_offset": "+01:00",
+        "updated_at": iso(updated_at),
+        "uri": f"https://www.inaturalist.org/observations/{oid}",
+        "user": {"site_id": 1, "created_at": "2020-01-01T00:00:00+00:00", "id": user_id, "login": f"user{user_id}",
+                 "spam": False, "suspended": False, "preferences": {}, "login_autocomplete": f"user{user_id}",
+                 "login_exact": f"user{user_id}", "name": None, "name_autocomplete": None, "orcid": None,
+                 "icon": None, "observations_count": 10, "identifications_count": 0, "journal_posts_count": 0,
+                 "activity_count": 10, "species_count": 5, "universal_search_rank": 10, "roles": [],
+                 "icon_url": None},
+        "uuid": str(uuidlib.UUID(int=oid)), "votes": [],
+    }
+
+
+class ObservationSet:
+    """Synthetic observations, generated lazily from their id (constant memory at any N)."""
+
+    def __init__(self, n: int, taxonomy: Taxonomy, seed: int = 7, first_id: int = 1_000, step: int = 3,
+                 bbox=BBOX):
+        self.n, self.taxonomy, self.seed, self.first_id, self.step, self.bbox = n, taxonomy, seed, first_id, step, bbox
+        self.overrides: dict[int, dict | None] = {}   # id -> replacement record, or None = vanished
+        self.extra: dict[int, dict] = {}
+        self._ids: list[int] | None = None
+
+    def _base(self) -> range:
+        return range(self.first_id, self.first_id + self.n * self.step, self.step)
+
+    def ids(self) -> list[int]:
+        """Current ids, ascending (cached until the set changes)."""
+        if self._ids is None:
+            base = [i for i in self._base() if self.overrides.get(i, True) is not None] \
+                if self.overrides else list(self._base())
+            self._ids = sorted(base + list(self.extra)) if self.extra else base
+        return self._ids
+
+    def special(self) -> set[int]:
+        """Ids whose record is not the generated one (they may not match a query)."""
+        return set(self.overrides) | set(self.extra)
+
+    def base_record(self, oid: int) -> dict:
+        rng = random.Random(self.seed * 1_000_003 + oid)
+        xmin, ymin, xmax, ymax = self.bbox
+        species = self.taxonomy.species[rng.randrange(len(self.taxonomy.species))]
+        lon = round(xmin + (xmax - xmin) * rng.random(), 6)
+        lat = round(ymin + (ymax - ymin) * rng.random(), 6)
+        updated = EPOCH + timedelta(minutes=oid % 500_000)
+        return make_observation(oid, self.taxonomy.records[species], lon, lat, updated,
+                                obscured=rng.random() < 0.05, user_id=1 + oid % 97)
+
+    def record(self, oid: int) -> dict | None:
+        if oid in self.extra:
+            return self.extra[oid]
+        if oid in self.overrides:
+            return self.overrides[oid]
+        return self.base_record(oid)
+
+    def vanish(self, oid: int) -> None:
+        if oid in self.extra:
+            del self.extra[oid]
+        else:
+            self.overrides[oid] = None
+        self._ids = None
+
+    def put(self, record: dict) -> None:
+        oid = record["id"]
+        if oid in self._base():
+            self.overrides[oid] = record
+        else:
+            self.extra[oid] = record
+        self._ids = None
+
+
+# ---------------------------------------------------------------------------
+# the server
+# ---------------------------------------------------------------------------
+
+class StandInInat:
+    """Start with ``with StandInInat(obs, taxonomy) as api:``; ``api.url`` is the ``/v1`` base."""
+
+    def __init__(self, observations: ObservationSet, taxonomy: Taxonomy, *, rate_per_second: float | None = None,
+                 only_id_cap: int = 500, sleep_timeout: float = 2.0):
+        self.obs = observations
+        self.taxonomy = taxonomy
+        self.rate_per_second = rate_per_second
+        self.only_id_cap = only_id_cap
+        self.sleep_timeout = sleep_timeout
+        self.faults: deque[str] = deque()      # consumed one per request: 500, 429, timeout, truncated, drop, ok
+        self.log: list[tuple[str, dict, dict]] = []
+        self.count = 0
+        self.obs_pages = 0
+        self.on_request = None                 # callback(server) after each answered request
+        self._times: deque[float] = deque()
+        self._lock = threading.Lock()
+        self.httpd: ThreadingHTTPServer | None = None
+
+    # -- lifecycle --------------------------------------------------------------
+    def __enter__(self):
+        handler = _make_handler(self)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def requests_to(self, prefix: str) -> list[tuple[str, dict, dict]]:
+        return [entry for entry in self.log if entry[0].startswith(prefix)]
+
+    # -- answers ----------------------------------------------------------------------
+    def _rate_exceeded(self) -> bool:
+        if not self.rate_per_second:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            while self._times and now - self._times[0] > 1.0:
+                self._times.popleft()
+            if len(self._times) >= self.rate_per_second:
+                return True
+            self._times.append(now)
+        return False
+
+    def observations(self, q: dict) -> dict:
+        def num(key, default=None, cast=float):
+            return cast(q[key]) if key in q and q[key] != "" else default
+
+        bbox = (num("swlng"), num("swlat"), num("nelng"), num("nelat"))
+        id_above = num("id_above", 0, int)
+        only_id = q.get("only_id") == "true"
+        per_page = min(num("per_page", 30, int), self.only_id_cap if only_id else 200)
+        since = datetime.fromisoformat(q["updated_since"]) if q.get("updated_since") else None
+
+        def matches(rec) -> bool:
+            if rec is None:
+                return False
+            geo = rec.get("geojson")
+            if geo and None not in bbox:
+                lon, lat = float(geo["coordinates"][0]), float(geo["coordinates"][1])
+                if not (bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3]):
+                    return False
+            return since is None or datetime.fromisoformat(rec["updated_at"]) >= since
+
+        ids = self.obs.ids()
+        i = bisect.bisect_right(ids, id_above)
+        page = []
+        while i < len(ids) and len(page) < per_page:
+            rec = self.obs.record(ids[i])
+            if matches(rec):
+                page.append(rec)
+            i += 1
+        if since is None:
+            # generated records all lie in the bbox: only the special ones need a look
+            threshold = ids[i] if i < len(ids) else None
+            bad = 0
+            if threshold is not None:
+                for sid in self.obs.special():
+                    rec = self.obs.record(sid)
+                    if sid >= threshold and rec is not None and not matches(rec):
+                        bad += 1
+            rest = len(ids) - i - bad
+        else:
+            rest = sum(1 for oid in ids[i:] if matches(self.obs.record(oid)))
+        results = [{"id": r["id"]} for r in page] if only_id else page
+        return {"total_results": len(page) + rest, "page": 1, "per_page": per_page, "results": results}
+
+    def taxa(self, ids: list[int]) -> dict:
+        results = [self.taxonomy.answer(i) for i in ids[:30] if i in self.taxonomy.records]
+        return {"total_results": len(results), "page": 1, "per_page": 30, "results": results}
+
+
+def _make_handler(server: StandInInat):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):  # keep test output clean
+            pass
+
+        def _send(self, status: int, body: bytes, headers: dict | None = None):
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def do_GET(self):
+            parsed = urlparse(self.path)
+            q = {k: v[-1] for k, v in parse_qs(parsed.query, keep_blank_values=True).items()}
+            with server._lock:
+                server.count += 1
+                server.log.append((parsed.path, q, dict(self.headers)))
+                fault = server.faults.popleft() if server.faults else "ok"
+            if fault == "500":
+                return self._send(500, b'{"error":"Internal Server Error","status":500}')
+            if fault == "429" or server._rate_exceeded():
+                return self._send(429, b'{"error":"Too Many Requests","status":429}', {"Retry-After": "0"})
+            if fault == "drop":
+                self.close_connection = True
+                self.connection.close()
+                return
+            if fault == "timeout":
+                time.sleep(server.sleep_timeout)
+            if parsed.path.rstrip("/") == "/v1/observations":
+                body = server.observations(q)
+                server.obs_pages += 1
+            elif parsed.path.startswith("/v1/taxa/"):
+                ids = [int(x) for x in parsed.path.rsplit("/", 1)[1].split(",") if x.strip().isdigit()]
+                body = server.taxa(ids)
+            else:
+                return self._send(404, b'{"error":"Not found","status":404}')
+            raw = json.dumps(body).encode()
+            if fault == "truncated":
+                raw = raw[: len(raw) // 2]
+            self._send(200, raw)
+            if server.on_request:
+                server.on_request(server)
+
+    return Handler
+
+
+# ---------------------------------------------------------------------------
+# test databases and configs
+# ---------------------------------------------------------------------------
+
+def harvest_config(tmp_path: Path, api_url: str, **inat) -> Config:
+    """A config in ``tmp_path`` pointing at the stand-in server, with fast rates."""
+    cfg = Config(db_path=str(tmp_path / "biodiv.duckdb"), cache_dir=str(tmp_path / "cache"))
+    cfg.inaturalist.api_url = api_url
+    cfg.inaturalist.per_second = inat.pop("per_second", 200)
+    cfg.inaturalist.per_minute = inat.pop("per_minute", 100_000)
+    cfg.inaturalist.per_day = inat.pop("per_day", 1_000_000)
+    cfg.inaturalist.timeout = inat.pop("timeout", 5)
+    cfg.inaturalist.max_retries = inat.pop("max_retries", 3)
+    for key, value in inat.items():
+        setattr(cfg.inaturalist, key, value)
+    return cfg
+
+
+def make_territory(con, bbox=BBOX) -> None:
+    """A territory row and two member communes splitting the bbox, inserted with plain SQL."""
+    xmin, ymin, xmax, ymax = bbox
+    xmid = (xmin + xmax) / 2
+    outline = f"POLYGON(({xmin} {ymin}, {xmax} {ymin}, {xmax} {ymax}, {xmin} {ymax}, {xmin} {ymin}))"
+    con.execute(
+        "INSERT INTO territory (id, name, epci_siren, insee_codes, geom, xmin, ymin, xmax, ymax) "
+        "VALUES (1, 'Test', '000000000', ['99001', '99002'], ST_GeomFromText(?), ?, ?, ?, ?)",
+        [outline, xmin, ymin, xmax, ymax],
+    )
+    for code, x0, x1 in (("99001", xmin, xmid), ("99002", xmid, xmax)):
+        poly = f"POLYGON(({x0} {ymin}, {x1} {ymin}, {x1} {ymax}, {x0} {ymax}, {x0} {ymin}))"
+        con.execute(
+            "INSERT INTO areas (type, code, name, geom, xmin, ymin, xmax, ymax, in_territory) "
+            "VALUES ('commune', ?, ?, ST_GeomFromText(?), ?, ?, ?, ?, true)",
+            [code, f"Commune {code}", poly, x0, ymin, x1, ymax],
+        )
+
+
+def write_config_file(cfg: Config, path: Path) -> Path:
+    return cfg.save(path)
