@@ -1,0 +1,39 @@
+"""The dashboard's frame: page setup, navigation, the demo banner and the shared filters.
+
+Pages are files under ``biodiv/dashboard/pages`` (paths relative to the top-level
+``app.py``, which Streamlit runs), so each can be opened alone in tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from biodiv.dashboard import ui
+
+PAGES_DIR = Path("biodiv/dashboard/pages")
+
+# (file, French title, url path, icon)
+PAGES = [
+    ("vue_ensemble.py", "Vue d'ensemble", "vue-ensemble", ":material/dashboard:"),
+    ("carte.py", "Carte", "carte", ":material/map:"),
+    ("fiche_commune.py", "Fiche commune", "fiche-commune", ":material/location_city:"),
+    ("fiche_site.py", "Fiche site Natura 2000", "fiche-site", ":material/forest:"),
+    ("fiche_espece.py", "Fiche espèce", "fiche-espece", ":material/pets:"),
+    ("atelier.py", "Mode atelier", "atelier", ":material/co_present:"),
+]
+
+
+def main() -> None:
+    st.set_page_config(page_title="biodiv — observations naturalistes", page_icon="🦋", layout="wide")
+    root = Path(__file__).resolve().parents[2]
+    pages = [
+        st.Page(str(root / PAGES_DIR / file), title=title, url_path=url, icon=icon, default=i == 0)
+        for i, (file, title, url, icon) in enumerate(PAGES)
+    ]
+    page = st.navigation(pages, position="top")
+    db = ui.open_db()
+    if page.url_path != "atelier":
+        ui.sidebar_filters(db)
+    page.run()

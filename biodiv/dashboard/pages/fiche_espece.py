@@ -1,0 +1,63 @@
+"""Fiche espèce: photo, status, map, months, years, communes and sites where seen."""
+
+import streamlit as st
+
+from biodiv.dashboard import data, ui
+from biodiv.dashboard.labels import AREA_TYPES_FR, format_int
+from biodiv.dashboard.sheets import months_chart, years_chart
+
+db = ui.open_db()
+ui.header(db, "Fiche espèce")
+f = ui.current_filters()
+opts = ui.q(db, data.species_options)
+if opts.empty:
+    st.info("Aucune espèce observée sur le territoire.")
+    st.stop()
+labels = dict(zip(opts["species_key"].astype(int), opts["label"]))
+keys = list(labels)
+if "species_sheet" not in st.session_state and f.species and f.species[0] in labels:
+    st.session_state["species_sheet"] = f.species[0]
+key = st.selectbox("Espèce (tapez un nom français ou scientifique)", keys, format_func=labels.get,
+                   key="species_sheet")
+info = ui.q(db, data.species_info, key) or {}
+fs = f.with_(species=(key,))
+k = ui.q(db, data.key_figures, fs)
+
+photo_col, text_col = st.columns([1, 3])
+with photo_col:
+    if info.get("photo_url"):
+        st.image(info["photo_url"], caption="Photo iNaturalist", width="stretch")
+    else:
+        st.caption("Pas de photo disponible.")
+with text_col:
+    st.header(info.get("common_name_fr") or info.get("sci_name") or str(key))
+    st.markdown(f"*{info.get('sci_name', '')}* · {info.get('group', '')}")
+    st.markdown(f"**Statut** : {info.get('status') or 'aucun statut de protection ou de menace connu'}")
+    ui.metrics([
+        ("Observations", format_int(k["observations"]), None),
+        ("Observateurs", format_int(k["observers"]), None),
+        ("Communes", f"{k['communes_covered']} / {k['communes_total']}", None),
+        ("Dernière observation", k["last_observed"].strftime("%d/%m/%Y") if k["last_observed"] else "—", None),
+    ])
+
+m, notes = ui.observation_map(db, fs, "observations")
+ui.show_map(m, key="species_map", height=460)
+ui.map_caption(notes)
+
+c1, c2 = st.columns(2)
+with c1:
+    st.subheader("Observations par mois")
+    months_chart(db, fs)
+with c2:
+    st.subheader("Par année")
+    years_chart(db, fs)
+
+st.subheader("Communes et sites où l'espèce a été vue")
+where = ui.q(db, data.species_areas, fs)
+st.dataframe(
+    where.assign(type=[AREA_TYPES_FR.get(t, t) for t in where["type"]])[
+        ["type", "name", "code", "observations", "last_observed"]].rename(columns={
+            "type": "Type", "name": "Nom", "code": "Code", "observations": "Observations",
+            "last_observed": "Dernière observation"}),
+    hide_index=True, width="stretch",
+)

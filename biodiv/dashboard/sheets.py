@@ -1,0 +1,111 @@
+"""Streamlit blocks shared by the sheet pages (fiche commune / site / espèce).
+
+Why: a commune and a Natura 2000 site get the same sheet (any area type works), and the
+species sheet reuses the month/year charts.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from biodiv.dashboard import data, ui
+from biodiv.dashboard.labels import AREA_TYPES_FR, MONTHS_FR, format_int
+
+SPECIES_COLUMNS = {
+    "common_name_fr": "Nom français", "sci_name": "Nom scientifique", "group": "Groupe",
+    "observations": "Observations", "last_year": "Dernière année", "status": "Statut",
+}
+
+
+def species_csv(df: pd.DataFrame) -> bytes:
+    """The species list as a CSV for spreadsheets used in France (``;``, UTF-8 with BOM)."""
+    out = df[list(SPECIES_COLUMNS)].rename(columns=SPECIES_COLUMNS)
+    return out.to_csv(index=False, sep=";").encode("utf-8-sig")
+
+
+def months_chart(db: ui.Db, f: data.Filters) -> None:
+    ph = ui.q(db, data.phenology, f)
+    ph = ph.assign(mois=[f"{m:02d} {MONTHS_FR[m - 1]}" for m in ph["month"]])
+    st.bar_chart(ph.set_index("mois")[["observations"]].rename(columns={"observations": "Observations"}))
+
+
+def years_chart(db: ui.Db, f: data.Filters) -> None:
+    y = ui.q(db, data.per_year, f)
+    st.bar_chart(y.assign(année=y["year"].astype(str)).set_index("année")[["observations", "species"]]
+                 .rename(columns={"observations": "Observations", "species": "Espèces"}), stack=False)
+
+
+def _share(a: float | None, b: float | None) -> str:
+    if not a or not b:
+        return "—"
+    return f"{a / b * 100:.0f} %"
+
+
+def comparison(ka: dict, kt: dict, area_km2: float | None, territory_km2: float | None) -> pd.DataFrame:
+    """Key figures of an area beside the whole territory's (pure: used by tests too)."""
+    def dens(k, km2):
+        return k["observations"] / km2 if km2 else None
+
+    rows = [
+        ("Observations", ka["observations"], kt["observations"]),
+        ("Espèces", ka["species"], kt["species"]),
+        ("Observateurs", ka["observers"], kt["observers"]),
+    ]
+    out = [(label, format_int(a), format_int(t), _share(a, t)) for label, a, t in rows]
+    ra, rt = ka["research_share"], kt["research_share"]
+    out.append(("Part « recherche »", "—" if ra is None else f"{ra * 100:.0f} %",
+                "—" if rt is None else f"{rt * 100:.0f} %", ""))
+    da, dt = dens(ka, area_km2), dens(kt, territory_km2)
+    out.append(("Observations par km²", "—" if da is None else f"{da:.1f}".replace(".", ","),
+                "—" if dt is None else f"{dt:.1f}".replace(".", ","), ""))
+    return pd.DataFrame(out, columns=["Indicateur", "Cette zone", "Territoire", "Part de la zone"])
+
+
+def area_sheet(types: tuple[str, ...], title: str, choose: str, none_msg: str) -> None:
+    db = ui.open_db()
+    ui.header(db, title)
+    f = ui.current_filters()
+    areas = ui.q(db, data.area_list, types)
+    if areas.empty:
+        st.info(none_msg)
+        st.stop()
+    names = {int(a): (f"{n} ({c})" if t != "commune" else f"{n} ({c})")
+             for a, n, c, t in zip(areas["area_id"], areas["name"], areas["code"], areas["type"])}
+    area_id = st.selectbox(choose, list(names), format_func=names.get, key=f"sheet_{types[0]}")
+    info = ui.q(db, data.area_info, area_id)
+    km2 = info["area_km2"]
+    st.header(info["name"] or info["code"])
+    st.caption(f"{AREA_TYPES_FR.get(info['type'], info['type'])} · code {info['code']}"
+               + (f" · {km2:.1f} km²".replace(".", ",") if km2 else "")
+               + ("  \n" + ui.filters_summary(f) if ui.filters_summary(f) else ""))
+    fa = f.with_(area=area_id)
+    ka, kt = ui.q(db, data.key_figures, fa), ui.q(db, data.key_figures, f)
+    communes = ui.q(db, data.area_list, "commune")
+    territory_km2 = float(communes["area_km2"].sum()) if len(communes) else None
+    ui.metrics([("Observations", format_int(ka["observations"]),
+                 f"{format_int(kt['observations'])} sur tout le territoire"),
+                ("Espèces", format_int(ka["species"]), f"{format_int(kt['species'])} sur tout le territoire"),
+                ("Observateurs", format_int(ka["observers"]), None)])
+    st.subheader("Comparaison avec le territoire")
+    st.dataframe(comparison(ka, kt, km2, territory_km2), hide_index=True, width="stretch")
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader("Carte")
+        m, notes = ui.observation_map(db, f, "observations", area_id=area_id)
+        ui.show_map(m, key=f"sheet_map_{types[0]}", height=460)
+        ui.map_caption(notes)
+    with right:
+        st.subheader("Observations par mois")
+        months_chart(db, fa)
+        st.subheader("Par année")
+        years_chart(db, fa)
+
+    st.subheader("Liste des espèces")
+    species = ui.q(db, data.species_list, fa)
+    st.write(f"{format_int(len(species))} espèce(s) — cliquez sur un en-tête de colonne pour trier.")
+    st.dataframe(species[list(SPECIES_COLUMNS)].rename(columns=SPECIES_COLUMNS),
+                 hide_index=True, width="stretch")
+    st.download_button("Télécharger la liste (CSV)", species_csv(species),
+                       file_name=f"especes_{info['code']}.csv", mime="text/csv")

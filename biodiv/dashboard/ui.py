@@ -1,0 +1,390 @@
+"""Streamlit plumbing shared by the pages: the read-only database, cached queries, the
+sidebar filters, banners, key figures and the map widget.
+
+Why here: the pages stay short and only arrange what ``data`` and ``maps`` return.
+
+The database is opened read-only and the connection is cached per file identity (inode,
+mtime, size): a writer publishes a new file with an atomic rename, so the next rerun sees a
+new identity and opens the new file, while sessions still using the old one keep their
+snapshot. Query results are cached on the same identity plus the filters.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Callable
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from biodiv.config import Config, load_config
+from biodiv.dashboard import data
+from biodiv.dashboard.labels import (
+    CERTAINTY_FR, QUALITY_FR, UNKNOWN_GROUP_FR, format_int, group_fr,
+)
+from biodiv.errors import BiodivError
+from biodiv.store import StoreBusy, StoreMissing
+
+DEMO_BANNER = "Données de démonstration (fictives)"
+
+
+@dataclass(frozen=True)
+class Db:
+    """Identity of the published database file (the cache key of everything read from it)."""
+
+    path: str
+    inode: int
+    mtime_ns: int
+    size: int
+
+
+# ---------------------------------------------------------------------------
+# Configuration and database
+# ---------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def _config(config_env: str | None, db_env: str | None) -> Config:
+    return load_config()
+
+
+def config() -> Config:
+    return _config(os.environ.get("BIODIV_CONFIG"), os.environ.get("BIODIV_DB"))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _connection(db: Db) -> duckdb.DuckDBPyConnection:
+    return config().store().reader()
+
+
+def cursor(db: Db) -> duckdb.DuckDBPyConnection:
+    """A cursor of the cached read-only connection (one per use: sessions run in threads)."""
+    return _connection(db).cursor()
+
+
+def open_db() -> Db:
+    """The published database, or a French message with the command to run and ``st.stop()``."""
+    cfg = config()
+    path = cfg.db
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        st.error(
+            f"Aucune base de données n'a été trouvée ({path}).\n\n"
+            "Pour la créer : `biodiv init` puis `biodiv update`. "
+            "Pour une démonstration hors ligne : `biodiv demo` puis `biodiv dashboard --demo`."
+        )
+        st.stop()
+    db = Db(str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    try:
+        cursor(db).close()
+    except StoreMissing:
+        st.error(f"Aucune base de données n'a été trouvée ({path}) : lancez `biodiv init` puis `biodiv update`.")
+        st.stop()
+    except StoreBusy:
+        st.warning("La base de données est en cours de mise à jour : réessayez dans un instant.")
+        st.stop()
+    except BiodivError as exc:
+        st.error(f"La base de données ne peut pas être lue : {exc}")
+        st.stop()
+    return db
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _cached(name: str, db: Db, args: tuple, kwargs: tuple) -> Any:
+    con = cursor(db)
+    try:
+        return getattr(data, name)(con, *args, **dict(kwargs))
+    finally:
+        con.close()
+
+
+def q(db: Db, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``data.<fn>`` on the database, cached on (file identity, arguments)."""
+    return _cached(fn.__name__, db, args, tuple(sorted(kwargs.items())))
+
+
+# ---------------------------------------------------------------------------
+# Page furniture
+# ---------------------------------------------------------------------------
+
+def header(db: Db, title: str) -> dict[str, Any]:
+    """Demo banner, title, and the empty-database message (stops the page when empty)."""
+    info = q(db, data.db_info)
+    if info["demo"]:
+        st.warning(f"**{DEMO_BANNER}** — ces observations et ces communes sont générées, "
+                   "elles ne décrivent aucun territoire réel.", icon="🧪")
+    st.title(title)
+    if info["observations_in_territory"] == 0:
+        if info["observations_total"] == 0:
+            st.info("La base ne contient encore aucune observation : lancez `biodiv update` "
+                    "(ou `biodiv demo` pour une démonstration).")
+        else:
+            st.info("Aucune observation n'est encore rattachée au territoire : "
+                    "lancez `biodiv update` pour terminer le rattachement aux communes.")
+        st.stop()
+    return info
+
+
+def last_update_text(info: dict[str, Any]) -> str:
+    when = info.get("last_update")
+    if when is None:
+        return "Dernière mise à jour : inconnue"
+    return f"Dernière mise à jour : {pd.Timestamp(when).strftime('%d/%m/%Y à %H:%M')}"
+
+
+def metrics(items: list[tuple[str, str, str | None]], big: bool = False) -> None:
+    """A row of key figures: (label, value, help)."""
+    if big:
+        cells = "".join(
+            f'<div class="biodiv-big"><div class="v">{v}</div><div class="l">{label}</div></div>'
+            for label, v, _ in items
+        )
+        st.markdown(
+            "<style>.biodiv-row{display:flex;gap:2rem;flex-wrap:wrap}"
+            ".biodiv-big .v{font-size:4.5rem;font-weight:700;line-height:1.1}"
+            ".biodiv-big .l{font-size:1.6rem;opacity:.8}</style>"
+            f'<div class="biodiv-row">{cells}</div>',
+            unsafe_allow_html=True,
+        )
+        return
+    cols = st.columns(len(items))
+    for col, (label, v, help_) in zip(cols, items):
+        col.metric(label, v, help=help_)
+
+
+def key_figure_items(k: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    share = "—" if k["research_share"] is None else f"{k['research_share'] * 100:.0f} %"
+    return [
+        ("Observations", format_int(k["observations"]), None),
+        ("Espèces", format_int(k["species"]), "Taxons de rang espèce ou inférieur, comptés par espèce"),
+        ("Observateurs", format_int(k["observers"]), None),
+        ("Part « recherche »", share, "Observations de qualité « recherche » (identification validée)"),
+        ("Communes couvertes", f"{k['communes_covered']} / {k['communes_total']}", None),
+    ]
+
+
+def legend(items: list[tuple[str, str]], title: str) -> None:
+    chips = " ".join(
+        f'<span style="display:inline-block;width:1em;height:1em;background:{c};'
+        f'border:1px solid #999;vertical-align:middle"></span>&nbsp;{label}'
+        for c, label in items
+    )
+    st.markdown(f"**{title}** : {chips}", unsafe_allow_html=True)
+
+
+def show_map(m, key: str, height: int = 560) -> None:
+    """Render a folium map; no reruns on pan/zoom/click (returned_objects=[])."""
+    from streamlit_folium import st_folium
+
+    st_folium(m, key=key, height=height, use_container_width=True, returned_objects=[])
+
+
+# ---------------------------------------------------------------------------
+# Filters (sidebar, shared by the pages through st.session_state)
+# ---------------------------------------------------------------------------
+
+_FILTER_DEFAULTS: dict[str, Any] = {
+    "period": None, "groups": [], "species": [], "quality": [], "communes": [], "sites": [],
+    "status_only": False, "certainty": [],
+}
+
+
+def _restore(name: str) -> str:
+    """Widget key for filter ``name``, restored from its stored value.
+
+    Streamlit forgets a widget's state on a run where it is not drawn (the workshop page
+    has no sidebar), so the value lives under ``f_<name>`` and is copied back.
+    """
+    store, widget = f"f_{name}", f"w_{name}"
+    if store not in st.session_state:
+        st.session_state[store] = _FILTER_DEFAULTS[name]
+    if widget not in st.session_state and st.session_state[store] is not None:
+        st.session_state[widget] = st.session_state[store]
+    return widget
+
+
+def _save(name: str, value: Any) -> None:
+    st.session_state[f"f_{name}"] = value
+
+
+def reset_filters() -> None:
+    for name in _FILTER_DEFAULTS:
+        st.session_state.pop(f"f_{name}", None)
+        st.session_state.pop(f"w_{name}", None)
+
+
+def sidebar_filters(db: Db) -> data.Filters:
+    """Draw the filters in the sidebar and return them (also kept in session state)."""
+    sb = st.sidebar
+    sb.header("Filtres")
+    k = q(db, data.key_figures)
+    lo, hi = k["first_observed"], k["last_observed"]
+    period = None
+    if lo and hi:
+        key = _restore("period")
+        if key not in st.session_state:
+            st.session_state[key] = (lo, hi)
+        value = sb.date_input("Période", min_value=lo, max_value=max(hi, date.today()), key=key,
+                              format="DD/MM/YYYY")
+        _save("period", value)
+        if isinstance(value, (tuple, list)) and len(value) == 2:
+            period = tuple(value)
+    groups = q(db, data.group_options)
+    group_labels = {g: (i or "") for g, i in zip(groups["group"], groups["iconic"])}
+    chosen_groups = sb.multiselect("Groupe taxonomique", list(group_labels), key=_restore("groups"),
+                                   placeholder="Tous les groupes")
+    _save("groups", chosen_groups)
+    opts = q(db, data.species_options)
+    labels = dict(zip(opts["species_key"].astype(int), opts["label"]))
+    chosen_species = sb.multiselect(
+        "Espèce (nom français ou scientifique)", list(labels), key=_restore("species"),
+        format_func=lambda x: labels.get(x, str(x)), placeholder="Toutes les espèces",
+    )
+    _save("species", chosen_species)
+    quality = sb.multiselect("Qualité", list(QUALITY_FR), key=_restore("quality"),
+                             format_func=QUALITY_FR.get, placeholder="Toutes")
+    _save("quality", quality)
+    communes = q(db, data.area_list, "commune")
+    cnames = dict(zip(communes["area_id"].astype(int), communes["name"]))
+    chosen_communes = sb.multiselect("Commune", list(cnames), key=_restore("communes"),
+                                     format_func=lambda x: cnames.get(x, str(x)),
+                                     placeholder="Toutes les communes")
+    _save("communes", chosen_communes)
+    sites = q(db, data.area_list, ("n2000_zsc", "n2000_zps"))
+    snames = {int(a): f"{n} ({c})" for a, n, c in zip(sites["area_id"], sites["name"], sites["code"])}
+    chosen_sites = sb.multiselect("Site Natura 2000", list(snames), key=_restore("sites"),
+                                  format_func=lambda x: snames.get(x, str(x)),
+                                  placeholder="Tous" if snames else "Aucun site chargé")
+    _save("sites", chosen_sites)
+    status_only = sb.checkbox("Espèces protégées ou menacées uniquement", key=_restore("status_only"))
+    _save("status_only", status_only)
+    certainty = sb.multiselect("Certitude de localisation", list(CERTAINTY_FR), key=_restore("certainty"),
+                               format_func=CERTAINTY_FR.get, placeholder="Toutes")
+    _save("certainty", certainty)
+    sb.button("Réinitialiser les filtres", on_click=reset_filters)
+    full_period = period is None or (period[0] <= lo and period[1] >= hi)
+    f = data.Filters(
+        date_from=None if full_period else period[0],
+        date_to=None if full_period else period[1],
+        groups=tuple(group_labels[g] for g in chosen_groups if g in group_labels),
+        species=tuple(int(s) for s in chosen_species),
+        quality=tuple(quality),
+        communes=tuple(int(c) for c in chosen_communes),
+        sites=tuple(int(s) for s in chosen_sites),
+        status_only=bool(status_only),
+        certainty=tuple(certainty),
+    )
+    st.session_state["filters"] = f
+    return f
+
+
+def current_filters() -> data.Filters:
+    return st.session_state.get("filters", data.NO_FILTERS)
+
+
+def filters_summary(f: data.Filters) -> str:
+    """One French line saying which filters are active (empty when none)."""
+    parts = []
+    if f.date_from or f.date_to:
+        a = f.date_from.strftime("%d/%m/%Y") if f.date_from else "…"
+        b = f.date_to.strftime("%d/%m/%Y") if f.date_to else "…"
+        parts.append(f"du {a} au {b}")
+    if f.groups:
+        parts.append(", ".join(group_fr(g) if g else UNKNOWN_GROUP_FR for g in f.groups))
+    if f.species:
+        parts.append(f"{len(f.species)} espèce(s)")
+    if f.quality:
+        parts.append(", ".join(QUALITY_FR[x] for x in f.quality))
+    if f.communes:
+        parts.append(f"{len(f.communes)} commune(s)")
+    if f.sites:
+        parts.append(f"{len(f.sites)} site(s) Natura 2000")
+    if f.status_only:
+        parts.append("protégées ou menacées")
+    if f.certainty:
+        parts.append(", ".join(CERTAINTY_FR[x] for x in f.certainty))
+    return ("Filtres actifs : " + " · ".join(parts)) if parts else ""
+
+
+# ---------------------------------------------------------------------------
+# Maps
+# ---------------------------------------------------------------------------
+
+N2000_LAYERS = (
+    ("n2000_zsc", "Natura 2000 ZSC (directive Habitats)", "ZSC"),
+    ("n2000_zps", "Natura 2000 ZPS (directive Oiseaux)", "ZPS"),
+)
+
+
+def grid_cell(bounds: tuple[float, float, float, float] | None, max_cells: int = 3000) -> float:
+    """Grid cell size (degrees): 0.01° (~1 km), larger for big territories to bound the payload."""
+    if not bounds:
+        return 0.01
+    w, h = bounds[2] - bounds[0], bounds[3] - bounds[1]
+    cell = 0.01
+    while (w / cell) * (h / cell) > max_cells:
+        cell *= 2
+    return round(cell, 5)
+
+
+def observation_map(db: Db, f: data.Filters, measure: str = "observations",
+                    area_id: int | None = None, points: bool = True):
+    """The map of a page: communes coloured by ``measure``, Natura 2000 overlays, and the
+    observations as points (few) or grid cells counted in DuckDB (many).
+
+    Returns (map, notes) where notes holds the mode, counts and legends for the caption.
+    """
+    from biodiv.dashboard import maps
+
+    cfg = config()
+    bounds = q(db, data.territory_bounds)
+    if area_id is not None:
+        info = q(db, data.area_info, area_id)
+        if info and info["xmin"] is not None:
+            bounds = (info["xmin"], info["ymin"], info["xmax"], info["ymax"])
+        f = f.with_(area=area_id)
+    m = maps.new_map(bounds, cfg.dashboard.basemap)
+    notes: dict[str, Any] = {"mode": None}
+    notes["legend"] = maps.add_choropleth(
+        m, q(db, data.area_features, "commune"), q(db, data.area_measures, f, "commune"), measure,
+    )
+    for area_type, name, short in N2000_LAYERS:
+        colour = maps.ZSC_COLOUR if short == "ZSC" else maps.ZPS_COLOUR
+        maps.add_outlines(m, q(db, data.area_features, area_type), name, colour)
+    if area_id is not None:
+        info = q(db, data.area_info, area_id)
+        maps.add_outlines(m, q(db, data.area_features, info["type"], area_id=area_id),
+                          f"Limite : {info['name']}", "#000000")
+    counts = q(db, data.count_points, f)
+    notes.update(counts)
+    limit = cfg.dashboard.point_limit
+    if points and counts["drawable"] <= limit:
+        pts = q(db, data.map_points, f, limit)
+        maps.add_points(m, pts, public_mode=cfg.dashboard.public_mode)
+        notes["mode"] = "points"
+    elif points:
+        cell = grid_cell(bounds)
+        notes["grid_legend"] = maps.add_grid(m, q(db, data.map_grid, f, cell), cell)
+        notes["mode"] = "grid"
+        notes["cell"] = cell
+    maps.finish(m)
+    return m, notes
+
+
+def map_caption(notes: dict[str, Any]) -> None:
+    limit = config().dashboard.point_limit
+    if notes["mode"] == "points":
+        st.caption(f"{format_int(notes['drawable'])} observations affichées en points "
+                   "(cliquez sur un point pour le détail).")
+    elif notes["mode"] == "grid":
+        km = notes["cell"] * 111 * 0.72
+        st.caption(f"{format_int(notes['drawable'])} observations : plus de {format_int(limit)}, "
+                   f"elles sont regroupées par mailles d'environ {km:.1f} km ".replace(".", ",")
+                   + "(affinez les filtres pour voir les points).")
+    if notes.get("obscured"):
+        st.caption(f"{format_int(notes['obscured'])} observations à localisation floutée par iNaturalist "
+                   "ne sont pas placées sur la carte : elles comptent dans les chiffres et les communes "
+                   "qui contiennent toute leur zone de floutage.")
