@@ -42,7 +42,10 @@ class AttachStats:
     obscured: int = 0            # obscured observations examined
     no_coordinates: int = 0
     outside: int = 0             # with coordinates but in no commune of the territory
-    seconds: float = 0.0
+    seconds: float = 0.0         # end to end
+    seconds_read: float = 0.0
+    seconds_compute: float = 0.0
+    seconds_write: float = 0.0
 
 
 def _area_types(con: duckdb.DuckDBPyConnection, area_types: list[str] | None) -> list[str]:
@@ -102,13 +105,14 @@ def attach(
     stats.no_coordinates = int((~has_xy).sum())
     stats.obscured = int((obscured & has_xy).sum())
 
+    t_read = time.perf_counter()
+    stats.seconds_read = round(t_read - started, 3)
+
     # -- precise points, in Lambert-93 -----------------------------------------
     precise = np.flatnonzero(has_xy & ~obscured)
     x, y = to_lambert93(lon[precise], lat[precise])
-    prepared = [
-        precision.PreparedArea.build(i, geometry_to_lambert93(g)) for i, g in enumerate(geoms)
-    ]
-    p_pt, p_area, p_certain = precision.match_points(prepared, x, y, acc[precise])
+    projected = list(enumerate(geometry_to_lambert93(np.asarray(geoms, dtype=object))))
+    p_pt, p_area, p_certain = precision.match_points(projected, x, y, acc[precise])
     p_pt = precise[p_pt]
 
     # -- obscured points: whole 0.2° cell inside, in WGS84 -----------------------
@@ -141,7 +145,9 @@ def attach(
         {
             "observation_id": pa.array(ids[link_pt], type=pa.int64()),
             "area_id": pa.array(area_ids[link_area].astype(np.int32), type=pa.int32()),
-            "relation": pa.array(np.where(link_certain, precision.CERTAIN, precision.EDGE)),
+            "relation": pa.DictionaryArray.from_arrays(
+                pa.array((~link_certain).astype(np.int8)), pa.array([precision.CERTAIN, precision.EDGE])
+            ),
         }
     )
     updates = {"id": pa.array(ids, type=pa.int64())}
@@ -150,6 +156,8 @@ def attach(
         updates["in_territory"] = in_terr_arr
     updates_tbl = pa.table(updates)
 
+    t_compute = time.perf_counter()
+    stats.seconds_compute = round(t_compute - t_read, 3)
     with transaction(con):
         con.register("_attach_links", links)
         con.register("_attach_obs", updates_tbl)
@@ -173,7 +181,9 @@ def attach(
         finally:
             con.unregister("_attach_links")
             con.unregister("_attach_obs")
-        stats.seconds = round(time.perf_counter() - started, 3)
+        now = time.perf_counter()
+        stats.seconds_write = round(now - t_compute, 3)
+        stats.seconds = round(now - started, 3)
         if log_run:
             con.execute(
                 """INSERT INTO runs (kind, finished_at, status, params, stats)

@@ -49,7 +49,7 @@ def test_concave_corner_is_exact():
 
 def test_match_points_on_shared_border_links_both_areas():
     left, right = box(0, 0, 1000, 1000), box(1000, 0, 2000, 1000)
-    areas = [precision.PreparedArea.build(i, g) for i, g in enumerate([left, right])]
+    areas = list(enumerate([left, right]))
     x = np.array([1000.0, 500.0, 1500.0, 5000.0])
     y = np.array([500.0, 500.0, 500.0, 500.0])
     acc = np.array([5.0, 5.0, np.nan, 5.0])
@@ -70,3 +70,31 @@ def test_obscured_point_needs_its_whole_cell():
     lat = np.array([43.45, 43.5, 43.75, 43.5])
     pt, area = precision.match_cells([(0, big), (1, small)], lon, lat)
     assert sorted(zip(pt.tolist(), area.tolist())) == [(0, 0), (1, 0), (2, 0)]
+
+
+@pytest.mark.parametrize("n", [500, 20_000])  # below and above the grid threshold
+def test_fast_paths_agree_with_brute_force(n):
+    """Eroded cores and the grid precut are shortcuts: they must give the exact answer."""
+    rng = np.random.default_rng(n)
+    # an irregular, concave polygon with a hole (metres)
+    angles = np.linspace(0, 2 * np.pi, 60, endpoint=False)
+    radius = 3000 + 1500 * np.sin(5 * angles) + rng.uniform(-300, 300, angles.size)
+    shell = np.column_stack([radius * np.cos(angles), radius * np.sin(angles)])
+    poly = shapely.Polygon(shell, holes=[[(-400, -400), (400, -400), (400, 400), (-400, 400)]])
+    x = rng.uniform(-5000, 5000, n)
+    y = rng.uniform(-5000, 5000, n)
+    acc = np.exp(rng.uniform(np.log(1), np.log(3000), n))
+    acc[rng.random(n) < 0.1] = np.nan
+    pt, _, certain = precision.match_points([(0, poly)], x, y, acc)
+    got_member = np.zeros(n, dtype=bool)
+    got_member[pt] = True
+    got_certain = np.zeros(n, dtype=bool)
+    got_certain[pt[certain]] = True
+
+    pts = shapely.points(x, y)
+    want_member = shapely.intersects(poly, pts)
+    dist = shapely.distance(poly.boundary, pts)
+    want_certain = want_member & ~np.isnan(acc) & (dist > acc)
+    assert want_member.sum() > n // 10
+    assert (got_member == want_member).all()
+    assert (got_certain == want_certain).all()

@@ -118,11 +118,13 @@ CREATE TABLE observation_raw (
 -- Which observation falls in which area, and how sure that is:
 --   certain: point and its accuracy disk (or, if obscured, its whole 0.2° cell) inside;
 --   edge:    point inside but the disk crosses the border, or accuracy unknown.
+-- No primary key on purpose: attach writes a million links at once and an ART index would
+-- triple that cost; biodiv.attach guarantees one row per (observation, area).
+CREATE TYPE link_relation AS ENUM ('certain', 'edge');
 CREATE TABLE observation_areas (
     observation_id  BIGINT NOT NULL,
     area_id         INTEGER NOT NULL,
-    relation        VARCHAR NOT NULL,
-    PRIMARY KEY (observation_id, area_id)
+    relation        link_relation NOT NULL
 );
 
 CREATE SEQUENCE runs_id_seq START 1;

@@ -1,0 +1,128 @@
+"""Benchmark: `attach` end to end against geopandas.sjoin on the same data.
+
+    BIODIV_SHARED_DATA=../shared/data python bench/attach.py [--sizes 100000 1000000]
+
+Builds a real DuckDB file (spatial loaded) with the 343 real Hérault communes (the 28 of
+the CCVH as territory), ten large overlapping polygons standing for Natura 2000 sites
+(unions of neighbouring communes: thousands of vertices each), and N observations with a
+realistic mix of accuracies (some unknown, some obscured). Prints, for each N, the time of
+`biodiv.attach.attach(all_observations=True)` (read, compute, write in one transaction)
+and of `geopandas.sjoin(points, areas, predicate="within")` on the same points and
+polygons (points already in memory: the baseline pays no read or write), and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyarrow as pa
+import shapely
+
+from biodiv.attach import attach
+from biodiv.store import Store
+
+
+def shared_data() -> Path:
+    env = os.environ.get("BIODIV_SHARED_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    path = Path(env)
+    if not (path / "admin" / "communes-34-herault.geojson").exists():
+        sys.exit(f"real communes not found under {path}: set BIODIV_SHARED_DATA")
+    return path
+
+
+def build_areas(data: Path, rng: np.random.Generator) -> gpd.GeoDataFrame:
+    communes = gpd.read_file(data / "admin" / "communes-34-herault.geojson")
+    with open(data / "admin" / "ccvh_communes.csv", encoding="utf-8") as f:
+        members = {row["insee_code"] for row in csv.DictReader(f)}
+    communes = communes.rename(columns={"nom": "name"})
+    communes["type"] = "commune"
+    communes["in_territory"] = communes["code"].isin(members)
+    # ten stand-ins for Natura 2000 sites: unions of communes within 6–12 km of a seed
+    l93 = communes.to_crs(2154)
+    centroids = l93.geometry.centroid
+    territory = l93[communes["in_territory"]]
+    sites = []
+    for k, seed in enumerate(rng.choice(territory.index.to_numpy(), size=10, replace=False)):
+        radius = rng.uniform(6000, 12000)
+        near = l93[centroids.distance(centroids[seed]) < radius]
+        geom = shapely.union_all(near.geometry.to_numpy())
+        sites.append({"code": f"FR99{k:05d}", "name": f"Site {k}", "type": "n2000_zsc" if k % 2 else "n2000_zps",
+                      "in_territory": None, "geometry": geom})
+    sites = gpd.GeoDataFrame(sites, crs=2154).to_crs(4326)
+    return gpd.GeoDataFrame(
+        [*communes[["code", "name", "type", "in_territory", "geometry"]].to_dict("records"),
+         *sites.to_dict("records")],
+        crs=4326,
+    )
+
+
+def build_points(n: int, rng: np.random.Generator) -> pa.Table:
+    # the territory's bbox widened by ~10 km: most points fall in a commune, some outside
+    lon = rng.uniform(3.30, 3.88, n)
+    lat = rng.uniform(43.41, 43.89, n)
+    acc = np.exp(rng.uniform(np.log(3), np.log(300), n))
+    far = rng.random(n) < 0.05
+    acc[far] = rng.uniform(1000, 10000, int(far.sum()))
+    unknown = rng.random(n) < 0.05
+    obscured = rng.random(n) < 0.03
+    return pa.table({
+        "id": np.arange(1, n + 1, dtype=np.int64),
+        "lon": lon, "lat": lat,
+        "positional_accuracy": pa.array(acc, mask=unknown),
+        "obscured": obscured,
+    })
+
+
+def load(store: Store, areas: gpd.GeoDataFrame, points: pa.Table) -> None:
+    with store.write(create=True) as con:
+        areas = areas.assign(wkb=shapely.to_wkb(areas.geometry.to_numpy()))
+        con.register("a", areas.drop(columns="geometry"))
+        con.execute("""INSERT INTO areas (type, code, name, geom, in_territory)
+                       SELECT type, code, name, ST_GeomFromWKB(wkb), in_territory FROM a""")
+        con.register("p", points)
+        con.execute("""INSERT INTO observations (id, lon, lat, geom, positional_accuracy, obscured)
+                       SELECT id, lon, lat, ST_Point(lon, lat), positional_accuracy, obscured FROM p""")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    areas = build_areas(shared_data(), rng)
+    vertices = int(shapely.get_num_coordinates(areas.geometry.to_numpy()).sum())
+    print(f"areas: {len(areas)} polygons ({(areas['type'] == 'commune').sum()} communes, "
+          f"{(areas['type'] != 'commune').sum()} large sites), {vertices:,} vertices")
+    print(f"{'N':>10} {'attach (s)':>11} {'sjoin (s)':>10} {'ratio':>6} {'links':>10}   attach = read + compute + write")
+    for n in args.sizes:
+        points = build_points(n, rng)
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store(Path(tmp) / "bench.duckdb")
+            load(store, areas, points)
+            with store.write() as con:
+                t0 = time.perf_counter()
+                stats = attach(con, all_observations=True)
+                t_attach = time.perf_counter() - t0
+        gpts = gpd.GeoDataFrame(
+            {"id": points["id"].to_numpy()},
+            geometry=gpd.points_from_xy(points["lon"].to_numpy(), points["lat"].to_numpy()), crs=4326,
+        )
+        t0 = time.perf_counter()
+        joined = gpd.sjoin(gpts, areas[["code", "geometry"]], predicate="within")
+        t_sjoin = time.perf_counter() - t0
+        print(f"{n:>10,} {t_attach:>11.2f} {t_sjoin:>10.2f} {t_sjoin / t_attach:>5.1f}x {stats['links']:>10,}"
+              f"   {stats['seconds_read']:.2f} + {stats['seconds_compute']:.2f} + {stats['seconds_write']:.2f} s"
+              f" (sjoin pairs {len(joined):,})")
+
+
+if __name__ == "__main__":
+    main()
