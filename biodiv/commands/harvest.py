@@ -1,7 +1,87 @@
-"""CLI commands (placeholder until written)."""
+"""``biodiv harvest`` and ``biodiv update``: thin wrappers over :mod:`biodiv.inat.harvest`
+(and :mod:`biodiv.areas` for the reference layers ``update`` fetches when missing)."""
+
+from __future__ import annotations
 
 import typer
+from rich.table import Table
+
+SUMMARY_ROWS = (
+    ("new", "new"), ("updated", "updated"), ("unchanged", "unchanged"), ("removed", "removed"),
+    ("restored", "restored"), ("pages", "pages"), ("taxa_fetched", "taxa fetched"),
+    ("requests", "requests made"), ("requests_today", "requests today"), ("duration_s", "duration (s)"),
+)
+
+
+def _consoles():
+    from biodiv.cli import console, err_console
+
+    return console, err_console
+
+
+def print_summary(summary: dict) -> None:
+    console, err = _consoles()
+    table = Table(title=f"harvest ({summary.get('mode')}{', resumed' if summary.get('resumed') else ''})",
+                  show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    for key, label in SUMMARY_ROWS:
+        if key in summary:
+            value = summary[key]
+            if key == "requests_today":
+                value = f"{value} / {summary.get('budget_per_day')}"
+            table.add_row(label, str(value))
+    attach = summary.get("attach") or {}
+    if attach:
+        table.add_row("attached", str(attach.get("observations", 0)))
+    console.print(table)
+    if summary.get("status") == "budget":
+        err.print(f"[yellow]stopped:[/] {summary.get('message')}", highlight=False, soft_wrap=True)
+
+
+def _run(ctx: typer.Context, full: bool, reconcile: bool, progress: bool, fetch_areas: bool) -> dict:
+    from biodiv.cli import get_config
+    from biodiv.inat.db import TerritoryMissing
+    from biodiv.inat.harvest import harvest
+
+    cfg = get_config(ctx)
+    store = cfg.store()
+    _, err = _consoles()
+    with store.write() as con:
+        if fetch_areas:
+            if con.execute("SELECT count(*) FROM territory").fetchone()[0] == 0:
+                raise TerritoryMissing("no territory is defined yet: run `biodiv init` first")
+            from biodiv.areas import fetch_areas as fetch, missing_types
+
+            missing = missing_types(con)
+            if missing:
+                err.print(f"fetching missing reference areas: {', '.join(missing)}", highlight=False)
+                fetch(cfg, con, types=missing)
+        return harvest(cfg, con, full=full, reconcile=reconcile, progress=progress)
+
+
+def harvest_command(
+    ctx: typer.Context,
+    full: bool = typer.Option(False, "--full", help="Re-read every observation, not only what changed."),
+    reconcile: bool = typer.Option(
+        False, "--reconcile", help="Also find observations deleted, made private or moved out (soft delete)."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
+) -> None:
+    """Harvest iNaturalist observations of the territory (first run: all; later: what changed)."""
+    print_summary(_run(ctx, full, reconcile, progress, fetch_areas=False))
+
+
+def update_command(
+    ctx: typer.Context,
+    full: bool = typer.Option(False, "--full", help="Re-read every observation, not only what changed."),
+    reconcile: bool = typer.Option(False, "--reconcile", help="Also look for deleted observations."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
+) -> None:
+    """The everyday command: fetch reference areas if missing, harvest, attach."""
+    print_summary(_run(ctx, full, reconcile, progress, fetch_areas=True))
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("harvest")(harvest_command)
+    app.command("update")(update_command)
