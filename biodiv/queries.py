@@ -279,9 +279,19 @@ def run_query(
     if bound.get("area") is not None:
         _check_area(con, bound["area"])
     try:
-        return con.execute(query.sql, bound).fetchdf()
+        cur = con.execute(query.sql, bound)
+        return _dates_as_dates(cur.fetchdf(), [d[0] for d in cur.description if str(d[1]) == "DATE"])
     except duckdb.Error as exc:
         raise QueryError(f"query {query.name!r} failed: {_first_line(exc)}") from None
+
+
+def _dates_as_dates(df: pd.DataFrame, date_columns: list[str]) -> pd.DataFrame:
+    """DuckDB DATE columns arrive as midnight timestamps: turn them back into dates."""
+    for col in date_columns:
+        if col in df.columns and pd.api.types.is_datetime64_any_dtype(df[col]):
+            values = df[col].dt.date.astype(object)
+            df[col] = values.where(df[col].notna(), None)
+    return df
 
 
 def _check_area(con: duckdb.DuckDBPyConnection, code: str) -> None:
@@ -307,7 +317,8 @@ def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame | None:
                 f'ST_AsText("{c}") AS "{c}"' if c in geo else f'"{c}"' for c in rel.columns
             )
             rel = rel.project(exprs)
-        return rel.fetchdf()
+        dates = [c for c, t in zip(rel.columns, rel.types) if str(t) == "DATE"]
+        return _dates_as_dates(rel.fetchdf(), dates)
     except duckdb.Error as exc:
         msg = _first_line(exc)
         if "read-only" in msg or "read_only" in msg:

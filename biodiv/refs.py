@@ -355,8 +355,9 @@ def match_statuses(con: duckdb.DuckDBPyConnection) -> MatchReport:
     Idempotent; rows of other sources (``inaturalist``) are left alone. Call it on a
     read-write connection (e.g. inside ``Store.write()``), after new taxa are stored.
     """
-    sources = [r[0] for r in con.execute("SELECT DISTINCT source FROM ref_names").fetchall()]
-    managed = sorted(set(sources) | set(MANAGED_SOURCES))
+    # only the sources whose list is stored are rewritten (never 'inaturalist')
+    managed = [r[0] for r in con.execute(
+        "SELECT DISTINCT source FROM ref_statuses UNION SELECT source FROM ref_imports").fetchall()]
     con.execute("DELETE FROM ref_matches")
     con.execute(_MATCH_SQL)
     con.execute("DELETE FROM taxon_statuses WHERE source IN (SELECT unnest($s))", {"s": managed})
@@ -413,6 +414,21 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def apply_reference(
+    con: duckdb.DuckDBPyConnection, ref: RefList, origin: str, sha256: str | None = None
+) -> MatchReport:
+    """Store a parsed list and re-match every taxon, in one transaction."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        store_reference(con, ref, origin, sha256)
+        report = match_statuses(con)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return report
+
+
 def import_reference(
     con: duckdb.DuckDBPyConnection, path: Path, scopes: Iterable[str] | None = None,
     origin: str | None = None,
@@ -422,14 +438,7 @@ def import_reference(
     Parsing happens before anything is written: a bad file changes nothing.
     """
     ref = read_reference(Path(path), scopes)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        store_reference(con, ref, origin or str(path), file_sha256(Path(path)))
-        report = match_statuses(con)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    report = apply_reference(con, ref, origin or str(path), file_sha256(Path(path)))
     return ref, report
 
 

@@ -1,7 +1,327 @@
-"""CLI commands (placeholder until written)."""
+"""``biodiv query list|run``, ``biodiv sql``, ``biodiv export`` and ``biodiv refs
+import|fetch``: thin wrappers over :mod:`biodiv.queries`, :mod:`biodiv.exports` and
+:mod:`biodiv.refs`. Every read goes through a read-only, file-access-locked connection."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
 
 import typer
 
+query_app = typer.Typer(
+    help="Named SQL queries (files in queries/), shared with the dashboard.",
+    no_args_is_help=True,
+)
+refs_app = typer.Typer(
+    help="Official status lists: protected species (PN/PR/PD) and red lists (INPN/TAXREF).",
+    no_args_is_help=True,
+)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
+
+
+class ExportFormat(str, Enum):
+    gpkg = "gpkg"
+    geojson = "geojson"
+    csv = "csv"
+    parquet = "parquet"
+    dwca = "dwca"
+
+
+class Quality(str, Enum):
+    any = "any"
+    verifiable = "verifiable"
+    research = "research"
+    needs_id = "needs_id"
+    casual = "casual"
+
+
+def _consoles():
+    from biodiv.cli import console, err_console
+
+    return console, err_console
+
+
+def _reader(ctx: typer.Context):
+    """A read-only connection that cannot touch files (closed by the caller)."""
+    from biodiv.cli import get_config
+    from biodiv.queries import lock_down
+
+    return lock_down(get_config(ctx).store().reader())
+
+
+def _emit(df, fmt: OutputFormat, out: Optional[Path], title: str | None = None) -> None:
+    """Print or write a DataFrame in the requested format."""
+    import pandas as pd
+
+    console, _ = _consoles()
+    if fmt == OutputFormat.table and out is None:
+        from rich.table import Table
+
+        table = Table(title=title, show_lines=False)
+        for col in df.columns:
+            table.add_column(str(col), overflow="fold")
+        for row in df.itertuples(index=False):
+            table.add_row(*("" if (v is None or (not isinstance(v, (list, tuple)) and pd.isna(v)))
+                            else str(v) for v in row))
+        console.print(table)
+        console.print(f"{len(df)} row(s)", style="dim")
+        return
+    if fmt == OutputFormat.json:
+        text = df.to_json(orient="records", date_format="iso", force_ascii=False, indent=1)
+    elif fmt == OutputFormat.markdown:
+        text = _markdown(df)
+    else:  # csv (also for --format table with --out)
+        text = df.to_csv(index=False)
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"{len(df)} row(s) written to {out}")
+
+
+def _markdown(df) -> str:
+    import pandas as pd
+
+    def cell(v):
+        if v is None or (not isinstance(v, (list, tuple)) and pd.isna(v)):
+            return ""
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# biodiv query list | run
+# ---------------------------------------------------------------------------
+
+@query_app.command("list")
+def query_list(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show parameters and columns too."),
+) -> None:
+    """List the named queries, one line each (--verbose: parameters and columns)."""
+    from biodiv.queries import describe, list_queries
+
+    console, _ = _consoles()
+    for q in list_queries():
+        if verbose:
+            console.print(describe(q), highlight=False)
+            console.print()
+        else:
+            params = " ".join(
+                f"{p.name}=<{p.type.lower()}>" if p.required else f"[{p.name}]" for p in q.params
+            )
+            console.print(f"[bold]{q.name}[/]  {q.title}  [dim]{params}[/]", highlight=False)
+
+
+def _parse_params(raw: list[str]) -> dict[str, str]:
+    from biodiv.queries import QueryError
+
+    params = {}
+    for item in raw:
+        if "=" not in item:
+            raise QueryError(f"--param expects name=value, got {item!r}")
+        name, value = item.split("=", 1)
+        params[name.strip()] = value
+    return params
+
+
+@query_app.command("run")
+def query_run(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Query name (see `biodiv query list`)."),
+    param: List[str] = typer.Option([], "--param", "-p", help="Parameter as name=value (repeatable)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
+) -> None:
+    """Run a named query on a read-only connection, e.g. --param area=34114 --format csv."""
+    from biodiv.queries import load_query, run_query
+
+    query = load_query(name)
+    params = _parse_params(param)
+    con = _reader(ctx)
+    try:
+        df = run_query(con, query, params)
+    finally:
+        con.close()
+    _emit(df, fmt, out, title=query.title)
+
+
+# ---------------------------------------------------------------------------
+# biodiv sql
+# ---------------------------------------------------------------------------
+
+def sql(
+    ctx: typer.Context,
+    statement: Optional[str] = typer.Argument(None, help="SQL to run (or use --file, or - for stdin)."),
+    file: Optional[Path] = typer.Option(None, "--file", help="Read the SQL from this file."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
+) -> None:
+    """Run ad-hoc SQL read-only (views: v_observations, v_species, v_taxon_status...)."""
+    from biodiv.queries import QueryError, run_sql
+
+    if file is not None:
+        try:
+            statement = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise QueryError(f"cannot read {file}: {exc.strerror}") from None
+    elif statement == "-":
+        statement = sys.stdin.read()
+    if not statement or not statement.strip():
+        raise QueryError("no SQL given: biodiv sql \"SELECT count(*) FROM observations\"")
+    con = _reader(ctx)
+    try:
+        df = run_sql(con, statement)
+    finally:
+        con.close()
+    if df is None:
+        _consoles()[0].print("ok (no result set)")
+        return
+    _emit(df, fmt, out)
+
+
+# ---------------------------------------------------------------------------
+# biodiv export
+# ---------------------------------------------------------------------------
+
+def _date(value: Optional[str], option: str) -> Optional[date]:
+    from biodiv.exports import ExportError
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ExportError(f"{option} expects a date YYYY-MM-DD, got {value!r}") from None
+
+
+def export(
+    ctx: typer.Context,
+    fmt: ExportFormat = typer.Option(..., "--format", "-f", help="gpkg (QGIS), geojson, csv, parquet (GeoParquet) or dwca (Darwin Core archive)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file."),
+    area: Optional[str] = typer.Option(None, "--area", help="Only this area: INSEE commune code or Natura 2000 site code."),
+    since: Optional[str] = typer.Option(None, "--since", help="Observed on or after this date (YYYY-MM-DD)."),
+    until: Optional[str] = typer.Option(None, "--until", help="Observed on or before this date (YYYY-MM-DD)."),
+    group: Optional[str] = typer.Option(None, "--group", help="Taxonomic group or taxon name: Aves, Plantae, Fagaceae..."),
+    quality: Quality = typer.Option(Quality.any, "--quality", help="Quality grades kept (verifiable = research + needs_id)."),
+    certain_only: bool = typer.Option(False, "--certain-only", help="Only observations surely inside the area (or their commune)."),
+    include_outside: bool = typer.Option(False, "--include-outside", help="Also observations attached outside the territory."),
+    public: Optional[bool] = typer.Option(None, "--public/--private", help="Drop observer logins (default: dashboard.public_mode)."),
+) -> None:
+    """Export observations (GeoPackage adds communes, natura2000 and territory layers)."""
+    from biodiv.cli import get_config
+    from biodiv.exports import ExportFilter
+    from biodiv.exports import export as do_export
+
+    cfg = get_config(ctx)
+    filters = ExportFilter(
+        area=area, since=_date(since, "--since"), until=_date(until, "--until"), group=group,
+        quality=quality.value, certain_only=certain_only, include_outside=include_outside,
+    )
+    public_mode = cfg.dashboard.public_mode if public is None else public
+    con = _reader(ctx)
+    try:
+        result = do_export(con, fmt.value, out, filters, public_mode=public_mode)
+    finally:
+        con.close()
+    console, err = _consoles()
+    layers = ", ".join(f"{k}: {v}" for k, v in result.counts.items())
+    console.print(f"{out} written ({fmt.value}; {layers}; {filters.describe()})", highlight=False)
+    for note in result.notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+# ---------------------------------------------------------------------------
+# biodiv refs import | fetch
+# ---------------------------------------------------------------------------
+
+def _report(ref, report, unmatched_out: Optional[Path], con) -> None:
+    from biodiv.refs import unmatched_reference
+
+    console, err = _consoles()
+    by_source: dict[str, int] = {}
+    for s in ref.statuses:
+        by_source[s.source] = by_source.get(s.source, 0) + 1
+    console.print(
+        f"{ref.format}: {len(ref.statuses)} status(es) for "
+        f"{len({(s.source, s.ref_id) for s in ref.statuses})} reference taxa, {len(ref.names)} names "
+        f"({', '.join(f'{k}: {v}' for k, v in sorted(by_source.items()))})",
+        highlight=False,
+    )
+    if ref.skipped:
+        top = ", ".join(f"{k} ({v})" for k, v in ref.skipped.most_common(8))
+        console.print(f"skipped statuses: {top}", style="dim", highlight=False)
+    console.print(
+        f"matched {report.n_matched} taxon/list pair(s) ({report.n_via_synonym} through a synonym); "
+        f"{report.n_taxa_with_status} of {report.n_taxa} taxa now carry an official status",
+        highlight=False,
+    )
+    if report.ambiguous:
+        err.print(f"[yellow]{len(report.ambiguous)} ambiguous name(s), left without status:[/]")
+        for taxon_id, name, source, candidates in report.ambiguous[:30]:
+            err.print(f"  {name} (taxon {taxon_id}, {source}): CD_REF {', '.join(candidates)}", highlight=False)
+        if len(report.ambiguous) > 30:
+            err.print(f"  ... and {len(report.ambiguous) - 30} more (table ref_matches, status 'ambiguous')")
+    if unmatched_out is not None:
+        df = unmatched_reference(con)
+        df.to_csv(unmatched_out, index=False)
+        console.print(f"{len(df)} reference taxa without a matching taxon listed in {unmatched_out}")
+
+
+@refs_app.command("import")
+def refs_import(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="INPN protected-species list (;-separated CSV) or BDC statuts CSV/zip."),
+    scope: List[str] = typer.Option([], "--scope", help="BDC statuts only: keep these LB_ADM_TR (e.g. 'France métropolitaine', Occitanie, Hérault); repeatable."),
+    unmatched: Optional[Path] = typer.Option(None, "--unmatched", help="Write reference taxa matching no taxon to this CSV."),
+) -> None:
+    """Import an official status list and flag the matching taxa (protected, threatened)."""
+    from biodiv.cli import get_config
+    from biodiv.refs import apply_reference, file_sha256, read_reference
+
+    ref = read_reference(file, scope or None)  # parse first: a bad file changes nothing
+    with get_config(ctx).store().write() as con:
+        report = apply_reference(con, ref, str(file), file_sha256(file))
+        _report(ref, report, unmatched, con)
+
+
+@refs_app.command("fetch")
+def refs_fetch(
+    ctx: typer.Context,
+    url: Optional[str] = typer.Option(None, "--url", help="Download URL (default: sources.inpn_statuts_url, $BIODIV_INPN_STATUTS_URL, or the INPN BDC statuts zip)."),
+    scope: List[str] = typer.Option([], "--scope", help="Keep only these LB_ADM_TR scopes (repeatable)."),
+    unmatched: Optional[Path] = typer.Option(None, "--unmatched", help="Write reference taxa matching no taxon to this CSV."),
+) -> None:
+    """Download the current INPN status lists (BDC statuts), then import them."""
+    from biodiv.cli import get_config
+    from biodiv.refs import apply_reference, fetch_reference, file_sha256, read_reference, statuts_url
+
+    cfg = get_config(ctx)
+    source_url = statuts_url(cfg, url)
+    console, _ = _consoles()
+    path, downloaded = fetch_reference(source_url, cfg.cache / "refs", timeout=cfg.sources.timeout)
+    console.print(f"{'downloaded' if downloaded else 'unchanged since last download'}: {source_url}", highlight=False)
+    ref = read_reference(path, scope or None)
+    with cfg.store().write() as con:
+        report = apply_reference(con, ref, source_url, file_sha256(path))
+        _report(ref, report, unmatched, con)
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.add_typer(query_app, name="query")
+    app.add_typer(refs_app, name="refs")
+    app.command("sql")(sql)
+    app.command("export")(export)
