@@ -193,7 +193,7 @@ class Store:
             con.close()
             raise StoreError(
                 f"{self.path} has schema version {have}, this biodiv needs {want}: "
-                "run any writing command (e.g. `biodiv status --migrate`) to upgrade it"
+                "run `biodiv migrate` to upgrade it"
             )
         return con
 

@@ -1,7 +1,84 @@
-"""CLI commands (placeholder until written)."""
+"""Commands on the store itself: ``attach``, ``status``, ``migrate``."""
+
+from __future__ import annotations
+
+import json
 
 import typer
+from rich.table import Table
+
+from biodiv.attach import attach as attach_observations
+from biodiv.status import collect_status
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    from biodiv.cli import console, get_config
+
+    @app.command()
+    def attach(
+        ctx: typer.Context,
+        all_: bool = typer.Option(False, "--all", help="Recompute every observation, not only new or changed ones."),
+    ) -> None:
+        """Link observations to the areas they fall in (certain / edge), flag those outside."""
+        cfg = get_config(ctx)
+        with cfg.store().write() as con:
+            stats = attach_observations(con, all_observations=all_)
+        console.print(
+            f"attached {stats['observations']:,} observations: {stats['links']:,} links "
+            f"({stats['certain']:,} certain, {stats['edge']:,} edge), {stats['outside']:,} outside the territory, "
+            f"{stats['obscured']:,} obscured, {stats['no_coordinates']:,} without coordinates "
+            f"in {stats['seconds']:.2f} s"
+        )
+
+    @app.command()
+    def status(
+        ctx: typer.Context,
+        as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+    ) -> None:
+        """What is in the database: territory, areas, observations, last runs, file size."""
+        cfg = get_config(ctx)
+        store = cfg.store()
+        with store.read() as con:
+            st = collect_status(con, store.path)
+        if as_json:
+            console.print_json(json.dumps(st, default=str))
+            return
+        _print_status(console, st)
+
+    @app.command()
+    def migrate(ctx: typer.Context) -> None:
+        """Upgrade the database schema to this version of biodiv."""
+        cfg = get_config(ctx)
+        with cfg.store().write() as con:
+            version = con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+        console.print(f"schema version {version}")
+
+
+def _print_status(console, st: dict) -> None:
+    size = st["size_bytes"] or 0
+    console.print(f"[bold]database[/] {st['database']} ({size / 1e6:.1f} MB, schema v{st['schema_version']})"
+                  + ("  [yellow]DEMO DATA (fictional)[/]" if st["demo"] else ""))
+    t = st["territory"]
+    if t is None:
+        console.print("[yellow]no territory: run `biodiv init`[/]")
+    else:
+        km2 = f", {t['area_km2']:.0f} km²" if t["area_km2"] else " (outline not loaded yet: `biodiv areas fetch`)"
+        siren = f" (EPCI {t['epci_siren']})" if t["epci_siren"] else ""
+        console.print(f"[bold]territory[/] {t['name']}{siren}: {t['communes']} communes{km2}")
+    table = Table("area type", "count", "km²", "in territory", "source", "date", title="areas")
+    for a in st["areas"]:
+        table.add_row(a["type"], str(a["count"]), f"{a['km2'] or 0:,.1f}", str(a["in_territory"]),
+                      a["source"] or "", a["date"] or "")
+    console.print(table if st["areas"] else "[yellow]no areas: run `biodiv areas fetch` or `biodiv areas import`[/]")
+    o = st["observations"]
+    console.print(
+        f"[bold]observations[/] {o['total']:,} ({o['removed']:,} removed kept apart): "
+        f"{o['attached']:,} attached, {o['pending_attach']:,} pending, {o['in_territory']:,} in the territory, "
+        f"{o['outside']:,} outside, {o['obscured']:,} obscured, {o['no_coordinates']:,} without coordinates; "
+        f"{st['taxa']:,} taxa; observed {o['first_observed'] or '–'} … {o['last_observed'] or '–'}"
+    )
+    runs = Table("run", "started", "status", "summary", title="last runs")
+    for r in st["runs"]:
+        summary = ", ".join(f"{k}={v}" for k, v in (r["stats"] or {}).items() if not k.startswith("seconds_"))
+        runs.add_row(r["kind"], r["started_at"][:19], r["status"], (r["message"] or summary)[:100])
+    console.print(runs if st["runs"] else "no runs yet")
