@@ -116,8 +116,10 @@ def _get(
     if resp.status_code == 404:
         raise NotFound(f"{service} has no such resource: {resp.url}")
     if resp.status_code >= 400:
+        detail = _ows_exception(resp.text)
         raise ServiceUnreachable(
-            f"{service} answered HTTP {resp.status_code} for {resp.url}; {hint}"
+            f"{service} answered HTTP {resp.status_code} for {resp.url}"
+            f"{' (' + detail + ')' if detail else ''}; {hint}"
         )
     return resp
 
