@@ -1,0 +1,269 @@
+"""Every named query on the hand-built fixture (tests/helpers_analysis.py), with expected
+values computed by hand from the table in that module's docstring."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pytest
+
+from biodiv.errors import BiodivError
+from biodiv.queries import (
+    QueryError, list_queries, load_query, lock_down, parse_query, queries_dir, run_query,
+)
+from helpers_analysis import build_fixture
+
+
+@pytest.fixture(scope="module")
+def fixture_store(tmp_path_factory):
+    from biodiv.store import Store
+
+    store = Store(tmp_path_factory.mktemp("analysis") / "biodiv.duckdb")
+    with store.write(create=True):
+        pass
+    build_fixture(store)
+    return store
+
+
+@pytest.fixture(scope="module")
+def con(fixture_store):
+    c = lock_down(fixture_store.reader())
+    yield c
+    c.close()
+
+
+def rows(df, *cols):
+    return [tuple(None if (v is None or (isinstance(v, float) and math.isnan(v))) else v for v in r)
+            for r in df[list(cols)].itertuples(index=False)]
+
+
+def test_species_by_area(con):
+    df = run_query(con, "species_by_area", {"area": "34002"})
+    # verifiable: obs 3+4 (Quercus ilex, subspecies rolled up), 9 (Aquila); 5 casual & genus
+    assert rows(df, "scientific_name", "group_name", "n_observations", "n_observers",
+                "first_year", "last_year", "protected", "threatened") == [
+        ("Aquila fasciata", "Aves", 1, 1, 2025, 2025, True, True),
+        ("Quercus ilex", "Plantae", 2, 1, 2024, 2024, False, False),
+    ]
+    assert df.loc[0, "common_name_fr"] == "Aigle de Bonelli"
+    assert df.loc[0, "protection_codes"] == "PN"
+    assert df.loc[0, "redlist_codes"] == "EN (France métropolitaine)"
+    assert df.loc[0, "last_observed"] == dt.date(2025, 5, 5)
+
+
+def test_species_by_area_natura2000_certainty_and_quality(con):
+    df = run_query(con, "species_by_area", {"area": "FR9101388"})
+    assert list(df["scientific_name"]) == ["Epidalea calamita", "Quercus ilex"]
+    df = run_query(con, "species_by_area", {"area": "FR9101388", "certain_only": "true"})
+    assert list(df["scientific_name"]) == ["Epidalea calamita"]  # obs 3 is on the edge
+    df = run_query(con, "species_by_area", {"area": "34002", "quality": "research"})
+    assert rows(df, "scientific_name", "n_observations") == [("Quercus ilex", 1)]  # obs 4 only
+    df = run_query(con, "species_by_area", {"area": "34001", "quality": "any"})
+    # obs 8 (Podarcis) is removed: never counted
+    assert sorted(df["scientific_name"]) == ["Aquila fasciata", "Epidalea calamita", "Passer domesticus"]
+
+
+def test_commune_richness(con):
+    df = run_query(con, "commune_richness")
+    assert rows(df, "insee_code", "commune", "area_km2", "n_observations", "n_species") == [
+        ("34001", "Alpha", 80.0, 3, 3),
+        ("34002", "Beta", 40.0, 3, 2),
+        ("34003", "Gamma", 20.0, 0, 0),
+    ]
+    assert list(df["observations_per_km2"]) == [pytest.approx(0.038, abs=1e-3), 0.075, 0.0]
+    assert list(df["species_per_km2"]) == [pytest.approx(0.038, abs=1e-3), 0.05, 0.0]
+    every = run_query(con, "commune_richness", {"quality": "any"})
+    assert rows(every, "insee_code", "n_observations", "n_species") == [
+        ("34001", 3, 3), ("34002", 4, 2), ("34003", 0, 0)]
+
+
+def test_n2000_sites(con):
+    df = run_query(con, "n2000_sites")
+    assert rows(df, "site_code", "site_type", "n_observations", "n_certain", "n_species",
+                "n_protected_species", "n_threatened_species") == [
+        ("FR9101388", "n2000_zsc", 2, 1, 2, 1, 0),
+        ("FR9112004", "n2000_zps", 0, 0, 0, 0, 0),
+    ]
+    assert df.loc[0, "last_observed"] == dt.date(2024, 4, 15)
+    assert df.loc[1, "last_observed"] is None
+
+
+def test_protected_species(con):
+    df = run_query(con, "protected_species")
+    assert rows(df, "scientific_name", "protected", "threatened", "n_observations", "communes") == [
+        ("Aquila fasciata", True, True, 2, "Alpha, Beta"),
+        ("Epidalea calamita", True, False, 1, "Alpha"),
+    ]
+    beta = run_query(con, "protected_species", {"area": "34002"})
+    assert rows(beta, "scientific_name", "n_observations") == [("Aquila fasciata", 1)]
+
+
+def test_new_species_by_year(con):
+    df = run_query(con, "new_species_by_year")
+    assert rows(df, "year", "n_new_species", "n_species_cumulative", "new_species") == [
+        (2023, 2, 2, "Aquila fasciata, Epidalea calamita"),
+        (2024, 2, 4, "Passer domesticus, Quercus ilex"),
+    ]
+
+
+def test_phenology(con):
+    """A taxon's phenology includes its descendants (subspecies)."""
+    df = run_query(con, "phenology", {"taxon_id": "102"})
+    assert len(df) == 12 and list(df["month"]) == list(range(1, 13))
+    assert df.loc[df.month == 4, "n_observations"].item() == 2  # obs 3 + subspecies obs 4
+    assert df["n_observations"].sum() == 2
+    genus = run_query(con, "phenology", {"taxon_id": 104, "quality": "any"})
+    assert dict(zip(genus.month, genus.n_observations))[6] == 1  # obs 5 (genus itself)
+    assert genus["n_observations"].sum() == 3
+
+
+def test_group_breakdown(con):
+    df = run_query(con, "group_breakdown")
+    assert rows(df, "group_name", "n_observations", "n_species", "pct_observations") == [
+        ("Aves", 3, 2, 50.0), ("Plantae", 2, 1, 33.3), ("Amphibia", 1, 1, 16.7)]
+
+
+def test_observer_effort(con):
+    df = run_query(con, "observer_effort")
+    # Beta: alice 2024-04-15 (obs 3 and 4: one observation-day), chloe 2024-06-20, alice 2025-05-05
+    assert rows(df, "insee_code", "n_observers", "n_observer_days", "n_observations") == [
+        ("34001", 2, 3, 3), ("34002", 2, 3, 4), ("34003", 0, 0, 0)]
+    assert list(df["observer_days_per_km2"]) == [pytest.approx(0.0375, abs=1e-3), 0.075, 0.0]
+    recent = run_query(con, "observer_effort", {"since": "2024-07-01"})
+    assert rows(recent, "insee_code", "n_observer_days") == [("34001", 1), ("34002", 1), ("34003", 0)]
+
+
+def test_under_surveyed(con):
+    df = run_query(con, "under_surveyed")
+    assert rows(df, "priority", "area_code", "n_observer_days", "n_species") == [
+        (1, "34003", 0, 0), (2, "34001", 3, 3), (3, "34002", 3, 2)]
+    assert len(run_query(con, "under_surveyed", {"limit": 1})) == 1
+    sites = run_query(con, "under_surveyed", {"area_type": "n2000"})
+    assert list(sites["area_code"]) == ["FR9112004", "FR9101388"]
+
+
+def test_last_observation_by_area(con):
+    df = run_query(con, "last_observation_by_area")
+    got = {r.area_code: (r.last_observed, r.last_taxon, r.n_observations) for r in df.itertuples()}
+    assert got["34001"] == (dt.date(2024, 7, 1), "Passer domesticus", 3)
+    assert got["34002"] == (dt.date(2025, 5, 5), "Aquila fasciata", 4)
+    assert got["FR9101388"] == (dt.date(2024, 4, 15), "Quercus ilex", 2)
+    assert got["34003"][0] is None and got["34003"][2] == 0
+    assert "34999" not in got  # outside the territory
+    assert list(df["area_code"][:2]) == ["34003", "FR9112004"]  # never observed first
+    alpha = df[df.area_code == "34001"].iloc[0]
+    assert alpha.days_since == (dt.date.today() - dt.date(2024, 7, 1)).days
+    communes = run_query(con, "last_observation_by_area", {"area_type": "commune"})
+    assert sorted(communes["area_code"]) == ["34001", "34002", "34003"]
+
+
+def test_quality_grades(con):
+    df = run_query(con, "quality_grades")
+    assert rows(df, "quality_grade", "n_observations", "pct_observations") == [
+        ("research", 4, 57.1), ("needs_id", 2, 28.6), ("casual", 1, 14.3)]
+
+
+def test_outside_or_obscured(con):
+    df = run_query(con, "outside_or_obscured")
+    assert rows(df, "id", "reason", "commune_code") == [(7, "outside", "34999"), (6, "obscured", "34001")]
+    assert list(run_query(con, "outside_or_obscured", {"kind": "obscured"})["id"]) == [6]
+
+
+def test_every_query_file_has_a_value_test():
+    names = {q.name for q in list_queries()}
+    untested = {n for n in names if f"test_{n}" not in globals()}
+    assert not untested, f"add a test_<name> with hand-computed values for: {sorted(untested)}"
+    assert len(names) >= 12
+
+
+# ---------------------------------------------------------------------------
+# Headers and parameters
+# ---------------------------------------------------------------------------
+
+GOOD = """-- title: T
+-- title_fr: T fr
+-- description: D
+-- param: label VARCHAR | a label
+-- param: n INTEGER = 3 | a number
+-- column: x | the x
+SELECT $label AS x, $n AS n
+"""
+
+
+def test_every_query_file_has_a_complete_header():
+    for q in list_queries():
+        assert q.title and q.title_fr and q.description, q.name
+        assert q.columns, q.name
+        for p in q.params:
+            assert p.description, (q.name, p.name)
+
+
+def test_declared_columns_match_the_result(con):
+    samples = {"species_by_area": {"area": "34001"}, "phenology": {"taxon_id": 102}}
+    for q in list_queries():
+        df = run_query(con, q, samples.get(q.name, {}))
+        assert list(df.columns) == [c for c, _ in q.columns], q.name
+
+
+@pytest.mark.parametrize("drop", ["-- title: T\n", "-- title_fr: T fr\n", "-- description: D\n",
+                                  "-- column: x | the x\n"])
+def test_a_query_file_lacking_a_header_line_fails(tmp_path, drop):
+    (tmp_path / "bad.sql").write_text(GOOD.replace(drop, ""), encoding="utf-8")
+    with pytest.raises(QueryError, match="lacks"):
+        list_queries(tmp_path)
+
+
+def test_a_file_without_any_header_fails(tmp_path):
+    (tmp_path / "plain.sql").write_text("SELECT 1\n", encoding="utf-8")
+    with pytest.raises(QueryError, match="plain.sql lacks a '-- title:'"):
+        load_query("plain", tmp_path)
+
+
+def test_undeclared_or_unused_parameters_fail():
+    with pytest.raises(QueryError, match="undeclared parameter"):
+        parse_query(GOOD.replace("$n AS n", "$n AS n, $z AS z"), "q")
+    with pytest.raises(QueryError, match="unused parameter"):
+        parse_query(GOOD.replace(", $n AS n", ""), "q")
+    with pytest.raises(QueryError, match="unknown type"):
+        parse_query(GOOD.replace("n INTEGER", "n FLOAT"), "q")
+
+
+def test_parameters_are_typed_and_bound_safely(con, tmp_path):
+    q = parse_query(GOOD, "good")
+    assert q.bind({"label": "x"}) == {"label": "x", "n": 3}
+    df = run_query(con, q, {"label": "'; DROP TABLE taxa; --", "n": "7"})
+    assert df.loc[0, "x"] == "'; DROP TABLE taxa; --" and df.loc[0, "n"] == 7
+    assert con.execute("SELECT count(*) FROM taxa").fetchone()[0] == 7
+    with pytest.raises(QueryError, match="expects INTEGER, got 'seven'"):
+        run_query(con, q, {"label": "x", "n": "seven"})
+    with pytest.raises(QueryError, match="unknown parameter 'zz'.*known: label, n"):
+        run_query(con, q, {"label": "x", "zz": 1})
+    with pytest.raises(QueryError, match="'label' of query 'good' is required"):
+        run_query(con, q, {})
+
+
+def test_choices_dates_and_booleans_are_checked(con):
+    with pytest.raises(QueryError, match="must be one of any, verifiable"):
+        run_query(con, "commune_richness", {"quality": "excellent"})
+    with pytest.raises(QueryError, match=r"expects DATE \(YYYY-MM-DD\), got '2024-13-01'"):
+        run_query(con, "observer_effort", {"since": "2024-13-01"})
+    with pytest.raises(QueryError, match="expects BOOLEAN"):
+        run_query(con, "species_by_area", {"area": "34001", "certain_only": "maybe"})
+    with pytest.raises(QueryError, match="unknown area code '99999'"):
+        run_query(con, "species_by_area", {"area": "99999"})
+    with pytest.raises(QueryError, match="unknown query 'nope'"):
+        load_query("nope")
+
+
+def test_errors_are_biodiv_errors_on_one_line(con):
+    with pytest.raises(BiodivError) as info:
+        run_query(con, "phenology", {"taxon_id": "x"})
+    assert "\n" not in str(info.value)
+
+
+def test_queries_dir_override(tmp_path, monkeypatch):
+    (tmp_path / "mine.sql").write_text(GOOD, encoding="utf-8")
+    monkeypatch.setenv("BIODIV_QUERIES_DIR", str(tmp_path))
+    assert queries_dir() == tmp_path
+    assert [q.name for q in list_queries()] == ["mine"]
