@@ -1,7 +1,105 @@
-"""CLI commands (placeholder until written)."""
+"""``biodiv dashboard`` (start the Streamlit app) and ``biodiv demo`` (build the offline demo)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Optional
 
 import typer
 
+from biodiv.config import Config
+from biodiv.errors import BiodivError
+
+
+def demo_path(cfg: Config) -> Path:
+    """Where the demo database lives: ``data/demo.duckdb`` beside the configuration."""
+    from biodiv.demo import DEMO_DB_NAME
+
+    return cfg.resolve(f"data/{DEMO_DB_NAME}")
+
+
+def streamlit_command(host: str, port: int) -> list[str]:
+    from biodiv.dashboard.assets import PROJECT_DIR
+
+    return [
+        sys.executable, "-m", "streamlit", "run", str(PROJECT_DIR / "app.py"),
+        "--server.address", host, "--server.port", str(port),
+        "--server.headless", "true", "--server.enableStaticServing", "true",
+        "--browser.gatherUsageStats", "false",
+    ]
+
+
+def dashboard(
+    ctx: typer.Context,
+    demo: bool = typer.Option(False, "--demo", help="Open the demo database (built by `biodiv demo`)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 to share on a network)."),
+    port: int = typer.Option(8501, help="Port to listen on."),
+    install_assets: bool = typer.Option(
+        False, "--install-assets", help="Only fetch the Leaflet files into static/vendor (npm) and exit."
+    ),
+) -> None:
+    """Start the dashboard (Streamlit) on the database, read-only."""
+    from biodiv.cli import console, err_console, get_config
+    from biodiv.dashboard import assets
+
+    cfg = get_config(ctx)
+    if install_assets:
+        written = assets.install_assets()
+        console.print(f"Leaflet files in {assets.VENDOR_DIR} ({len(written)} written)")
+        return
+    if not assets.assets_installed():
+        try:
+            assets.install_assets()
+        except BiodivError as exc:
+            err_console.print(f"[yellow]warning:[/] maps need the Leaflet files and could not fetch them: {exc}")
+    env = dict(os.environ)
+    if demo:
+        path = demo_path(cfg)
+        if not path.exists():
+            raise BiodivError(f"no demo database at {path}: run `biodiv demo` first")
+        env["BIODIV_DB"] = str(path)
+    else:
+        env["BIODIV_DB"] = str(cfg.db)
+    if cfg.source_file is not None:
+        env["BIODIV_CONFIG"] = str(cfg.source_file)
+    console.print(f"Dashboard on http://{host}:{port} — database {env['BIODIV_DB']} (Ctrl+C to stop)")
+    try:
+        code = subprocess.call(streamlit_command(host, port), env=env, cwd=assets.PROJECT_DIR)
+    except KeyboardInterrupt:
+        code = 0
+    if code:
+        raise typer.Exit(code)
+
+
+def demo(
+    ctx: typer.Context,
+    path: Optional[Path] = typer.Option(None, help="Target file (default: data/demo.duckdb)."),
+    observations: int = typer.Option(4000, "--observations", "-n", min=10, help="Number of observations."),
+    seed: int = typer.Option(20260401, help="Random seed (same seed, same database)."),
+    end: Optional[str] = typer.Option(None, help="Last observation date, YYYY-MM-DD (default: today)."),
+) -> None:
+    """Build a fictional demo database (own file, never the real one) for offline demonstrations."""
+    from biodiv.cli import console, get_config
+    from biodiv.demo import build_demo
+
+    cfg = get_config(ctx)
+    target = path or demo_path(cfg)
+    try:
+        end_date = date.fromisoformat(end) if end else None
+    except ValueError:
+        raise BiodivError(f"--end must be a date YYYY-MM-DD, got {end!r}") from None
+    stats = build_demo(target, real_db=cfg.db, n_observations=observations, seed=seed, end=end_date)
+    console.print(
+        f"Demo database {target}: {stats['observations']} observations, {stats['taxa']} taxa, "
+        f"{stats['areas']} areas ({stats['in_territory']} observations in the territory). "
+        "Open it with `biodiv dashboard --demo`."
+    )
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("dashboard")(dashboard)
+    app.command("demo")(demo)

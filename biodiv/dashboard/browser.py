@@ -1,0 +1,186 @@
+"""A real Streamlit server and headless Chromium, for the end-to-end tests and the benchmark.
+
+Why in the package: the browser test and ``bench/dashboard.py`` must measure the same
+thing (a page of the real app, served by ``streamlit run``, drawn by Debian's Chromium with
+no network), so both use these helpers. Playwright comes from PyPI and drives
+``/usr/bin/chromium`` through ``executable_path`` (no browser download).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from biodiv.dashboard.assets import PROJECT_DIR
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+
+# JavaScript run inside the map iframe: size of the Leaflet container and the number of
+# polygon / point features drawn (layers are on a canvas, so they are counted via Leaflet).
+MAP_PROBE_JS = """() => {
+  const c = document.querySelector('.leaflet-container');
+  if (!c || typeof L === 'undefined') return null;
+  let polygons = 0, points = 0, maps = 0;
+  for (const k of Object.keys(window)) {
+    const m = window[k];
+    if (!k.startsWith('map_') || !(m instanceof L.Map)) continue;
+    maps++;
+    m.eachLayer(l => {
+      const g = l.feature && l.feature.geometry;
+      if (!g) return;
+      if (g.type.includes('Polygon')) polygons++;
+      if (g.type === 'Point') points++;
+    });
+  }
+  return {height: c.getBoundingClientRect().height, width: c.getBoundingClientRect().width,
+          maps, polygons, points};
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+
+@contextmanager
+def streamlit_server(db: Path, config: Path | None = None, timeout: float = 60.0,
+                     log_dir: Path | None = None) -> Iterator[Server]:
+    """``streamlit run app.py`` on 127.0.0.1 (free port) reading ``db``; stopped on exit."""
+    port = free_port()
+    env = dict(os.environ, BIODIV_DB=str(db))
+    if config is not None:
+        env["BIODIV_CONFIG"] = str(config)
+    else:
+        env.pop("BIODIV_CONFIG", None)
+    log = (log_dir or Path(db).parent) / f"streamlit-{port}.log"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(PROJECT_DIR / "app.py"),
+           "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
+           "--server.enableStaticServing", "true", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited ({proc.returncode}): {log.read_text()[-500:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start in {timeout} s")
+            time.sleep(0.2)
+        yield Server(url, proc, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class PageVisit:
+    """What one navigation measured."""
+
+    seconds_to_map: float | None
+    bytes_received: int
+    blocked: list[str] = field(default_factory=list)
+    probe: dict | None = None
+    text: str = ""
+
+
+@contextmanager
+def chromium() -> Iterator[object]:
+    """A Playwright Chromium browser (Debian's binary), closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def visit(browser, url: str, timeout: float = 60.0, screenshot: Path | None = None,
+          min_polygons: int = 1) -> PageVisit:
+    """Open ``url`` in a fresh context with every non-loopback request blocked (no network);
+    return the time until the Leaflet map is drawn with polygons and the bytes received."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    blocked: list[str] = []
+    received = [0]
+
+    def route(r):
+        host = r.request.url.split("/")[2] if "://" in r.request.url else ""
+        if host.startswith("127.0.0.1") or host.startswith("localhost") or r.request.url.startswith("data:"):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    # Bytes as the network sees them: HTTP bodies (encoded) plus WebSocket frames, which
+    # carry Streamlit's page content, the map HTML included.
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+
+    def on_loaded(ev):
+        received[0] += int(ev.get("encodedDataLength", 0))
+
+    def on_frame(ev):
+        payload = ev.get("response", {}).get("payloadData", "")
+        received[0] += len(payload) * 3 // 4 if ev.get("response", {}).get("opcode") == 2 else len(payload)
+
+    cdp.on("Network.loadingFinished", on_loaded)
+    cdp.on("Network.webSocketFrameReceived", on_frame)
+    start = time.monotonic()
+    page.goto(url, wait_until="commit")
+    probe = None
+    elapsed = None
+    deadline = start + timeout
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            try:
+                p = frame.evaluate(MAP_PROBE_JS)
+            except Exception:
+                continue
+            if p and p["height"] > 0 and p["polygons"] >= min_polygons:
+                probe = p
+                break
+        if probe:
+            elapsed = time.monotonic() - start
+            break
+        page.wait_for_timeout(50)
+    page.wait_for_timeout(300)
+    if screenshot is not None:
+        page.screenshot(path=str(screenshot), full_page=False)
+    text = page.inner_text("body")
+    context.close()
+    return PageVisit(elapsed, received[0], blocked, probe, text)
