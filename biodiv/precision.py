@@ -41,7 +41,7 @@ _ERODE_MARGIN = 1.42
 # any test, points in cells outside the polygon are dropped; only cells on the border
 # leave their points to the exact tests. About _POINTS_PER_CELL candidates per cell.
 _GRID_MIN_POINTS = 4000
-_POINTS_PER_CELL = 16
+_POINTS_PER_CELL = 128
 _GRID_RADIUS = 100.0
 
 CERTAIN = "certain"
@@ -132,6 +132,11 @@ def classify(area: PreparedArea, x: np.ndarray, y: np.ndarray, acc: np.ndarray) 
         settled[bucket[shapely.contains_xy(core, x[idx[bucket]], y[idx[bucket]])]] = True
     certain[idx[settled]] = True
     rest = idx[~settled]
+    # a disk that leaves the bounding box leaves the polygon: edge, no distance needed
+    xmin, ymin, xmax, ymax = area.bounds
+    rx, ry = x[rest], y[rest]
+    to_bbox = np.minimum(np.minimum(rx - xmin, xmax - rx), np.minimum(ry - ymin, ymax - ry))
+    rest = rest[to_bbox > acc[rest]]
     if rest.size:
         near = shapely.dwithin(area.boundary, shapely.points(x[rest], y[rest]), acc[rest])
         certain[rest[~near]] = True
