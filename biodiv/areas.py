@@ -470,9 +470,27 @@ def import_file(
 
 
 def missing_types(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Which of commune/n2000_zsc/n2000_zps have no area yet (what ``update`` must fetch)."""
-    have = {r[0] for r in con.execute("SELECT DISTINCT type FROM areas").fetchall()}
-    return [t for t in REFERENCE_TYPES if t not in have]
+    """Which of commune/n2000_zsc/n2000_zps the territory still lacks (what ``update`` fetches).
+
+    A type is present when some area of it lies in the territory, or when a successful
+    ``areas fetch`` covered it since the territory was last (re)defined by ``init`` — a
+    territory with no Natura 2000 site must not trigger a fetch on every update.
+    """
+    present = {
+        r[0] for r in con.execute("SELECT DISTINCT type FROM areas WHERE in_territory").fetchall()
+    }
+    fetched: set[str] = set()
+    for (params,) in con.execute(
+        """
+        SELECT params FROM runs WHERE kind = 'areas_fetch' AND status = 'ok' AND finished_at >= coalesce(
+            (SELECT max(finished_at) FROM runs WHERE kind = 'init' AND status = 'ok'), TIMESTAMPTZ '1970-01-01')
+        """
+    ).fetchall():
+        try:
+            fetched.update(json.loads(params).get("types") or [])
+        except (TypeError, ValueError, AttributeError):
+            continue
+    return [t for t in REFERENCE_TYPES if t not in present and t not in fetched]
 
 
 def list_areas(con: duckdb.DuckDBPyConnection) -> list[dict]:

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import geopandas as gpd
@@ -220,6 +221,19 @@ def test_import_attaches_observations_and_reinit_recomputes_membership(ccvh_stor
     assert obs_in is False
     assert terr["name"] == "Ailleurs" and terr["epci_siren"] is None and terr["area_km2"] < 200
     assert out["missing_codes"] == []
+
+
+def test_missing_types_follow_fetch_runs_and_reinit(ccvh_store):
+    t0 = datetime.now(timezone.utc)
+    with ccvh_store.write() as con:
+        assert areas.missing_types(con) == ["n2000_zsc", "n2000_zps"]
+        # a fetch that found no ZSC site at all still counts: no refetch on every update
+        areas.record_run(con, "areas_fetch", t0, {"types": ["n2000_zsc"]}, [])
+        assert areas.missing_types(con) == ["n2000_zps"]
+        areas.record_run(con, "init", t0, {}, {})  # a new territory: everything is due again
+        assert areas.missing_types(con) == ["n2000_zsc", "n2000_zps"]
+        con.execute("UPDATE areas SET in_territory = false WHERE type = 'commune'")
+        assert areas.missing_types(con) == ["commune", "n2000_zsc", "n2000_zps"]
 
 
 def test_territory_code_absent_from_boundaries_is_reported(ccvh_store):

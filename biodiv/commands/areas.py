@@ -49,7 +49,7 @@ def init(
     ),
 ) -> None:
     """Choose the territory: write the config file and create the database."""
-    from biodiv.areas import reattach, record_run
+    from biodiv.areas import missing_types, reattach, record_run
     from biodiv.cli import get_config
     from biodiv.store import transaction
     from biodiv.territory import (
@@ -83,13 +83,18 @@ def init(
             record_run(con, "init", started, {"name": terr_name, "siren": siren, "insee_codes": codes}, terr)
         if con.execute("SELECT count(*) FROM areas WHERE type = 'commune'").fetchone()[0]:
             reattach(con, ["commune"])
+        missing = missing_types(con)
     cfg.save(path)
     what = f"EPCI {siren}" if siren else "communes"
     console.print(f"[green]territory[/] {terr_name} ({what}, {len(codes)} communes)", highlight=False, soft_wrap=True)
     console.print(f"config written to {path}; database {store.path}", highlight=False, soft_wrap=True)
     _warn_missing(terr.get("missing_codes", []))
-    if not terr.get("has_outline"):
-        console.print("next: [bold]biodiv areas fetch[/] (or [bold]biodiv areas import FILE --type commune[/])")
+    if missing:
+        console.print(
+            f"next: [bold]biodiv areas fetch[/] (missing: {', '.join(missing)}; "
+            "or [bold]biodiv areas import FILE --type TYPE[/])",
+            highlight=False, soft_wrap=True,
+        )
 
 
 @areas_app.command("fetch")
