@@ -7,8 +7,6 @@ import json
 import typer
 from rich.table import Table
 
-from biodiv.attach import attach as attach_observations
-from biodiv.status import collect_status
 
 
 def register(app: typer.Typer) -> None:
@@ -20,6 +18,8 @@ def register(app: typer.Typer) -> None:
         all_: bool = typer.Option(False, "--all", help="Recompute every observation, not only new or changed ones."),
     ) -> None:
         """Link observations to the areas they fall in (certain / edge), flag those outside."""
+        from biodiv.attach import attach as attach_observations
+
         cfg = get_config(ctx)
         with cfg.store().write() as con:
             stats = attach_observations(con, all_observations=all_)
@@ -36,6 +36,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
     ) -> None:
         """What is in the database: territory, areas, observations, last runs, file size."""
+        from biodiv.status import collect_status
+
         cfg = get_config(ctx)
         store = cfg.store()
         with store.read() as con:
