@@ -146,9 +146,21 @@ def to_wgs84(frame: gpd.GeoDataFrame, label: str) -> gpd.GeoDataFrame:
         out = frame.to_crs(WGS84)
     except Exception as exc:
         raise AreaImportError(f"{label}: cannot reproject from {frame.crs} ({exc})") from None
+    declared = frame.crs.to_string()
     xmin, ymin, xmax, ymax = out.geometry.total_bounds
-    if not np.all(np.isfinite([xmin, ymin, xmax, ymax])):
-        raise AreaImportError(f"{label}: coordinates do not fit its declared CRS {frame.crs.to_string()}")
+    if not (np.all(np.isfinite([xmin, ymin, xmax, ymax])) and -180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90):
+        raise AreaImportError(
+            f"{label}: coordinates do not fit its declared CRS {declared} "
+            f"(x {xmin:.0f}..{xmax:.0f}): wrong CRS, fix the .prj or convert the file"
+        )
+    aou = frame.crs.area_of_use
+    if aou is not None and not shapely.box(xmin, ymin, xmax, ymax).intersects(
+        shapely.box(aou.west - 1, aou.south - 1, aou.east + 1, aou.north + 1)
+    ):
+        raise AreaImportError(
+            f"{label}: its features lie outside the area where {declared} is used ({aou.name}): "
+            "wrong CRS, fix the .prj or convert the file"
+        )
     return out
 
 

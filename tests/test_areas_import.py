@@ -272,6 +272,8 @@ def _bad_files(tmp: Path) -> dict[str, tuple[Path, dict, str]]:
     noprj.to_file(tmp / "noprj.shp")
     (tmp / "noprj.prj").unlink()
     out["unknown CRS"] = (tmp / "noprj.shp", {"area_type": "n2000_zsc"}, "unknown CRS")
+    lambert93_square().set_crs("EPSG:4326", allow_override=True).to_file(tmp / "metres.geojson", driver="GeoJSON")
+    out["wrong CRS"] = (tmp / "metres.geojson", {"area_type": "n2000_zsc"}, "wrong CRS")
     squares_frame().to_file(tmp / "ok.geojson", driver="GeoJSON")
     out["missing code field"] = (tmp / "ok.geojson", {"code_field": "INSEE"}, "no field 'INSEE'")
     squares_frame().rename(columns={"nom": "label"}).to_file(tmp / "noname.geojson", driver="GeoJSON")

@@ -133,3 +133,16 @@ def test_prepare_computes_lambert93_area_and_bbox():
     row = prepared.frame.iloc[0]
     assert row["area_km2"] == pytest.approx(89.5, rel=0.01)
     assert (row["xmin"], row["ymin"], row["xmax"], row["ymax"]) == pytest.approx((3.45, 43.55, 3.55, 43.65))
+
+
+def test_wrong_crs_is_refused():
+    # a GeoJSON always says WGS84: Lambert-93 metres inside it cannot be longitudes
+    metres = gpd.GeoDataFrame(geometry=[shapely.box(740000, 6278000, 741000, 6279000)], crs="EPSG:4326")
+    with pytest.raises(AreaImportError, match="wrong CRS"):
+        areas.to_wgs84(metres, "x")
+    # a .prj saying Lambert-93 over lon/lat numbers: lands far from France, outside its area of use
+    degrees = gpd.GeoDataFrame(geometry=[shapely.box(3.5, 43.6, 3.6, 43.7)], crs="EPSG:2154")
+    with pytest.raises(AreaImportError, match="outside the area where EPSG:2154 is used"):
+        areas.to_wgs84(degrees, "x")
+    ok = gpd.GeoDataFrame(geometry=[shapely.box(740000, 6278000, 741000, 6279000)], crs="EPSG:2154")
+    assert areas.to_wgs84(ok, "x").crs.to_epsg() == 4326
