@@ -162,3 +162,29 @@ def test_wfs_exception_report_is_shown(config, stand_in, tmp_path):
     with pytest.raises(geo_sources.GeoSourceError, match="Unknown TYPENAMES"):
         geo_sources.fetch_wfs_layer(stand_in.wfs_url, "NO.SUCH:layer", (3.4, 43.5, 3.8, 43.8), tmp_path)
     assert not list(tmp_path.rglob("*.geojson"))  # nothing half-written in the cache
+
+
+def test_init_communes_creates_config_and_database_offline(tmp_path, monkeypatch, capsys):
+    for var in ("BIODIV_DB", "BIODIV_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    cfg_file = tmp_path / "projet" / "biodiv.toml"
+    code, out, err = run_cli(["-c", str(cfg_file), "init", "--communes", "34114, 34120"], monkeypatch, capsys)
+    assert code == 0, err
+    saved = tomllib.loads(cfg_file.read_text())
+    assert saved["territory"] == {"name": "Territoire de 2 communes", "epci_siren": "", "insee_codes": ["34114", "34120"]}
+    from biodiv.config import load_config
+
+    assert not load_config(cfg_file).territory.epci_siren  # not read back as the default EPCI
+    db = tmp_path / "projet" / "data" / "biodiv.duckdb"  # relative to the config file
+    assert db.exists()
+    from biodiv.store import Store
+
+    with Store(db).read() as con:
+        assert territory.read_territory(con)["insee_codes"] == ["34114", "34120"]
+        assert areas.missing_types(con) == ["commune", "n2000_zsc", "n2000_zps"]
+    assert "missing: commune, n2000_zsc, n2000_zps" in out
+    code, out, err = run_cli(["-c", str(cfg_file), "init", "--communes", "34114", "--epci", "243400694"],
+                             monkeypatch, capsys)
+    assert code == 1 and "not both" in err
+    code, out, err = run_cli(["-c", str(cfg_file), "init", "--communes", "3411"], monkeypatch, capsys)
+    assert code == 1 and "not an INSEE commune code" in err

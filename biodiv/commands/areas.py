@@ -10,7 +10,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from biodiv.config import DEFAULT_EPCI_SIREN, TerritoryConfig, config_path
+from biodiv.config import DEFAULT_EPCI_SIREN, Config, TerritoryConfig, config_path
 
 areas_app = typer.Typer(
     help="Reference areas: commune boundaries, Natura 2000 sites, any local zoning.",
@@ -58,7 +58,8 @@ def init(
 
     console, _ = _console()
     started = datetime.now(timezone.utc)
-    cfg = get_config(ctx)
+    path = config_path(ctx.find_root().obj.get("config_path"))
+    cfg = get_config(ctx) if path.exists() else Config()  # init may create the file
     if communes and (epci or epci_file):
         raise TerritoryError("give either --communes or --epci/--epci-file, not both")
     if communes:
@@ -73,8 +74,9 @@ def init(
             terr_name, codes = resolve_epci(cfg, siren)
         terr_name = name or terr_name
 
-    path = config_path(ctx.find_root().obj.get("config_path"))
-    cfg.territory = TerritoryConfig(name=terr_name, epci_siren=siren, insee_codes=codes)
+    # "" (not None) when there is no EPCI: None is dropped from the TOML and would read back
+    # as the default SIREN
+    cfg.territory = TerritoryConfig(name=terr_name, epci_siren=siren or "", insee_codes=codes)
     cfg.source_file = path.resolve()  # the database path is relative to the config file
     store = cfg.store()
     with store.write(create=True) as con:
