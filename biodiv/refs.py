@@ -135,11 +135,7 @@ def parse_protection_list(rows: Iterable[dict]) -> RefList:
         names = [n for n in names if n]
         vernacular = _clean((row.get("nomsVernaculaires") or "").split(",")[0]) or None
         group = _clean(row.get("classification")) or None
-        for i, name in enumerate(names):
-            if (ref_id, name) in seen_names:
-                continue
-            seen_names.add((ref_id, name))
-            out.names.append(RefName(PROTECTION_SOURCE, ref_id, name, i == 0, vernacular, group))
+        kept = 0
         for code in (c.strip() for c in (row.get("CD_TYPE_STATUTS") or "").split(",")):
             if not code:
                 continue
@@ -152,57 +148,86 @@ def parse_protection_list(rows: Iterable[dict]) -> RefList:
             scope = {"PN": "France", "POM": "Outre-mer"}.get(code, "")
             label = PROTECTION_CODES[code] + ("" if scope else " (territoire non précisé par la liste)")
             out.statuses.append(RefStatus(PROTECTION_SOURCE, ref_id, "protected", code, label, scope))
+            kept += 1
+        if not kept:
+            continue  # no status of ours: its names would only add noise to matching
+        for i, name in enumerate(names):
+            if (ref_id, name) in seen_names:
+                continue
+            seen_names.add((ref_id, name))
+            out.names.append(RefName(PROTECTION_SOURCE, ref_id, name, i == 0, vernacular, group))
     return out
 
 
 def parse_bdc_statuts(rows: Iterable[dict], scopes: Iterable[str] | None = None) -> RefList:
-    """Rows of INPN BDC statuts; ``scopes`` keeps only these LB_ADM_TR (e.g. Occitanie)."""
+    """Rows of INPN BDC statuts; ``scopes`` keeps only these LB_ADM_TR (e.g. Occitanie).
+
+    Names are gathered from every row of a CD_REF (even rows whose status is skipped), so
+    that a taxon cited under a synonym in one list is still known by its accepted name.
+    """
     keep_scopes = {s.strip().lower() for s in scopes} if scopes else None
     out = RefList("bdc_statuts")
-    seen_names: set[tuple[str, str, str]] = set()
+    names: dict[str, dict[str, bool]] = {}          # ref_id -> name -> accepted
+    groups: dict[str, str] = {}
     seen_status: set[tuple[str, str, str, str]] = set()
     for row in rows:
         ref_id = _clean(row.get("CD_REF"))
-        type_code = _clean(row.get("CD_TYPE_STATUT")).upper()
-        type_label = _clean(row.get("LB_TYPE_STATUT"))
-        code = _clean(row.get("CODE_STATUT"))
-        scope = _clean(row.get("LB_ADM_TR"))
         if not ref_id:
             continue
-        if type_code in PROTECTION_CODES or (not type_code and type_label.lower().startswith("protection")):
-            source, kind = PROTECTION_SOURCE, "protected"
-            status_code = type_code or _protection_code_from_label(type_label)
-            label = type_label or PROTECTION_CODES.get(status_code)
-            if _clean(row.get("LABEL_STATUT")):
-                label = f"{label}: {_clean(row.get('LABEL_STATUT'))}"
-        elif type_code in REDLIST_TYPES or type_label.lower().startswith("liste rouge"):
-            if not code:
-                out.skipped[type_code or type_label] += 1
-                continue
-            source = REDLIST_SOURCE
-            status_code = code.upper()
-            kind = "threatened" if status_code in THREATENED_CODES else "other"
-            label = f"{type_label or type_code}: {_clean(row.get('LABEL_STATUT')) or status_code}"
-        else:
-            out.skipped[type_code or type_label or "?"] += 1
-            continue
-        if not status_code:
-            out.skipped[type_label or "?"] += 1
-            continue
-        if keep_scopes is not None and scope.lower() not in keep_scopes:
-            out.skipped[f"{status_code} ({scope})"] += 1
-            continue
         name = _clean(row.get("LB_NOM"))
-        if name and (source, ref_id, name) not in seen_names:
-            seen_names.add((source, ref_id, name))
+        if name:
             cd_nom = _clean(row.get("CD_NOM"))
             accepted = not cd_nom or cd_nom == ref_id
-            out.names.append(RefName(source, ref_id, name, accepted, None, _clean(row.get("GROUP2_INPN")) or None))
-        key = (source, ref_id, status_code, scope)
+            known = names.setdefault(ref_id, {})
+            known[name] = known.get(name, False) or accepted
+        if _clean(row.get("GROUP2_INPN")):
+            groups.setdefault(ref_id, _clean(row.get("GROUP2_INPN")))
+        status = _bdc_status(row, ref_id, out.skipped)
+        if status is None:
+            continue
+        if keep_scopes is not None and status.scope.lower() not in keep_scopes:
+            out.skipped[f"{status.code} ({status.scope})"] += 1
+            continue
+        key = (status.source, ref_id, status.code, status.scope)
         if key not in seen_status:
             seen_status.add(key)
-            out.statuses.append(RefStatus(source, ref_id, kind, status_code, label, scope))
+            out.statuses.append(status)
+    sources_of: dict[str, set[str]] = {}
+    for st in out.statuses:
+        sources_of.setdefault(st.ref_id, set()).add(st.source)
+    for ref_id, srcs in sources_of.items():
+        for source in sorted(srcs):
+            for name, accepted in names.get(ref_id, {}).items():
+                out.names.append(RefName(source, ref_id, name, accepted, None, groups.get(ref_id)))
     return out
+
+
+def _bdc_status(row: dict, ref_id: str, skipped: Counter) -> RefStatus | None:
+    """The protection or red-list status of one BDC row, or None (counted in ``skipped``)."""
+    type_code = _clean(row.get("CD_TYPE_STATUT")).upper()
+    type_label = _clean(row.get("LB_TYPE_STATUT"))
+    code = _clean(row.get("CODE_STATUT"))
+    label_statut = _clean(row.get("LABEL_STATUT"))
+    scope = _clean(row.get("LB_ADM_TR"))
+    if type_code in PROTECTION_CODES or (not type_code and type_label.lower().startswith("protection")):
+        status_code = type_code or _protection_code_from_label(type_label)
+        if not status_code:
+            skipped[type_label or "?"] += 1
+            return None
+        label = type_label or PROTECTION_CODES[status_code]
+        if label_statut:
+            label = f"{label}: {label_statut}"
+        return RefStatus(PROTECTION_SOURCE, ref_id, "protected", status_code, label, scope)
+    if type_code in REDLIST_TYPES or type_label.lower().startswith("liste rouge"):
+        if not code:
+            skipped[type_code or type_label] += 1
+            return None
+        status_code = code.upper()
+        kind = "threatened" if status_code in THREATENED_CODES else "other"
+        label = f"{type_label or type_code}: {label_statut or status_code}"
+        return RefStatus(REDLIST_SOURCE, ref_id, kind, status_code, label, scope)
+    skipped[type_code or type_label or "?"] += 1
+    return None
 
 
 def _protection_code_from_label(label: str) -> str:
@@ -398,8 +423,7 @@ def unmatched_reference(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                string_agg(n.name, ', ') FILTER (WHERE NOT n.accepted) AS synonyms
         FROM ref_names n
         WHERE NOT EXISTS (SELECT 1 FROM ref_matches m
-                          WHERE m.source = n.source AND (m.ref_id = n.ref_id
-                                OR list_contains(m.candidates, n.ref_id)))
+                          WHERE m.source = n.source AND m.status = 'matched' AND m.ref_id = n.ref_id)
         GROUP BY n.source, n.ref_id
         ORDER BY n.source, accepted_name
         """

@@ -87,10 +87,135 @@ INSERT INTO taxon_statuses (taxon_id, source, kind, code, label, scope, ref_id) 
 """
 
 
-def build_fixture(store, with_statuses: bool = True) -> None:
+def build_fixture(store, with_statuses: bool = True, extra_sql: str = "") -> None:
     """Fill an empty migrated store with the fixture above (published on return)."""
     sql = FIXTURE_SQL
     if not with_statuses:
         sql = sql[: sql.index("INSERT INTO taxon_statuses")]
     with store.write() as con:
-        con.execute(sql)
+        con.execute(sql + extra_sql)
+
+
+# ---------------------------------------------------------------------------
+# Reference files in their official formats, and a stand-in INPN download server
+# ---------------------------------------------------------------------------
+
+import io
+import threading
+import zipfile
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# Same header and conventions as the INPN/TAXREF national protected-species list.
+PROTECTION_CSV = (
+    "CD_REF;classification;nomsScientifiques;nomsVernaculaires;CD_TYPE_STATUTS;espèceMinistérielle;espèceCNPN\n"
+    "459628;faune non-oiseau;Epidalea calamita,Bufo calamita,Bufo cruciatus;Crapaud calamite (Le);PN;;\n"
+    "2657;oiseau;Aquila fasciata,Hieraaetus fasciatus;Aigle de Bonelli;PN;O;\n"
+    "2651;oiseau;Hieraaetus pennatus,Aquila pennata,Falco pennatus;Aigle botté;PN;;\n"
+    "310;faune non-oiseau;Rana dalmatina,Rana agilis,Rana alpina;Grenouille agile (La);PN;;\n"
+    "351;faune non-oiseau;Rana temporaria,Rana alpina,Rana rufa;Grenouille rousse (La);PN,PD;;\n"
+    "81000;flore;Quercus ilex subsp. ilex;;PR;;\n"
+    "99999;flore;Plantus imaginarius;;Protection Pitchou;;\n"
+)
+
+# INPN "BDC statuts" columns (subset of the real ones, same names), comma-separated.
+BDC_HEADER = ("CD_NOM,CD_REF,CD_SUP,CD_TYPE_STATUT,LB_TYPE_STATUT,REGROUPEMENT_TYPE,CODE_STATUT,"
+              "LABEL_STATUT,RQ_STATUT,CD_SIG,CD_DOC,LB_NOM,LB_AUTEUR,LB_ADM_TR,NIVEAU_ADMIN,"
+              "CD_ISO3166_1,CD_ISO3166_2,GROUP2_INPN")
+BDC_ROWS = [
+    "2657,2657,,LRN,Liste rouge nationale,Liste rouge,EN,En danger,,TERFXFR,1,Aquila fasciata,\"Vieillot, 1822\",France métropolitaine,État,FXX,,Oiseaux",
+    "2657,2657,,PN,Protection nationale,Protection,PN,Article 3,,TERFXFR,2,Aquila fasciata,\"Vieillot, 1822\",France métropolitaine,État,FXX,,Oiseaux",
+    "4525,4525,,LRN,Liste rouge nationale,Liste rouge,LC,Préoccupation mineure,,TERFXFR,1,Passer domesticus,\"(Linnaeus, 1758)\",France métropolitaine,État,FXX,,Oiseaux",
+    "4525,4525,,LRR,Liste rouge régionale,Liste rouge,VU,Vulnérable,,INSEER76,3,Passer domesticus,\"(Linnaeus, 1758)\",Occitanie,Région,FXX,FR-OCC,Oiseaux",
+    "459628,459628,,DH,Directive Habitat,Directives européennes,CDH4,Annexe IV,,TERFXFR,4,Epidalea calamita,\"(Laurenti, 1768)\",France métropolitaine,État,FXX,,Amphibiens",
+    "77781,459628,,LRN,Liste rouge nationale,Liste rouge,LC,Préoccupation mineure,,TERFXFR,1,Bufo calamita,\"Laurenti, 1768\",France métropolitaine,État,FXX,,Amphibiens",
+    "81000,81000,,PD,Protection départementale,Protection,PD34,Article 1,,INSEED34,5,Quercus ilex subsp. ilex,L.,Hérault,Département,FXX,FR-34,Angiospermes",
+]
+
+
+def bdc_csv(encoding: str = "utf-8") -> bytes:
+    return ("\n".join([BDC_HEADER, *BDC_ROWS]) + "\n").encode(encoding)
+
+
+def bdc_zip() -> bytes:
+    """The BDC statuts archive layout: the statuses CSV beside other files."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("BDC-Statuts-v18/BDC_STATUTS_TYPES_18.csv", "CD_TYPE_STATUT,LB_TYPE_STATUT\nPN,Protection nationale\n")
+        zf.writestr("BDC-Statuts-v18/BDC_STATUTS_18.csv", bdc_csv("cp1252"))
+        zf.writestr("BDC-Statuts-v18/LISEZMOI.txt", "notice")
+    return buf.getvalue()
+
+
+class InpnStandIn:
+    """Serves one file at /docs-web/docs/download/<id> with ETag / 304 support."""
+
+    def __init__(self, body: bytes, status: int = 200):
+        self.body, self.status, self.etag = body, status, '"v18"'
+        self.requests: list[dict] = []
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server API)
+                stand_in.requests.append({"path": self.path, "headers": dict(self.headers)})
+                if stand_in.status != 200:
+                    self.send_response(stand_in.status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if self.headers.get("If-None-Match") == stand_in.etag:
+                    self.send_response(304)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/zip")
+                self.send_header("ETag", stand_in.etag)
+                self.send_header("Content-Length", str(len(stand_in.body)))
+                self.end_headers()
+                self.wfile.write(stand_in.body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/docs-web/docs/download/232324"
+
+    @contextmanager
+    def running(self):
+        thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+# ---------------------------------------------------------------------------
+# Running the real CLI in-process
+# ---------------------------------------------------------------------------
+
+_registered = False
+
+
+def cli_invoke(args: list[str], store, tmp_path, monkeypatch, input: str | None = None):
+    """``biodiv <args>`` through typer's CliRunner, on ``store`` (BIODIV_DB), cwd tmp_path.
+
+    Exceptions are kept in ``result.exception`` (the real entry point turns a BiodivError
+    into one red line and exit code 1; tests/test_analysis_sql.py checks that path too).
+    """
+    global _registered
+    from typer.testing import CliRunner
+
+    from biodiv.cli import _register, app
+
+    if not _registered:
+        names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+        if "sql" not in names:
+            _register()
+        _registered = True
+    monkeypatch.setenv("BIODIV_DB", str(store.path))
+    monkeypatch.setenv("BIODIV_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+    return CliRunner().invoke(app, args, input=input, catch_exceptions=True)

@@ -88,7 +88,9 @@ SELECT t.id AS taxon_id,
        string_agg(DISTINCT CASE WHEN s.kind = 'protected' THEN s.code END, ', '
                   ORDER BY CASE WHEN s.kind = 'protected' THEN s.code END)   AS protection_codes,
        string_agg(DISTINCT CASE WHEN s.kind IN ('threatened', 'other') AND s.source <> 'inaturalist'
-                  THEN s.code || CASE WHEN s.scope <> '' THEN ' (' || s.scope || ')' ELSE '' END END, ', ')
+                  THEN s.code || CASE WHEN s.scope <> '' THEN ' (' || s.scope || ')' ELSE '' END END, ', '
+                  ORDER BY CASE WHEN s.kind IN ('threatened', 'other') AND s.source <> 'inaturalist'
+                  THEN s.code || CASE WHEN s.scope <> '' THEN ' (' || s.scope || ')' ELSE '' END END)
                                                                              AS redlist_codes,
        coalesce(any_value(t.conservation_status),
                 string_agg(DISTINCT CASE WHEN s.source = 'inaturalist' THEN s.code END, ', '))
