@@ -490,5 +490,5 @@ def real_commune_areas(communes_geojson: Path, territory_codes: set[str]) -> lis
     import geopandas as gpd
 
     gdf = gpd.read_file(communes_geojson)
-    return [AreaInput("commune", str(r["code"]), str(r["nom"]), r.geometry, str(r["code"]) in territory_codes)
+    return [AreaInput("commune", str(r.code), str(r.nom), r.geometry, str(r.code) in territory_codes)
             for r in gdf.itertuples()]

@@ -171,28 +171,38 @@ def db_info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 # ---------------------------------------------------------------------------
 
 def key_figures(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> dict[str, Any]:
-    """Observations, species, observers, research-grade share, communes covered, date span."""
+    """Observations, species, observers, research-grade share, date span, obscured and
+    drawable (non-obscured, with coordinates) counts. Communes covered: see :func:`coverage`."""
     sql, params = _with_filtered(
         f,
         """SELECT count(*) AS observations,
                   count(DISTINCT species_key) AS species,
-                  count(DISTINCT coalesce(CAST(user_id AS VARCHAR), user_login)) AS observers,
+                  count(DISTINCT coalesce(user_id, hash(user_login))) AS observers,
                   avg(CASE WHEN quality_grade = 'research' THEN 1.0 ELSE 0.0 END) AS research_share,
                   min(observed_on) AS first_observed, max(observed_on) AS last_observed,
                   count(*) FILTER (WHERE obscured) AS obscured,
-                  (SELECT count(DISTINCT oa.area_id) FROM observation_areas oa
-                     JOIN areas a ON a.id = oa.area_id AND a.type = 'commune' AND a.in_territory
-                    WHERE oa.observation_id IN (SELECT id FROM f)) AS communes_covered,
-                  (SELECT count(*) FROM areas WHERE type = 'commune' AND in_territory) AS communes_total
+                  count(*) FILTER (WHERE NOT obscured AND lon IS NOT NULL) AS drawable
            FROM f""",
     )
     row = con.execute(sql, params).fetchone()
     cols = ["observations", "species", "observers", "research_share", "first_observed",
-            "last_observed", "obscured", "communes_covered", "communes_total"]
+            "last_observed", "obscured", "drawable"]
     out = dict(zip(cols, row))
     if not out["observations"]:
         out["research_share"] = None
     return out
+
+
+def coverage(measures: pd.DataFrame) -> dict[str, int]:
+    """Communes covered (at least one observation) and total, from :func:`area_measures`."""
+    return {"communes_covered": int((measures["observations"] > 0).sum()), "communes_total": len(measures)}
+
+
+def date_range(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None]:
+    """First and last observation dates in the territory (bounds of the period filter)."""
+    return tuple(con.execute(
+        "SELECT min(observed_on), max(observed_on) FROM observations WHERE in_territory AND removed_at IS NULL"
+    ).fetchone())
 
 
 def per_year(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.DataFrame:
@@ -244,9 +254,13 @@ def per_group(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.Dat
 
 
 def group_options(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Iconic groups present in the territory (for the group filter)."""
-    df = per_group(con, NO_FILTERS)
-    return df[["group", "iconic", "observations"]]
+    """Iconic groups present in the territory, most observed first (for the group filter)."""
+    df = _df(con, """SELECT coalesce(t.iconic_taxon_name, '') AS iconic, count(*) AS observations
+                     FROM observations o LEFT JOIN taxa t ON t.id = o.taxon_id
+                     WHERE o.in_territory AND o.removed_at IS NULL
+                     GROUP BY 1 ORDER BY 2 DESC, 1""")
+    df.insert(0, "group", [group_fr(i) for i in df["iconic"]])
+    return df
 
 
 # ---------------------------------------------------------------------------
@@ -393,14 +407,8 @@ def mask_observers(df: pd.DataFrame, public_mode: bool) -> pd.DataFrame:
 
 def count_points(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, int]:
     """How many filtered observations could be drawn as points, and how many are obscured."""
-    sql, params = _with_filtered(
-        f,
-        """SELECT count(*) FILTER (WHERE NOT obscured AND lon IS NOT NULL),
-                  count(*) FILTER (WHERE obscured)
-           FROM f""",
-    )
-    drawable, obscured = con.execute(sql, params).fetchone()
-    return {"drawable": drawable, "obscured": obscured}
+    k = key_figures(con, f)
+    return {"drawable": k["drawable"], "obscured": k["obscured"]}
 
 
 def map_points(con: duckdb.DuckDBPyConnection, f: Filters, limit: int) -> pd.DataFrame:
@@ -420,18 +428,17 @@ def map_points(con: duckdb.DuckDBPyConnection, f: Filters, limit: int) -> pd.Dat
 def map_grid(con: duckdb.DuckDBPyConnection, f: Filters, cell_deg: float = 0.01) -> pd.DataFrame:
     """Filtered non-obscured observations counted per square cell of ``cell_deg`` degrees.
 
-    Returns the cell's south-west corner (lon0, lat0), observations and species.
+    Returns the cell's south-west corner (lon0, lat0) and the observation count.
     """
     sql, params = _with_filtered(
         f,
-        """SELECT floor(lon / ?) AS ix, floor(lat / ?) AS iy, count(*) AS observations,
-                  count(DISTINCT species_key) AS species
+        """SELECT floor(lon / ?) AS ix, floor(lat / ?) AS iy, count(*) AS observations
            FROM f WHERE NOT obscured AND lon IS NOT NULL GROUP BY 1, 2""",
     )
     df = _df(con, sql, [cell_deg, cell_deg] + params)
     df["lon0"] = (df["ix"] * cell_deg).round(5)
     df["lat0"] = (df["iy"] * cell_deg).round(5)
-    return df[["lon0", "lat0", "observations", "species"]]
+    return df[["lon0", "lat0", "observations"]]
 
 
 # ---------------------------------------------------------------------------

@@ -232,15 +232,14 @@ def add_grid(m: folium.Map, grid: pd.DataFrame, cell_deg: float,
         x0, y0 = round(r.lon0, 5), round(r.lat0, 5)
         x1, y1 = round(r.lon0 + cell_deg, 5), round(r.lat0 + cell_deg, 5)
         feats.append({"type": "Feature",
-                      "properties": {"n": format_int(r.observations), "sp": format_int(r.species),
-                                     "fill": colour(r.observations)},
+                      "properties": {"n": format_int(r.observations), "fill": colour(r.observations)},
                       "geometry": {"type": "Polygon",
                                    "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}})
     folium.GeoJson(
         {"type": "FeatureCollection", "features": feats}, name=name,
         style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#333333",
                                   "weight": 0.3, "fillOpacity": 0.75},
-        tooltip=folium.GeoJsonTooltip(fields=["n", "sp"], aliases=["Observations", "Espèces"], localize=False),
+        tooltip=folium.GeoJsonTooltip(fields=["n"], aliases=["Observations"], localize=False),
         overlay=True, control=True, show=True,
     ).add_to(m)
     return legend

@@ -80,7 +80,7 @@ def area_sheet(types: tuple[str, ...], title: str, choose: str, none_msg: str) -
                + (f" · {km2:.1f} km²".replace(".", ",") if km2 else "")
                + ("  \n" + ui.filters_summary(f) if ui.filters_summary(f) else ""))
     fa = f.with_(area=area_id)
-    ka, kt = ui.q(db, data.key_figures, fa), ui.q(db, data.key_figures, f)
+    ka, kt = ui.figures(db, fa), ui.figures(db, f)
     communes = ui.q(db, data.area_list, "commune")
     territory_km2 = float(communes["area_km2"].sum()) if len(communes) else None
     ui.metrics([("Observations", format_int(ka["observations"]),

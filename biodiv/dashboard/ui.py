@@ -101,6 +101,11 @@ def _cached(name: str, db: Db, args: tuple, kwargs: tuple) -> Any:
         con.close()
 
 
+def figures(db: Db, f: data.Filters = data.NO_FILTERS) -> dict[str, Any]:
+    """Key figures of the filtered observations, with the communes covered."""
+    return {**q(db, data.key_figures, f), **data.coverage(q(db, data.area_measures, f, "commune"))}
+
+
 def q(db: Db, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run ``data.<fn>`` on the database, cached on (file identity, arguments)."""
     return _cached(fn.__name__, db, args, tuple(sorted(kwargs.items())))
@@ -220,8 +225,7 @@ def sidebar_filters(db: Db) -> data.Filters:
     """Draw the filters in the sidebar and return them (also kept in session state)."""
     sb = st.sidebar
     sb.header("Filtres")
-    k = q(db, data.key_figures)
-    lo, hi = k["first_observed"], k["last_observed"]
+    lo, hi = q(db, data.date_range)
     period = None
     if lo and hi:
         key = _restore("period")
@@ -358,7 +362,8 @@ def observation_map(db: Db, f: data.Filters, measure: str = "observations",
         info = q(db, data.area_info, area_id)
         maps.add_outlines(m, q(db, data.area_features, info["type"], area_id=area_id),
                           f"Limite : {info['name']}", "#000000")
-    counts = q(db, data.count_points, f)
+    k = q(db, data.key_figures, f)
+    counts = {"drawable": k["drawable"], "obscured": k["obscured"]}
     notes.update(counts)
     limit = cfg.dashboard.point_limit
     if points and counts["drawable"] <= limit:

@@ -21,7 +21,7 @@ def live() -> None:
     db = ui.open_db()
     info = ui.header(db, f"Biodiversité observée — {ui.q(db, data.db_info)['territory'] or 'territoire'}")
     year = date.today().year
-    k = ui.q(db, data.key_figures)
+    k = ui.figures(db)
     new = ui.q(db, data.new_species, year)
     ui.metrics([
         ("observations", format_int(k["observations"]), None),

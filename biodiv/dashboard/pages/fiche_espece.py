@@ -21,7 +21,7 @@ key = st.selectbox("Espèce (tapez un nom français ou scientifique)", keys, for
                    key="species_sheet")
 info = ui.q(db, data.species_info, key) or {}
 fs = f.with_(species=(key,))
-k = ui.q(db, data.key_figures, fs)
+k = ui.figures(db, fs)
 
 photo_col, text_col = st.columns([1, 3])
 with photo_col:

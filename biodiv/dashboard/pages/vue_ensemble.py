@@ -12,7 +12,7 @@ info = ui.header(db, f"Vue d'ensemble — {ui.q(db, data.db_info)['territory'] o
 f = ui.current_filters()
 st.caption(ui.last_update_text(info) + ("  \n" + ui.filters_summary(f) if ui.filters_summary(f) else ""))
 
-k = ui.q(db, data.key_figures, f)
+k = ui.figures(db, f)
 ui.metrics(ui.key_figure_items(k))
 
 left, right = st.columns([3, 2])
