@@ -177,10 +177,10 @@ def area_layers(con: duckdb.DuckDBPyConnection, obs: pd.DataFrame, f: ExportFilt
     layers = {}
     communes = _areas(con, "type = 'commune'" + ("" if f.include_outside else " AND in_territory"))
     by_commune = obs.groupby("commune_code").agg(
-        n_observations=("id", "size"), n_species=("taxon_id", "nunique")
+        n_observations=("id", "size"), n_taxa=("taxon_id", "nunique")
     )
     communes = communes.join(by_commune, on="code")
-    communes[["n_observations", "n_species"]] = communes[["n_observations", "n_species"]].fillna(0).astype("int64")
+    communes[["n_observations", "n_taxa"]] = communes[["n_observations", "n_taxa"]].fillna(0).astype("int64")
     layers["communes"] = communes
 
     n2000 = _areas(con, "type LIKE 'n2000_%'")

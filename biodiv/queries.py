@@ -259,7 +259,18 @@ def lock_down(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 
     Together with a read-only connection this means ad-hoc SQL can neither change the
     store nor write or read any other file. Spatial must be loaded before.
+
+    DuckDB shares one database instance between the connections a process opens on the
+    same file, so these settings hold for that file's other open connections in this
+    process too (until all are closed); calling it again is harmless.
     """
+    external, locked = con.execute(
+        "SELECT current_setting('enable_external_access'), current_setting('lock_configuration')"
+    ).fetchone()
+    if locked and not external:
+        return con  # already locked down (another connection on the same instance)
+    if locked:
+        raise QueryError("the database configuration is locked with file access enabled: refusing ad-hoc SQL")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
