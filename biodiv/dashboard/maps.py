@@ -185,21 +185,29 @@ def add_outlines(m: folium.Map, features: dict[str, Any], name: str, colour: str
     ).add_to(m)
 
 
+def _text(v: Any) -> str | None:
+    """A non-empty string, or None for None/NaN/empty (pandas turns missing text into NaN)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    s = str(v)
+    return s or None
+
+
 def popup_html(row: dict[str, Any], public_mode: bool = False) -> str:
     """What a click on an observation shows: names, date, observer, certainty, photo, link."""
-    fr = html.escape(str(row.get("common_name_fr") or ""))
-    sci = html.escape(str(row.get("sci_name") or "taxon inconnu"))
+    fr = html.escape(_text(row.get("common_name_fr")) or "")
+    sci = html.escape(_text(row.get("sci_name")) or "taxon inconnu")
     when = row.get("observed_on")
     when_s = pd.Timestamp(when).strftime("%d/%m/%Y") if when is not None and not pd.isna(when) else "date inconnue"
-    who = HIDDEN_OBSERVER_FR if public_mode else html.escape(str(row.get("user_login") or "—"))
+    who = HIDDEN_OBSERVER_FR if public_mode else html.escape(_text(row.get("user_login")) or "—")
     cert = CERTAINTY_FR.get(str(row.get("certainty") or ""), "")
     grade = QUALITY_FR.get(str(row.get("quality_grade") or ""), "")
     parts = [f"<b>{fr}</b><br><i>{sci}</i>" if fr else f"<i>{sci}</i>",
              f"{when_s} · {who}", f"{grade} · {cert}"]
-    photo = row.get("photo_url")
+    photo = _text(row.get("photo_url"))
     if photo:
         parts.append(f'<img src="{html.escape(str(photo))}" width="75" height="75" loading="lazy" alt="photo">')
-    uri = row.get("uri")
+    uri = _text(row.get("uri"))
     if uri:
         parts.append(f'<a href="{html.escape(str(uri))}" target="_blank" rel="noopener">Voir sur iNaturalist</a>')
     return "<br>".join(parts)

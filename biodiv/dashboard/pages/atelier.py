@@ -38,7 +38,7 @@ def live() -> None:
         latest = data.mask_observers(ui.q(db, data.latest_observations, 6), cfg.dashboard.public_mode)
         for row in latest.to_dict("records"):
             photo, text = st.columns([1, 3])
-            if row["photo_url"]:
+            if isinstance(row["photo_url"], str) and row["photo_url"]:
                 photo.image(row["photo_url"], width=90)
             else:
                 photo.markdown("<div style='font-size:3rem'>🌿</div>", unsafe_allow_html=True)

@@ -1,0 +1,221 @@
+"""Every dashboard page in Streamlit's AppTest, on the fixture database with known figures.
+
+The st_folium component is opaque in AppTest, so the map HTML is captured where the app
+hands it to st_folium (``ui.show_map``) and asserted on.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from biodiv.config import Config, DashboardConfig
+from biodiv.dashboard import ui
+from biodiv.store import Store
+
+from helpers_dashboard import EXPECTED, build_fixture_db
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGES = "biodiv/dashboard/pages/"
+
+
+@pytest.fixture(scope="module")
+def fixture_db(tmp_path_factory) -> Path:
+    return build_fixture_db(tmp_path_factory.mktemp("dash_app") / "fixture.duckdb")
+
+
+@pytest.fixture
+def maps_shown(monkeypatch) -> dict[str, str]:
+    """Map HTML by st_folium key, as the app renders it."""
+    shown: dict[str, str] = {}
+    original = ui.show_map
+
+    def capture(m, key, height=560):
+        # folium writes GeoJSON with \uXXXX escapes: decode them to assert on the text
+        shown[key] = re.sub(r"\\u([0-9a-fA-F]{4})", lambda x: chr(int(x.group(1), 16)),
+                            m.get_root().render())
+        return original(m, key, height)
+
+    monkeypatch.setattr(ui, "show_map", capture)
+    return shown
+
+
+def app_for(monkeypatch, tmp_path, db: Path, **dashboard) -> AppTest:
+    cfg = Config(dashboard=DashboardConfig(**dashboard))
+    cfg.save(tmp_path / f"biodiv-{abs(hash(tuple(sorted(dashboard.items()))))}.toml")
+    monkeypatch.setenv("BIODIV_DB", str(db))
+    monkeypatch.setenv("BIODIV_CONFIG", str(cfg.source_file))
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def area_id(db: Path, code: str) -> int:
+    with Store(db).read() as con:
+        return con.execute("SELECT id FROM areas WHERE code = ?", [code]).fetchone()[0]
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def all_text(at) -> str:
+    parts = [e.value for e in at.markdown] + [e.value for e in at.caption] + [e.value for e in at.title]
+    parts += [e.value for e in at.header] + [e.value for e in at.subheader]
+    parts += [e.value for e in at.info] + [e.value for e in at.warning] + [e.value for e in at.error]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_overview_shows_the_known_figures(monkeypatch, tmp_path, fixture_db, maps_shown):
+    at = app_for(monkeypatch, tmp_path, fixture_db).run()
+    assert not at.exception
+    assert at.title[0].value == "Vue d'ensemble — Territoire d'essai"
+    got = metrics(at)
+    assert got["Observations"] == str(EXPECTED["observations"])
+    assert got["Espèces"] == str(EXPECTED["species"])
+    assert got["Observateurs"] == str(EXPECTED["observers"])
+    assert got["Part « recherche »"] == EXPECTED["research_share_pct"]
+    assert got["Communes couvertes"] == "3 / 3"
+    text = all_text(at)
+    assert "Dernière mise à jour : 02/01/2026" in text
+    assert "Données de démonstration" not in text
+    new = at.dataframe[-1].value
+    assert list(new["Nom scientifique"]) == ["Papilio machaon"]
+    groups = at.dataframe[0].value.set_index("Groupe")
+    assert groups.loc["Oiseaux", "Observations"] == 4
+    html = maps_shown["overview_map"]
+    assert "Alpha" in html and "Beta" in html and "Gamma" in html and "Delta" not in html
+
+
+def test_map_page_draws_points_with_popups_and_overlays(monkeypatch, tmp_path, fixture_db, maps_shown):
+    at = app_for(monkeypatch, tmp_path, fixture_db).run()
+    at.switch_page(PAGES + "carte.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Carte des observations"
+    html = maps_shown["main_map"]
+    assert "Site ZSC d'essai" in html and "Site ZPS d'essai" in html
+    assert "Natura 2000 ZSC (directive Habitats)" in html and "L.control.layers" in html
+    assert html.count("Voir sur iNaturalist") == 1                  # only obs 11 has a URL
+    assert "Rougegorge familier" in html and "static.inaturalist.org/photos/11" in html
+    assert "alice" in html                                            # logins shown outside public mode
+    assert "3.11, 43.11" not in html and "3.11,43.11" not in html     # obscured point not drawn
+    captions = all_text(at)
+    assert "8 observations affichées en points" in captions
+    assert "1 observations à localisation floutée" in captions
+    at.radio(key="map_measure").set_value("species").run()
+    assert "Espèces" in maps_shown["main_map"]
+
+
+def test_map_page_aggregates_above_the_point_limit(monkeypatch, tmp_path, fixture_db, maps_shown):
+    at = app_for(monkeypatch, tmp_path, fixture_db, point_limit=5).run()
+    at.switch_page(PAGES + "carte.py").run()
+    assert not at.exception
+    assert "regroupées par mailles" in all_text(at)
+    html = maps_shown["main_map"]
+    assert "Voir sur iNaturalist" not in html and "Observations (grille)" in html
+
+
+def test_commune_sheet_compares_with_territory(monkeypatch, tmp_path, fixture_db, maps_shown):
+    at = app_for(monkeypatch, tmp_path, fixture_db).run()
+    at.switch_page(PAGES + "fiche_commune.py").run()
+    assert not at.exception
+    box = at.selectbox(key="sheet_commune")
+    assert box.options == ["Alpha (T0001)", "Beta (T0002)", "Gamma (T0003)"]
+    box.set_value(area_id(fixture_db, "T0002")).run()
+    got = metrics(at)
+    assert got["Observations"] == "3" and got["Espèces"] == "3"
+    comparison = at.dataframe[0].value.set_index("Indicateur")
+    assert comparison.loc["Observations", "Territoire"] == "9"
+    assert comparison.loc["Observations", "Part de la zone"] == "33 %"
+    species = at.dataframe[1].value
+    assert set(species["Nom scientifique"]) == {"Quercus ilex", "Timon lepidus", "Erithacus rubecula"}
+    assert "Beta" in maps_shown["sheet_map_commune"]
+
+
+def test_site_sheet(monkeypatch, tmp_path, fixture_db, maps_shown):
+    at = app_for(monkeypatch, tmp_path, fixture_db).run()
+    at.switch_page(PAGES + "fiche_site.py").run()
+    assert not at.exception
+    box = at.selectbox(key="sheet_n2000_zps")
+    assert "Site ZSC d'essai (FR9990001)" in box.options
+    box.set_value(area_id(fixture_db, "FR9990001")).run()
+    assert metrics(at)["Observations"] == "3" and metrics(at)["Espèces"] == "2"
+    assert "Natura 2000 ZSC" in all_text(at)
+
+
+def test_species_sheet(monkeypatch, tmp_path, fixture_db, maps_shown):
+    at = app_for(monkeypatch, tmp_path, fixture_db).run()
+    at.switch_page(PAGES + "fiche_espece.py").run()
+    assert not at.exception
+    at.selectbox(key="species_sheet").set_value(6).run()
+    got = metrics(at)
+    assert got["Observations"] == "2" and got["Communes"] == "2 / 3"
+    assert got["Dernière observation"] == "08/08/2025"
+    assert at.header[0].value == "Rougegorge familier"
+    where = at.dataframe[0].value
+    assert set(where["Nom"]) == {"Beta", "Gamma", "Site ZSC d'essai", "Site ZPS d'essai"}
+
+
+def test_workshop_mode_big_figures_and_public_mode(monkeypatch, tmp_path, fixture_db, maps_shown):
+    at = app_for(monkeypatch, tmp_path, fixture_db, public_mode=True, refresh_seconds=30).run()
+    at.switch_page(PAGES + "atelier.py").run()
+    assert not at.exception
+    text = all_text(at)
+    assert '<div class="v">9</div><div class="l">observations</div>' in text
+    assert '<div class="v">1</div><div class="l">nouvelles espèces en' in text
+    assert "Machaon" in text and "toutes les 30 s" in text
+    assert "observateur masqué" in text and "dave" not in text
+    assert "alice" not in maps_shown["atelier_map"]
+    assert not at.sidebar.multiselect                                  # no filters on the projection screen
+
+
+def test_filters_are_shared_across_pages(monkeypatch, tmp_path, fixture_db, maps_shown):
+    at = app_for(monkeypatch, tmp_path, fixture_db).run()
+    at.multiselect(key="w_groups").set_value(["Oiseaux"]).run()
+    assert metrics(at)["Observations"] == "4"
+    at.switch_page(PAGES + "atelier.py").run()                        # a page without the sidebar
+    at.switch_page(PAGES + "vue_ensemble.py").run()
+    assert at.multiselect(key="w_groups").value == ["Oiseaux"]
+    assert metrics(at)["Observations"] == "4"
+    at.switch_page(PAGES + "carte.py").run()
+    assert maps_shown["main_map"].count("Voir sur iNaturalist") == 1   # obs 11 is a bird
+    assert "Chêne vert" not in maps_shown["main_map"]
+
+
+def test_demo_banner_on_every_page(monkeypatch, tmp_path):
+    db = build_fixture_db(tmp_path / "demo.duckdb", demo=True)
+    at = app_for(monkeypatch, tmp_path, db).run()
+    for page in ["vue_ensemble", "carte", "fiche_commune", "fiche_site", "fiche_espece", "atelier"]:
+        at.switch_page(PAGES + page + ".py").run()
+        assert not at.exception, page
+        assert any("Données de démonstration (fictives)" in w.value for w in at.warning), page
+
+
+def test_missing_database_says_what_to_run(monkeypatch, tmp_path):
+    at = app_for(monkeypatch, tmp_path, tmp_path / "nothing.duckdb").run()
+    assert not at.exception
+    msg = at.error[0].value
+    assert "Aucune base de données" in msg and "biodiv init" in msg and "biodiv demo" in msg
+
+
+def test_empty_database_says_what_to_run(monkeypatch, tmp_path):
+    db = build_fixture_db(tmp_path / "empty.duckdb", with_observations=False)
+    at = app_for(monkeypatch, tmp_path, db).run()
+    assert not at.exception
+    assert "aucune observation" in at.info[0].value and "biodiv update" in at.info[0].value
+
+
+def test_species_csv_for_spreadsheets():
+    import pandas as pd
+
+    from biodiv.dashboard.sheets import species_csv
+
+    df = pd.DataFrame({"common_name_fr": ["Guêpier d'Europe"], "sci_name": ["Merops apiaster"],
+                       "group": ["Oiseaux"], "observations": [3], "last_year": [2025],
+                       "status": ["Protégée (PN)"], "species_key": [1]})
+    text = species_csv(df).decode("utf-8-sig")
+    assert text.splitlines() == [
+        "Nom français;Nom scientifique;Groupe;Observations;Dernière année;Statut",
+        "Guêpier d'Europe;Merops apiaster;Oiseaux;3;2025;Protégée (PN)",
+    ]

@@ -1,0 +1,115 @@
+"""folium map builders: popups, local assets (no CDN), colour classes, payload bounds."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from biodiv.dashboard import assets, maps
+from biodiv.errors import BiodivError
+
+
+def square(i, x, y, d=0.1):
+    return {"type": "Feature", "properties": {"area_id": i, "code": f"C{i}", "name": f"Commune {i}"},
+            "geometry": {"type": "Polygon",
+                         "coordinates": [[[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]]]}}
+
+
+FEATURES = {"type": "FeatureCollection", "features": [square(1, 3.0, 43.0), square(2, 3.1, 43.0)]}
+
+
+def test_popup_shows_names_date_observer_certainty_photo_and_link():
+    row = {"id": 11, "common_name_fr": "Rougegorge familier", "sci_name": "Erithacus rubecula",
+           "observed_on": date(2025, 8, 8), "user_login": "bob", "quality_grade": "research",
+           "certainty": "edge", "photo_url": "https://static.inaturalist.org/photos/11/square.jpg",
+           "uri": "https://www.inaturalist.org/observations/11"}
+    html = maps.popup_html(row)
+    assert "<b>Rougegorge familier</b>" in html and "<i>Erithacus rubecula</i>" in html
+    assert "08/08/2025" in html and "bob" in html
+    assert "En limite de commune" in html and "Recherche (validée)" in html
+    assert '<img src="https://static.inaturalist.org/photos/11/square.jpg"' in html
+    assert 'href="https://www.inaturalist.org/observations/11"' in html and "Voir sur iNaturalist" in html
+    public = maps.popup_html(row, public_mode=True)
+    assert "bob" not in public and "observateur masqué" in public
+
+
+def test_popup_escapes_text_from_the_api():
+    html = maps.popup_html({"common_name_fr": "<script>x</script>", "sci_name": "A & B",
+                            "observed_on": None, "user_login": "<b>evil</b>"})
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "&lt;b&gt;evil" in html and "A &amp; B" in html and "date inconnue" in html
+
+
+def test_map_uses_only_local_leaflet_and_no_tiles_offline():
+    m = maps.new_map((3.0, 43.0, 3.2, 43.1), basemap="none")
+    maps.add_choropleth(m, FEATURES, pd.DataFrame({"area_id": [1, 2], "observations": [5, 0]}), "observations")
+    maps.finish(m)
+    html = m.get_root().render()
+    urls = set(re.findall(r'(?:src|href)="([^"]+)"', html))
+    assert urls == {"/app/static/vendor/leaflet/leaflet.js", "/app/static/vendor/leaflet/leaflet.css"}
+    assert "cdn." not in html and "jquery" not in html.lower() and "bootstrap" not in html.lower()
+    assert "tile.openstreetmap.org" not in html
+    assert '"maxZoom": 18' in html
+
+
+def test_basemap_auto_offers_tiles_without_showing_them():
+    html = maps.finish(maps.new_map((3.0, 43.0, 3.2, 43.1), basemap="auto")).get_root().render()
+    assert "Fond OpenStreetMap (en ligne)" in html and "Fond IGN Plan (en ligne)" in html
+    assert "GEOGRAPHICALGRIDSYSTEMS.PLANIGNV2" in html
+    # overlays not added to the map until picked: folium writes `.addTo(map)` only when shown
+    shown = maps.finish(maps.new_map((3.0, 43.0, 3.2, 43.1), basemap="osm")).get_root().render()
+    assert shown.count(".addTo(map_") > html.count(".addTo(map_")
+
+
+def test_colour_classes_grey_for_zero_and_dates_get_date_labels():
+    colour, legend = maps.colour_classes([0, 1, 2, 3, 50, None])
+    assert colour(0) == maps.EMPTY_COLOUR and colour(None) == maps.EMPTY_COLOUR
+    assert colour(50) == maps.PALETTE[-1]
+    assert colour(1) != colour(50)
+    assert legend[0] == (maps.EMPTY_COLOUR, "aucune donnée")
+    dcolour, dlegend = maps.colour_classes([date(2024, 1, 1), date(2025, 6, 1), None])
+    assert dcolour(date(2025, 6, 1)) == maps.PALETTE[-1]
+    assert any("01/06/2025" in label for _, label in dlegend)
+
+
+def test_choropleth_tooltip_values_per_commune():
+    m = maps.new_map(None, "none")
+    maps.add_choropleth(m, FEATURES, pd.DataFrame({"area_id": [1, 2], "per_km2": [1.25, None]}), "per_km2")
+    html = m.get_root().render()
+    assert '"value": "1,2"' in html or '"value": "1,3"' in html
+    assert '"value": "\\u2014"' in html
+    assert "Observations par km\\u00b2" in html
+
+
+def test_point_limit_payload_stays_under_3_mb():
+    rng = np.random.default_rng(1)
+    n = 3000
+    pts = pd.DataFrame({
+        "id": np.arange(n), "lon": rng.uniform(3, 3.2, n), "lat": rng.uniform(43, 43.2, n),
+        "observed_on": [date(2025, 5, 1)] * n, "common_name_fr": ["Rougegorge familier"] * n,
+        "sci_name": ["Erithacus rubecula"] * n, "quality_grade": ["research"] * n,
+        "user_login": ["naturaliste_long_login"] * n, "certainty": ["precise"] * n,
+        "photo_url": ["https://static.inaturalist.org/photos/123456789/square.jpg"] * n,
+        "uri": [f"https://www.inaturalist.org/observations/{200000000 + i}" for i in range(n)],
+    })
+    m = maps.new_map((3.0, 43.0, 3.2, 43.2), "none")
+    maps.add_points(m, pts)
+    grid = pd.DataFrame({"lon0": np.repeat(3.0 + np.arange(20) * 0.01, 20),
+                         "lat0": np.tile(43.0 + np.arange(20) * 0.01, 20), "observations": np.arange(400)})
+    maps.add_grid(m, grid, 0.01)
+    maps.finish(m)
+    size = maps.map_size(m)
+    assert size < 3_000_000
+    html = m.get_root().render()
+    assert html.count("CircleMarker") < 10          # one layer, not one object per point
+    assert re.search(r"3\.\d{6,}", html) is None    # coordinates rounded to 5 decimals
+
+
+def test_install_assets_reports_a_missing_npm(tmp_path):
+    with pytest.raises(BiodivError, match="not found"):
+        assets.install_assets(tmp_path / "vendor", npm="npm-does-not-exist-here")
+    assert not assets.assets_installed(tmp_path / "vendor")
