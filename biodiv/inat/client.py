@@ -24,6 +24,7 @@ from typing import Any, Callable
 import requests
 from pyinaturalist import ClientSession
 from pyrate_limiter import MemoryListBucket
+from pyrate_limiter.exceptions import InvalidParams
 from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
@@ -95,7 +96,7 @@ def make_session(cfg) -> ClientSession:
             use_memory=True,
             per_second=ic.per_second,
             per_minute=ic.per_minute,
-            per_day=ic.per_day,
+            per_day=0,          # the daily budget is ours, counted across runs in the database
             burst=BURST,
             bucket_class=MemoryListBucket,
             ratelimit_path=None,
@@ -104,9 +105,9 @@ def make_session(cfg) -> ClientSession:
             timeout=ic.timeout,
             user_agent=user_agent(),
         )
-    except ValueError as exc:  # pyrate-limiter rejects rates that do not increase
+    except (ValueError, InvalidParams) as exc:  # pyrate-limiter rejects rates that do not increase
         raise BiodivError(
-            f"[inaturalist] rates are inconsistent (per_second×{BURST} ≤ per_minute ≤ per_day needed): {exc}"
+            f"[inaturalist] per_second × {BURST} must be below per_minute ({exc})"
         ) from None
     retry = Retry(
         total=ic.max_retries,

@@ -149,35 +149,31 @@ def _page_table(rows: list[dict], raws: list[bytes]) -> pa.Table:
 def upsert_observations(con, rows: list[dict], raws: list[bytes], harvested_at: datetime) -> dict[str, int]:
     """Insert new observations, update changed ones, leave identical ones untouched.
 
-    ``needs_attach`` becomes true for a new row or when location, accuracy, obscuring or
-    taxon changed; ``removed_at`` is cleared for an observation that is back.
-    Returns counts ``new``, ``updated``, ``unchanged``, ``restored``.
+    The compressed raw record is the whole truth about an observation, so "changed"
+    means "its raw record differs from the stored one" (one join, no column-by-column
+    comparison). ``needs_attach`` becomes true for a new row or when location,
+    accuracy, obscuring or taxon changed; ``removed_at`` is cleared for an observation
+    that is back. Returns counts ``new``, ``updated``, ``unchanged``, ``restored``.
     """
     if not rows:
         return {"new": 0, "updated": 0, "unchanged": 0, "restored": 0}
-    page = _page_table(rows, raws)
-    con.register("harvest_page", page)
+    con.register("harvest_page", _page_table(rows, raws))
     try:
-        cols = ", ".join(OBSERVATION_COLUMNS)
-        row_diff = (
-            f"({', '.join('o.' + c for c in OBSERVATION_COLUMNS)}) IS DISTINCT FROM "
-            f"({', '.join('p.' + c for c in OBSERVATION_COLUMNS)})"
-        )
-        counts = con.execute(
-            f"""
-            SELECT count(*) FILTER (WHERE o.id IS NULL),
-                   count(*) FILTER (WHERE o.id IS NOT NULL AND ({row_diff} OR r.raw IS DISTINCT FROM p.raw)),
-                   count(*) FILTER (WHERE o.removed_at IS NOT NULL)
-            FROM harvest_page p
-            LEFT JOIN observations o ON o.id = p.id
-            LEFT JOIN observation_raw r ON r.id = p.id
+        restored = con.execute(
+            "UPDATE observations SET removed_at = NULL WHERE removed_at IS NOT NULL "
+            "AND id IN (SELECT id FROM harvest_page) RETURNING id"
+        ).fetchall()
+        con.execute(
             """
-        ).fetchone()
-        new, updated, restored = (int(x) for x in counts)
-        changed_cond = (
-            f"({', '.join('observations.' + c for c in OBSERVATION_COLUMNS)}) IS DISTINCT FROM "
-            f"({', '.join('excluded.' + c for c in OBSERVATION_COLUMNS)}) OR observations.removed_at IS NOT NULL"
+            CREATE OR REPLACE TEMP TABLE harvest_changed AS
+            SELECT p.*, r.id IS NULL AS is_new
+            FROM harvest_page p LEFT JOIN observation_raw r ON r.id = p.id
+            WHERE r.raw IS DISTINCT FROM p.raw
+            """
         )
+        new, changed = con.execute(
+            "SELECT count(*) FILTER (WHERE is_new), count(*) FROM harvest_changed").fetchone()
+        cols = ", ".join(OBSERVATION_COLUMNS)
         moved = " OR ".join(f"observations.{c} IS DISTINCT FROM excluded.{c}" for c in LOCATION_COLUMNS)
         con.execute(
             f"""
@@ -185,26 +181,25 @@ def upsert_observations(con, rows: list[dict], raws: list[bytes], harvested_at: 
             SELECT {cols},
                    CASE WHEN lon IS NULL OR lat IS NULL THEN NULL ELSE ST_Point(lon, lat) END,
                    ?, NULL, true
-            FROM harvest_page
+            FROM harvest_changed
             ON CONFLICT (id) DO UPDATE SET
                 {', '.join(f'{c} = excluded.{c}' for c in OBSERVATION_COLUMNS if c != 'id')},
                 geom = excluded.geom,
                 harvested_at = excluded.harvested_at,
                 removed_at = NULL,
                 needs_attach = observations.needs_attach OR {moved}
-            WHERE {changed_cond}
             """,
             [harvested_at],
         )
         con.execute(
-            """
-            INSERT INTO observation_raw (id, raw) SELECT id, raw FROM harvest_page
-            ON CONFLICT (id) DO UPDATE SET raw = excluded.raw WHERE observation_raw.raw IS DISTINCT FROM excluded.raw
-            """
+            "INSERT INTO observation_raw (id, raw) SELECT id, raw FROM harvest_changed "
+            "ON CONFLICT (id) DO UPDATE SET raw = excluded.raw"
         )
+        con.execute("DROP TABLE harvest_changed")
     finally:
         con.unregister("harvest_page")
-    return {"new": new, "updated": updated, "unchanged": len(rows) - new - updated, "restored": restored}
+    new, changed = int(new), int(changed)
+    return {"new": new, "updated": changed - new, "unchanged": len(rows) - changed, "restored": len(restored)}
 
 
 def mark_absent_removed(con, present_ids: list[int], low: int, high: int | None, when: datetime) -> dict[str, int]:

@@ -18,7 +18,10 @@ Why this shape:
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -78,15 +81,23 @@ class _Run:
             "taxa_requests": 0, "reconcile_pages": 0, "unknown_in_reconcile": 0,
             "requests": 0, "requests_by_day": {},
         }
+        self.lock = threading.Lock()
+        self.taxa_seen: set[int] = set()   # taxa already upserted by this run (once is enough)
 
     def count_request(self, n: int) -> None:
+        # called from the prefetch thread too
         day = db.utcnow().date().isoformat()
-        by_day = self.stats["requests_by_day"]
-        by_day[day] = by_day.get(day, 0) + n
-        self.stats["requests"] += n
+        with self.lock:
+            by_day = self.stats["requests_by_day"]
+            by_day[day] = by_day.get(day, 0) + n
+            self.stats["requests"] += n
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return json.loads(json.dumps(self.stats, default=str))
 
     def save(self) -> None:
-        db.save_run_stats(self.con, self.run_id, self.stats)
+        db.save_run_stats(self.con, self.run_id, self.snapshot())
 
 
 def harvest(cfg, con, full: bool = False, reconcile: bool = False, progress: bool = True,
@@ -136,14 +147,14 @@ def harvest(cfg, con, full: bool = False, reconcile: bool = False, progress: boo
     except BaseException as exc:
         failed = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         run.stats["duration_s"] = round(time.monotonic() - started, 3)
-        db.finish_run(con, run_id, failed, run.stats, str(exc).splitlines()[0] if str(exc) else failed)
+        db.finish_run(con, run_id, failed, run.snapshot(), str(exc).splitlines()[0] if str(exc) else failed)
         raise
     finally:
         if own_client:
             client.close()
     run.stats["duration_s"] = round(time.monotonic() - started, 3)
-    db.finish_run(con, run_id, status, run.stats, message)
-    summary = dict(run.stats)
+    summary = run.snapshot()
+    db.finish_run(con, run_id, status, summary, message)
     summary.update(status=status, message=message, run_id=run_id, budget_per_day=per_day,
                    requests_today=spent_today + counter.sent)
     return summary
@@ -176,18 +187,29 @@ def _harvest_observations(cfg, con, client: InatClient, run: _Run, bbox, full: b
     if since is not None:
         params["updated_since"] = _iso(since)
 
-    first = True
-    while True:
-        data = client.observations(params | {"id_above": cursor})
-        results = [r for r in (data.get("results") or []) if isinstance(r, dict)]
-        total = to_int(data.get("total_results"))
-        if first:
-            bar.start("observations" + (" (resumed)" if run.stats["resumed"] else ""), total or len(results))
-            first = False
-        cursor = _store_page(con, run, results, cursor)
-        bar.page(len(results))
-        if _last_page(results, total, OBSERVATIONS_PER_PAGE):
-            break
+    # The next page is asked for while the current one is being stored: with the
+    # id_above cursor its start is known as soon as the current page is decoded.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inat-prefetch")
+    try:
+        pending = pool.submit(client.observations, params | {"id_above": cursor})
+        first = True
+        while True:
+            data = pending.result()
+            results = [r for r in (data.get("results") or []) if isinstance(r, dict)]
+            total = to_int(data.get("total_results"))
+            if first:
+                bar.start("observations" + (" (resumed)" if run.stats["resumed"] else ""), total or len(results))
+                first = False
+            last = _last_page(results, total, OBSERVATIONS_PER_PAGE)
+            page_ids = [i for i in (to_int(r.get("id")) for r in results) if i is not None]
+            if not last and page_ids and max(page_ids) > cursor:
+                pending = pool.submit(client.observations, params | {"id_above": max(page_ids)})
+            cursor = _store_page(con, run, results, cursor)
+            bar.page(len(results))
+            if last:
+                break
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     db.save_state(con, SCOPE_OBSERVATIONS, in_progress=False, id_above=None, updated_since=None,
                   last_success_at=began)
 
@@ -211,7 +233,8 @@ def _store_page(con, run: _Run, results: list[dict], cursor: int) -> int:
         rows.append(row)
         raws.append(compress_raw(record))
         taxon = observation_taxon(record)
-        if taxon is not None:
+        if taxon is not None and to_int(taxon.get("id")) not in run.taxa_seen:
+            run.taxa_seen.add(to_int(taxon.get("id")))
             taxa.append(parse_taxon(taxon))
             statuses.extend(taxon_status_rows(taxon))
     ids = [r["id"] for r in rows]
