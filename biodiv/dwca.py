@@ -57,46 +57,78 @@ TERMS: list[tuple[str, str]] = [
 def _text(v) -> str:
     if v is None or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
         return ""
-    if isinstance(v, (dt.datetime, pd.Timestamp)):
+    if isinstance(v, (dt.datetime, pd.Timestamp, dt.date)):
         return v.isoformat()
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
-        return str(v)
     return " ".join(str(v).replace("\t", " ").splitlines()).strip()
 
 
+def _col(values, index) -> pd.Series:
+    """Any column as clean strings: '' for missing, no tab or line break inside."""
+    s = values if isinstance(values, pd.Series) else pd.Series(values, index=index)
+    missing = s.isna()
+    if pd.api.types.is_datetime64_any_dtype(s):
+        out = s.map(lambda v: v.isoformat() if not pd.isna(v) else "")
+    elif (pd.api.types.is_float_dtype(s) or pd.api.types.is_integer_dtype(s)
+          or pd.api.types.is_bool_dtype(s) or pd.api.types.is_string_dtype(s)
+          and not s.map(type).isin([dt.date, dt.datetime, pd.Timestamp]).any()):
+        out = s.astype(str)
+    else:
+        out = s.map(_text)
+    out = out.where(~missing, "")
+    return out.str.replace(r"[\t\r\n]+", " ", regex=True).str.strip()
+
+
+def occurrence_frame(obs: pd.DataFrame, public_mode: bool) -> pd.DataFrame:
+    """The occurrence core: one string column per :data:`TERMS` entry (pure, vectorised)."""
+    idx = obs.index
+    n = len(obs)
+
+    def const(value: str) -> pd.Series:
+        return pd.Series([value] * n, index=idx, dtype=object)
+
+    ids = obs["id"].astype("int64").astype(str)
+    uri = obs["uri"].where(obs["uri"].fillna("").astype(str) != "", "https://www.inaturalist.org/observations/" + ids)
+    observed_on = pd.to_datetime(obs["observed_on"])
+    observed_at = obs["observed_at"] if "observed_at" in obs else pd.Series([None] * n, index=idx)
+    event = _col(observed_at, idx)
+    event = event.where(event != "", _col(observed_on.dt.date.astype(object).where(observed_on.notna(), None), idx))
+    coords = obs["lat"].notna() & obs["lon"].notna()
+    obscured = obs["obscured"].fillna(False).astype(bool)
+    keep = lambda s: s.where(coords, None)  # noqa: E731
+    login = obs["user_login"] if ("user_login" in obs and not public_mode) else pd.Series([None] * n, index=idx)
+    taxon = obs["taxon_id"]
+    taxon_url = ("https://www.inaturalist.org/taxa/" + taxon.astype("Int64").astype(str)).where(taxon.notna(), None)
+    commune = obs["commune_code"]
+    withheld = pd.Series([""] * n, index=idx, dtype=object).where(coords, PRIVATE_NOTE).where(~obscured, OBSCURED_NOTE)
+    licence = obs["license_code"].fillna("").astype(str).str.lower().map(LICENSE_URLS).fillna("")
+    columns = {
+        "occurrenceID": uri, "basisOfRecord": const("HumanObservation"),
+        "institutionCode": const("iNaturalist"), "collectionCode": const("Observations"),
+        "catalogNumber": ids, "occurrenceStatus": const("present"), "eventDate": event,
+        "year": observed_on.dt.year.astype("Int64"), "month": observed_on.dt.month.astype("Int64"),
+        "day": observed_on.dt.day.astype("Int64"),
+        "scientificName": obs["scientific_name"], "vernacularName": obs["common_name_fr"],
+        "taxonRank": obs["rank"], "taxonID": taxon_url,
+        "kingdom": obs["kingdom_name"], "phylum": obs["phylum_name"], "class": obs["class_name"],
+        "order": obs["order_name"], "family": obs["family_name"], "genus": obs["genus_name"],
+        "decimalLatitude": keep(obs["lat"]), "decimalLongitude": keep(obs["lon"]),
+        "coordinateUncertaintyInMeters": keep(obs["coordinate_uncertainty_m"]),
+        "geodeticDatum": const("WGS84").where(coords, None), "countryCode": const("FR"),
+        "country": const("France"), "municipality": obs["commune_name"],
+        "locationID": ("INSEE:" + commune.astype(str)).where(commune.notna(), None),
+        "recordedBy": login, "identificationVerificationStatus": obs["quality_grade"],
+        "informationWithheld": withheld,
+        "dataGeneralizations": const("Coordinates randomised within a 0.2 degree cell").where(obscured, None),
+        "license": licence, "rightsHolder": login, "references": uri,
+        "modified": obs["updated_at"] if "updated_at" in obs else None,
+    }
+    assert list(columns) == [t for t, _ in TERMS]
+    return pd.DataFrame({name: _col(values, idx) for name, values in columns.items()}, index=idx)
+
+
 def occurrence_records(obs: pd.DataFrame, public_mode: bool) -> list[list[str]]:
-    """One list of strings per observation, in :data:`TERMS` order (pure)."""
-    rows = []
-    has_login = "user_login" in obs.columns and not public_mode
-    for r in obs.itertuples(index=False):
-        observed_on = r.observed_on if isinstance(r.observed_on, dt.date) else None
-        observed_at = r.observed_at if not pd.isna(r.observed_at) else None
-        coords = r.lat is not None and not pd.isna(r.lat)
-        withheld = OBSCURED_NOTE if r.obscured else (PRIVATE_NOTE if not coords else "")
-        login = r.user_login if has_login else None
-        uri = r.uri if isinstance(r.uri, str) and r.uri else f"https://www.inaturalist.org/observations/{r.id}"
-        values = [
-            uri, "HumanObservation", "iNaturalist", "Observations", r.id, "present",
-            observed_at if observed_at is not None else observed_on,
-            observed_on.year if observed_on else None,
-            observed_on.month if observed_on else None,
-            observed_on.day if observed_on else None,
-            r.scientific_name, r.common_name_fr, r.rank,
-            f"https://www.inaturalist.org/taxa/{int(r.taxon_id)}" if not pd.isna(r.taxon_id) else None,
-            r.kingdom_name, r.phylum_name, r.class_name, r.order_name, r.family_name, r.genus_name,
-            r.lat if coords else None, r.lon if coords else None,
-            r.coordinate_uncertainty_m if coords else None,
-            "WGS84" if coords else None, "FR", "France", r.commune_name,
-            f"INSEE:{r.commune_code}" if isinstance(r.commune_code, str) else None,
-            login, r.quality_grade, withheld,
-            "Coordinates randomised within a 0.2 degree cell" if r.obscured else None,
-            LICENSE_URLS.get((r.license_code or "").lower(), "") if isinstance(r.license_code, str) else "",
-            login, uri, r.updated_at if not pd.isna(r.updated_at) else None,
-        ]
-        rows.append([_text(v) for v in values])
-    return rows
+    """One list of strings per observation, in :data:`TERMS` order."""
+    return occurrence_frame(obs, public_mode).values.tolist()
 
 
 def meta_xml(core_file: str = "occurrence.txt") -> bytes:
@@ -166,9 +198,12 @@ def eml_xml(obs: pd.DataFrame, territory: dict, selection: str) -> bytes:
 
 def write_dwca(obs: pd.DataFrame, out: Path, territory: dict, selection: str, public_mode: bool) -> list[str]:
     """Write the archive to ``out``; returns notes worth telling the user."""
-    records = occurrence_records(obs, public_mode)
+    frame = occurrence_frame(obs, public_mode)
     header = "\t".join(term for term, _ in TERMS)
-    body = "\n".join("\t".join(r) for r in records)
+    lines = frame.iloc[:, 0]
+    for col in frame.columns[1:]:
+        lines = lines + "\t" + frame[col]
+    body = "\n".join(lines.tolist())
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("occurrence.txt", header + "\n" + body + ("\n" if body else ""))
         zf.writestr("meta.xml", meta_xml())
