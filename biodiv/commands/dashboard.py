@@ -51,11 +51,6 @@ def dashboard(
         written = assets.install_assets()
         console.print(f"Leaflet files in {assets.VENDOR_DIR} ({len(written)} written)")
         return
-    if not assets.assets_installed():
-        try:
-            assets.install_assets()
-        except BiodivError as exc:
-            err_console.print(f"[yellow]warning:[/] maps need the Leaflet files and could not fetch them: {exc}")
     env = dict(os.environ)
     if demo:
         path = demo_path(cfg)
@@ -66,6 +61,11 @@ def dashboard(
         env["BIODIV_DB"] = str(cfg.db)
     if cfg.source_file is not None:
         env["BIODIV_CONFIG"] = str(cfg.source_file)
+    if not assets.assets_installed():
+        try:
+            assets.install_assets()
+        except BiodivError as exc:
+            err_console.print(f"[yellow]warning:[/] maps need the Leaflet files and could not fetch them: {exc}")
     console.print(f"Dashboard on http://{host}:{port} — database {env['BIODIV_DB']} (Ctrl+C to stop)")
     try:
         code = subprocess.call(streamlit_command(host, port), env=env, cwd=assets.PROJECT_DIR)

@@ -1,0 +1,93 @@
+"""The offline demo database: generated, deterministic, fictional, never over real data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from biodiv.dashboard import data
+from biodiv.demo import build_demo, is_demo_file
+from biodiv.errors import BiodivError
+from biodiv.store import Store
+
+from helpers_dashboard import build_fixture_db
+
+END = date(date.today().year, 1, 31) if date.today().month == 1 else date.today().replace(day=1)
+
+
+def fingerprint(path: Path) -> tuple:
+    with Store(path).read() as con:
+        return con.execute(
+            "SELECT count(*), sum(hash(id, observed_on, taxon_id, lon, lat, quality_grade, user_login)) "
+            "FROM observations"
+        ).fetchone()
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    build_demo(path, n_observations=600, seed=7, end=END)
+    return path
+
+
+def test_demo_is_flagged_fictional_and_linked_by_the_attach_step(demo_db):
+    assert is_demo_file(demo_db)
+    with Store(demo_db).read() as con:
+        info = data.db_info(con)
+        assert info["demo"] is True and "fictive" in info["territory"]
+        codes = [r[0] for r in con.execute("SELECT code FROM areas WHERE type = 'commune'").fetchall()]
+        assert len(codes) == 12 and all(c.startswith("ZZ") for c in codes)   # not INSEE codes
+        sites = con.execute("SELECT type, code FROM areas WHERE type LIKE 'n2000%' ORDER BY 1").fetchall()
+        assert sites == [("n2000_zps", "FRDEMO02"), ("n2000_zsc", "FRDEMO01")]
+        run = con.execute("SELECT kind, status, stats->>'link' FROM runs WHERE kind = 'demo'").fetchone()
+        assert run == ("demo", "ok", "attach")
+        links = con.execute("SELECT count(DISTINCT observation_id) FROM observation_areas").fetchone()[0]
+        assert links > 400
+        k = data.key_figures(con)
+        assert 450 < k["observations"] < 600 and k["species"] > 30 and k["obscured"] > 0
+        removed = con.execute("SELECT count(*) FROM observations WHERE removed_at IS NOT NULL").fetchone()[0]
+        assert removed > 0 and k["observations"] + removed <= 600
+        new = data.new_species(con, END.year)
+        assert len(new) >= 1                              # "nouvelles espèces" has something to show
+        assert data.per_year(con)["year"].nunique() >= 5  # five years of seasons
+        assert con.execute("SELECT count(*) FROM taxon_statuses WHERE kind = 'protected'").fetchone()[0] > 10
+
+
+def test_same_seed_same_database_other_seed_other_database(demo_db, tmp_path):
+    again = tmp_path / "again.duckdb"
+    build_demo(again, n_observations=600, seed=7, end=END)
+    assert fingerprint(again) == fingerprint(demo_db)
+    build_demo(again, n_observations=600, seed=8, end=END)     # rebuilds over a demo file
+    assert fingerprint(again) != fingerprint(demo_db)
+    assert not Path(str(again) + ".old").exists() and not Path(str(again) + ".wip").exists()
+
+
+def test_demo_never_overwrites_a_real_database(tmp_path):
+    real = build_fixture_db(tmp_path / "biodiv.duckdb")
+    before = fingerprint(real)
+    with pytest.raises(BiodivError, match="not a demo database"):
+        build_demo(real, n_observations=50, end=END)
+    with pytest.raises(BiodivError, match="is the real database"):
+        build_demo(tmp_path / "./biodiv.duckdb", real_db=real, n_observations=50, end=END)
+    assert fingerprint(real) == before
+
+
+def _cli(args, cwd, **env):
+    full = {k: v for k, v in os.environ.items() if k not in ("BIODIV_DB", "BIODIV_CONFIG")}
+    full.update(env)
+    return subprocess.run([sys.executable, "-m", "biodiv", *args], cwd=cwd, env=full,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_demo_then_dashboard_demo_errors(tmp_path):
+    out = _cli(["demo", "-n", "200", "--end", END.isoformat()], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "biodiv dashboard --demo" in out.stdout
+    assert is_demo_file(tmp_path / "data" / "demo.duckdb")
+    missing = _cli(["dashboard", "--demo"], tmp_path / "data")
+    assert missing.returncode == 1 and "run `biodiv demo` first" in missing.stderr
