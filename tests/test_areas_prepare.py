@@ -6,8 +6,9 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from biodiv import areas, geo_sources, territory
-from biodiv.areas import AreaImportError
+from biodiv import area_layers as layers
+from biodiv import geo_sources, territory
+from biodiv.area_layers import AreaImportError
 from biodiv.territory import TerritoryError
 
 
@@ -58,26 +59,26 @@ def test_epci_from_real_file(shared_data):
 
 def test_pick_field_guesses_then_lists_available_fields():
     cols = ["SITECODE", "SITENAME", "geometry"]
-    assert areas.pick_field(cols, None, ("sitecode", "code"), "area code", "--code-field") == "SITECODE"
-    assert areas.pick_field(cols, "SITENAME", (), "area name", "--name-field") == "SITENAME"
+    assert layers.pick_field(cols, None, ("sitecode", "code"), "area code", "--code-field") == "SITECODE"
+    assert layers.pick_field(cols, "SITENAME", (), "area name", "--name-field") == "SITENAME"
     with pytest.raises(AreaImportError, match="available fields: SITECODE, SITENAME"):
-        areas.pick_field(cols, "CODE_X", (), "area code", "--code-field")
+        layers.pick_field(cols, "CODE_X", (), "area code", "--code-field")
     with pytest.raises(AreaImportError, match="--name-field"):
-        areas.pick_field(cols, None, ("nom",), "area name", "--name-field")
+        layers.pick_field(cols, None, ("nom",), "area name", "--name-field")
 
 
 def test_no_crs_accepted_only_for_lonlat_coordinates():
     lonlat = gpd.GeoDataFrame(geometry=[shapely.box(3.5, 43.5, 3.6, 43.6)], crs=None)
-    assert areas.to_wgs84(lonlat, "x").crs.to_epsg() == 4326
+    assert layers.to_wgs84(lonlat, "x").crs.to_epsg() == 4326
     metres = gpd.GeoDataFrame(geometry=[shapely.box(740000, 6278000, 741000, 6279000)], crs=None)
     with pytest.raises(AreaImportError, match="unknown CRS"):
-        areas.to_wgs84(metres, "x")
+        layers.to_wgs84(metres, "x")
 
 
 def test_repair_keeps_polygonal_parts_of_a_bowtie():
     bowtie = shapely.Polygon([(0, 0), (2, 2), (2, 0), (0, 2), (0, 0)])
     assert not bowtie.is_valid
-    fixed, repaired = areas.repair([bowtie, shapely.box(0, 0, 1, 1)])
+    fixed, repaired = layers.repair([bowtie, shapely.box(0, 0, 1, 1)])
     assert repaired == 1
     assert fixed[0].is_valid and fixed[0].geom_type == "MultiPolygon"
     assert fixed[0].area == pytest.approx(2.0)
@@ -86,17 +87,17 @@ def test_repair_keeps_polygonal_parts_of_a_bowtie():
 
 def test_polygonal_part_drops_lines_and_points():
     mixed = shapely.GeometryCollection([shapely.box(0, 0, 1, 1), shapely.LineString([(0, 0), (5, 5)])])
-    assert areas.polygonal_part(mixed).equals(shapely.box(0, 0, 1, 1))
-    assert areas.polygonal_part(shapely.Point(0, 0)) is None
+    assert layers.polygonal_part(mixed).equals(shapely.box(0, 0, 1, 1))
+    assert layers.polygonal_part(shapely.Point(0, 0)) is None
 
 
 def test_swap_axes_only_when_the_swapped_data_meets_the_territory():
     bbox = (3.43, 43.50, 3.75, 43.79)
     latlon = gpd.GeoDataFrame(geometry=[shapely.box(43.6, 3.5, 43.7, 3.6)], crs="EPSG:4326")
-    fixed = areas.swap_axes_if_needed(latlon, bbox)
+    fixed = layers.swap_axes_if_needed(latlon, bbox)
     assert fixed.geometry.iloc[0].equals(shapely.box(3.5, 43.6, 3.6, 43.7))
     far = gpd.GeoDataFrame(geometry=[shapely.box(1, 45, 2, 46)], crs="EPSG:4326")
-    assert areas.swap_axes_if_needed(far, bbox).geometry.iloc[0].equals(shapely.box(1, 45, 2, 46))
+    assert layers.swap_axes_if_needed(far, bbox).geometry.iloc[0].equals(shapely.box(1, 45, 2, 46))
 
 
 def test_wfs_bbox_is_in_latitude_longitude_axis_order():
@@ -118,10 +119,10 @@ def test_prepare_refuses_duplicates_and_missing_codes():
         crs="EPSG:4326",
     )
     with pytest.raises(AreaImportError, match=r"duplicate codes in field 'code' \(A\)"):
-        areas.prepare_areas(frame, "custom")
+        layers.prepare_areas(frame, "custom")
     frame.loc[0, "code"] = None
     with pytest.raises(AreaImportError, match="have no 'code' code"):
-        areas.prepare_areas(frame, "custom")
+        layers.prepare_areas(frame, "custom")
 
 
 def test_prepare_computes_lambert93_area_and_bbox():
@@ -129,7 +130,7 @@ def test_prepare_computes_lambert93_area_and_bbox():
     frame = gpd.GeoDataFrame(
         {"code": ["X"], "nom": ["x"]}, geometry=[shapely.box(3.45, 43.55, 3.55, 43.65)], crs="EPSG:4326"
     )
-    prepared = areas.prepare_areas(frame, "custom")
+    prepared = layers.prepare_areas(frame, "custom")
     row = prepared.frame.iloc[0]
     assert row["area_km2"] == pytest.approx(89.5, rel=0.01)
     assert (row["xmin"], row["ymin"], row["xmax"], row["ymax"]) == pytest.approx((3.45, 43.55, 3.55, 43.65))
@@ -139,10 +140,10 @@ def test_wrong_crs_is_refused():
     # a GeoJSON always says WGS84: Lambert-93 metres inside it cannot be longitudes
     metres = gpd.GeoDataFrame(geometry=[shapely.box(740000, 6278000, 741000, 6279000)], crs="EPSG:4326")
     with pytest.raises(AreaImportError, match="wrong CRS"):
-        areas.to_wgs84(metres, "x")
+        layers.to_wgs84(metres, "x")
     # a .prj saying Lambert-93 over lon/lat numbers: lands far from France, outside its area of use
     degrees = gpd.GeoDataFrame(geometry=[shapely.box(3.5, 43.6, 3.6, 43.7)], crs="EPSG:2154")
     with pytest.raises(AreaImportError, match="outside the area where EPSG:2154 is used"):
-        areas.to_wgs84(degrees, "x")
+        layers.to_wgs84(degrees, "x")
     ok = gpd.GeoDataFrame(geometry=[shapely.box(740000, 6278000, 741000, 6279000)], crs="EPSG:2154")
-    assert areas.to_wgs84(ok, "x").crs.to_epsg() == 4326
+    assert layers.to_wgs84(ok, "x").crs.to_epsg() == 4326
