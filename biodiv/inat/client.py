@@ -10,8 +10,9 @@ request-parameter conversions (lists, booleans, datetimes) and its User-Agent, t
 which we add ours. The HTTP response cache is kept in memory and bypassed for every
 request: a harvest must see the current state of iNaturalist.
 
-429 answers are handled here rather than by urllib3, so that the rate limiter sees
-them (it then fills its bucket and slows down) and ``Retry-After`` is honoured.
+429 answers are handled here rather than by urllib3 or requests-ratelimiter: the
+wait is ``Retry-After`` when the server gives one, else an exponential backoff
+(1, 2, 4 … s, capped), and the attempts are bounded by ``max_retries``.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def make_session(cfg) -> ClientSession:
     )
     for prefix in ("http://", "https://"):
         session.mount(prefix, HTTPAdapter(max_retries=retry))
+    session.limit_statuses = ()   # 429: our own wait (see module doc), not a fixed 5 s bucket fill
     return session
 
 
@@ -170,7 +172,7 @@ class InatClient:
                     f"iNaturalist keeps refusing requests (429 Too Many Requests) at {url}: "
                     "harvested pages are kept; lower [inaturalist] per_second/per_minute and run again later"
                 )
-            time.sleep(_retry_after(response))
+            time.sleep(_retry_after(response, attempt))
         if response.status_code >= 400:
             raise InatError(
                 f"iNaturalist answered HTTP {response.status_code} for {_short(response.url)}: "
@@ -209,12 +211,13 @@ def _retries_of(response: requests.Response) -> int:
     return len(history)
 
 
-def _retry_after(response: requests.Response) -> float:
+def _retry_after(response: requests.Response, attempt: int) -> float:
+    """Seconds to wait after a 429: the server's ``Retry-After``, else 1, 2, 4 … s."""
     value = response.headers.get("Retry-After", "")
     try:
         seconds = float(value)
     except ValueError:
-        seconds = 1.0
+        seconds = 2.0 ** attempt
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
