@@ -284,3 +284,15 @@ def swap_axes_if_needed(frame: gpd.GeoDataFrame, ref_bbox: tuple[float, float, f
     if shapely.box(*shapely.total_bounds(swapped)).intersects(ref):
         return frame.set_geometry(gpd.GeoSeries(swapped, index=frame.index, crs=frame.crs))
     return frame
+
+
+def merge_duplicate_codes(frame: gpd.GeoDataFrame, area_type: str) -> gpd.GeoDataFrame:
+    """One feature per code: parts of a site served as several features become one
+    MultiPolygon. For layers from an authoritative service only — a user's file with
+    duplicate codes is refused instead (it may be a mistake)."""
+    if len(frame) == 0:
+        return frame
+    code = pick_field(list(frame.columns), None, FIELD_GUESSES[area_type][0], "area code", "--code-field")
+    if not frame[code].duplicated().any():
+        return frame
+    return frame.dissolve(by=code, as_index=False, aggfunc="first")

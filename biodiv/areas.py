@@ -24,6 +24,7 @@ from biodiv.area_layers import (  # noqa: F401  (re-exported: the public names o
     FIELD_GUESSES,
     AreaImportError,
     PreparedAreas,
+    merge_duplicate_codes,
     prepare_areas,
     read_layer,
     swap_axes_if_needed,
@@ -312,7 +313,7 @@ def fetch_areas(cfg, con: duckdb.DuckDBPyConnection, types: list[str] | None = N
             frame = read_layer(dl.path)
             if len(frame):
                 frame = swap_axes_if_needed(to_wgs84(frame, layer), bbox)
-                frame = frame[frame.geometry.intersects(outline)]
+                frame = merge_duplicate_codes(frame[frame.geometry.intersects(outline)], t)
             stats = import_frame(
                 con, frame, t, source=dl.url, source_date=dl.fetched_on, label=f"WFS layer {layer}",
                 allow_empty=True,

@@ -307,13 +307,18 @@ def fetch_wfs_layer(
         return hit
     session = session or make_session()
     features: list[dict] = []
+    seen: set = set()
     start = 0
     for _ in range(WFS_MAX_PAGES):
         resp = _get(session, wfs_url, wfs_params(layer, bbox, page_size, start), WFS, timeout, WFS_HINT)
         doc = _json(resp, WFS)
         _check_collection(doc, WFS, resp.url)
         page = doc["features"]
-        features.extend(page)
+        for feat in page:  # paging without a sort order may repeat a feature: keep it once
+            key = feat.get("id") if isinstance(feat, dict) else None
+            if key is None or key not in seen:
+                seen.add(key)
+                features.append(feat)
         returned = doc.get("numberReturned", len(page))
         matched = doc.get("numberMatched")
         if not isinstance(returned, int):

@@ -63,6 +63,9 @@ def ccvh_n2000_layers() -> dict[str, list[dict]]:
         ],
         "PROTECTEDAREAS.ZPS:zps": [
             n2000_feature("FR9110001", "ZPS test deux parties", two_parts),
+            # one site served as two features (the service splits it): merged into one area
+            {**n2000_feature("FR9110002", "ZPS test scindée", square(3.45, 43.55, 3.48, 43.58)), "id": "zps.2a"},
+            {**n2000_feature("FR9110002", "ZPS test scindée", square(3.48, 43.55, 3.50, 43.58)), "id": "zps.2b"},
         ],
     }
 

@@ -3,13 +3,14 @@ geo.api.gouv.fr and the IGN Géoplateforme WFS (tests/helpers_areas.py)."""
 
 from __future__ import annotations
 
+import json
 import tomllib
 
 import pytest
 
 from biodiv import areas, geo_sources, territory
 from biodiv.config import Config
-from helpers_areas import CCVH_SIREN, GeoStandIn, closed_port_url, run_cli, snapshot
+from helpers_areas import CCVH_SIREN, GeoStandIn, closed_port_url, n2000_feature, run_cli, snapshot, square
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def test_init_epci_then_fetch_communes_and_natura2000(config, stand_in, monkeypa
         terr = territory.read_territory(con)
         by_type = dict(con.execute("SELECT type, list(code ORDER BY code) FROM areas GROUP BY type").fetchall())
         zps = con.execute(
-            "SELECT ST_NumGeometries(geom), in_territory FROM areas WHERE type = 'n2000_zps'"
+            "SELECT code, ST_NumGeometries(geom), in_territory FROM areas WHERE type = 'n2000_zps' ORDER BY code"
         ).fetchall()
         valid = con.execute("SELECT bool_and(ST_IsValid(geom)) FROM areas").fetchone()[0]
         missing = areas.missing_types(con)
@@ -60,7 +61,8 @@ def test_init_epci_then_fetch_communes_and_natura2000(config, stand_in, monkeypa
     assert len(by_type["commune"]) == 28
     # inside, bowtie (repaired), border; not the bbox corner outside the outline, not the far one
     assert by_type["n2000_zsc"] == ["FR9100001", "FR9100004", "FR9100005"]
-    assert zps == [(2, True)]  # a two-part site stays one area
+    # a two-part site stays one area; a site served as two features becomes one area
+    assert [(c, n) for c, n, _ in zps] == [("FR9110001", 2), ("FR9110002", 1)] and all(t for *_, t in zps)
     assert valid and missing == []
 
     # REEN: a second fetch reads the cache, no request at all
@@ -68,7 +70,7 @@ def test_init_epci_then_fetch_communes_and_natura2000(config, stand_in, monkeypa
     code, out, err = run_cli(["-c", cfg_file, "areas", "fetch"], monkeypatch, capsys)
     assert code == 0 and len(stand_in.requests) == seen and out.count("cache") == 3
     code, out, err = run_cli(["-c", cfg_file, "areas", "fetch", "--type", "n2000_zps", "--refresh"], monkeypatch, capsys)
-    assert code == 0 and len(stand_in.requests) == seen + 1 and "downloaded" in out
+    assert code == 0 and len(stand_in.requests) == seen + 2 and "downloaded" in out  # 3 ZPS features, pages of 2
 
     code, out, err = run_cli(["-c", cfg_file, "areas", "list"], monkeypatch, capsys)
     assert code == 0
@@ -188,3 +190,18 @@ def test_init_communes_creates_config_and_database_offline(tmp_path, monkeypatch
     assert code == 1 and "not both" in err
     code, out, err = run_cli(["-c", str(cfg_file), "init", "--communes", "3411"], monkeypatch, capsys)
     assert code == 1 and "not an INSEE commune code" in err
+
+
+def test_wfs_pages_are_merged_once_each(tmp_path, monkeypatch):
+    monkeypatch.setattr(geo_sources, "WFS_PAGE_SIZE", 2)
+    site = n2000_feature("FR9100001", "Un", square(3.5, 43.6, 3.6, 43.7))
+    other = n2000_feature("FR9100002", "Deux", square(3.6, 43.6, 3.7, 43.7))
+    far = n2000_feature("FR9100003", "Loin", square(1.0, 45.0, 1.1, 45.1))
+    # the service repeats a feature (same id) across pages, as unsorted paging may do
+    with GeoStandIn(None, {"L:l": [site, other, site, far]}) as server:
+        dl = geo_sources.fetch_wfs_layer(server.wfs_url, "L:l", (3.4, 43.5, 3.8, 43.8), tmp_path)
+        again = geo_sources.fetch_wfs_layer(server.wfs_url, "L:l", (3.4, 43.5, 3.8, 43.8), tmp_path)
+        assert len(server.requests) == 2  # pages 0-1 and 2; the second call reads the cache
+    doc = json.loads(dl.path.read_text())
+    assert [f["properties"]["sitecode"] for f in doc["features"]] == ["FR9100001", "FR9100002"]
+    assert not dl.from_cache and again.from_cache and again.path == dl.path
