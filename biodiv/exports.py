@@ -250,9 +250,9 @@ def export(
                 gdf.to_parquet(tmp, index=False)  # GeoParquet, native types kept
                 gdf = None
             elif fmt == "geojson":
-                _geo_ready(gdf).to_file(tmp, driver="GeoJSON", engine="pyogrio")
+                _geo_ready(gdf).to_file(tmp, driver="GeoJSON", engine="pyogrio", use_arrow=True)
             else:  # gpkg
-                _geo_ready(gdf).to_file(tmp, layer="observations", driver="GPKG", engine="pyogrio")
+                _geo_ready(gdf).to_file(tmp, layer="observations", driver="GPKG", engine="pyogrio", use_arrow=True)
                 for name, layer in area_layers(con, obs, f).items():
                     _geo_ready(layer).to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", append=False)
                     result.counts[name] = len(layer)
@@ -276,6 +276,8 @@ def _geo_ready(gdf):
         s = gdf[col]
         if isinstance(s.dtype, pd.DatetimeTZDtype):
             gdf[col] = s.dt.tz_convert("UTC").dt.tz_localize(None)
-        elif s.dtype == object and s.map(lambda v: isinstance(v, dt.date) and not isinstance(v, dt.datetime)).any():
-            gdf[col] = s.map(lambda v: v.isoformat() if isinstance(v, dt.date) else None)
+        elif s.dtype == object:
+            first = s.dropna().head(1)
+            if len(first) and isinstance(first.iloc[0], dt.date) and not isinstance(first.iloc[0], dt.datetime):
+                gdf[col] = pd.to_datetime(s).dt.strftime("%Y-%m-%d").where(s.notna(), None)
     return gdf
