@@ -96,8 +96,14 @@ def test_fetch_for_a_list_of_communes_uses_one_request_per_department(config, st
         territory.save_territory(con, "Deux communes", None, ["34114", "34120"])
         con.execute("COMMIT")
         results = areas.fetch_areas(config, con, types=["commune"])
-    assert stand_in.count("/departements/34/communes") == 1 and len(stand_in.requests) == 1
+        assert areas.missing_types(con) == ["n2000_zsc", "n2000_zps"]
+        # a territory without any Natura 2000 site: an empty answer is a valid result
+        stand_in.wfs_layers = {config.sources.wfs_layer_zsc: [], config.sources.wfs_layer_zps: []}
+        empty = areas.fetch_areas(config, con, types=["n2000_zsc", "n2000_zps"])
+        assert areas.missing_types(con) == []  # and `update` will not ask again
+    assert stand_in.count("/departements/34/communes") == 1 and stand_in.count("/geo/") == 1
     assert results[0]["count"] == 343 and results[0]["in_territory"] == 2  # neighbours kept, flagged
+    assert [r["count"] for r in empty] == [0, 0]
 
 
 def test_unknown_siren_is_a_clear_error_and_writes_nothing(config, stand_in, monkeypatch, capsys):
