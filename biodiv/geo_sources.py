@@ -114,7 +114,7 @@ def _get(
     except requests.exceptions.RequestException as exc:
         raise GeoSourceError(f"{service} request failed ({_short(exc)}); {hint}") from None
     if resp.status_code == 404:
-        raise NotFound(f"{service} has no such resource: {resp.url}")
+        raise NotFound(f"{service} has no such resource: {resp.url} (check the URL in [sources]); {hint}")
     if resp.status_code >= 400:
         detail = _ows_exception(resp.text)
         raise ServiceUnreachable(
