@@ -92,10 +92,13 @@ def save_state(con, scope: str, **values: Any) -> None:
     unknown = set(values) - set(STATE_FIELDS)
     if unknown:
         raise ValueError(f"unknown harvest_state fields {unknown}")
-    con.execute("INSERT INTO harvest_state (scope) VALUES (?) ON CONFLICT (scope) DO NOTHING", [scope])
-    if values:
-        sets = ", ".join(f"{k} = ?" for k in values)
-        con.execute(f"UPDATE harvest_state SET {sets} WHERE scope = ?", [*values.values(), scope])
+    names = ["scope", *values]
+    sets = ", ".join(f"{k} = excluded.{k}" for k in values) or "scope = excluded.scope"
+    con.execute(
+        f"INSERT INTO harvest_state ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+        f"ON CONFLICT (scope) DO UPDATE SET {sets}",
+        [scope, *values.values()],
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -140,66 +143,68 @@ def requests_on(con, day: date, exclude_run: int | None = None) -> int:
 # observations
 # ---------------------------------------------------------------------------
 
-def _page_table(rows: list[dict], raws: list[bytes]) -> pa.Table:
+def _page_table(rows: list[dict], raws: list[bytes], changed: list[bool]) -> pa.Table:
     columns = {name: [r[name] for r in rows] for name in OBSERVATION_COLUMNS}
     columns["raw"] = raws
-    return pa.Table.from_pydict(columns, schema=OBSERVATION_SCHEMA)
+    table = pa.Table.from_pydict(columns, schema=OBSERVATION_SCHEMA)
+    return table.append_column("changed", pa.array(changed, pa.bool_()))
 
 
 def upsert_observations(con, rows: list[dict], raws: list[bytes], harvested_at: datetime) -> dict[str, int]:
     """Insert new observations, update changed ones, leave identical ones untouched.
 
     The compressed raw record is the whole truth about an observation, so "changed"
-    means "its raw record differs from the stored one" (one join, no column-by-column
-    comparison). ``needs_attach`` becomes true for a new row or when location,
-    accuracy, obscuring or taxon changed; ``removed_at`` is cleared for an observation
-    that is back. Returns counts ``new``, ``updated``, ``unchanged``, ``restored``.
+    means "its raw record differs from the stored one". Stored records are read only
+    for the page's id range (pages come in id order: DuckDB skips the other row
+    groups), never by joining the whole table, whose blobs would all be read.
+    ``needs_attach`` becomes true for a new row or when location, accuracy, obscuring
+    or taxon changed; ``removed_at`` is cleared for an observation that is back.
+    Returns counts ``new``, ``updated``, ``unchanged``, ``restored``.
     """
     if not rows:
         return {"new": 0, "updated": 0, "unchanged": 0, "restored": 0}
-    con.register("harvest_page", _page_table(rows, raws))
+    ids = [r["id"] for r in rows]
+    lo, hi = min(ids), max(ids)
+    stored = dict(con.execute(
+        "SELECT id, raw FROM observation_raw WHERE id BETWEEN ? AND ? AND id IN (SELECT unnest(?::BIGINT[]))",
+        [lo, hi, ids],
+    ).fetchall())
+    changed = [stored.get(i) != raw for i, raw in zip(ids, raws)]
+    new = sum(1 for i in ids if i not in stored)
+    n_changed = sum(changed)
+    con.register("harvest_page", _page_table(rows, raws, changed))
     try:
         restored = con.execute(
-            "UPDATE observations SET removed_at = NULL WHERE removed_at IS NOT NULL "
-            "AND id IN (SELECT id FROM harvest_page) RETURNING id"
+            "UPDATE observations SET removed_at = NULL WHERE id BETWEEN ? AND ? AND removed_at IS NOT NULL "
+            "AND id IN (SELECT id FROM harvest_page) RETURNING id",
+            [lo, hi],
         ).fetchall()
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE harvest_changed AS
-            SELECT p.*, r.id IS NULL AS is_new
-            FROM harvest_page p LEFT JOIN observation_raw r ON r.id = p.id
-            WHERE r.raw IS DISTINCT FROM p.raw
-            """
-        )
-        new, changed = con.execute(
-            "SELECT count(*) FILTER (WHERE is_new), count(*) FROM harvest_changed").fetchone()
-        cols = ", ".join(OBSERVATION_COLUMNS)
-        moved = " OR ".join(f"observations.{c} IS DISTINCT FROM excluded.{c}" for c in LOCATION_COLUMNS)
-        con.execute(
-            f"""
-            INSERT INTO observations ({cols}, geom, harvested_at, removed_at, needs_attach)
-            SELECT {cols},
-                   CASE WHEN lon IS NULL OR lat IS NULL THEN NULL ELSE ST_Point(lon, lat) END,
-                   ?, NULL, true
-            FROM harvest_changed
-            ON CONFLICT (id) DO UPDATE SET
-                {', '.join(f'{c} = excluded.{c}' for c in OBSERVATION_COLUMNS if c != 'id')},
-                geom = excluded.geom,
-                harvested_at = excluded.harvested_at,
-                removed_at = NULL,
-                needs_attach = observations.needs_attach OR {moved}
-            """,
-            [harvested_at],
-        )
-        con.execute(
-            "INSERT INTO observation_raw (id, raw) SELECT id, raw FROM harvest_changed "
-            "ON CONFLICT (id) DO UPDATE SET raw = excluded.raw"
-        )
-        con.execute("DROP TABLE harvest_changed")
+        if n_changed:
+            cols = ", ".join(OBSERVATION_COLUMNS)
+            moved = " OR ".join(f"observations.{c} IS DISTINCT FROM excluded.{c}" for c in LOCATION_COLUMNS)
+            con.execute(
+                f"""
+                INSERT INTO observations ({cols}, geom, harvested_at, removed_at, needs_attach)
+                SELECT {cols},
+                       CASE WHEN lon IS NULL OR lat IS NULL THEN NULL ELSE ST_Point(lon, lat) END,
+                       ?, NULL, true
+                FROM harvest_page WHERE changed
+                ON CONFLICT (id) DO UPDATE SET
+                    {', '.join(f'{c} = excluded.{c}' for c in OBSERVATION_COLUMNS if c != 'id')},
+                    geom = excluded.geom,
+                    harvested_at = excluded.harvested_at,
+                    removed_at = NULL,
+                    needs_attach = observations.needs_attach OR {moved}
+                """,
+                [harvested_at],
+            )
+            con.execute(
+                "INSERT INTO observation_raw (id, raw) SELECT id, raw FROM harvest_page WHERE changed "
+                "ON CONFLICT (id) DO UPDATE SET raw = excluded.raw"
+            )
     finally:
         con.unregister("harvest_page")
-    new, changed = int(new), int(changed)
-    return {"new": new, "updated": changed - new, "unchanged": len(rows) - changed, "restored": len(restored)}
+    return {"new": new, "updated": n_changed - new, "unchanged": len(rows) - n_changed, "restored": len(restored)}
 
 
 def mark_absent_removed(con, present_ids: list[int], low: int, high: int | None, when: datetime) -> dict[str, int]:
