@@ -45,14 +45,13 @@ def browser_ready():
 
 
 def test_map_page_draws_offline_in_chromium(tmp_path, monkeypatch, browser_ready):
-    from biodiv.dashboard.browser import chromium, streamlit_server, visit
+    from biodiv.dashboard.browser import chromium, new_context, streamlit_server, visit
 
     db = build_fixture_db(tmp_path / "fixture.duckdb")
     monkeypatch.delenv("BIODIV_CONFIG", raising=False)
     with streamlit_server(db, log_dir=tmp_path) as server, chromium() as browser:
         carte = visit(browser, f"{server.url}/carte", min_polygons=3)
         assert carte.seconds_to_map is not None, server.log.read_text()[-2000:]
-        print("carte", carte.seconds_to_map, carte.bytes_received)
         assert carte.probe["height"] > 300 and carte.probe["width"] > 300
         assert carte.probe["polygons"] == 5          # 3 communes + 1 ZSC + 1 ZPS
         assert carte.probe["points"] == 8            # the obscured observation is not drawn
@@ -62,8 +61,7 @@ def test_map_page_draws_offline_in_chromium(tmp_path, monkeypatch, browser_ready
         assert "Données de démonstration" not in carte.text
 
         # A click on a point shows the popup (French + scientific name, date, link).
-        context = browser.new_context()
-        context.route("**/*", lambda r: r.continue_() if "127.0.0.1" in r.request.url else r.abort())
+        context = new_context(browser)
         page = context.new_page()
         page.goto(f"{server.url}/carte")
         popup = None
@@ -78,7 +76,11 @@ def test_map_page_draws_offline_in_chromium(tmp_path, monkeypatch, browser_ready
             if popup:
                 break
             page.wait_for_timeout(100)
+        # and the page really has no network: a request to the internet fails
+        outside = page.evaluate("() => fetch('https://tile.openstreetmap.org/0/0/0.png')"
+                                ".then(() => 'reached').catch(() => 'blocked')")
         context.close()
+        assert outside == "blocked"
         assert popup is not None
         assert "Rougegorge familier" in popup and "Erithacus rubecula" in popup
         assert "08/08/2025" in popup and "Voir sur iNaturalist" in popup

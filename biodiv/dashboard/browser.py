@@ -26,6 +26,10 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]
+# No network but this machine: every non-loopback request goes to a closed local port and
+# fails at once (loopback bypasses proxies). Unlike Playwright request routing, this keeps
+# the browser's HTTP cache working and adds no per-request round trip to the measurement.
+OFFLINE_ARGS = ["--proxy-server=http://127.0.0.1:9"]
 
 # JavaScript run inside the map iframe: size of the Leaflet container and the number of
 # polygon / point features drawn (layers are on a canvas, so they are counted via Leaflet).
@@ -109,10 +113,15 @@ class PageVisit:
     """What one navigation measured."""
 
     seconds_to_map: float | None
-    bytes_received: int
+    bytes_http: int          # HTTP bodies as transferred (encoded)
+    bytes_ws: int            # WebSocket frames (Streamlit page content, map HTML included)
     blocked: list[str] = field(default_factory=list)
     probe: dict | None = None
     text: str = ""
+
+    @property
+    def bytes_received(self) -> int:
+        return self.bytes_http + self.bytes_ws
 
 
 @contextmanager
@@ -121,30 +130,31 @@ def chromium() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS + OFFLINE_ARGS,
+                                     headless=True)
         try:
             yield browser
         finally:
             browser.close()
 
 
-def visit(browser, url: str, timeout: float = 60.0, screenshot: Path | None = None,
-          min_polygons: int = 1) -> PageVisit:
-    """Open ``url`` in a fresh context with every non-loopback request blocked (no network);
-    return the time until the Leaflet map is drawn with polygons and the bytes received."""
+def new_context(browser):
+    """A browser context (empty cache); requests that fail (no network) are recorded."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    blocked: list[str] = []
-    received = [0]
+    context.blocked = []
+    context.on("requestfailed", lambda req: context.blocked.append(req.url))
+    return context
 
-    def route(r):
-        host = r.request.url.split("/")[2] if "://" in r.request.url else ""
-        if host.startswith("127.0.0.1") or host.startswith("localhost") or r.request.url.startswith("data:"):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
 
-    context.route("**/*", route)
+def visit(browser, url: str, timeout: float = 60.0, screenshot: Path | None = None,
+          min_polygons: int = 1, context=None) -> PageVisit:
+    """Open ``url`` (in a fresh no-network context unless one is given) and return the time
+    until the Leaflet map is drawn with at least ``min_polygons`` polygons, and the bytes
+    received over HTTP and WebSocket."""
+    own = context is None
+    if own:
+        context = new_context(browser)
+    received = [0, 0]
     page = context.new_page()
     # Bytes as the network sees them: HTTP bodies (encoded) plus WebSocket frames, which
     # carry Streamlit's page content, the map HTML included.
@@ -156,7 +166,7 @@ def visit(browser, url: str, timeout: float = 60.0, screenshot: Path | None = No
 
     def on_frame(ev):
         payload = ev.get("response", {}).get("payloadData", "")
-        received[0] += len(payload) * 3 // 4 if ev.get("response", {}).get("opcode") == 2 else len(payload)
+        received[1] += len(payload) * 3 // 4 if ev.get("response", {}).get("opcode") == 2 else len(payload)
 
     cdp.on("Network.loadingFinished", on_loaded)
     cdp.on("Network.webSocketFrameReceived", on_frame)
@@ -166,6 +176,7 @@ def visit(browser, url: str, timeout: float = 60.0, screenshot: Path | None = No
     elapsed = None
     deadline = start + timeout
     while time.monotonic() < deadline:
+        page.wait_for_timeout(100)
         for frame in page.frames:
             try:
                 p = frame.evaluate(MAP_PROBE_JS)
@@ -177,10 +188,12 @@ def visit(browser, url: str, timeout: float = 60.0, screenshot: Path | None = No
         if probe:
             elapsed = time.monotonic() - start
             break
-        page.wait_for_timeout(50)
     page.wait_for_timeout(300)
     if screenshot is not None:
         page.screenshot(path=str(screenshot), full_page=False)
     text = page.inner_text("body")
-    context.close()
-    return PageVisit(elapsed, received[0], blocked, probe, text)
+    page.close()
+    blocked = list(context.blocked)
+    if own:
+        context.close()
+    return PageVisit(elapsed, received[0], received[1], blocked, probe, text)
