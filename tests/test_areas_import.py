@@ -343,3 +343,31 @@ def test_cli_import_bad_file_exits_1_with_one_line_and_identical_file(store, con
     assert code == 1 and "not a date" in err and snapshot(store) == before
     code, out, err = run_cli(["-c", str(cfg_file), "areas", "list"], monkeypatch, capsys)
     assert code == 0 and "custom" in out and "2024-05-01" in out
+
+
+def test_killed_import_leaves_the_published_database_intact(ccvh_store, config, tmp_path, monkeypatch, capsys):
+    """SIGKILL while `areas import` holds the writer: readers keep the old areas, and the
+    next import runs normally from the leftover working copy."""
+    import signal
+    import time
+
+    cfg_file = config.save(tmp_path / "biodiv.toml")
+    layer = Path(os.environ["BIODIV_SHARED_DATA"]) / "admin/communes-34-herault.geojson"
+    before = snapshot(ccvh_store)
+    exe = Path(sys.executable).with_name("biodiv")
+    proc = subprocess.Popen([str(exe), "-c", str(cfg_file), "areas", "import", str(layer), "--type", "custom"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not ccvh_store.wip_path.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if proc.returncode != -signal.SIGKILL:
+        pytest.skip("the import finished before it could be killed")
+    assert snapshot(ccvh_store) == before
+    code, out, err = run_cli(["-c", str(cfg_file), "areas", "import", str(layer), "--type", "custom"],
+                             monkeypatch, capsys)
+    assert code == 0, err
+    with ccvh_store.read() as con:
+        assert con.execute("SELECT count(*) FROM areas WHERE type = 'custom'").fetchone()[0] == 343
+        assert con.execute("SELECT count(*) FROM areas WHERE type = 'commune'").fetchone()[0] == 343
