@@ -30,6 +30,7 @@ import os
 import re
 import zipfile
 from collections import Counter
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -243,13 +244,7 @@ def _protection_code_from_label(label: str) -> str:
 # Reading files (I/O)
 # ---------------------------------------------------------------------------
 
-def _decode(data: bytes, where: str) -> str:
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise RefError(f"{where}: cannot decode the file (neither UTF-8 nor Windows-1252)")
+ENCODINGS = ("utf-8-sig", "cp1252")
 
 
 def _pick_zip_member(zf: zipfile.ZipFile, where: str) -> str:
@@ -261,41 +256,52 @@ def _pick_zip_member(zf: zipfile.ZipFile, where: str) -> str:
     return max(chosen, key=lambda i: i.file_size).filename
 
 
-def read_rows(path: Path) -> tuple[list[str], Iterator[dict]]:
-    """Header and rows of a reference CSV (or of the CSV inside a zip)."""
+@contextmanager
+def open_rows(path: Path, encoding: str) -> Iterator[tuple[list[str], Iterator[dict]]]:
+    """Header and streamed rows of a reference CSV (or of the CSV inside a zip).
+
+    Streamed, because the BDC statuts CSV is hundreds of MB: it is never held in memory.
+    """
     path = Path(path)
     if not path.is_file():
         raise RefError(f"reference file {path} does not exist")
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as zf:
-                data = zf.read(_pick_zip_member(zf, str(path)))
-        else:
-            data = path.read_bytes()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise RefError(f"{path}: cannot read ({exc})") from None
-    if not data.strip():
+    if path.stat().st_size == 0:
         raise RefError(f"{path} is empty")
-    text = _decode(data, str(path))
-    first = text.split("\n", 1)[0]
-    delimiter = max((";", ",", "\t"), key=first.count)
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    reader.fieldnames = header
-    return header, iter(reader)
+    with ExitStack() as stack:
+        try:
+            if zipfile.is_zipfile(path):
+                zf = stack.enter_context(zipfile.ZipFile(path))
+                raw = stack.enter_context(zf.open(_pick_zip_member(zf, str(path))))
+            else:
+                raw = stack.enter_context(open(path, "rb"))
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise RefError(f"{path}: cannot read ({exc})") from None
+        text = stack.enter_context(io.TextIOWrapper(raw, encoding=encoding, newline=""))
+        first = text.readline()
+        if not first.strip():
+            raise RefError(f"{path} is empty")
+        delimiter = max((";", ",", "\t"), key=first.count)
+        header = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
+        yield header, csv.DictReader(text, fieldnames=header, delimiter=delimiter)
 
 
 def read_reference(path: Path, scopes: Iterable[str] | None = None) -> RefList:
-    """Parse a reference file of either format (see module docstring)."""
-    header, rows = read_rows(path)
-    fmt = detect_format(header)
-    try:
-        if fmt == "protection_list":
-            ref = parse_protection_list(rows)
-        else:
-            ref = parse_bdc_statuts(rows, scopes)
-    except csv.Error as exc:
-        raise RefError(f"{path}: malformed CSV ({exc})") from None
+    """Parse a reference file of either format (see module docstring); UTF-8 or Windows-1252."""
+    for encoding in ENCODINGS:
+        try:
+            with open_rows(path, encoding) as (header, rows):
+                fmt = detect_format(header)
+                if fmt == "protection_list":
+                    ref = parse_protection_list(rows)
+                else:
+                    ref = parse_bdc_statuts(rows, scopes)
+            break
+        except UnicodeDecodeError:
+            continue  # restart the stream with the next encoding
+        except csv.Error as exc:
+            raise RefError(f"{path}: malformed CSV ({exc})") from None
+    else:
+        raise RefError(f"{path}: cannot decode the file (neither UTF-8 nor Windows-1252)")
     if not ref.statuses:
         raise RefError(f"{path}: no protection or red-list status found in the file")
     return ref
