@@ -267,3 +267,32 @@ def test_queries_dir_override(tmp_path, monkeypatch):
     monkeypatch.setenv("BIODIV_QUERIES_DIR", str(tmp_path))
     assert queries_dir() == tmp_path
     assert [q.name for q in list_queries()] == ["mine"]
+
+
+def test_views_for_ad_hoc_sql(con):
+    species = con.execute(
+        "SELECT taxon_id, n_observations, n_research, n_observers, first_observed, protected, threatened "
+        "FROM v_species ORDER BY taxon_id").fetchall()
+    assert species == [
+        (100, 1, 1, 1, dt.date(2023, 4, 10), True, False),
+        (101, 2, 1, 2, dt.date(2023, 5, 2), True, True),
+        (102, 2, 1, 1, dt.date(2024, 4, 15), False, False),   # obs 3 + subspecies obs 4
+        (105, 1, 1, 1, dt.date(2024, 7, 1), False, False),    # obs 7 is outside the territory
+    ]
+    stats = {r[0]: r[1:] for r in con.execute(
+        "SELECT area_code, n_observations, n_species, n_observers, n_observer_days FROM v_area_stats").fetchall()}
+    assert stats["34002"] == (4, 2, 2, 3)
+    assert stats["FR9101388"] == (2, 2, 1, 2)
+    assert stats["34003"] == (0, 0, 0, 0)
+    obs = con.execute(
+        "SELECT id, commune_code, commune_relation, n2000_codes, n2000_certain_codes FROM v_observations "
+        "WHERE id IN (1, 3, 8) ORDER BY id").fetchall()
+    assert obs == [(1, "34001", "certain", ["FR9101388"], ["FR9101388"]),
+                   (3, "34002", "certain", ["FR9101388"], [])]  # 8 is removed
+    status = con.execute(
+        "SELECT taxon_id, protected, protected_national, threatened, protection_codes, redlist_codes "
+        "FROM v_taxon_status WHERE taxon_id IN (101, 102) ORDER BY 1").fetchall()
+    assert status == [(101, True, True, True, "PN", "EN (France métropolitaine)"), (102, False, False, False, None, None)]
+    assert con.execute("SELECT name_key('Quercus  ilex subsp. ilex'), name_key('Circaëtus gallicus'), "
+                       "name_key('Pterostichus (Argutor) aterrimus'), name_key('Mentha ×piperita')").fetchone() == (
+        "quercus ilex ilex", "circaetus gallicus", "pterostichus aterrimus", "mentha x piperita")
