@@ -56,6 +56,11 @@ def area_id(db: Path, code: str) -> int:
         return con.execute("SELECT id FROM areas WHERE code = ?", [code]).fetchone()[0]
 
 
+def frame(at, column: str):
+    """The first table shown that has ``column``."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
 def metrics(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -82,8 +87,11 @@ def test_overview_shows_the_known_figures(monkeypatch, tmp_path, fixture_db, map
     assert "Données de démonstration" not in text
     new = at.dataframe[-1].value
     assert list(new["Nom scientifique"]) == ["Papilio machaon"]
-    groups = at.dataframe[0].value.set_index("Groupe")
-    assert groups.loc["Oiseaux", "Observations"] == 4
+    groups = frame(at, "group").set_index("group")
+    assert groups.loc["Oiseaux", "observations"] == 4
+    years = frame(at, "year").set_index("year")
+    assert years.loc["2024", "observations"] == 3 and years.loc["2024", "species"] == 2
+    assert list(years.loc["2024", "months"]) == [0, 0, 0, 1, 0, 0, 2, 0, 0, 0, 0, 0]
     html = maps_shown["overview_map"]
     assert "Alpha" in html and "Beta" in html and "Gamma" in html and "Delta" not in html
 
@@ -125,10 +133,10 @@ def test_commune_sheet_compares_with_territory(monkeypatch, tmp_path, fixture_db
     box.set_value(area_id(fixture_db, "T0002")).run()
     got = metrics(at)
     assert got["Observations"] == "3" and got["Espèces"] == "3"
-    comparison = at.dataframe[0].value.set_index("Indicateur")
+    comparison = frame(at, "Indicateur").set_index("Indicateur")
     assert comparison.loc["Observations", "Territoire"] == "9"
     assert comparison.loc["Observations", "Part de la zone"] == "33 %"
-    species = at.dataframe[1].value
+    species = frame(at, "Statut")
     assert set(species["Nom scientifique"]) == {"Quercus ilex", "Timon lepidus", "Erithacus rubecula"}
     assert "Beta" in maps_shown["sheet_map_commune"]
 
@@ -153,7 +161,7 @@ def test_species_sheet(monkeypatch, tmp_path, fixture_db, maps_shown):
     assert got["Observations"] == "2" and got["Communes"] == "2 / 3"
     assert got["Dernière observation"] == "08/08/2025"
     assert at.header[0].value == "Rougegorge familier"
-    where = at.dataframe[0].value
+    where = frame(at, "Nom")
     assert set(where["Nom"]) == {"Beta", "Gamma", "Site ZSC d'essai", "Site ZPS d'essai"}
 
 

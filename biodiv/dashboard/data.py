@@ -226,6 +226,17 @@ def per_month(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.Dat
     return _df(con, sql, params)
 
 
+def monthly_by_year(months: pd.DataFrame) -> pd.DataFrame:
+    """From :func:`per_month`: one row per year with the list of its 12 monthly counts."""
+    if months.empty:
+        return pd.DataFrame({"year": pd.Series(dtype="int64"), "months": pd.Series(dtype=object)})
+    m = pd.to_datetime(months["month"])
+    table = (pd.DataFrame({"year": m.dt.year, "m": m.dt.month, "n": months["observations"]})
+             .pivot_table(index="year", columns="m", values="n", aggfunc="sum", fill_value=0)
+             .reindex(columns=range(1, 13), fill_value=0))
+    return pd.DataFrame({"year": table.index.astype(int), "months": [list(map(int, r)) for r in table.to_numpy()]})
+
+
 def phenology(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.DataFrame:
     """Observations and species per month of the year (1..12, all twelve present)."""
     sql, params = _with_filtered(

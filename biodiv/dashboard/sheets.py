@@ -25,15 +25,16 @@ def species_csv(df: pd.DataFrame) -> bytes:
 
 
 def months_chart(db: ui.Db, f: data.Filters) -> None:
+    """Phenology: observations and species per month of the year."""
     ph = ui.q(db, data.phenology, f)
-    ph = ph.assign(mois=[f"{m:02d} {MONTHS_FR[m - 1]}" for m in ph["month"]])
-    st.bar_chart(ph.set_index("mois")[["observations"]].rename(columns={"observations": "Observations"}))
+    ph = ph.assign(mois=[MONTHS_FR[m - 1] for m in ph["month"]])
+    ui.bars(ph, "mois", "Mois", {"observations": "Observations", "species": "Espèces"})
 
 
 def years_chart(db: ui.Db, f: data.Filters) -> None:
     y = ui.q(db, data.per_year, f)
-    st.bar_chart(y.assign(année=y["year"].astype(str)).set_index("année")[["observations", "species"]]
-                 .rename(columns={"observations": "Observations", "species": "Espèces"}), stack=False)
+    ui.bars(y.assign(année=y["year"].astype(str)), "année", "Année",
+            {"observations": "Observations", "species": "Espèces"})
 
 
 def _share(a: float | None, b: float | None) -> str:

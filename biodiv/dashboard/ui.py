@@ -171,6 +171,21 @@ def key_figure_items(k: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     ]
 
 
+def bars(df: pd.DataFrame, label: str, label_title: str, columns: dict[str, str],
+         extra: dict[str, Any] | None = None, height: int | str = "auto") -> None:
+    """A table whose numeric columns are drawn as horizontal bars (light: no chart library)."""
+    config: dict[str, Any] = {label: st.column_config.TextColumn(label_title)}
+    for col, title in columns.items():
+        top = float(df[col].max()) if len(df) else 1.0
+        config[col] = st.column_config.ProgressColumn(title, format="%d", min_value=0,
+                                                      max_value=max(top, 1.0))
+    cols = [label, *columns]
+    for col, cfg in (extra or {}).items():
+        config[col] = cfg
+        cols.append(col)
+    st.dataframe(df[cols], column_config=config, hide_index=True, width="stretch", height=height)
+
+
 def legend(items: list[tuple[str, str]], title: str) -> None:
     chips = " ".join(
         f'<span style="display:inline-block;width:1em;height:1em;background:{c};'

@@ -23,24 +23,15 @@ with left:
     ui.legend(notes["legend"], "Observations")
 with right:
     st.subheader("Par groupe taxonomique")
-    groups = ui.q(db, data.per_group, f)
-    st.dataframe(
-        groups[["group", "observations", "species"]].rename(
-            columns={"group": "Groupe", "observations": "Observations", "species": "Espèces"}),
-        hide_index=True, width="stretch",
-    )
+    ui.bars(ui.q(db, data.per_group, f), "group", "Groupe",
+            {"observations": "Observations", "species": "Espèces"})
 
-c1, c2 = st.columns(2)
-with c1:
-    st.subheader("Par année")
-    years = ui.q(db, data.per_year, f)
-    st.bar_chart(years.assign(year=years["year"].astype(str)).set_index("year")
-                 .rename(columns={"observations": "Observations", "species": "Espèces"}), stack=False)
-with c2:
-    st.subheader("Par mois")
-    months = ui.q(db, data.per_month, f)
-    st.line_chart(months.set_index("month").rename(columns={"observations": "Observations",
-                                                            "species": "Espèces"}))
+st.subheader("Par année et par mois")
+years = ui.q(db, data.per_year, f)
+by_month = data.monthly_by_year(ui.q(db, data.per_month, f))
+years = years.merge(by_month, on="year", how="left").assign(year=lambda d: d["year"].astype(str))
+ui.bars(years, "year", "Année", {"observations": "Observations", "species": "Espèces"},
+        extra={"months": st.column_config.BarChartColumn("Observations par mois (janv. → déc.)", y_min=0)})
 
 year = date.today().year
 st.subheader(f"Nouvelles espèces pour le territoire en {year}")
