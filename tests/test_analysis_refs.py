@@ -228,3 +228,26 @@ def test_real_protected_species_list_matches_known_taxa(ref_store, shared_data, 
     assert 404 not in flagged                  # magpie: not protected
     assert "Rana alpina" in result.output      # ambiguous, listed on the console
     assert (tmp_path / "unmatched.csv").stat().st_size > 100_000
+
+
+def test_red_list_extract_without_type_codes(ref_store, tmp_path):
+    """An INPN 'statuts' extract with LB_TYPE_STATUT only, ;-separated (as exported per list)."""
+    path = tmp_path / "liste-rouge.csv"
+    path.write_text(
+        "CD_REF;LB_NOM;LB_TYPE_STATUT;CODE_STATUT;LABEL_STATUT;LB_ADM_TR\n"
+        "2657;Aquila fasciata;Liste rouge nationale;EN;En danger;France métropolitaine\n"
+        "4525;Passer domesticus;Liste rouge nationale;NT;Quasi menacée;France métropolitaine\n"
+        "459628;Epidalea calamita;Liste rouge régionale;VU;Vulnérable;Occitanie\n",
+        encoding="utf-8",
+    )
+    with ref_store.write() as con:
+        ref, _ = import_reference(con, path)
+    assert ref.format == "bdc_statuts"
+    with ref_store.read() as con:
+        assert statuses(con, "inpn_redlist") == [
+            (100, "inpn_redlist", "threatened", "VU", "Occitanie"),
+            (101, "inpn_redlist", "threatened", "EN", "France métropolitaine"),
+            (105, "inpn_redlist", "other", "NT", "France métropolitaine"),
+        ]
+        threatened = dict(con.execute("SELECT taxon_id, threatened FROM v_taxon_status WHERE taxon_id IN (100, 105)").fetchall())
+    assert threatened == {100: True, 105: False}
