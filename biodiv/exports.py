@@ -238,7 +238,10 @@ def export(
     tmp.unlink(missing_ok=True)
     try:
         if fmt == "csv":
-            obs.drop(columns=["wkb"]).to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
+            import pyarrow as pa
+            import pyarrow.csv as pacsv
+
+            pacsv.write_csv(pa.Table.from_pandas(obs.drop(columns=["wkb"]), preserve_index=False), tmp)
         elif fmt == "dwca":
             from biodiv.dwca import write_dwca
 
