@@ -85,13 +85,14 @@ def test_overview_shows_the_known_figures(monkeypatch, tmp_path, fixture_db, map
     text = all_text(at)
     assert "Dernière mise à jour : 02/01/2026" in text
     assert "Données de démonstration" not in text
-    new = at.dataframe[-1].value
-    assert list(new["Nom scientifique"]) == ["Papilio machaon"]
-    groups = frame(at, "group").set_index("group")
-    assert groups.loc["Oiseaux", "observations"] == 4
-    years = frame(at, "year").set_index("year")
-    assert years.loc["2024", "observations"] == 3 and years.loc["2024", "species"] == 2
-    assert list(years.loc["2024", "months"]) == [0, 0, 0, 1, 0, 0, 2, 0, 0, 0, 0, 0]
+    tables = [m.value for m in at.markdown if "<table" in m.value]
+    groups, years, new = tables
+    assert "<td>Oiseaux</td><td><div class=\"bd-b\"><span style=\"width:100%\"></span><b>4</b>" in groups
+    assert "<td>Plantes</td>" in groups and "<td>Mammifères</td>" not in groups
+    row_2024 = years.split("<td>2024</td>")[1].split("</tr>")[0]
+    assert "<b>3</b>" in row_2024 and "<b>2</b>" in row_2024           # observations, species
+    assert 'title="avr. : 1"' in row_2024 and 'title="juil. : 2"' in row_2024
+    assert "<td>Papilio machaon</td>" in new and "<td>01/01/" in new and "Merops" not in new
     html = maps_shown["overview_map"]
     assert "Alpha" in html and "Beta" in html and "Gamma" in html and "Delta" not in html
 

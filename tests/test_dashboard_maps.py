@@ -113,3 +113,15 @@ def test_install_assets_reports_a_missing_npm(tmp_path):
     with pytest.raises(BiodivError, match="not found"):
         assets.install_assets(tmp_path / "vendor", npm="npm-does-not-exist-here")
     assert not assets.assets_installed(tmp_path / "vendor")
+
+
+def test_html_tables_escape_and_scale_bars():
+    from biodiv.dashboard.html import bars_table, plain_table
+
+    df = pd.DataFrame({"g": ["<Oiseaux>", "Plantes"], "n": [10, 5], "m": [[1] * 12, [0] * 11 + [4]]})
+    out = bars_table(df, "g", "Groupe", {"n": "Observations"}, months="m")
+    assert "&lt;Oiseaux&gt;" in out and "<Oiseaux>" not in out
+    assert 'style="width:100%"></span><b>10</b>' in out and 'style="width:50%"></span><b>5</b>' in out
+    assert 'title="déc. : 4" style="height:100%"' in out
+    table = plain_table(pd.DataFrame({"d": [date(2025, 8, 8)], "n": [12345]}), {"d": "Date", "n": "N"})
+    assert "<td>08/08/2025</td>" in table and "<td>12\u202f345</td>" in table

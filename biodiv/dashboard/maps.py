@@ -64,9 +64,9 @@ def new_map(bounds: tuple[float, float, float, float] | None, basemap: str = "au
     return m
 
 
-def finish(m: folium.Map, base_url: str | None = None) -> folium.Map:
-    """Add the layer control and make every asset local (call last)."""
-    folium.LayerControl(collapsed=False).add_to(m)
+def finish(m: folium.Map, base_url: str | None = None, collapsed: bool = False) -> folium.Map:
+    """Add the layer control (folded on small maps) and make every asset local (call last)."""
+    folium.LayerControl(collapsed=collapsed).add_to(m)
     return localize(m) if base_url is None else localize(m, base_url)
 
 

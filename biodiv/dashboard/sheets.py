@@ -94,7 +94,7 @@ def area_sheet(types: tuple[str, ...], title: str, choose: str, none_msg: str) -
     left, right = st.columns([3, 2])
     with left:
         st.subheader("Carte")
-        m, notes = ui.observation_map(db, f, "observations", area_id=area_id)
+        m, notes = ui.observation_map(db, f, "observations", area_id=area_id, collapsed=True)
         ui.show_map(m, key=f"sheet_map_{types[0]}", height=460)
         ui.map_caption(notes)
     with right:

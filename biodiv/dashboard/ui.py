@@ -350,7 +350,7 @@ def grid_cell(bounds: tuple[float, float, float, float] | None, max_cells: int =
 
 
 def observation_map(db: Db, f: data.Filters, measure: str = "observations",
-                    area_id: int | None = None, points: bool = True):
+                    area_id: int | None = None, points: bool = True, collapsed: bool = False):
     """The map of a page: communes coloured by ``measure``, Natura 2000 overlays, and the
     observations as points (few) or grid cells counted in DuckDB (many).
 
@@ -390,7 +390,7 @@ def observation_map(db: Db, f: data.Filters, measure: str = "observations",
         notes["grid_legend"] = maps.add_grid(m, q(db, data.map_grid, f, cell), cell)
         notes["mode"] = "grid"
         notes["cell"] = cell
-    maps.finish(m)
+    maps.finish(m, collapsed=collapsed)
     return m, notes
 
 

@@ -40,7 +40,7 @@ with text_col:
         ("Dernière observation", k["last_observed"].strftime("%d/%m/%Y") if k["last_observed"] else "—", None),
     ])
 
-m, notes = ui.observation_map(db, fs, "observations")
+m, notes = ui.observation_map(db, fs, "observations", collapsed=True)
 ui.show_map(m, key="species_map", height=460)
 ui.map_caption(notes)
 
