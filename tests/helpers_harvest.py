@@ -262,10 +262,12 @@ class StandInInat:
     """Start with ``with StandInInat(obs, taxonomy) as api:``; ``api.url`` is the ``/v1`` base."""
 
     def __init__(self, observations: ObservationSet, taxonomy: Taxonomy, *, rate_per_second: float | None = None,
-                 only_id_cap: int = 500, sleep_timeout: float = 2.0):
+                 rate_window: float = 1.0, only_id_cap: int = 500, sleep_timeout: float = 2.0):
         self.obs = observations
         self.taxonomy = taxonomy
         self.rate_per_second = rate_per_second
+        self.rate_window = rate_window          # seconds over which rate_per_second is averaged
+        self.refused = 0
         self.only_id_cap = only_id_cap
         self.sleep_timeout = sleep_timeout
         self.faults: deque[str] = deque()      # consumed one per request: 500, 429, timeout, truncated, drop, ok
@@ -302,9 +304,10 @@ class StandInInat:
             return False
         now = time.monotonic()
         with self._lock:
-            while self._times and now - self._times[0] > 1.0:
+            while self._times and now - self._times[0] > self.rate_window:
                 self._times.popleft()
-            if len(self._times) >= self.rate_per_second:
+            if len(self._times) >= self.rate_per_second * self.rate_window:
+                self.refused += 1
                 return True
             self._times.append(now)
         return False
@@ -385,8 +388,11 @@ def _make_handler(server: StandInInat):
                 fault = server.faults.popleft() if server.faults else "ok"
             if fault == "500":
                 return self._send(500, b'{"error":"Internal Server Error","status":500}')
-            if fault == "429" or server._rate_exceeded():
+            if fault == "429":
                 return self._send(429, b'{"error":"Too Many Requests","status":429}', {"Retry-After": "0"})
+            if server._rate_exceeded():
+                return self._send(429, b'{"error":"Too Many Requests","status":429}',
+                                  {"Retry-After": str(int(server.rate_window))})
             if fault == "drop":
                 self.close_connection = True
                 self.connection.close()

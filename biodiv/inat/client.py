@@ -122,6 +122,7 @@ def make_session(cfg) -> ClientSession:
     for prefix in ("http://", "https://"):
         session.mount(prefix, HTTPAdapter(max_retries=retry))
     session.limit_statuses = ()   # 429: our own wait (see module doc), not a fixed 5 s bucket fill
+    session.settings.disabled = True   # never read nor write the HTTP cache (thread-safe, unlike cache_disabled())
     return session
 
 
@@ -189,8 +190,7 @@ class InatClient:
     def _send(self, url: str, params: dict[str, Any]) -> requests.Response:
         self.counter.check()
         try:
-            with self.session.cache_disabled():
-                response = self.session.request("GET", url, raise_for_status=False, **params)
+            response = self.session.request("GET", url, raise_for_status=False, **params)
         except (requests.ConnectionError, requests.Timeout) as exc:
             self.counter.add(1)
             raise InatUnreachable(

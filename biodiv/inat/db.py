@@ -343,14 +343,18 @@ def store_inat_statuses(con, taxon_ids: Iterable[int], rows: list[dict], replace
             "DELETE FROM taxon_statuses WHERE source = 'inaturalist' AND taxon_id IN (SELECT unnest(?::BIGINT[]))",
             [ids],
         )
-    seen = set()
-    for r in rows:
-        key = (r["taxon_id"], r["code"], r["scope"])
-        if key in seen:
-            continue
-        seen.add(key)
+    unique = list({(r["taxon_id"], r["code"], r["scope"]): r for r in rows}.values())
+    if not unique:
+        return
+    fields = ("taxon_id", "source", "kind", "code", "label", "scope", "ref_id")
+    table = pa.Table.from_pydict({f: [r[f] for r in unique] for f in fields}, schema=pa.schema([
+        ("taxon_id", pa.int64()), ("source", pa.string()), ("kind", pa.string()), ("code", pa.string()),
+        ("label", pa.string()), ("scope", pa.string()), ("ref_id", pa.string())]))
+    con.register("harvest_statuses", table)
+    try:
         con.execute(
-            "INSERT INTO taxon_statuses (taxon_id, source, kind, code, label, scope, ref_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [r["taxon_id"], r["source"], r["kind"], r["code"], r["label"], r["scope"], r["ref_id"]],
+            f"INSERT INTO taxon_statuses ({', '.join(fields)}) SELECT {', '.join(fields)} FROM harvest_statuses "
+            "ON CONFLICT DO NOTHING"
         )
+    finally:
+        con.unregister("harvest_statuses")

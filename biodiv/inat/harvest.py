@@ -53,6 +53,15 @@ LOCALE = "fr"
 # A reconciliation listing far smaller than what is stored is more likely a wrong
 # query (changed place_id/project_id, API glitch) than mass deletion: refuse it.
 RECONCILE_MIN_SHARE = 0.5
+DUCKDB_MEMORY_LIMIT = "64MB"
+
+
+def _cap_duckdb_memory(con) -> str | None:
+    """Bound DuckDB's buffer pool while harvesting, so memory does not grow with the
+    database (pages are written once and not read back); returns the previous limit."""
+    previous = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+    return previous
 
 
 def query_params(cfg, bbox: tuple[float, float, float, float]) -> dict[str, Any]:
@@ -128,6 +137,7 @@ def harvest(cfg, con, full: bool = False, reconcile: bool = False, progress: boo
     else:
         client.counter = counter
     status, message = "ok", None
+    previous_limit = _cap_duckdb_memory(con)
     try:
         with HarvestProgress(progress, counter.per_minute) as bar:
             try:
@@ -152,6 +162,8 @@ def harvest(cfg, con, full: bool = False, reconcile: bool = False, progress: boo
     finally:
         if own_client:
             client.close()
+        if previous_limit is not None:
+            con.execute(f"SET memory_limit = '{previous_limit}'")
     run.stats["duration_s"] = round(time.monotonic() - started, 3)
     summary = run.snapshot()
     db.finish_run(con, run_id, status, summary, message)
@@ -258,7 +270,12 @@ def _store_page(con, run: _Run, results: list[dict], cursor: int) -> int:
 
 
 def _resolve_taxa(con, client: InatClient, run: _Run) -> None:
-    """Fetch missing ancestors (deepest first, 30 per request) and fill lineage names."""
+    """Fetch missing ancestors (deepest first, 30 per request) and fill lineage names.
+
+    A ``/taxa/{id}`` answer embeds the taxon's ``ancestors``: asking for the deepest
+    missing ancestor of each lineage first usually brings every higher rank with it,
+    so those are skipped when their turn comes.
+    """
     asked: set[int] = set()
     while True:
         lineages = db.unresolved_lineages(con)
@@ -266,38 +283,45 @@ def _resolve_taxa(con, client: InatClient, run: _Run) -> None:
         missing = wanted - db.known_taxon_ids(con, wanted) - asked
         if not missing:
             break
-        deepest = set()
+        depth: dict[int, int] = {}
         for lineage in lineages:
-            for aid in reversed(lineage[:-1]):
+            for level, aid in enumerate(lineage[:-1]):
                 if aid in missing:
-                    deepest.add(aid)
-                    break
-        batch_ids = sorted(deepest)
-        for start in range(0, len(batch_ids), TAXA_PER_REQUEST):
-            batch = [i for i in batch_ids[start:start + TAXA_PER_REQUEST]
-                     if i not in db.known_taxon_ids(con, batch_ids[start:start + TAXA_PER_REQUEST])]
-            if not batch:
-                continue
-            records = client.taxa(batch, locale=LOCALE)
-            asked.update(batch)
-            taxa, statuses = [], []
-            for record in records:
-                for t in taxa_in_record(record):
-                    taxa.append(parse_taxon(t))
-                    if t is record:
-                        statuses.extend(taxon_status_rows(t))
-            now = db.utcnow()
-            returned = {t["id"] for t in taxa}
-            with transaction(con):
-                db.upsert_taxa(con, taxa, now)
-                db.store_inat_statuses(con, [to_int(r.get("id")) for r in records if to_int(r.get("id"))],
-                                       statuses, replace=True)
-                db.insert_placeholder_taxa(con, set(batch) - returned, now)
-                run.stats["taxa_fetched"] += len(returned)
-                run.stats["taxa_requests"] += 1
-                run.save()
+                    depth[aid] = max(depth.get(aid, 0), level)
+        order = sorted(missing, key=lambda i: (-depth[i], i))
+        arrived: set[int] = set()
+        batch: list[int] = []
+        for pos, tid in enumerate(order):
+            if tid not in arrived:
+                batch.append(tid)
+            if len(batch) == TAXA_PER_REQUEST or (pos == len(order) - 1 and batch):
+                arrived |= _fetch_taxa(con, client, run, batch)
+                asked.update(batch)
+                batch = []
     with transaction(con):
         db.resolve_lineages(con)
+
+
+def _fetch_taxa(con, client: InatClient, run: _Run, batch: list[int]) -> set[int]:
+    """One ``/taxa/{ids}`` request stored in one transaction; returns the ids received."""
+    records = client.taxa(batch, locale=LOCALE)
+    taxa, statuses = [], []
+    for record in records:
+        for t in taxa_in_record(record):
+            taxa.append(parse_taxon(t))
+            if t is record:
+                statuses.extend(taxon_status_rows(t))
+    now = db.utcnow()
+    returned = {t["id"] for t in taxa if t["id"] is not None}
+    with transaction(con):
+        db.upsert_taxa(con, taxa, now)
+        db.store_inat_statuses(con, [to_int(r.get("id")) for r in records if to_int(r.get("id"))],
+                               statuses, replace=True)
+        db.insert_placeholder_taxa(con, set(batch) - returned, now)
+        run.stats["taxa_fetched"] += len(returned)
+        run.stats["taxa_requests"] += 1
+        run.save()
+    return returned
 
 
 def _reconcile(cfg, con, client: InatClient, run: _Run, bbox, bar: HarvestProgress) -> None:
