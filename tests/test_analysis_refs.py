@@ -124,12 +124,20 @@ def test_bdc_statuts_zip_in_windows_1252_with_red_lists(ref_store, tmp_path):
         assert row == (True, "LC (France métropolitaine), VU (Occitanie)")
 
 
-def test_bdc_scope_filter_keeps_only_the_named_scopes(tmp_path):
+def test_bdc_scope_filter_keeps_only_the_named_scopes(ref_store, tmp_path, monkeypatch):
     path = tmp_path / "bdc.csv"
     path.write_bytes(bdc_csv())
     ref = read_reference(path, scopes=["France métropolitaine"])
     assert {s.scope for s in ref.statuses} == {"France métropolitaine"}
     assert ref.skipped["VU (Occitanie)"] == 1 and ref.skipped["PD (Hérault)"] == 1
+    result = cli_invoke(["refs", "import", str(path), "--scope", "Occitanie", "--scope", "hérault"],
+                        ref_store, tmp_path, monkeypatch)
+    assert result.exit_code == 0, result.output
+    with ref_store.read() as con:
+        assert statuses(con) == [
+            (103, "inpn_protection", "protected", "PD", "Hérault"),
+            (105, "inpn_redlist", "threatened", "VU", "Occitanie"),
+        ]
 
 
 @pytest.mark.parametrize("content, message", [
