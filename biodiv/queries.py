@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -123,7 +123,6 @@ class Query:
     columns: tuple[tuple[str, str], ...]
     sql: str
     path: Path | None = None
-    extra: dict = field(default_factory=dict, compare=False)
 
     def param(self, name: str) -> Param:
         for p in self.params:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 import xml.etree.ElementTree as ET
 import zipfile
 

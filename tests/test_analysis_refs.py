@@ -32,7 +32,7 @@ def template_db(tmp_path_factory):
     from biodiv.store import Store
 
     store = Store(tmp_path_factory.mktemp("refs") / "template.duckdb")
-    with store.write(create=True) as con:
+    with store.write(create=True):
         pass
     build_fixture(store, with_statuses=False, extra_sql=EXTRA_TAXA)
     return store.path
