@@ -120,7 +120,7 @@ def header(db: Db, title: str) -> dict[str, Any]:
     info = q(db, data.db_info)
     if info["demo"]:
         st.warning(f"**{DEMO_BANNER}** — ces observations et ces communes sont générées, "
-                   "elles ne décrivent aucun territoire réel.", icon="🧪")
+                   "elles ne décrivent aucun territoire réel.", icon=":material/science:")
     st.title(title)
     if info["observations_in_territory"] == 0:
         if info["observations_total"] == 0:

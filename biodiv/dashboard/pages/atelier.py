@@ -31,7 +31,7 @@ def live() -> None:
     ], big=True)
     left, right = st.columns([3, 2])
     with left:
-        m, notes = ui.observation_map(db, data.NO_FILTERS, "observations")
+        m, notes = ui.observation_map(db, data.NO_FILTERS, "observations", collapsed=True)
         ui.show_map(m, key="atelier_map", height=560)
     with right:
         st.subheader("Dernières observations")
@@ -41,7 +41,9 @@ def live() -> None:
             if isinstance(row["photo_url"], str) and row["photo_url"]:
                 photo.image(row["photo_url"], width=90)
             else:
-                photo.markdown("<div style='font-size:3rem'>🌿</div>", unsafe_allow_html=True)
+                photo.markdown("<div style='width:90px;height:90px;background:#e8f5e9;color:#2e7d32;"
+                               "display:flex;align-items:center;justify-content:center;font-size:.8rem'>"
+                               "sans photo</div>", unsafe_allow_html=True)
             who = row["user_login"] or HIDDEN_OBSERVER_FR
             where = " · localisation floutée" if row["obscured"] else ""
             text.markdown(f"**{row['common_name_fr'] or row['sci_name']}**  \n*{row['sci_name']}*  \n"
