@@ -69,8 +69,8 @@ def _col(values, index) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(s):
         out = s.map(lambda v: v.isoformat() if not pd.isna(v) else "")
     elif (pd.api.types.is_float_dtype(s) or pd.api.types.is_integer_dtype(s)
-          or pd.api.types.is_bool_dtype(s) or pd.api.types.is_string_dtype(s)
-          and not s.map(type).isin([dt.date, dt.datetime, pd.Timestamp]).any()):
+          or pd.api.types.is_bool_dtype(s) or isinstance(s.dtype, pd.StringDtype)
+          or pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty", "integer", "floating")):
         out = s.astype(str)
     else:
         out = s.map(_text)
