@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from datetime import date
@@ -67,12 +68,27 @@ def dashboard(
         except BiodivError as exc:
             err_console.print(f"[yellow]warning:[/] maps need the Leaflet files and could not fetch them: {exc}")
     console.print(f"Dashboard on http://{host}:{port} — database {env['BIODIV_DB']} (Ctrl+C to stop)")
-    try:
-        code = subprocess.call(streamlit_command(host, port), env=env, cwd=assets.PROJECT_DIR)
-    except KeyboardInterrupt:
-        code = 0
+    code = run_until_stopped(streamlit_command(host, port), env=env, cwd=assets.PROJECT_DIR)
     if code:
         raise typer.Exit(code)
+
+
+def run_until_stopped(cmd: list[str], env: dict[str, str], cwd: Path) -> int:
+    """Run the server in the foreground; Ctrl+C or SIGTERM stops it (never left orphaned)."""
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd)
+    previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def demo(
