@@ -228,3 +228,43 @@ def test_species_csv_for_spreadsheets():
         "Nom français;Nom scientifique;Groupe;Observations;Dernière année;Statut",
         "Guêpier d'Europe;Merops apiaster;Oiseaux;3;2025;Protégée (PN)",
     ]
+
+
+def test_species_sheet_search_ignores_accents(monkeypatch, tmp_path, fixture_db, maps_shown):
+    at = app_for(monkeypatch, tmp_path, fixture_db).run()
+    at.switch_page(PAGES + "fiche_espece.py").run()
+    at.text_input(key="species_search").input("guepier").run()
+    assert not at.exception
+    assert at.selectbox(key="species_sheet").options == ["Guêpier d'Europe (Merops apiaster)"]
+    assert metrics(at)["Observations"] == "2"                      # one of them obscured
+    assert "Protégée (PN)" in all_text(at)
+    at.text_input(key="species_search").input("zzz").run()
+    assert "Aucune espèce ne correspond" in at.warning[-1].value
+
+
+def test_reads_while_a_writer_works_and_sees_the_publication(monkeypatch, tmp_path, maps_shown):
+    db = build_fixture_db(tmp_path / "live.duckdb")
+    at = app_for(monkeypatch, tmp_path, db).run()
+    assert metrics(at)["Observations"] == "9"
+    store = Store(db)
+    with store.write() as con:                                         # a harvest in progress
+        con.execute(
+            """INSERT INTO observations (id, observed_on, quality_grade, taxon_id, lon, lat, user_id,
+                                         user_login, in_territory, needs_attach)
+               VALUES (12, DATE '2025-09-09', 'research', 2, 3.01, 43.01, 16, 'gina', true, false)""")
+        con.execute("INSERT INTO observation_areas VALUES (12, 1, 'certain')")
+        at.run()                                                       # no lock error, old snapshot
+        assert not at.exception and not at.error
+        assert metrics(at)["Observations"] == "9"
+    at.run()                                                           # published: the new file is read
+    assert metrics(at)["Observations"] == "10" and metrics(at)["Observateurs"] == "5"
+
+
+def test_corrupt_database_is_a_clear_message(monkeypatch, tmp_path):
+    bad = tmp_path / "corrupt.duckdb"
+    bad.write_bytes(b"this is not a database" * 100)
+    at = app_for(monkeypatch, tmp_path, bad).run()
+    assert not at.exception
+    msg = at.error[0].value
+    assert msg.startswith("La base de données ne peut pas être lue") and "not a readable DuckDB database" in msg
+    assert bad.read_bytes() == b"this is not a database" * 100        # left untouched

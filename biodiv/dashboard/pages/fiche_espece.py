@@ -14,11 +14,16 @@ if opts.empty:
     st.info("Aucune espèce observée sur le territoire.")
     st.stop()
 labels = dict(zip(opts["species_key"].astype(int), opts["label"]))
-keys = list(labels)
-if "species_sheet" not in st.session_state and f.species and f.species[0] in labels:
-    st.session_state["species_sheet"] = f.species[0]
-key = st.selectbox("Espèce (tapez un nom français ou scientifique)", keys, format_func=labels.get,
-                   key="species_sheet")
+search = st.text_input("Rechercher une espèce (nom français ou scientifique, accents facultatifs)",
+                       key="species_search", placeholder="ex. : guepier, merops…")
+found = data.search_species(opts, search)
+if found.empty:
+    st.warning(f"Aucune espèce ne correspond à « {search} ».")
+    st.stop()
+keys = [int(k) for k in found["species_key"]]
+if st.session_state.get("species_sheet") not in keys:
+    st.session_state["species_sheet"] = f.species[0] if f.species and f.species[0] in keys else keys[0]
+key = st.selectbox("Espèce", keys, format_func=labels.get, key="species_sheet")
 info = ui.q(db, data.species_info, key) or {}
 fs = f.with_(species=(key,))
 k = ui.figures(db, fs)
