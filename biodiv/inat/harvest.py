@@ -56,9 +56,9 @@ RECONCILE_MIN_SHARE = 0.5
 DUCKDB_MEMORY_LIMIT = "64MB"
 
 
-def _cap_duckdb_memory(con) -> str | None:
-    """Bound DuckDB's buffer pool while harvesting, so memory does not grow with the
-    database (pages are written once and not read back); returns the previous limit."""
+def _cap_duckdb_memory(con) -> str:
+    """Bound DuckDB's buffer pool while harvesting, so that memory does not grow with
+    the database (pages are written once, not read back). Returns the previous limit."""
     previous = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
     return previous
@@ -137,19 +137,23 @@ def harvest(cfg, con, full: bool = False, reconcile: bool = False, progress: boo
     else:
         client.counter = counter
     status, message = "ok", None
-    previous_limit = _cap_duckdb_memory(con)
     try:
-        with HarvestProgress(progress, counter.per_minute) as bar:
-            try:
-                _harvest_observations(cfg, con, client, run, bbox, full, bar)
-                _resolve_taxa(con, client, run)
-                if reconcile:
-                    _reconcile(cfg, con, client, run, bbox, bar)
-            except BudgetExhausted:
-                status = "budget"
-                message = (f"daily iNaturalist budget of {per_day} requests reached; "
-                           "the next run resumes where this one stopped")
-                bar.note(f"[yellow]{message}[/]")
+        previous_limit = _cap_duckdb_memory(con)
+        try:
+            with HarvestProgress(progress, counter.per_minute) as bar:
+                try:
+                    _harvest_observations(cfg, con, client, run, bbox, full, bar)
+                    _resolve_taxa(con, client, run)
+                    if reconcile:
+                        _reconcile(cfg, con, client, run, bbox, bar)
+                except BudgetExhausted:
+                    status = "budget"
+                    message = (f"daily iNaturalist budget of {per_day} requests reached; "
+                               "the next run resumes where this one stopped")
+                    bar.note(f"[yellow]{message}[/]")
+            con.execute("CHECKPOINT")   # write the harvested pages while memory is still capped
+        finally:
+            con.execute(f"SET memory_limit = '{previous_limit}'")
         if attach:
             from biodiv.attach import attach as attach_observations
 
@@ -162,8 +166,6 @@ def harvest(cfg, con, full: bool = False, reconcile: bool = False, progress: boo
     finally:
         if own_client:
             client.close()
-        if previous_limit is not None:
-            con.execute(f"SET memory_limit = '{previous_limit}'")
     run.stats["duration_s"] = round(time.monotonic() - started, 3)
     summary = run.snapshot()
     db.finish_run(con, run_id, status, summary, message)
