@@ -268,6 +268,7 @@ class StandInInat:
         self.rate_per_second = rate_per_second
         self.rate_window = rate_window          # seconds over which rate_per_second is averaged
         self.refused = 0
+        self.only_id_reject_above: int | None = None   # answer 422 to larger only_id pages
         self.only_id_cap = only_id_cap
         self.sleep_timeout = sleep_timeout
         self.faults: deque[str] = deque()      # consumed one per request: 500, 429, timeout, truncated, drop, ok
@@ -400,6 +401,9 @@ def _make_handler(server: StandInInat):
             if fault == "timeout":
                 time.sleep(server.sleep_timeout)
             if parsed.path.rstrip("/") == "/v1/observations":
+                limit = server.only_id_reject_above
+                if limit is not None and q.get("only_id") == "true" and int(q.get("per_page", 0)) > limit:
+                    return self._send(422, b'{"error":"per_page too large","status":422}')
                 body = server.observations(q)
                 server.obs_pages += 1
             elif parsed.path.startswith("/v1/taxa/"):

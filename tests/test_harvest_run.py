@@ -203,6 +203,11 @@ def test_reconcile_soft_deletes_and_restores(tmp_path, world, prepare):
             obs.put(make_observation(gone[1], rec["taxon"], 3.5, 43.6, datetime(2024, 1, 1, tzinfo=timezone.utc)))
             back = _run(cfg, con, reconcile=True, attach=False)
             assert back["restored"] == 1 and back["removed"] == 0 and gone[1] in _ids(con, active_only=True)
+            # a server refusing large id pages (422) gets pages of 200
+            api.only_id_reject_above = 200
+            again = _run(cfg, con, reconcile=True, attach=False)
+            assert (again["removed"], again["restored"]) == (0, 0)
+            assert api.log[-1][1]["per_page"] == "200" and api.log[-1][1]["only_id"] == "true"
             # a listing far smaller than what is stored looks like a wrong query: refused, nothing marked
             for oid in list(obs.ids())[:700]:
                 obs.vanish(oid)

@@ -40,7 +40,11 @@ BURST = 5                        # consecutive requests allowed before per-secon
 
 
 class InatError(BiodivError):
-    """iNaturalist answered, but not with usable data."""
+    """iNaturalist answered, but not with usable data (``status``: the HTTP status, if any)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class InatUnreachable(InatError):
@@ -177,7 +181,8 @@ class InatClient:
         if response.status_code >= 400:
             raise InatError(
                 f"iNaturalist answered HTTP {response.status_code} for {_short(response.url)}: "
-                f"{_short(response.text, 160)}"
+                f"{_short(response.text, 160)}",
+                status=response.status_code,
             )
         try:
             data = response.json()

@@ -339,7 +339,14 @@ def _reconcile(cfg, con, client: InatClient, run: _Run, bbox, bar: HarvestProgre
                                         "per_page": IDS_PER_PAGE}
     first = True
     while True:
-        data = client.observations(params | {"id_above": cursor})
+        try:
+            data = client.observations(params | {"id_above": cursor})
+        except InatError as exc:
+            # a server that refuses large id pages gets the documented maximum instead
+            if exc.status not in (400, 422) or params["per_page"] == OBSERVATIONS_PER_PAGE:
+                raise
+            params["per_page"] = OBSERVATIONS_PER_PAGE
+            continue
         ids = sorted(i for i in (_id_of(r) for r in data.get("results") or []) if i is not None)
         total = to_int(data.get("total_results"))
         if first:
