@@ -55,6 +55,7 @@ class SourcesConfig:
     wfs_url: str = "https://data.geopf.fr/wfs/ows"
     wfs_layer_zsc: str = "PROTECTEDAREAS.SIC:sic"
     wfs_layer_zps: str = "PROTECTEDAREAS.ZPS:zps"
+    inpn_statuts_url: str | None = None   # INPN "BDC statuts" zip (biodiv refs fetch)
     timeout: float = 60.0
 
 

@@ -138,12 +138,22 @@ def latest_version() -> int:
     return max((m.version for m in migrations()), default=0)
 
 
+def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
+    if schema_version(con) == 0:
+        return set()
+    return {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
-    """Apply the migrations newer than the recorded version, each in its own transaction."""
-    current = schema_version(con)
+    """Apply every migration not yet recorded, in order, each in its own transaction.
+
+    Missing numbers are applied even below the highest recorded one, so a migration
+    that lands after a later-numbered one is never skipped.
+    """
+    done = applied_versions(con)
     applied = []
     for m in migrations():
-        if m.version <= current:
+        if m.version in done:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
@@ -188,12 +198,13 @@ class Store:
                 f"no database at {self.path}: run `biodiv init` then `biodiv update` (or `biodiv demo`)"
             )
         con = connect(self.path, read_only=True)
-        have, want = schema_version(con), latest_version()
-        if have < want:
+        missing = {m.version for m in migrations()} - applied_versions(con)
+        if missing:
+            have = schema_version(con)
             con.close()
             raise StoreError(
-                f"{self.path} has schema version {have}, this biodiv needs {want}: "
-                "run `biodiv migrate` to upgrade it"
+                f"{self.path} has schema version {have} and lacks migration(s) "
+                f"{', '.join(map(str, sorted(missing)))}: run `biodiv migrate` to upgrade it"
             )
         return con
 

@@ -83,3 +83,10 @@ def test_old_schema_is_upgraded_by_migrate(tmp_path):
     assert "schema version" in run(["migrate"], store.path).stdout
     st = json.loads(run(["status", "--json"], store.path).stdout)
     assert st["schema_version"] == latest_version()
+
+
+def test_usage_errors_exit_2_without_traceback(tmp_path):
+    for args in (["no-such-command"], ["attach", "--no-such-option"]):
+        proc = run(args, tmp_path / "x.duckdb", check=False)
+        assert proc.returncode == 2
+        assert "Traceback" not in proc.stderr and "Usage" in proc.stderr
