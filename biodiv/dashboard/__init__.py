@@ -1,6 +1,11 @@
-"""The Streamlit dashboard: SQL reads (``data``), folium map builders (``maps``), local
-Leaflet assets (``assets``) and the Streamlit pages (``pages``).
+"""The Streamlit dashboard (French UI) over the read-only DuckDB file.
 
-Only ``pages`` and ``ui`` import Streamlit; everything else is plain functions that take a
-DuckDB connection or DataFrames, so they are tested without a browser.
+* ``data``: every SQL read, as plain functions ``(connection, filters) -> DataFrame``;
+* ``maps``: folium map builders (pure); ``assets``: local Leaflet files (offline maps);
+* ``labels``: French vocabulary; ``html``: light static tables;
+* ``ui``, ``sheets``, ``app`` and ``pages/``: the Streamlit code;
+* ``browser``: a real Streamlit server and headless Chromium (tests and bench).
+
+Only ``ui``, ``sheets``, ``app`` and ``pages`` import Streamlit; the rest is tested
+without a browser.
 """

@@ -118,6 +118,7 @@ class PageVisit:
     blocked: list[str] = field(default_factory=list)
     probe: dict | None = None
     text: str = ""
+    responses: list[tuple[str, int]] = field(default_factory=list)  # (url, encoded bytes)
 
     @property
     def bytes_received(self) -> int:
@@ -161,13 +162,23 @@ def visit(browser, url: str, timeout: float = 60.0, screenshot: Path | None = No
     cdp = context.new_cdp_session(page)
     cdp.send("Network.enable")
 
+    urls: dict[str, str] = {}
+    responses: list[tuple[str, int]] = []
+
+    def on_response(ev):
+        urls[ev["requestId"]] = ev["response"]["url"]
+
     def on_loaded(ev):
-        received[0] += int(ev.get("encodedDataLength", 0))
+        n = int(ev.get("encodedDataLength", 0))
+        received[0] += n
+        if ev["requestId"] in urls:
+            responses.append((urls[ev["requestId"]], n))
 
     def on_frame(ev):
         payload = ev.get("response", {}).get("payloadData", "")
         received[1] += len(payload) * 3 // 4 if ev.get("response", {}).get("opcode") == 2 else len(payload)
 
+    cdp.on("Network.responseReceived", on_response)
     cdp.on("Network.loadingFinished", on_loaded)
     cdp.on("Network.webSocketFrameReceived", on_frame)
     start = time.monotonic()
@@ -196,4 +207,4 @@ def visit(browser, url: str, timeout: float = 60.0, screenshot: Path | None = No
     blocked = list(context.blocked)
     if own:
         context.close()
-    return PageVisit(elapsed, received[0], received[1], blocked, probe, text)
+    return PageVisit(elapsed, received[0], received[1], blocked, probe, text, responses)
