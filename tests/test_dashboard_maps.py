@@ -86,8 +86,10 @@ def test_choropleth_tooltip_values_per_commune():
 
 
 def test_point_limit_payload_stays_under_3_mb():
+    from biodiv.dashboard.ui import MAX_POINTS
+
     rng = np.random.default_rng(1)
-    n = 3000
+    n = MAX_POINTS                                  # the most points a map may ever carry
     pts = pd.DataFrame({
         "id": np.arange(n), "lon": rng.uniform(3, 3.2, n), "lat": rng.uniform(43, 43.2, n),
         "observed_on": [date(2025, 5, 1)] * n, "common_name_fr": ["Rougegorge familier"] * n,

@@ -364,6 +364,15 @@ def filters_summary(f: data.Filters) -> str:
 # Maps
 # ---------------------------------------------------------------------------
 
+# Above this many points a map would exceed ~2 MB whatever `dashboard.point_limit` says.
+MAX_POINTS = 5000
+
+
+def point_limit() -> int:
+    """`dashboard.point_limit`, capped at MAX_POINTS (payload ≤ 3 MB per view)."""
+    return max(0, min(int(config().dashboard.point_limit), MAX_POINTS))
+
+
 N2000_LAYERS = (
     ("n2000_zsc", "Natura 2000 ZSC (directive Habitats)", "ZSC"),
     ("n2000_zps", "Natura 2000 ZPS (directive Oiseaux)", "ZPS"),
@@ -412,7 +421,7 @@ def observation_map(db: Db, f: data.Filters, measure: str = "observations",
     k = q(db, data.key_figures, f)
     counts = {"drawable": k["drawable"], "obscured": k["obscured"]}
     notes.update(counts)
-    limit = cfg.dashboard.point_limit
+    limit = point_limit()
     if points and counts["drawable"] <= limit:
         pts = q(db, data.map_points, f, limit)
         maps.add_points(m, pts, public_mode=cfg.dashboard.public_mode)
@@ -427,7 +436,7 @@ def observation_map(db: Db, f: data.Filters, measure: str = "observations",
 
 
 def map_caption(notes: dict[str, Any]) -> None:
-    limit = config().dashboard.point_limit
+    limit = point_limit()
     if notes["mode"] == "points":
         st.caption(f"{format_int(notes['drawable'])} observations affichées en points "
                    "(cliquez sur un point pour le détail).")
