@@ -206,10 +206,10 @@ def popup_html(row: dict[str, Any], public_mode: bool = False) -> str:
              f"{when_s} · {who}", f"{grade} · {cert}"]
     photo = _text(row.get("photo_url"))
     if photo:
-        parts.append(f'<img src="{html.escape(str(photo))}" width="75" height="75" loading="lazy" alt="photo">')
+        parts.append(f'<img src="{html.escape(photo)}" width="75" height="75" alt="">')
     uri = _text(row.get("uri"))
     if uri:
-        parts.append(f'<a href="{html.escape(str(uri))}" target="_blank" rel="noopener">Voir sur iNaturalist</a>')
+        parts.append(f'<a href="{html.escape(uri)}" target="_blank">Voir sur iNaturalist</a>')
     return "<br>".join(parts)
 
 

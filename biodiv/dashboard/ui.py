@@ -364,8 +364,9 @@ def filters_summary(f: data.Filters) -> str:
 # Maps
 # ---------------------------------------------------------------------------
 
-# Above this many points a map would exceed ~2 MB whatever `dashboard.point_limit` says.
-MAX_POINTS = 5000
+# Each point with its popup weighs ~0.6 kB in the page: above this many, a map would near
+# 3 MB whatever `dashboard.point_limit` says.
+MAX_POINTS = 4000
 
 
 def point_limit() -> int:
