@@ -135,3 +135,21 @@ def test_db_info_and_species_info(con):
     sp = data.species_info(con, 6)
     assert sp["common_name_fr"] == "Rougegorge familier"
     assert sp["photo_url"].endswith("/11/square.jpg")
+
+
+def test_monthly_strip_and_grid_cell_size():
+    from biodiv.dashboard.ui import grid_cell
+
+    months = pd.DataFrame({"month": [date(2024, 4, 1), date(2024, 7, 1), date(2025, 3, 1)],
+                           "observations": [1, 2, 5]})
+    strip = data.monthly_by_year(months).set_index("year")
+    assert strip.loc[2024, "months"] == [0, 0, 0, 1, 0, 0, 2, 0, 0, 0, 0, 0]
+    assert strip.loc[2025, "months"][2] == 5
+    assert data.monthly_by_year(months.iloc[0:0]).empty
+    assert grid_cell((3.43, 43.50, 3.75, 43.79)) == 0.01          # CCVH: ~900 cells of ~1 km
+    big = grid_cell((2.5, 43.2, 4.2, 43.97))                       # a whole department
+    assert big > 0.01 and (1.7 / big) * (0.77 / big) <= 3000
+
+
+def test_latest_with_photo_only(con):
+    assert list(data.latest_observations(con, 5, with_photo=True)["id"]) == [11]

@@ -35,7 +35,10 @@ def live() -> None:
         ui.show_map(m, key="atelier_map", height=560)
     with right:
         st.subheader("Dernières observations")
-        latest = data.mask_observers(ui.q(db, data.latest_observations, 6), cfg.dashboard.public_mode)
+        latest = ui.q(db, data.latest_observations, 6, with_photo=True)   # photos first
+        if len(latest) < 3:
+            latest = ui.q(db, data.latest_observations, 6)
+        latest = data.mask_observers(latest, cfg.dashboard.public_mode)
         for row in latest.to_dict("records"):
             photo, text = st.columns([1, 3])
             if isinstance(row["photo_url"], str) and row["photo_url"]:
