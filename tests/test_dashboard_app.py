@@ -16,7 +16,7 @@ from biodiv.config import Config, DashboardConfig
 from biodiv.dashboard import ui
 from biodiv.store import Store
 
-from helpers_dashboard import EXPECTED, build_fixture_db
+from helpers_dashboard import EXPECTED, THIS_YEAR, build_fixture_db
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = "biodiv/dashboard/pages/"
@@ -268,3 +268,13 @@ def test_corrupt_database_is_a_clear_message(monkeypatch, tmp_path):
     msg = at.error[0].value
     assert msg.startswith("La base de données ne peut pas être lue") and "not a readable DuckDB database" in msg
     assert bad.read_bytes() == b"this is not a database" * 100        # left untouched
+
+
+def test_period_filter(monkeypatch, tmp_path, fixture_db, maps_shown):
+    from datetime import date
+
+    at = app_for(monkeypatch, tmp_path, fixture_db).run()
+    assert at.date_input(key="w_period").value == (date(2023, 5, 10), date(THIS_YEAR, 1, 1))
+    at.date_input(key="w_period").set_value((date(2024, 1, 1), date(2024, 12, 31))).run()
+    assert metrics(at)["Observations"] == "3"
+    assert "Filtres actifs : du 01/01/2024 au 31/12/2024" in all_text(at)

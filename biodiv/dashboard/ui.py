@@ -276,10 +276,12 @@ def sidebar_filters(db: Db) -> data.Filters:
     period = None
     if lo and hi:
         key = _restore("period")
-        if key not in st.session_state:
+        top = max(hi, date.today())
+        kept = st.session_state.get(key)
+        # a period kept from an older database may fall outside the new date bounds
+        if not (isinstance(kept, (tuple, list)) and all(lo <= d <= top for d in kept)):
             st.session_state[key] = (lo, hi)
-        value = sb.date_input("Période", min_value=lo, max_value=max(hi, date.today()), key=key,
-                              format="DD/MM/YYYY")
+        value = sb.date_input("Période", min_value=lo, max_value=top, key=key, format="DD/MM/YYYY")
         _save("period", value)
         if isinstance(value, (tuple, list)) and len(value) == 2:
             period = tuple(value)
