@@ -24,10 +24,9 @@ def demo_path(cfg: Config) -> Path:
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
-    from biodiv.dashboard.assets import PROJECT_DIR
-
+    """``streamlit run app.py`` through biodiv.dashboard.serve (imports done before listening)."""
     return [
-        sys.executable, "-m", "streamlit", "run", str(PROJECT_DIR / "app.py"),
+        sys.executable, "-m", "biodiv.dashboard.serve",
         "--server.address", host, "--server.port", str(port),
         "--server.headless", "true", "--server.enableStaticServing", "true",
         "--browser.gatherUsageStats", "false",
