@@ -71,8 +71,7 @@ def area_sheet(types: tuple[str, ...], title: str, choose: str, none_msg: str) -
     if areas.empty:
         st.info(none_msg)
         st.stop()
-    names = {int(a): (f"{n} ({c})" if t != "commune" else f"{n} ({c})")
-             for a, n, c, t in zip(areas["area_id"], areas["name"], areas["code"], areas["type"])}
+    names = {int(a): f"{n} ({c})" for a, n, c in zip(areas["area_id"], areas["name"], areas["code"])}
     area_id = st.selectbox(choose, list(names), format_func=names.get, key=f"sheet_{types[0]}")
     info = ui.q(db, data.area_info, area_id)
     km2 = info["area_km2"]
