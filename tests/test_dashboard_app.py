@@ -160,7 +160,7 @@ def test_species_sheet(monkeypatch, tmp_path, fixture_db, maps_shown):
     at.selectbox(key="species_sheet").set_value(6).run()
     got = metrics(at)
     assert got["Observations"] == "2" and got["Communes"] == "2 / 3"
-    assert got["Dernière observation"] == "08/08/2025"
+    assert "**Dernière observation** : 08/08/2025" in all_text(at)
     assert at.header[0].value == "Rougegorge familier"
     where = frame(at, "Nom")
     assert set(where["Nom"]) == {"Beta", "Gamma", "Site ZSC d'essai", "Site ZPS d'essai"}

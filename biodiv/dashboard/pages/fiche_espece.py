@@ -37,12 +37,13 @@ with photo_col:
 with text_col:
     st.header(info.get("common_name_fr") or info.get("sci_name") or str(key))
     st.markdown(f"*{info.get('sci_name', '')}* · {info.get('group', '')}")
-    st.markdown(f"**Statut** : {info.get('status') or 'aucun statut de protection ou de menace connu'}")
+    st.markdown(f"**Statut** : {info.get('status') or 'aucun statut de protection ou de menace connu'}  \n"
+                "**Dernière observation** : "
+                + (k["last_observed"].strftime("%d/%m/%Y") if k["last_observed"] else "—"))
     ui.metrics([
         ("Observations", format_int(k["observations"]), None),
         ("Observateurs", format_int(k["observers"]), None),
         ("Communes", f"{k['communes_covered']} / {k['communes_total']}", None),
-        ("Dernière observation", k["last_observed"].strftime("%d/%m/%Y") if k["last_observed"] else "—", None),
     ])
 
 m, notes = ui.observation_map(db, fs, "observations", collapsed=True)
