@@ -117,7 +117,7 @@ def bench(n: int, rate: float, species: int) -> dict:
             fetch = _run_child("fetch", cfg_path)
             full = _run_child("harvest", cfg_path)
             before = api.count
-            incr = _run_child("harvest", cfg_path)
+            _run_child("harvest", cfg_path)
             incr_requests = api.count - before
             db_mb = cfg.db.stat().st_size / 1e6
     finally:

@@ -38,7 +38,6 @@ TAXON_SCHEMA = pa.schema([
 ])
 # A change in any of these means the links to areas must be recomputed.
 LOCATION_COLUMNS = ("lon", "lat", "taxon_id", "obscured", "positional_accuracy")
-HARVEST_KINDS = ("harvest",)
 
 
 class TerritoryMissing(BiodivError):

@@ -258,7 +258,8 @@ def iucn_code(status: dict) -> str | None:
 
 
 def parse_taxon(taxon: dict) -> dict[str, Any]:
-    """One ``taxa`` row, without the lineage names (see :func:`lineage_names`)."""
+    """One ``taxa`` row, without the lineage names (filled from stored ancestors by
+    :func:`biodiv.inat.db.resolve_lineages`)."""
     tid = to_int(taxon.get("id"))
     rank = to_str(taxon.get("rank"))
     rank_level = to_float(taxon.get("rank_level"))
@@ -342,13 +343,3 @@ def taxa_in_record(taxon: dict) -> list[dict]:
         if isinstance(anc, dict) and to_int(anc.get("id")) is not None:
             out.append(anc)
     return out
-
-
-def lineage_names(ancestor_ids: list[int], known: dict[int, tuple[str | None, str | None]]) -> dict[str, str | None]:
-    """``kingdom_name`` … ``genus_name`` from ancestor ids and known ``{id: (rank, name)}``."""
-    names: dict[str, str | None] = {f"{r}_name": None for r in LINEAGE_RANKS}
-    for aid in ancestor_ids:
-        rank, name = known.get(aid, (None, None))
-        if rank in LINEAGE_RANKS:
-            names[f"{rank}_name"] = name
-    return names
