@@ -90,3 +90,18 @@ def test_usage_errors_exit_2_without_traceback(tmp_path):
         proc = run(args, tmp_path / "x.duckdb", check=False)
         assert proc.returncode == 2
         assert "Traceback" not in proc.stderr and "Usage" in proc.stderr
+
+
+def test_update_on_a_fresh_machine_offline_offers_the_demo(tmp_path):
+    """The main job starts with `init`; with no network it says so and offers the demo."""
+    cfg = tmp_path / "biodiv.toml"
+    cfg.write_text('db_path = "data/biodiv.duckdb"\n[sources]\ngeo_api_url = "http://127.0.0.1:9"\ntimeout = 2\n')
+    env = {**os.environ, "BIODIV_CONFIG": str(cfg)}
+    env.pop("BIODIV_DB", None)
+    proc = subprocess.run([sys.executable, "-m", "biodiv", "update", "--no-progress"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "unreachable" in proc.stderr and "biodiv demo" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "data" / "biodiv.duckdb").exists()
+    assert cfg.read_text().count("geo_api_url") == 1  # config untouched

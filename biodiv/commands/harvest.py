@@ -47,6 +47,9 @@ def _run(ctx: typer.Context, full: bool, reconcile: bool, progress: bool, fetch_
     cfg = get_config(ctx)
     store = cfg.store()
     _, err = _consoles()
+    if fetch_areas and not store.exists() and not store.wip_path.exists():
+        _first_init(ctx, err)
+        cfg = get_config(ctx)
     with store.write() as con:
         if fetch_areas:
             if con.execute("SELECT count(*) FROM territory").fetchone()[0] == 0:
@@ -58,6 +61,23 @@ def _run(ctx: typer.Context, full: bool, reconcile: bool, progress: bool, fetch_
                 err.print(f"fetching missing reference areas: {', '.join(missing)}", highlight=False)
                 fetch(cfg, con, types=missing)
         return harvest(cfg, con, full=full, reconcile=reconcile, progress=progress)
+
+
+def _first_init(ctx: typer.Context, err) -> None:
+    """A fresh machine: ``update`` starts with ``biodiv init`` for the configured territory
+    (CCVH by default), so that one command sets everything up."""
+    from biodiv.commands.areas import init
+    from biodiv.errors import BiodivError
+
+    err.print("no database yet: defining the territory first (biodiv init)", highlight=False)
+    try:
+        ctx.invoke(init, ctx, epci=None, communes=None, name=None, epci_file=None)
+    except BiodivError as exc:
+        raise BiodivError(
+            f"{exc}. Without network, explore biodiv with fictional demonstration data: "
+            "`biodiv demo` then `biodiv dashboard --demo`"
+        ) from None
+    ctx.find_root().obj.pop("config", None)  # reload the config init just wrote
 
 
 def harvest_command(

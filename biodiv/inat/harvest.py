@@ -154,6 +154,11 @@ def harvest(cfg, con, full: bool = False, reconcile: bool = False, progress: boo
             con.execute("CHECKPOINT")   # write the harvested pages while memory is still capped
         finally:
             con.execute(f"SET memory_limit = '{previous_limit}'")
+        if run.stats.get("taxa_fetched"):
+            # official protection/red-list statuses for the newly stored taxa
+            from biodiv.refs import match_statuses
+
+            match_statuses(con)
         if attach:
             from biodiv.attach import attach as attach_observations
 
