@@ -192,12 +192,28 @@ class Store:
 
     # -- readers ------------------------------------------------------------
     def reader(self) -> duckdb.DuckDBPyConnection:
-        """A read-only connection on the published file (never blocks a writer)."""
+        """A read-only connection on the published file (never blocks a writer).
+
+        The file is ATTACHed to a private in-memory instance rather than opened with
+        ``duckdb.connect(path, read_only=True)``: DuckDB keeps one instance per path and
+        process, so while any connection to the old file is open, connecting again would
+        return the *old* file even after a writer renamed a new one over it.
+        """
         if not self.path.exists():
             raise StoreMissing(
                 f"no database at {self.path}: run `biodiv init` then `biodiv update` (or `biodiv demo`)"
             )
-        con = connect(self.path, read_only=True)
+        con = connect(None)
+        quoted = str(self.path).replace("'", "''")
+        try:
+            con.execute(f"ATTACH '{quoted}' AS biodiv (READ_ONLY)")
+        except duckdb.Error as exc:
+            con.close()
+            msg = str(exc).splitlines()[0]
+            if "lock" in msg.lower():
+                raise StoreBusy(f"{self.path} is locked by another process: {msg}") from None
+            raise StoreError(f"{self.path} is not a readable DuckDB database ({msg})") from None
+        con.execute("USE biodiv")
         missing = {m.version for m in migrations()} - applied_versions(con)
         if missing:
             have = schema_version(con)

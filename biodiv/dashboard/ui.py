@@ -27,7 +27,7 @@ from biodiv.dashboard.labels import (
     CERTAINTY_FR, QUALITY_FR, UNKNOWN_GROUP_FR, format_int, group_fr,
 )
 from biodiv.errors import BiodivError
-from biodiv.store import StoreBusy, StoreError, StoreMissing, connect, latest_version, schema_version
+from biodiv.store import Store, StoreBusy, StoreMissing
 
 DEMO_BANNER = "Données de démonstration (fictives)"
 
@@ -56,32 +56,9 @@ def config() -> Config:
 
 
 def open_reader(path: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only view of the published file, attached to a fresh in-memory instance.
-
-    Why not ``duckdb.connect(path, read_only=True)``: DuckDB keeps one database instance per
-    path and process, so while any connection to the old file is open, connecting again
-    returns the *old* file even after a writer has renamed a new one over it. A private
-    in-memory instance with the file ATTACHed always opens what the path holds now.
-    """
-    if not path.exists():
-        raise StoreMissing(f"no database at {path}: run `biodiv init` then `biodiv update` (or `biodiv demo`)")
-    con = connect(None)
-    quoted = str(path).replace("'", "''")
-    try:
-        con.execute(f"ATTACH '{quoted}' AS biodiv (READ_ONLY)")
-    except duckdb.Error as exc:
-        con.close()
-        msg = str(exc).splitlines()[0]
-        if "lock" in msg.lower():
-            raise StoreBusy(f"{path} is locked by another process: {msg}") from None
-        raise StoreError(f"{path} is not a readable DuckDB database ({msg})") from None
-    con.execute("USE biodiv")
-    have, want = schema_version(con), latest_version()
-    if have < want:
-        con.close()
-        raise StoreError(f"{path} has schema version {have}, this biodiv needs {want}: "
-                         "run `biodiv migrate` (or any writing command) to upgrade it")
-    return con
+    """A read-only view of the published file (see :meth:`biodiv.store.Store.reader`:
+    always what the path holds now, even after a writer replaced it)."""
+    return Store(path).reader()
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
