@@ -1,4 +1,4 @@
-"""``biodiv update``: reference areas when missing, then harvest, then attach, through the real CLI
+"""``biodiv update``: the territory and reference areas when missing, then harvest, then attach, through the real CLI
 entry point, against stand-ins of geo.api.gouv.fr/WFS (areas' helper) and iNaturalist (ours)."""
 
 from __future__ import annotations
@@ -18,13 +18,10 @@ def test_update_fetches_missing_areas_then_harvests_and_attaches(config, shared_
         config.inaturalist.per_second, config.inaturalist.per_minute = 200, 100_000
         cfg_file = str(config.save(config.source_file))
 
-        code, out, err = run_cli(["-c", cfg_file, "update", "--no-progress"], monkeypatch, capsys)
-        assert code == 1 and "biodiv init" in err and api.count == 0   # no territory yet
-
-        code, out, err = run_cli(["-c", cfg_file, "init"], monkeypatch, capsys)
-        assert code == 0, err
+        # a fresh machine: no database yet, `update` defines the configured territory first
         code, out, err = run_cli(["-c", cfg_file, "update", "--no-progress"], monkeypatch, capsys)
         assert code == 0, err
+        assert "defining the territory first" in err
         assert "fetching missing reference areas" in err
         assert "requests made" in out and "400" in out
         fetched = len(geo.requests)
