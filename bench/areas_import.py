@@ -19,24 +19,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import shapely
 
+from _common import shared_data
 from biodiv import areas, territory
 from biodiv.store import connect, migrate, transaction
-
-
-def shared_data() -> Path:
-    env = os.environ.get("BIODIV_SHARED_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    path = Path(env)
-    if not (path / "admin" / "communes-34-herault.geojson").exists():
-        sys.exit(f"real communes not found under {path}: set BIODIV_SHARED_DATA")
-    return path
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:

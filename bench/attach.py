@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,16 +24,9 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
+from _common import shared_data
 from biodiv.attach import attach
 from biodiv.store import Store
-
-
-def shared_data() -> Path:
-    env = os.environ.get("BIODIV_SHARED_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    path = Path(env)
-    if not (path / "admin" / "communes-34-herault.geojson").exists():
-        sys.exit(f"real communes not found under {path}: set BIODIV_SHARED_DATA")
-    return path
 
 
 def build_areas(data: Path, rng: np.random.Generator) -> gpd.GeoDataFrame:
