@@ -99,6 +99,35 @@ def connect(path: Path | str | None = None, read_only: bool = False) -> duckdb.D
     return con
 
 
+# Rows per row group of the files biodiv writes. DuckDB's default (122,880) makes every
+# checkpoint during a harvest rewrite a row group of ~3 KB raw records (~360 MB in
+# memory); 16,384 keeps a harvest's peak memory flat whatever the number of
+# observations (measured: 755 MB -> 276 MB for 200k records).
+ROW_GROUP_SIZE = 16_384
+
+
+def open_attached(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A private in-memory instance with ``path`` attached as ``biodiv`` and in use.
+
+    Why not ``duckdb.connect(path)``: DuckDB keeps one instance per path and process,
+    so a reader could keep seeing a file a writer has since replaced; and ATTACH is where
+    the row-group size of written data is set.
+    """
+    con = connect(None)
+    quoted = str(path).replace("'", "''")
+    options = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
+    try:
+        con.execute(f"ATTACH '{quoted}' AS biodiv ({options})")
+    except duckdb.Error as exc:
+        con.close()
+        msg = str(exc).splitlines()[0]
+        if "lock" in msg.lower():
+            raise StoreBusy(f"{path} is locked by another process: {msg}") from None
+        raise StoreError(f"{path} is not a readable DuckDB database ({msg})") from None
+    con.execute("USE biodiv")
+    return con
+
+
 # ---------------------------------------------------------------------------
 # Migrations
 # ---------------------------------------------------------------------------
@@ -194,26 +223,14 @@ class Store:
     def reader(self) -> duckdb.DuckDBPyConnection:
         """A read-only connection on the published file (never blocks a writer).
 
-        The file is ATTACHed to a private in-memory instance rather than opened with
-        ``duckdb.connect(path, read_only=True)``: DuckDB keeps one instance per path and
-        process, so while any connection to the old file is open, connecting again would
-        return the *old* file even after a writer renamed a new one over it.
+        The file is attached to a private in-memory instance (:func:`open_attached`), so a
+        reader always sees what the path holds now, even after a writer replaced it.
         """
         if not self.path.exists():
             raise StoreMissing(
                 f"no database at {self.path}: run `biodiv init` then `biodiv update` (or `biodiv demo`)"
             )
-        con = connect(None)
-        quoted = str(self.path).replace("'", "''")
-        try:
-            con.execute(f"ATTACH '{quoted}' AS biodiv (READ_ONLY)")
-        except duckdb.Error as exc:
-            con.close()
-            msg = str(exc).splitlines()[0]
-            if "lock" in msg.lower():
-                raise StoreBusy(f"{self.path} is locked by another process: {msg}") from None
-            raise StoreError(f"{self.path} is not a readable DuckDB database ({msg})") from None
-        con.execute("USE biodiv")
+        con = open_attached(self.path, read_only=True)
         missing = {m.version for m in migrations()} - applied_versions(con)
         if missing:
             have = schema_version(con)
@@ -259,7 +276,7 @@ class Store:
         wal = Path(str(self.wip_path) + ".wal")
         if self.wip_path.exists():
             try:
-                return connect(self.wip_path)  # a killed run's work: resume from it
+                return open_attached(self.wip_path, read_only=False)  # a killed run's work: resume
             except StoreBusy:
                 raise
             except StoreError:
@@ -270,7 +287,7 @@ class Store:
             shutil.copyfile(self.path, tmp)
             os.replace(tmp, self.wip_path)
             try:
-                return connect(self.wip_path)
+                return open_attached(self.wip_path, read_only=False)
             except StoreError:
                 self.wip_path.unlink()
                 wal.unlink(missing_ok=True)
@@ -278,7 +295,7 @@ class Store:
                     f"{self.path} is not a readable DuckDB database (left untouched): "
                     "restore a backup, or move it away and run `biodiv init`"
                 ) from None
-        return connect(self.wip_path)
+        return open_attached(self.wip_path, read_only=False)
 
     def _publish(self) -> None:
         os.replace(self.wip_path, self.path)
@@ -303,7 +320,7 @@ class Store:
             try:
                 migrate(con)
                 yield con
-                con.execute("CHECKPOINT")
+                con.execute("CHECKPOINT biodiv")
             except BaseException:
                 con.close()
                 raise
