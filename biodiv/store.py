@@ -274,6 +274,14 @@ class Store:
         One connection only: opening a DuckDB file with spatial costs ~0.3 s.
         """
         wal = Path(str(self.wip_path) + ".wal")
+        if self.wip_path.exists() and self.path.exists() and (
+            self.path.stat().st_mtime > max(self.wip_path.stat().st_mtime,
+                                            wal.stat().st_mtime if wal.exists() else 0)
+        ):
+            # the published file changed after the leftover was last written (e.g. a
+            # restored backup): the leftover is stale, never let it override the file
+            self.wip_path.unlink()
+            wal.unlink(missing_ok=True)
         if self.wip_path.exists():
             try:
                 return open_attached(self.wip_path, read_only=False)  # a killed run's work: resume

@@ -124,3 +124,33 @@ def test_failed_attach_leaves_the_published_store_unchanged(store):
     assert store.path.read_bytes() == before
     with store.read() as con:
         assert con.execute("SELECT count(*) FROM observation_areas").fetchone()[0] == 0
+
+
+def test_a_stale_leftover_never_overrides_a_newer_published_file(store):
+    with store.write() as con:
+        con.execute("INSERT INTO meta VALUES ('k', 'published')")
+    # a leftover working copy from an older, failed run...
+    with pytest.raises(RuntimeError):
+        with store.write() as con:
+            con.execute("UPDATE meta SET value = 'leftover' WHERE key = 'k'")
+            raise RuntimeError("failed run")
+    assert store.wip_path.exists()
+    # ...then the published file is replaced by a newer one (e.g. a restored backup)
+    import os
+    import time
+    later = time.time() + 5
+    os.utime(store.path, (later, later))
+    with store.write() as con:
+        assert con.execute("SELECT value FROM meta WHERE key = 'k'").fetchone()[0] == "published"
+
+
+def test_a_killed_run_is_resumed_from_its_leftover(store):
+    with pytest.raises(RuntimeError):
+        with store.write() as con:
+            con.execute("INSERT INTO meta VALUES ('page', '7')")
+            raise RuntimeError("killed")
+    with store.read() as con:   # readers still see the last published state
+        assert con.execute("SELECT count(*) FROM meta WHERE key = 'page'").fetchone()[0] == 0
+    with store.write() as con:  # the next writer resumes the committed work
+        assert con.execute("SELECT value FROM meta WHERE key = 'page'").fetchone()[0] == "7"
+    assert not store.wip_path.exists()
