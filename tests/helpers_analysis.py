@@ -31,6 +31,11 @@ Statuses: 100 PN (inpn_protection); 101 PN (inpn_protection) + EN France métrop
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+from biodiv.store import Store
+
 FIXTURE_SQL = r"""
 INSERT INTO areas (id, type, code, name, geom, area_km2, xmin, ymin, xmax, ymax, in_territory, source) VALUES
  (1, 'commune', '34001', 'Alpha', ST_GeomFromText('POLYGON((3.40 43.50, 3.50 43.50, 3.50 43.60, 3.40 43.60, 3.40 43.50))'), 80, 3.40, 43.50, 3.50, 43.60, true, 'fixture'),
@@ -87,13 +92,22 @@ INSERT INTO taxon_statuses (taxon_id, source, kind, code, label, scope, ref_id) 
 """
 
 
-def build_fixture(store, with_statuses: bool = True, extra_sql: str = "") -> None:
-    """Fill an empty migrated store with the fixture above (published on return)."""
+def build_fixture(path: Path, with_statuses: bool = True, extra_sql: str = "") -> Store:
+    """A new store at ``path`` holding the fixture above (published on return)."""
     sql = FIXTURE_SQL
     if not with_statuses:
         sql = sql[: sql.index("INSERT INTO taxon_statuses")]
-    with store.write() as con:
+    store = Store(path)
+    with store.write(create=True) as con:
         con.execute(sql + extra_sql)
+    return store
+
+
+def copy_store(template: Path, directory: Path) -> Store:
+    """A private copy of a template database, so a test may write to it freely."""
+    path = directory / "biodiv.duckdb"
+    shutil.copyfile(template, path)
+    return Store(path)
 
 
 # ---------------------------------------------------------------------------

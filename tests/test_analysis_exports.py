@@ -23,13 +23,7 @@ TERRITORY_IDS = [1, 2, 3, 4, 5, 6, 9]          # 7 is outside, 8 is removed
 
 @pytest.fixture(scope="module")
 def fx(tmp_path_factory):
-    from biodiv.store import Store
-
-    store = Store(tmp_path_factory.mktemp("exports") / "biodiv.duckdb")
-    with store.write(create=True):
-        pass
-    build_fixture(store)
-    return store
+    return build_fixture(tmp_path_factory.mktemp("exports") / "biodiv.duckdb")
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,7 @@ from helpers_analysis import build_fixture
 
 @pytest.fixture(scope="module")
 def fixture_store(tmp_path_factory):
-    from biodiv.store import Store
-
-    store = Store(tmp_path_factory.mktemp("analysis") / "biodiv.duckdb")
-    with store.write(create=True):
-        pass
-    build_fixture(store)
-    return store
+    return build_fixture(tmp_path_factory.mktemp("analysis") / "biodiv.duckdb")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 
 import pytest
 
@@ -16,7 +15,7 @@ from biodiv.refs import (
     unmatched_reference,
 )
 from helpers_analysis import (
-    PROTECTION_CSV, InpnStandIn, bdc_csv, bdc_zip, build_fixture, cli_invoke,
+    PROTECTION_CSV, InpnStandIn, bdc_csv, bdc_zip, build_fixture, cli_invoke, copy_store,
 )
 
 EXTRA_TAXA = """
@@ -29,22 +28,13 @@ INSERT INTO taxa (id, name, rank, rank_level, iconic_taxon_name, species_id) VAL
 @pytest.fixture(scope="module")
 def template_db(tmp_path_factory):
     """Built once (a store write costs about a second); each test works on a copy."""
-    from biodiv.store import Store
-
-    store = Store(tmp_path_factory.mktemp("refs") / "template.duckdb")
-    with store.write(create=True):
-        pass
-    build_fixture(store, with_statuses=False, extra_sql=EXTRA_TAXA)
-    return store.path
+    return build_fixture(tmp_path_factory.mktemp("refs") / "template.duckdb",
+                         with_statuses=False, extra_sql=EXTRA_TAXA).path
 
 
 @pytest.fixture
 def ref_store(template_db, tmp_path):
-    from biodiv.store import Store
-
-    path = tmp_path / "biodiv.duckdb"
-    shutil.copyfile(template_db, path)
-    return Store(path)
+    return copy_store(template_db, tmp_path)
 
 
 def statuses(con, source=None):

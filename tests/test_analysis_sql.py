@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -14,27 +13,17 @@ import pandas as pd
 import pytest
 
 from biodiv.queries import QueryError, lock_down, run_sql
-from helpers_analysis import build_fixture, cli_invoke
+from helpers_analysis import build_fixture, cli_invoke, copy_store
 
 
 @pytest.fixture(scope="module")
 def template_db(tmp_path_factory):
-    from biodiv.store import Store
-
-    store = Store(tmp_path_factory.mktemp("sql") / "template.duckdb")
-    with store.write(create=True):
-        pass
-    build_fixture(store)
-    return store.path
+    return build_fixture(tmp_path_factory.mktemp("sql") / "template.duckdb").path
 
 
 @pytest.fixture
 def fx(template_db, tmp_path):
-    from biodiv.store import Store
-
-    path = tmp_path / "biodiv.duckdb"
-    shutil.copyfile(template_db, path)
-    return Store(path)
+    return copy_store(template_db, tmp_path)
 
 
 def test_sql_counts_observations(fx, tmp_path, monkeypatch):
