@@ -460,3 +460,14 @@ def make_territory(con, bbox=BBOX) -> None:
 
 def write_config_file(cfg: Config, path: Path) -> Path:
     return cfg.save(path)
+
+
+def build_template(directory: Path) -> Path:
+    """A migrated database with a territory (built once per module: a store write costs
+    about a second); tests copy it into their own config's database path."""
+    from biodiv.store import Store
+
+    path = directory / "biodiv.duckdb"
+    with Store(path).write(create=True) as con:
+        make_territory(con)
+    return path

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from biodiv.inat.harvest import harvest
-from biodiv.store import Store
-from helpers_harvest import ObservationSet, StandInInat, Taxonomy, harvest_config, make_territory
+from helpers_harvest import ObservationSet, StandInInat, Taxonomy, build_template, harvest_config
 
 REPO = Path(__file__).resolve().parent.parent
 N = 1200   # six pages
@@ -22,10 +21,7 @@ N = 1200   # six pages
 
 @pytest.fixture(scope="module")
 def template_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("template") / "biodiv.duckdb"
-    with Store(path).write(create=True) as con:
-        make_territory(con)
-    return path
+    return build_template(tmp_path_factory.mktemp("template"))
 
 
 def _cli(cfg_file: Path, *args: str) -> subprocess.Popen:

@@ -20,9 +20,9 @@ from helpers_harvest import (
     ObservationSet,
     StandInInat,
     Taxonomy,
+    build_template,
     harvest_config,
     make_observation,
-    make_territory,
 )
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
@@ -36,11 +36,7 @@ def world():
 
 @pytest.fixture(scope="module")
 def template_db(tmp_path_factory):
-    """A migrated database with a territory, built once: opening a store costs ~1.5 s."""
-    path = tmp_path_factory.mktemp("template") / "biodiv.duckdb"
-    with Store(path).write(create=True) as con:
-        make_territory(con)
-    return path
+    return build_template(tmp_path_factory.mktemp("template"))
 
 
 @pytest.fixture
