@@ -59,23 +59,16 @@ def spatial_extension_file() -> Path | None:
     return ext if ext.exists() else None
 
 
-_spatial_installed = False
-
-
 def load_spatial(con: duckdb.DuckDBPyConnection) -> None:
-    """Load DuckDB spatial: offline from the wheel, else the regular repository."""
-    global _spatial_installed
+    """Load DuckDB spatial: installed once from the wheel (offline), else from DuckDB's
+    repository; later connections only LOAD it."""
     try:
         con.execute("LOAD spatial")
         return
     except duckdb.Error:
         pass
     ext = spatial_extension_file()
-    if ext is not None and not _spatial_installed:
-        con.execute(f"INSTALL '{ext.as_posix()}'")
-        _spatial_installed = True
-    elif ext is None:
-        con.execute("INSTALL spatial")
+    con.execute(f"INSTALL '{ext.as_posix()}'" if ext is not None else "INSTALL spatial")
     con.execute("LOAD spatial")
 
 
