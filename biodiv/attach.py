@@ -92,14 +92,12 @@ def attach(
                    coalesce(obscured, false) AS obscured
             FROM observations WHERE {where}"""
     ).fetchnumpy()
+    # NULL coordinates arrive as masked values: NaN marks them from here on
     ids = np.asarray(obs["id"], dtype=np.int64)
-    lon = np.asarray(obs["lon"], dtype=float) if len(ids) else np.empty(0)
-    lat = np.asarray(obs["lat"], dtype=float) if len(ids) else np.empty(0)
-    acc = np.asarray(obs["acc"], dtype=float) if len(ids) else np.empty(0)
-    obscured = np.asarray(obs["obscured"], dtype=bool) if len(ids) else np.empty(0, dtype=bool)
-    for name, arr in (("lon", lon), ("lat", lat)):
-        if np.ma.isMaskedArray(obs[name]):
-            arr[np.ma.getmaskarray(obs[name])] = np.nan
+    lon = np.ma.filled(np.ma.asarray(obs["lon"], dtype=float), np.nan)
+    lat = np.ma.filled(np.ma.asarray(obs["lat"], dtype=float), np.nan)
+    acc = np.asarray(obs["acc"], dtype=float)
+    obscured = np.asarray(obs["obscured"], dtype=bool)
     has_xy = ~(np.isnan(lon) | np.isnan(lat))
     stats.observations = int(ids.size)
     stats.no_coordinates = int((~has_xy).sum())
