@@ -98,3 +98,32 @@ def test_fast_paths_agree_with_brute_force(n):
     assert want_member.sum() > n // 10
     assert (got_member == want_member).all()
     assert (got_certain == want_certain).all()
+
+
+@pytest.mark.parametrize("notch_deg", [20, 47, 60, 90, 120, 150])
+def test_points_beyond_a_reflex_vertex_are_exact(notch_deg):
+    """GEOS draws the eroded arc around a reflex vertex with chords that may cut deep into
+    it (a 47° notch lets a chord come within 0.40·e of the vertex with one segment per
+    quadrant): the certified depth of each core keeps the answer exact at every angle."""
+    half = np.radians(notch_deg / 2)
+    apex_y, top = 2000.0, 4000.0
+    dx = np.tan(half) * (top - apex_y)
+    poly = shapely.Polygon([(0, 0), (4000, 0), (4000, top), (2000 + dx, top), (2000, apex_y),
+                            (2000 - dx, top), (0, top)])
+    d = np.geomspace(5, 950, 400)                # distance below the apex (nearest border point)
+    side = np.tile([0.99, 1.01], d.size)           # accuracy just under / just over it
+    dist = np.repeat(d, 2)
+    x = np.full(dist.size, 2000.0)
+    y = apex_y - dist
+    acc = dist * side
+    rng = np.random.default_rng(notch_deg)
+    bx, by = rng.uniform(0, 4000, 6000), rng.uniform(0, 4000, 6000)   # enough for the grid path
+    x, y = np.concatenate([x, bx]), np.concatenate([y, by])
+    acc = np.concatenate([acc, np.exp(rng.uniform(np.log(3), np.log(1500), 6000))])
+    pt, _, certain = precision.match_points([(0, poly)], x, y, acc)
+    got = np.zeros(x.size, dtype=bool)
+    got[pt[certain]] = True
+    pts = shapely.points(x, y)
+    want = shapely.intersects(poly, pts) & (shapely.distance(poly.boundary, pts) > acc)
+    assert want[: dist.size].sum() == d.size        # one of each pair is certain
+    assert (got == want).all()
