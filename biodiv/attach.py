@@ -18,7 +18,7 @@ import pyarrow as pa
 import shapely
 from pyproj import Transformer
 
-from biodiv import precision
+from biodiv import area_cache, precision
 from biodiv.store import transaction
 
 _TO_L93 = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True)
@@ -46,6 +46,8 @@ class AttachStats:
     seconds_read: float = 0.0
     seconds_compute: float = 0.0
     seconds_write: float = 0.0
+    areas_indexed: int = 0       # area indexes (re)built because missing or stale
+    seconds_index: float = 0.0   # part of seconds_compute spent building them
 
 
 def _area_types(con: duckdb.DuckDBPyConnection, area_types: list[str] | None) -> list[str]:
@@ -55,7 +57,7 @@ def _area_types(con: duckdb.DuckDBPyConnection, area_types: list[str] | None) ->
 
 def _load_areas(con, types: list[str]):
     if not types:
-        return [], np.empty(0, dtype=np.int64), np.empty(0, dtype=bool), np.empty(0, dtype=bool)
+        return [], [], np.empty(0, dtype=np.int64), np.empty(0, dtype=bool), np.empty(0, dtype=bool)
     rows = con.execute(
         """SELECT id, type = 'commune' AS is_commune, coalesce(in_territory, false), ST_AsWKB(geom)
            FROM areas WHERE list_contains($types, type) ORDER BY id""",
@@ -64,8 +66,8 @@ def _load_areas(con, types: list[str]):
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     is_commune = np.array([r[1] for r in rows], dtype=bool)
     member = np.array([r[2] for r in rows], dtype=bool)
-    geoms = shapely.from_wkb([bytes(r[3]) for r in rows])
-    return list(geoms), ids, is_commune, member
+    wkbs = [bytes(r[3]) for r in rows]
+    return list(shapely.from_wkb(wkbs)), wkbs, ids, is_commune, member
 
 
 def attach(
@@ -84,7 +86,7 @@ def attach(
     started = time.perf_counter()
     stats = AttachStats()
     types = _area_types(con, area_types)
-    geoms, area_ids, is_commune, area_in_territory = _load_areas(con, types)
+    geoms, wkbs, area_ids, is_commune, area_in_territory = _load_areas(con, types)
 
     where = "true" if all_observations else "needs_attach"
     obs = con.execute(
@@ -109,8 +111,12 @@ def attach(
     # -- precise points, in Lambert-93 -----------------------------------------
     precise = np.flatnonzero(has_xy & ~obscured)
     x, y = to_lambert93(lon[precise], lat[precise])
-    projected = list(enumerate(geometry_to_lambert93(np.asarray(geoms, dtype=object))))
-    p_pt, p_area, p_certain = precision.match_points(projected, x, y, acc[precise])
+    t_index = time.perf_counter()
+    projected = list(geometry_to_lambert93(np.asarray(geoms, dtype=object)))
+    indexes, stats.areas_indexed = area_cache.load_indexes(con, area_ids, wkbs, projected)
+    if stats.areas_indexed:
+        stats.seconds_index = round(time.perf_counter() - t_index, 3)
+    p_pt, p_area, p_certain = precision.match_points(indexes, x, y, acc[precise])
     p_pt = precise[p_pt]
 
     # -- obscured points: whole 0.2° cell inside, in WGS84 -----------------------
@@ -161,6 +167,7 @@ def attach(
         con.register("_attach_obs", updates_tbl)
         try:
             con.execute("DELETE FROM observation_areas WHERE area_id NOT IN (SELECT id FROM areas)")
+            area_cache.prune(con)
             if types:
                 scope = "" if all_observations else (
                     "AND observation_id IN (SELECT id FROM _attach_obs)"

@@ -9,7 +9,7 @@ from biodiv import precision
 
 
 def _classify(points, accs, geom=box(0, 0, 1000, 1000)):
-    area = precision.PreparedArea.build(0, geom)
+    area = precision.AreaIndex.build(0, geom)
     x = np.array([p[0] for p in points], dtype=float)
     y = np.array([p[1] for p in points], dtype=float)
     return precision.classify(area, x, y, np.array(accs, dtype=float))
@@ -49,7 +49,7 @@ def test_concave_corner_is_exact():
 
 def test_match_points_on_shared_border_links_both_areas():
     left, right = box(0, 0, 1000, 1000), box(1000, 0, 2000, 1000)
-    areas = list(enumerate([left, right]))
+    areas = precision.index_areas([left, right])
     x = np.array([1000.0, 500.0, 1500.0, 5000.0])
     y = np.array([500.0, 500.0, 500.0, 500.0])
     acc = np.array([5.0, 5.0, np.nan, 5.0])
@@ -85,7 +85,7 @@ def test_fast_paths_agree_with_brute_force(n):
     y = rng.uniform(-5000, 5000, n)
     acc = np.exp(rng.uniform(np.log(1), np.log(3000), n))
     acc[rng.random(n) < 0.1] = np.nan
-    pt, _, certain = precision.match_points([(0, poly)], x, y, acc)
+    pt, _, certain = precision.match_points(precision.index_areas([poly]), x, y, acc)
     got_member = np.zeros(n, dtype=bool)
     got_member[pt] = True
     got_certain = np.zeros(n, dtype=bool)
@@ -120,7 +120,7 @@ def test_points_beyond_a_reflex_vertex_are_exact(notch_deg):
     bx, by = rng.uniform(0, 4000, 6000), rng.uniform(0, 4000, 6000)   # enough for the grid path
     x, y = np.concatenate([x, bx]), np.concatenate([y, by])
     acc = np.concatenate([acc, np.exp(rng.uniform(np.log(3), np.log(1500), 6000))])
-    pt, _, certain = precision.match_points([(0, poly)], x, y, acc)
+    pt, _, certain = precision.match_points(precision.index_areas([poly]), x, y, acc)
     got = np.zeros(x.size, dtype=bool)
     got[pt[certain]] = True
     pts = shapely.points(x, y)

@@ -105,6 +105,44 @@ def test_reimported_layer_drops_stale_links(store):
     assert (13, 3, "certain") in links
 
 
+def test_area_indexes_are_built_once_and_rebuilt_when_a_shape_changes(store):
+    with store.write() as con:
+        _fill(con)
+        first = attach(con)
+        links = _links(con)
+        cached = con.execute("SELECT area_id, fingerprint FROM area_index ORDER BY 1").fetchall()
+        again = attach(con, all_observations=True)
+        assert _links(con) == links
+        # Alpha keeps its id but shrinks to its western half: its index must not be reused
+        con.execute("""UPDATE areas SET geom = ST_GeomFromText(
+                       'POLYGON((3.0 43.0, 3.04 43.0, 3.04 43.1, 3.0 43.1, 3.0 43.0))') WHERE id = 1""")
+        con.execute("DELETE FROM areas WHERE id = 3")
+        changed = attach(con, all_observations=True)
+        after = dict(con.execute("SELECT area_id, fingerprint FROM area_index").fetchall())
+        moved = _links(con)
+    assert first["areas_indexed"] == 4 and [a for a, _ in cached] == [1, 2, 3, 4]
+    assert again["areas_indexed"] == 0
+    assert changed["areas_indexed"] == 1
+    assert sorted(after) == [1, 2, 4] and after[1] != dict(cached)[1] and after[2] == dict(cached)[2]
+    # observation 10 (lon 3.05) is no longer in Alpha; 13 lost Gamma
+    assert not [link for link in moved if link[0] == 10 and link[1] == 1]
+    assert not [link for link in moved if link[1] == 3]
+
+
+def test_a_cached_index_with_a_wrong_fingerprint_is_ignored(store):
+    with store.write() as con:
+        _fill(con)
+        attach(con)
+        links = _links(con)
+        # a cache row that does not belong to the current shape (e.g. written by an older
+        # index format) must never be used: Alpha's cells and cores are emptied here
+        con.execute("""UPDATE area_index SET fingerprint = 'stale', cells = ''::BLOB, depth = ''::BLOB
+                       WHERE area_id = 1""")
+        stats = attach(con, all_observations=True)
+        assert stats["areas_indexed"] == 1
+        assert _links(con) == links
+
+
 def test_attach_without_areas_marks_nothing_outside(store):
     with store.write() as con:
         con.execute("INSERT INTO observations (id, lon, lat, geom) VALUES (1, 3.0, 43.0, ST_Point(3.0, 43.0))")

@@ -1,0 +1,112 @@
+"""The per-area spatial index of :mod:`biodiv.precision`, kept in the database.
+
+Why: an area's grid cells (with their exact depths) and its eroded cores cost several
+times an attach of a million points to build, and they depend only on the area's
+geometry, which changes only when a layer is re-imported. They are built on the first
+attach that needs them (``areas import`` and ``areas fetch`` attach at once, so in
+practice at import time) and read back afterwards. Each row carries a fingerprint (md5 of
+the geometry's WKB and the index format), so an area re-imported under the same id with
+a new shape, or a change of the index parameters, rebuilds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from biodiv import precision
+
+# Anything that changes what an index holds must change this string.
+FORMAT = (f"cell={precision.CELL_SIZE:g};radii={','.join(f'{r:g}' for r in precision.CORE_RADII)};"
+          f"erode={precision._ERODE_MARGIN:g}x{precision._QUAD_SEGS}")
+
+
+def fingerprint(wkb: bytes) -> str:
+    return f"{hashlib.md5(wkb).hexdigest()};{FORMAT}"
+
+
+def _from_row(index: int, geom: BaseGeometry, cells: bytes, depth: bytes, cores: list[dict]) -> precision.AreaIndex:
+    built = {}
+    for core in cores:
+        if core["geom"] is None:
+            built[core["radius"]] = None
+        else:
+            g = shapely.from_wkb(core["geom"])
+            shapely.prepare(g)
+            built[core["radius"]] = precision.Core(g, core["depth"])
+    return precision.AreaIndex.build(
+        index, geom, cells=np.frombuffer(cells, dtype="<i8"), depth=np.frombuffer(depth, dtype="<f8"), cores=built
+    )
+
+
+def _build(index: int, geom: BaseGeometry) -> precision.AreaIndex:
+    area = precision.AreaIndex.build(index, geom)
+    for r in precision.CORE_RADII:
+        area.core(r)
+    return area
+
+
+def load_indexes(
+    con: duckdb.DuckDBPyConnection, area_ids: np.ndarray, wkbs: list[bytes], geoms_l93: list[BaseGeometry]
+) -> tuple[list[precision.AreaIndex], int]:
+    """Index of each area (position = area index), from the cache when its fingerprint
+    matches, built otherwise and written back (``con`` must then be a writer, inside
+    the caller's transaction). Returns the indexes and how many were built."""
+    prints = [fingerprint(w) for w in wkbs]
+    rows = {}
+    if len(area_ids):
+        for area_id, fp, cells, depth, cores in con.execute(
+            """SELECT area_id, fingerprint, cells, depth, cores FROM area_index
+               WHERE list_contains($ids, area_id)""",
+            {"ids": [int(i) for i in area_ids]},
+        ).fetchall():
+            rows[area_id] = (fp, cells, depth, cores)
+    indexes: list[precision.AreaIndex | None] = [None] * len(geoms_l93)
+    todo = []
+    for k, (area_id, fp, geom) in enumerate(zip(area_ids.tolist(), prints, geoms_l93)):
+        row = rows.get(area_id)
+        if row is not None and row[0] == fp:
+            indexes[k] = _from_row(k, geom, *row[1:])
+        else:
+            todo.append(k)
+    if todo:
+        # the biggest first, shared between one thread per core (shapely releases the GIL)
+        todo.sort(key=lambda k: -shapely.get_num_coordinates(geoms_l93[k]))
+        with ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 1))) as pool:
+            for area in pool.map(lambda k: _build(k, geoms_l93[k]), todo):
+                indexes[area.index] = area
+        _store(con, [int(area_ids[k]) for k in todo], [prints[k] for k in todo], [indexes[k] for k in todo])
+    return indexes, len(todo)  # type: ignore[return-value]
+
+
+def _store(con: duckdb.DuckDBPyConnection, ids: list[int], prints: list[str], areas: list[precision.AreaIndex]) -> None:
+    core_type = pa.list_(pa.struct([("radius", pa.float64()), ("depth", pa.float64()), ("geom", pa.binary())]))
+    table = pa.table({
+        "area_id": pa.array(ids, type=pa.int32()),
+        "fingerprint": pa.array(prints, type=pa.string()),
+        "cells": pa.array([a.cells.astype("<i8").tobytes() for a in areas], type=pa.binary()),
+        "depth": pa.array([a.depth.astype("<f8").tobytes() for a in areas], type=pa.binary()),
+        "cores": pa.array([
+            [{"radius": r, "depth": None if c is None else c.depth, "geom": None if c is None else shapely.to_wkb(c.geom)}
+             for r, c in sorted(a.cores.items())]
+            for a in areas
+        ], type=core_type),
+    })
+    con.register("_area_index_new", table)
+    try:
+        con.execute("DELETE FROM area_index WHERE area_id IN (SELECT area_id FROM _area_index_new)")
+        con.execute("INSERT INTO area_index SELECT * FROM _area_index_new")
+    finally:
+        con.unregister("_area_index_new")
+
+
+def prune(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the index rows of areas that no longer exist."""
+    con.execute("DELETE FROM area_index WHERE area_id NOT IN (SELECT id FROM areas)")
