@@ -5,8 +5,9 @@ times an attach of a million points to build, and they depend only on the area's
 geometry, which changes only when a layer is re-imported. They are built on the first
 attach that needs them (``areas import`` and ``areas fetch`` attach at once, so in
 practice at import time) and read back afterwards. Each row carries a fingerprint (md5 of
-the geometry's WKB and the index format), so an area re-imported under the same id with
-a new shape, or a change of the index parameters, rebuilds it.
+the geometry's WKB, the metric projection and the index format), so an area re-imported
+under the same id with a new shape, or a change of projection or index parameters,
+rebuilds it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ FORMAT = (f"cell={precision.CELL_SIZE:g};radii={','.join(f'{r:g}' for r in preci
           f"erode={precision._ERODE_MARGIN:g}x{precision._QUAD_SEGS}")
 
 
-def fingerprint(wkb: bytes) -> str:
-    return f"{hashlib.md5(wkb).hexdigest()};{FORMAT}"
+def fingerprint(wkb: bytes, metric_crs: str) -> str:
+    return f"{hashlib.md5(wkb).hexdigest()};{metric_crs};{FORMAT}"
 
 
 def _from_row(index: int, geom: BaseGeometry, cells: bytes, depth: bytes, cores: list[dict]) -> precision.AreaIndex:
@@ -54,12 +55,14 @@ def _build(index: int, geom: BaseGeometry) -> precision.AreaIndex:
 
 
 def load_indexes(
-    con: duckdb.DuckDBPyConnection, area_ids: np.ndarray, wkbs: list[bytes], geoms_l93: list[BaseGeometry]
+    con: duckdb.DuckDBPyConnection, area_ids: np.ndarray, wkbs: list[bytes], geoms_metric: list[BaseGeometry],
+    metric_crs: str,
 ) -> tuple[list[precision.AreaIndex], int]:
     """Index of each area (position = area index), from the cache when its fingerprint
-    matches, built otherwise and written back (``con`` must then be a writer, inside
-    the caller's transaction). Returns the indexes and how many were built."""
-    prints = [fingerprint(w) for w in wkbs]
+    matches, built otherwise and written back (``con`` must then be a writer). ``wkbs``
+    are the stored WGS84 geometries, ``geoms_metric`` the same projected in ``metric_crs``.
+    Returns the indexes and how many were built."""
+    prints = [fingerprint(w, metric_crs) for w in wkbs]
     rows = {}
     if len(area_ids):
         for area_id, fp, cells, depth, cores in con.execute(
@@ -68,9 +71,9 @@ def load_indexes(
             {"ids": [int(i) for i in area_ids]},
         ).fetchall():
             rows[area_id] = (fp, cells, depth, cores)
-    indexes: list[precision.AreaIndex | None] = [None] * len(geoms_l93)
+    indexes: list[precision.AreaIndex | None] = [None] * len(geoms_metric)
     todo = []
-    for k, (area_id, fp, geom) in enumerate(zip(area_ids.tolist(), prints, geoms_l93)):
+    for k, (area_id, fp, geom) in enumerate(zip(area_ids.tolist(), prints, geoms_metric)):
         row = rows.get(area_id)
         if row is not None and row[0] == fp:
             indexes[k] = _from_row(k, geom, *row[1:])
@@ -78,9 +81,9 @@ def load_indexes(
             todo.append(k)
     if todo:
         # the biggest first, shared between one thread per core (shapely releases the GIL)
-        todo.sort(key=lambda k: -shapely.get_num_coordinates(geoms_l93[k]))
+        todo.sort(key=lambda k: -shapely.get_num_coordinates(geoms_metric[k]))
         with ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 1))) as pool:
-            for area in pool.map(lambda k: _build(k, geoms_l93[k]), todo):
+            for area in pool.map(lambda k: _build(k, geoms_metric[k]), todo):
                 indexes[area.index] = area
         _store(con, [int(area_ids[k]) for k in todo], [prints[k] for k in todo], [indexes[k] for k in todo])
     return indexes, len(todo)  # type: ignore[return-value]

@@ -2,8 +2,10 @@
 
 Why not a SQL join: DuckDB's ``JOIN … ON ST_Contains`` on raw commune polygons costs about
 38 s per million points (technical notes). Points and polygons are read once from DuckDB,
-tested in numpy/shapely by :mod:`biodiv.precision` (prepared geometries, x-sorted slices),
-and the links are written back in one transaction from an Arrow table.
+projected to the territory's metric CRS (:mod:`biodiv.crs`), tested in numpy/shapely by
+:mod:`biodiv.precision` against each area's grid index (built once, cached by
+:mod:`biodiv.area_cache`), and the links are written back in one transaction from an
+Arrow table.
 """
 
 from __future__ import annotations
@@ -16,22 +18,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import shapely
-from pyproj import Transformer
 
-from biodiv import area_cache, precision
+from biodiv import area_cache, crs, precision
 from biodiv.store import transaction
-
-_TO_L93 = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True)
-
-
-def to_lambert93(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x, y = _TO_L93.transform(lon, lat)
-    return np.asarray(x), np.asarray(y)
-
-
-def geometry_to_lambert93(geom):
-    return shapely.transform(geom, lambda c: np.column_stack(to_lambert93(c[:, 0], c[:, 1])))
-
+from biodiv.territory import territory_crs
 
 @dataclass
 class AttachStats:
@@ -108,12 +98,13 @@ def attach(
     t_read = time.perf_counter()
     stats.seconds_read = round(t_read - started, 3)
 
-    # -- precise points, in Lambert-93 -----------------------------------------
+    # -- precise points, in the territory's metric projection (Lambert-93 in metropolitan France)
+    metric = territory_crs(con)
     precise = np.flatnonzero(has_xy & ~obscured)
-    x, y = to_lambert93(lon[precise], lat[precise])
+    x, y = crs.project(lon[precise], lat[precise], metric)
     t_index = time.perf_counter()
-    projected = list(geometry_to_lambert93(np.asarray(geoms, dtype=object)))
-    indexes, stats.areas_indexed = area_cache.load_indexes(con, area_ids, wkbs, projected)
+    projected = list(crs.project_geometry(np.asarray(geoms, dtype=object), metric))
+    indexes, stats.areas_indexed = area_cache.load_indexes(con, area_ids, wkbs, projected, metric)
     if stats.areas_indexed:
         stats.seconds_index = round(time.perf_counter() - t_index, 3)
     p_pt, p_area, p_certain = precision.match_points(indexes, x, y, acc[precise])
@@ -178,11 +169,14 @@ def attach(
                     {"types": types},
                 )
             con.execute("INSERT INTO observation_areas SELECT * FROM _attach_links")
-            set_terr = ", in_territory = u.in_territory" if communes_done else ""
-            con.execute(
-                f"""UPDATE observations SET needs_attach = false, attached_at = now() {set_terr}
-                    FROM _attach_obs u WHERE observations.id = u.id"""
-            )
+            # two updates: the join only touches the flags that change, the pending
+            # marks need no join (measured ~2x faster than one three-column join)
+            if communes_done:
+                con.execute(
+                    """UPDATE observations SET in_territory = u.in_territory FROM _attach_obs u
+                       WHERE observations.id = u.id AND observations.in_territory IS DISTINCT FROM u.in_territory"""
+                )
+            con.execute(f"UPDATE observations SET needs_attach = false, attached_at = now() WHERE {where}")
         finally:
             con.unregister("_attach_links")
             con.unregister("_attach_obs")

@@ -13,7 +13,8 @@ The rules (issue "Foundation", §5):
   that holds the true location. Such an observation is linked only to the areas that hold
   its *whole* cell (as ``certain``), otherwise to none.
 
-Distances are measured in Lambert-93 (EPSG:2154), so ``x``/``y`` arrays and polygons given
+Distances are measured in the territory's metric projection (Lambert-93 in metropolitan France,
+see :mod:`biodiv.crs`), so ``x``/``y`` arrays and polygons given
 to :func:`match_points` must be in metres.
 
 How it stays fast on a million points: each area is indexed once (:class:`AreaIndex`,
@@ -37,7 +38,7 @@ from shapely.geometry.base import BaseGeometry
 
 OBSCURED_CELL_DEG = 0.2
 
-# Side of the grid cells (metres, Lambert-93, origin 0,0): fixed so that an area's cells
+# Side of the grid cells (metres of the metric projection, origin 0,0): fixed so that an area's cells
 # can be computed once and cached. 250 m keeps border cells to a thin band around each
 # border while a commune needs a few hundred cells.
 CELL_SIZE = 250.0

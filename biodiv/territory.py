@@ -17,6 +17,7 @@ from typing import Iterable
 
 import duckdb
 
+from biodiv import crs
 from biodiv.errors import BiodivError
 
 INSEE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
@@ -118,6 +119,13 @@ def read_territory(con: duckdb.DuckDBPyConnection) -> dict | None:
     return dict(zip(keys, row))
 
 
+def territory_crs(con: duckdb.DuckDBPyConnection) -> str:
+    """The metric projection of the territory (:func:`biodiv.crs.metric_crs`): Lambert-93
+    unless its communes are all in one overseas department; Lambert-93 without a territory."""
+    row = con.execute("SELECT insee_codes FROM territory WHERE id = 1").fetchone()
+    return crs.metric_crs(row[0] if row else None)
+
+
 def save_territory(
     con: duckdb.DuckDBPyConnection, name: str, siren: str | None, insee_codes: list[str]
 ) -> dict:
@@ -156,17 +164,25 @@ def refresh_territory_outline(con: duckdb.DuckDBPyConnection) -> dict:
         WHERE type = 'commune'
         """
     )
+    metric = territory_crs(con)
+    if metric != crs.LAMBERT93:
+        # layers are prepared (km² included) before the writer opens, in Lambert-93
+        con.execute(
+            "UPDATE areas SET area_km2 = ST_Area(ST_Transform(geom, 'EPSG:4326', $crs, always_xy := true)) / 1e6",
+            {"crs": metric},
+        )
     con.execute(
         """
         UPDATE territory SET
             geom = u.g,
             xmin = ST_XMin(u.g), ymin = ST_YMin(u.g), xmax = ST_XMax(u.g), ymax = ST_YMax(u.g),
-            area_km2 = ST_Area(ST_Transform(u.g, 'EPSG:4326', 'EPSG:2154', always_xy := true)) / 1e6,
+            area_km2 = ST_Area(ST_Transform(u.g, 'EPSG:4326', $crs, always_xy := true)) / 1e6,
             updated_at = current_timestamp
         FROM (SELECT CASE WHEN count(*) > 0 THEN ST_Union_Agg(geom) END AS g
               FROM areas WHERE type = 'commune' AND in_territory) AS u
         WHERE territory.id = 1
-        """
+        """,
+        {"crs": metric},
     )
     con.execute(
         """

@@ -1,11 +1,11 @@
 -- 004: cache of the per-area spatial index used by `biodiv attach` (biodiv/area_cache.py).
 -- Derived data only: each row depends on the area's geometry alone, is checked against a
--- fingerprint of it (md5 of the WKB + the index format) and rebuilt when it differs, so
+-- fingerprint of it (md5 of the WKB, the metric CRS, the index format) and rebuilt when it differs, so
 -- deleting rows is always safe. Not meant for analysts.
 CREATE TABLE area_index (
     area_id      INTEGER PRIMARY KEY,   -- areas.id
-    fingerprint  VARCHAR NOT NULL,      -- md5 of the geometry's WKB, then the index format
-    cells        BLOB NOT NULL,         -- int64 ids of the grid cells the area touches (Lambert-93)
+    fingerprint  VARCHAR NOT NULL,      -- md5 of the geometry's WKB; metric CRS; index format
+    cells        BLOB NOT NULL,         -- int64 ids of the grid cells the area touches (metric CRS)
     depth        BLOB NOT NULL,         -- float64 per cell: distance to the border, NaN if crossed
-    cores        STRUCT(radius DOUBLE, depth DOUBLE, geom BLOB)[] NOT NULL   -- eroded copies (WKB, Lambert-93)
+    cores        STRUCT(radius DOUBLE, depth DOUBLE, geom BLOB)[] NOT NULL   -- eroded copies (WKB, metric CRS)
 );

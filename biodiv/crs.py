@@ -1,0 +1,57 @@
+"""Which metric projection measures distances and areas for a territory, and projecting
+into it.
+
+Why not Lambert-93 everywhere: it is the legal projection of metropolitan France only.
+An overseas territory projected in it is distorted beyond use (Réunion, at 21° S, lies
+far outside the cone), so accuracy disks and km² would be wrong there. Each overseas
+department has its own legal projection (IGN, décret 2000-1276), chosen from the
+department part of the territory's INSEE codes.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Iterable
+
+import numpy as np
+import shapely
+from pyproj import Transformer
+
+WGS84 = "EPSG:4326"
+LAMBERT93 = "EPSG:2154"
+OVERSEAS = {
+    "971": "EPSG:5490",   # Guadeloupe: RGAF09 / UTM zone 20N
+    "972": "EPSG:5490",   # Martinique: RGAF09 / UTM zone 20N
+    "973": "EPSG:2972",   # Guyane: RGFG95 / UTM zone 22N
+    "974": "EPSG:2975",   # La Réunion: RGR92 / UTM zone 40S
+    "975": "EPSG:4467",   # Saint-Pierre-et-Miquelon: RGSPM06 / UTM zone 21N
+    "976": "EPSG:4471",   # Mayotte: RGM04 / UTM zone 38S
+    "977": "EPSG:5490",   # Saint-Barthélemy
+    "978": "EPSG:5490",   # Saint-Martin
+}
+
+
+def metric_crs(insee_codes: Iterable[str] | None) -> str:
+    """The projection for a territory: its overseas department's when every member
+    commune is in the same one, Lambert-93 otherwise (metropolitan France, Corsica)."""
+    departments = {code[:3] for code in (insee_codes or []) if code}
+    found = {OVERSEAS.get(dep) for dep in departments}
+    if len(found) == 1 and None not in found:
+        return found.pop()
+    return LAMBERT93
+
+
+@lru_cache(maxsize=8)
+def _transformer(crs: str) -> Transformer:
+    return Transformer.from_crs(WGS84, crs, always_xy=True)
+
+
+def project(lon: np.ndarray, lat: np.ndarray, crs: str = LAMBERT93) -> tuple[np.ndarray, np.ndarray]:
+    """lon/lat (WGS84) arrays to x/y metres in ``crs``."""
+    x, y = _transformer(crs).transform(lon, lat)
+    return np.asarray(x), np.asarray(y)
+
+
+def project_geometry(geom, crs: str = LAMBERT93):
+    """A shapely geometry (or array of them) from WGS84 to ``crs``."""
+    return shapely.transform(geom, lambda c: np.column_stack(project(c[:, 0], c[:, 1], crs)))
