@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 
 from biodiv.errors import BiodivError
@@ -67,8 +68,11 @@ class PreparedAreas:
 # Reading
 # ---------------------------------------------------------------------------
 
-def read_layer(path: Path | str) -> gpd.GeoDataFrame:
-    """Read the first layer of any OGR-readable file; a ``.zip`` may hold it in a folder."""
+def read_layer(path: Path | str, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read one layer of any OGR-readable file; a ``.zip`` may hold it in a folder.
+
+    A file with several layers (a GeoPackage often has) needs ``layer``: guessing would
+    import the wrong zoning without a word, so the error lists the layers instead."""
     path = Path(path)
     if not path.exists():
         raise AreaImportError(f"{path} does not exist")
@@ -79,8 +83,20 @@ def read_layer(path: Path | str) -> gpd.GeoDataFrame:
         target = _zip_member(path)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "more than one layer": the first one is read
-            frame = gpd.read_file(target, engine="pyogrio")
+            warnings.simplefilter("ignore")  # GDAL's own notes on a damaged file: the error below says it
+            names = [str(n) for n in pyogrio.list_layers(target)[:, 0]]
+        if layer is None and len(names) > 1:
+            raise AreaImportError(
+                f"{path} holds {len(names)} layers ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''}): "
+                "choose one with --layer"
+            )
+        if layer is not None and layer not in names:
+            raise AreaImportError(f"{path} has no layer {layer!r}; its layers: {', '.join(names[:8])}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frame = gpd.read_file(target, engine="pyogrio", layer=layer)
+    except AreaImportError:
+        raise
     except Exception as exc:  # pyogrio.errors.DataSourceError, DataLayerError, ...
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise AreaImportError(

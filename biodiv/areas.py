@@ -173,6 +173,7 @@ def load_file(
     name_field: str | None = None,
     source: str | None = None,
     source_date: date | None = None,
+    layer: str | None = None,
 ) -> LoadedFile:
     """Read and check a local layer without touching the database.
 
@@ -182,8 +183,9 @@ def load_file(
     path = Path(path)
     if area_type not in FIELD_GUESSES:
         raise AreaImportError(f"unknown area type {area_type!r}; known types: {', '.join(FIELD_GUESSES)}")
-    frame = read_layer(path)
-    prepared = prepare_areas(frame, area_type, code_field, name_field, label=str(path))
+    frame = read_layer(path, layer)
+    label = f"{path} (layer {layer})" if layer else str(path)
+    prepared = prepare_areas(frame, area_type, code_field, name_field, label=label)
     return LoadedFile(
         prepared,
         source or str(path.resolve()),
@@ -208,15 +210,17 @@ def import_file(
     name_field: str | None = None,
     source: str | None = None,
     source_date: date | None = None,
+    layer: str | None = None,
 ) -> dict:
-    """Import any OGR file as the areas of ``area_type``, replacing the previous ones.
+    """Import any OGR file (``layer`` of it, when it has several) as the areas of
+    ``area_type``, replacing the previous ones.
 
     Must not be called inside an open transaction (it opens its own). Raises
     :class:`AreaImportError` before writing anything when the file is unusable.
     """
     started = datetime.now(timezone.utc)
     check_type(con, area_type)
-    loaded = load_file(path, area_type, code_field, name_field, source, source_date)
+    loaded = load_file(path, area_type, code_field, name_field, source, source_date, layer)
     return store_loaded(con, loaded, started)
 
 

@@ -78,6 +78,13 @@ def lambert93_square() -> gpd.GeoDataFrame:
     )
 
 
+def two_layers(path: Path) -> Path:
+    """A GeoPackage with two polygon layers, as colleagues often send."""
+    squares_frame().to_file(path, layer="sites", driver="GPKG")
+    squares_frame().assign(code=["Y1", "Y2"]).to_file(path, layer="zones", driver="GPKG")
+    return path
+
+
 def area_rows(con, area_type):
     return con.execute(
         "SELECT code, name, area_km2, xmin, ymin, xmax, ymax, ST_GeometryType(geom)::VARCHAR, in_territory, id "
@@ -135,6 +142,19 @@ def test_geopackage_with_multipolygon_stays_one_area(store, tmp_path):
     assert stats["count"] == 2  # never exploded into parts
     assert parts[0] == ("Z1", "MULTIPOLYGON", 2)
     assert parts[1][0] == "Z2" and parts[1][2] == 1
+
+
+def test_geopackage_layer_is_chosen_with_layer(store, config, tmp_path, monkeypatch, capsys):
+    cfg_file = config.save(tmp_path / "biodiv.toml")
+    gpkg = two_layers(tmp_path / "two.gpkg")
+    code, out, err = run_cli(["-c", str(cfg_file), "areas", "import", str(gpkg), "--type", "custom",
+                              "--layer", "zones"], monkeypatch, capsys)
+    assert code == 0, err
+    with store.read() as con:
+        assert [r[0] for r in area_rows(con, "custom")] == ["Y1", "Y2"]
+    code, out, err = run_cli(["-c", str(cfg_file), "areas", "import", str(gpkg), "--type", "custom"],
+                             monkeypatch, capsys)
+    assert code == 1 and "choose one with --layer" in err
 
 
 def test_self_intersecting_ring_is_repaired_not_refused(store, tmp_path):
@@ -290,6 +310,9 @@ def _bad_files(tmp: Path) -> dict[str, tuple[Path, dict, str]]:
     (tmp / "broken.zip").write_bytes(b"PK\x03\x04 not really a zip")
     out["broken zip"] = (tmp / "broken.zip", {}, "not a valid zip archive")
     out["unknown type"] = (tmp / "ok.geojson", {"area_type": "parc"}, "unknown area type 'parc'")
+    two_layers(tmp / "two.gpkg")
+    out["several layers, none chosen"] = (tmp / "two.gpkg", {}, "holds 2 layers (sites, zones): choose one with --layer")
+    out["unknown layer"] = (tmp / "two.gpkg", {"layer": "parcs"}, "no layer 'parcs'; its layers: sites, zones")
     out["missing file"] = (tmp / "absent.gpkg", {}, "does not exist")
     return out
 

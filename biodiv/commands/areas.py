@@ -132,6 +132,7 @@ def import_(
     area_type: str = typer.Option(..., "--type", "-t", help="commune, n2000_zsc, n2000_zps, znieff1, znieff2, custom."),
     code_field: Optional[str] = typer.Option(None, "--code-field", help="Attribute holding the area code."),
     name_field: Optional[str] = typer.Option(None, "--name-field", help="Attribute holding the area name."),
+    layer: Optional[str] = typer.Option(None, "--layer", help="Layer to read, when the file holds several (GeoPackage)."),
     source_date: Optional[str] = typer.Option(
         None, "--source-date", help="Date of the layer, YYYY-MM-DD (default: the file's date)."
     ),
@@ -149,7 +150,7 @@ def import_(
         except ValueError:
             raise AreaImportError(f"--source-date {source_date!r} is not a date (YYYY-MM-DD)") from None
     cfg = get_config(ctx)
-    loaded = load_file(path, area_type, code_field, name_field, source_date=when)  # before any write
+    loaded = load_file(path, area_type, code_field, name_field, source_date=when, layer=layer)  # before any write
     with cfg.store().write() as con:
         stats = store_loaded(con, loaded, started)
     console.print(
