@@ -1,6 +1,7 @@
 """The per-area spatial index of :mod:`biodiv.precision`, kept in the database.
 
-Why: an area's grid cells (with their exact depths) and its eroded cores cost several
+Why: an area's grid cells (with their exact depths and nearest border points) and its
+eroded cores cost several
 times an attach of a million points to build, and they depend only on the area's
 geometry, which changes only when a layer is re-imported. They are built on the first
 attach that needs them (``areas import`` and ``areas fetch`` attach at once, so in
@@ -33,7 +34,8 @@ def fingerprint(wkb: bytes, metric_crs: str) -> str:
     return f"{hashlib.md5(wkb).hexdigest()};{metric_crs};{FORMAT}"
 
 
-def _from_row(index: int, geom: BaseGeometry, cells: bytes, depth: bytes, cores: list[dict]) -> precision.AreaIndex:
+def _from_row(index: int, geom: BaseGeometry, cells: bytes, depth: bytes, near: bytes,
+              cores: list[dict]) -> precision.AreaIndex:
     built = {}
     for core in cores:
         if core["geom"] is None:
@@ -43,7 +45,8 @@ def _from_row(index: int, geom: BaseGeometry, cells: bytes, depth: bytes, cores:
             shapely.prepare(g)
             built[core["radius"]] = precision.Core(g, core["depth"])
     return precision.AreaIndex.build(
-        index, geom, cells=np.frombuffer(cells, dtype="<i8"), depth=np.frombuffer(depth, dtype="<f8"), cores=built
+        index, geom, cells=np.frombuffer(cells, dtype="<i8"), depth=np.frombuffer(depth, dtype="<f8"),
+        near=np.frombuffer(near, dtype="<f8").reshape(-1, 2), cores=built,
     )
 
 
@@ -65,12 +68,12 @@ def load_indexes(
     prints = [fingerprint(w, metric_crs) for w in wkbs]
     rows = {}
     if len(area_ids):
-        for area_id, fp, cells, depth, cores in con.execute(
-            """SELECT area_id, fingerprint, cells, depth, cores FROM area_index
+        for area_id, fp, cells, depth, near, cores in con.execute(
+            """SELECT area_id, fingerprint, cells, depth, near, cores FROM area_index
                WHERE list_contains($ids, area_id)""",
             {"ids": [int(i) for i in area_ids]},
         ).fetchall():
-            rows[area_id] = (fp, cells, depth, cores)
+            rows[area_id] = (fp, cells, depth, near, cores)
     indexes: list[precision.AreaIndex | None] = [None] * len(geoms_metric)
     todo = []
     for k, (area_id, fp, geom) in enumerate(zip(area_ids.tolist(), prints, geoms_metric)):
@@ -96,6 +99,7 @@ def _store(con: duckdb.DuckDBPyConnection, ids: list[int], prints: list[str], ar
         "fingerprint": pa.array(prints, type=pa.string()),
         "cells": pa.array([a.cells.astype("<i8").tobytes() for a in areas], type=pa.binary()),
         "depth": pa.array([a.depth.astype("<f8").tobytes() for a in areas], type=pa.binary()),
+        "near": pa.array([a.near.astype("<f8").tobytes() for a in areas], type=pa.binary()),
         "cores": pa.array([
             [{"radius": r, "depth": None if c is None else c.depth, "geom": None if c is None else shapely.to_wkb(c.geom)}
              for r, c in sorted(a.cores.items())]

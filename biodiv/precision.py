@@ -23,7 +23,8 @@ whole, with the exact distance from the cell to the border; *border* when the bo
 crosses it. Points are bucketed by cell once; an area then only looks at the points of
 its own cells: those of deep cells are members without a test (and certain when their
 accuracy is below the cell's depth), only those of border cells pay a point-in-polygon
-test, and only points close to the border pay an exact distance.
+test; a point whose accuracy reaches the border point stored with its cell is an edge at
+once, and only the points left close to the border pay an exact distance.
 """
 
 from __future__ import annotations
@@ -98,9 +99,10 @@ def cell_ids(x: np.ndarray, y: np.ndarray, size: float = CELL_SIZE) -> np.ndarra
 @dataclass
 class AreaIndex:
     """One area ready for point tests: projected polygon and boundary (prepared), its grid
-    cells with their depth (NaN for border cells), and eroded cores built on first use.
+    cells with their depth (NaN for border cells) and a border point near each, and eroded
+    cores built on first use.
 
-    ``cells``/``depth`` and the cores depend only on the geometry: :mod:`biodiv.area_cache`
+    ``cells``/``depth``/``near`` and the cores depend only on the geometry: :mod:`biodiv.area_cache`
     stores them in the database so that an attach does not rebuild them."""
 
     index: int
@@ -109,16 +111,17 @@ class AreaIndex:
     bounds: tuple[float, float, float, float]
     cells: np.ndarray            # sorted int64 cell ids that the area touches
     depth: np.ndarray            # float64 per cell: distance to the border, NaN on the border
+    near: np.ndarray             # (n, 2) float64 per cell: the border point nearest its centre
     cores: dict = field(default_factory=dict, repr=False)   # radius -> Core | None
 
     @classmethod
-    def build(cls, index: int, geom: BaseGeometry, *, cells=None, depth=None, cores=None) -> "AreaIndex":
+    def build(cls, index: int, geom: BaseGeometry, *, cells=None, depth=None, near=None, cores=None) -> "AreaIndex":
         boundary = geom.boundary
         shapely.prepare(geom)
         shapely.prepare(boundary)
         if cells is None:
-            cells, depth = grid_cells(geom, boundary)
-        return cls(index, geom, boundary, tuple(geom.bounds), cells, depth, dict(cores or {}))
+            cells, depth, near = grid_cells(geom, boundary)
+        return cls(index, geom, boundary, tuple(geom.bounds), cells, depth, near, dict(cores or {}))
 
     def core(self, r: float) -> Core | None:
         """The area eroded by (a little more than) ``r`` metres, built on first use."""
@@ -127,10 +130,16 @@ class AreaIndex:
         return self.cores[r]
 
 
-def grid_cells(geom: BaseGeometry, boundary: BaseGeometry, size: float = CELL_SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """Cells of the fixed grid that ``geom`` touches, and per cell the exact distance from
-    the cell to the border when the area holds it whole (NaN when the border crosses it).
-    ``geom`` and ``boundary`` should be prepared."""
+def grid_cells(
+    geom: BaseGeometry, boundary: BaseGeometry, size: float = CELL_SIZE
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cells of the fixed grid that ``geom`` touches (sorted ids); per cell the exact
+    distance from the cell to the border when the area holds it whole (NaN when the border
+    crosses it), and the border point nearest the cell's centre. ``geom`` and ``boundary``
+    should be prepared.
+
+    That border point bounds any point's distance to the border from above: a point
+    whose accuracy reaches it is an edge without an exact distance."""
     xmin, ymin, xmax, ymax = geom.bounds
     ix = np.arange(np.floor(xmin / size), np.floor(xmax / size) + 1)
     iy = np.arange(np.floor(ymin / size), np.floor(ymax / size) + 1)
@@ -143,9 +152,11 @@ def grid_cells(geom: BaseGeometry, boundary: BaseGeometry, size: float = CELL_SI
     whole = np.flatnonzero(shapely.contains_properly(geom, boxes))
     depth[whole] = shapely.distance(boundary, boxes[whole])
     depth[depth <= _SLACK] = np.nan
+    centres = shapely.points((gx + 0.5) * size, (gy + 0.5) * size)
+    near = shapely.get_coordinates(shapely.shortest_line(boundary, centres)).reshape(-1, 2, 2)[:, 0, :]
     ids = gy.astype(np.int64) * _CELL_KEY + gx.astype(np.int64) + _IX_SHIFT
     order = np.argsort(ids)
-    return ids[order], depth[order]
+    return ids[order], depth[order], np.ascontiguousarray(near[order])
 
 
 def index_areas(geoms: list[BaseGeometry]) -> list[AreaIndex]:
@@ -191,13 +202,15 @@ class _PointGrid:
 
 
 def classify(area: AreaIndex, x: np.ndarray, y: np.ndarray, acc: np.ndarray,
-             depth: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+             depth: np.ndarray | None = None, near: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """For points near ``area``: (member mask, certain mask).
 
-    ``acc`` holds accuracies in metres, NaN when unknown. ``depth`` is, per point, a known
-    lower bound of its distance to the border when it lies in a deep cell (NaN otherwise);
-    without it every point is tested. A point on the border is a member (so that it is
-    never lost between two communes) but never certain.
+    ``acc`` holds accuracies in metres, NaN when unknown. Optional per-point facts from
+    the grid: ``depth``, a lower bound of the distance to the border for points of deep
+    cells (NaN otherwise); ``near`` (n, 2), a point of the border, so that the distance to
+    it bounds the distance to the border from above. Without them every point is tested.
+    A point on the border is a member (so that it is never lost between two communes) but
+    never certain.
     """
     if depth is None:
         depth = np.full(x.size, np.nan)
@@ -207,6 +220,10 @@ def classify(area: AreaIndex, x: np.ndarray, y: np.ndarray, acc: np.ndarray,
     member[test] = shapely.intersects_xy(area.geom, x[test], y[test])
     certain = deep & (acc < depth - _SLACK)           # NaN accuracies compare False
     idx = np.flatnonzero(member & ~np.isnan(acc) & ~certain)
+    if near is not None and idx.size:
+        # the disk reaches a known border point: edge, no test needed
+        reach = np.hypot(x[idx] - near[idx, 0], y[idx] - near[idx, 1])
+        idx = idx[acc[idx] < reach + _SLACK]
     if idx.size:
         certain[idx] = _certain_by_cores(area, x[idx], y[idx], acc[idx])
     return member, certain
@@ -259,7 +276,8 @@ def match_points(
         slots, cell_pos = grid.points_in(area.cells)
         if slots.size == 0:
             return None
-        member, certain = classify(area, grid.x[slots], grid.y[slots], grid.acc[slots], area.depth[cell_pos])
+        member, certain = classify(area, grid.x[slots], grid.y[slots], grid.acc[slots],
+                                   area.depth[cell_pos], area.near[cell_pos])
         hit = grid.order[slots[member]]
         return hit, np.full(hit.size, area.index, dtype=np.int64), certain[member]
 

@@ -7,5 +7,6 @@ CREATE TABLE area_index (
     fingerprint  VARCHAR NOT NULL,      -- md5 of the geometry's WKB; metric CRS; index format
     cells        BLOB NOT NULL,         -- int64 ids of the grid cells the area touches (metric CRS)
     depth        BLOB NOT NULL,         -- float64 per cell: distance to the border, NaN if crossed
+    near         BLOB NOT NULL,         -- float64 (x, y) per cell: border point nearest its centre
     cores        STRUCT(radius DOUBLE, depth DOUBLE, geom BLOB)[] NOT NULL   -- eroded copies (WKB, metric CRS)
 );
