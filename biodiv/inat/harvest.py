@@ -36,10 +36,10 @@ from biodiv.inat.client import (
     RequestCounter,
 )
 from biodiv.inat.parse import (
-    compress_raw,
     observation_taxon,
     parse_observation,
     parse_taxon,
+    raw_json,
     taxa_in_record,
     taxon_status_rows,
     to_int,
@@ -53,14 +53,18 @@ LOCALE = "fr"
 # A reconciliation listing far smaller than what is stored is more likely a wrong
 # query (changed place_id/project_id, API glitch) than mass deletion: refuse it.
 RECONCILE_MIN_SHARE = 0.5
-DUCKDB_MEMORY_LIMIT = "64MB"
+# DuckDB settings of the writer while pages are stored (restored before attach).
+# memory_limit bounds the buffer pool so that memory does not grow with the database
+# (pages are written once, not read back); one thread because a 200-row statement
+# gains nothing from a second one, which only adds scheduling CPU and a malloc arena.
+HARVEST_SETTINGS = {"memory_limit": "64MB", "threads": 1}
 
 
-def _cap_duckdb_memory(con) -> str:
-    """Bound DuckDB's buffer pool while harvesting, so that memory does not grow with
-    the database (pages are written once, not read back). Returns the previous limit."""
-    previous = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+def _apply_settings(con, settings: dict[str, Any]) -> dict[str, Any]:
+    """``SET`` each setting; returns the previous values (to apply them back)."""
+    previous = {k: con.execute(f"SELECT current_setting('{k}')").fetchone()[0] for k in settings}
+    for key, value in settings.items():
+        con.execute(f"SET {key} = '{value}'")
     return previous
 
 
@@ -138,7 +142,7 @@ def harvest(cfg, con, full: bool = False, reconcile: bool = False, progress: boo
         client.counter = counter
     status, message = "ok", None
     try:
-        previous_limit = _cap_duckdb_memory(con)
+        previous = _apply_settings(con, HARVEST_SETTINGS)
         try:
             with HarvestProgress(progress, counter.per_minute) as bar:
                 try:
@@ -153,7 +157,7 @@ def harvest(cfg, con, full: bool = False, reconcile: bool = False, progress: boo
                     bar.note(f"[yellow]{message}[/]")
             con.execute("CHECKPOINT")   # write the harvested pages while memory is still capped
         finally:
-            con.execute(f"SET memory_limit = '{previous_limit}'")
+            _apply_settings(con, previous)
         if run.stats.get("taxa_fetched"):
             # official protection/red-list statuses for the newly stored taxa
             from biodiv.refs import match_statuses
@@ -206,6 +210,9 @@ def _harvest_observations(cfg, con, client: InatClient, run: _Run, bbox, full: b
     if since is not None:
         params["updated_since"] = _iso(since)
 
+    # only a reconciliation marks rows removed: without any, no page can restore one
+    may_restore = con.execute(
+        "SELECT count(*) > 0 FROM observations WHERE removed_at IS NOT NULL").fetchone()[0]
     # The next page is asked for while the current one is being stored: with the
     # id_above cursor its start is known as soon as the current page is decoded.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inat-prefetch")
@@ -223,7 +230,7 @@ def _harvest_observations(cfg, con, client: InatClient, run: _Run, bbox, full: b
             page_ids = [i for i in (to_int(r.get("id")) for r in results) if i is not None]
             if not last and page_ids and max(page_ids) > cursor:
                 pending = pool.submit(client.observations, params | {"id_above": max(page_ids)})
-            cursor = _store_page(con, run, results, cursor)
+            cursor = _store_page(con, run, results, cursor, may_restore)
             bar.page(len(results))
             if last:
                 break
@@ -241,16 +248,16 @@ def _last_page(results: list, total: int | None, per_page: int) -> bool:
     return len(results) < per_page
 
 
-def _store_page(con, run: _Run, results: list[dict], cursor: int) -> int:
+def _store_page(con, run: _Run, results: list[dict], cursor: int, may_restore: bool = True) -> int:
     """Upsert one page, its taxa and the cursor in one transaction; return the new cursor."""
-    rows, raws, taxa, statuses = [], [], [], []
+    rows, texts, taxa, statuses = [], [], [], []
     for record in results:
         row = parse_observation(record)
         if row["id"] is None:
             run.stats["skipped"] += 1
             continue
         rows.append(row)
-        raws.append(compress_raw(record))
+        texts.append(raw_json(record))
         taxon = observation_taxon(record)
         if taxon is not None and to_int(taxon.get("id")) not in run.taxa_seen:
             run.taxa_seen.add(to_int(taxon.get("id")))
@@ -264,7 +271,7 @@ def _store_page(con, run: _Run, results: list[dict], cursor: int) -> int:
         )
     now = db.utcnow()
     with transaction(con):
-        counts = db.upsert_observations(con, rows, raws, now)
+        counts = db.upsert_observations(con, rows, texts, now, may_restore)
         db.upsert_taxa(con, taxa, now)
         db.store_inat_statuses(con, [t["id"] for t in taxa], statuses, replace=False)
         db.save_state(con, SCOPE_OBSERVATIONS, id_above=new_cursor)

@@ -208,9 +208,29 @@ def parse_observation(obs: dict) -> dict[str, Any]:
     }
 
 
+# zlib level of ``observation_raw.raw``. Level 1 compresses a ~4 KB record 1.6x faster
+# than level 6 for 7 % more bytes; any level decompresses the same way, and records are
+# compared as text (:func:`biodiv.inat.db.upsert_observations`), so the level can change.
+RAW_ZLIB_LEVEL = 1
+_RAW_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
+def raw_json(record: dict) -> bytes:
+    """The raw API record as compact JSON: what is stored, and what "changed" compares."""
+    return _RAW_ENCODER.encode(record).encode("utf-8")
+
+
+def compress_text(text: bytes) -> bytes:
+    return zlib.compress(text, RAW_ZLIB_LEVEL)
+
+
+def decompress_text(blob: bytes) -> bytes:
+    return zlib.decompress(blob)
+
+
 def compress_raw(record: dict) -> bytes:
     """The raw API record as zlib-compressed compact JSON (``observation_raw.raw``)."""
-    return zlib.compress(json.dumps(record, separators=(",", ":"), default=str).encode("utf-8"), 6)
+    return compress_text(raw_json(record))
 
 
 def decompress_raw(blob: bytes) -> dict:
