@@ -39,9 +39,9 @@ from shapely.geometry.base import BaseGeometry
 
 OBSCURED_CELL_DEG = 0.2
 
-# Side of the grid cells (metres of the metric projection, origin 0,0): fixed so that an area's cells
-# can be computed once and cached. 250 m keeps border cells to a thin band around each
-# border while a commune needs a few hundred cells.
+# Side of the grid cells (metres of the metric projection, origin 0,0): fixed so that an
+# area's cells can be computed once and cached. 250 m keeps border cells to a thin band
+# around each border while a commune needs a few hundred cells.
 CELL_SIZE = 250.0
 # Accuracy buckets (metres). A point whose accuracy is at most r and that lies inside the
 # polygon eroded by r is certain: one cheap point-in-polygon test instead of an exact
