@@ -19,9 +19,10 @@ Printed per N: requests made against the minimum (⌈N/200⌉ observation pages 
 batches), harvest time against the theoretical floor (requests / rate) and against the
 measured fetch-only baseline, peak memory, and the requests of the incremental run.
 The rates used are faster than iNaturalist's 1 request/s so that runs fit in minutes.
-Storing a page costs 0.1–0.3 s of CPU on a 2-core machine; it overlaps the wait for
-the next page (prefetch), so the floor is reached when 1/rate exceeds that cost
-(2 req/s here), and the harvest is CPU-bound above (50 req/s).
+Storing a page costs ~0.1 s of CPU on a 2-core machine; it overlaps the wait for
+the next page (prefetch), so the floor is reached when 1/rate exceeds that cost, and
+the harvest is CPU-bound above (50 req/s, where the stand-in server's own ~0.05 s of
+CPU per page also competes for the cores).
 """
 
 from __future__ import annotations
