@@ -27,7 +27,7 @@ from biodiv import precision
 
 # Anything that changes what an index holds must change this string.
 FORMAT = (f"cell={precision.CELL_SIZE:g};radii={','.join(f'{r:g}' for r in precision.CORE_RADII)};"
-          f"erode={precision._ERODE_MARGIN:g}x{precision._QUAD_SEGS}")
+          f"erode={precision._ERODE_MARGIN:g}x{precision._QUAD_SEGS};exact<{precision._EXACT_DEPTH_BELOW:g}")
 
 
 def fingerprint(wkb: bytes, metric_crs: str) -> str:

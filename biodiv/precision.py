@@ -58,6 +58,10 @@ _ERODE_MARGIN = 1.03
 # A point is bucketed by floor(x / CELL_SIZE): rounding may put a point a few ulps
 # outside its cell's box, so depths are trusted only beyond this slack (metres).
 _SLACK = 1e-3
+# Cells whose centre lies farther than this from the border take the centre's distance
+# less the half-diagonal as their depth (a lower bound) instead of an exact cell distance,
+# which costs more and is only worth it where accuracies compare with it.
+_EXACT_DEPTH_BELOW = 1500.0
 _CELL_KEY = 1 << 32      # cell id = iy * _CELL_KEY + ix (ix shifted to be non-negative)
 _IX_SHIFT = 1 << 31
 
@@ -148,12 +152,17 @@ def grid_cells(
     boxes = shapely.box(gx * size, gy * size, (gx + 1) * size, (gy + 1) * size)
     touch = shapely.intersects(geom, boxes)
     gx, gy, boxes = gx[touch], gy[touch], boxes[touch]
+    cx, cy = (gx + 0.5) * size, (gy + 0.5) * size
+    near = shapely.get_coordinates(shapely.shortest_line(boundary, shapely.points(cx, cy))).reshape(-1, 2, 2)[:, 0, :]
     depth = np.full(boxes.size, np.nan)
     whole = np.flatnonzero(shapely.contains_properly(geom, boxes))
-    depth[whole] = shapely.distance(boundary, boxes[whole])
+    # far inside, the centre's distance less the half-diagonal is depth enough (any point
+    # of the cell is within it of the centre); near the border, the exact cell distance
+    centre_depth = np.hypot(cx[whole] - near[whole, 0], cy[whole] - near[whole, 1])
+    far = centre_depth >= _EXACT_DEPTH_BELOW
+    depth[whole[far]] = centre_depth[far] - size / np.sqrt(2)
+    depth[whole[~far]] = shapely.distance(boundary, boxes[whole[~far]])
     depth[depth <= _SLACK] = np.nan
-    centres = shapely.points((gx + 0.5) * size, (gy + 0.5) * size)
-    near = shapely.get_coordinates(shapely.shortest_line(boundary, centres)).reshape(-1, 2, 2)[:, 0, :]
     ids = gy.astype(np.int64) * _CELL_KEY + gx.astype(np.int64) + _IX_SHIFT
     order = np.argsort(ids)
     return ids[order], depth[order], np.ascontiguousarray(near[order])
