@@ -34,6 +34,9 @@ def test_attach_then_status(tmp_path):
     store = _db(tmp_path)
     out = run(["attach"], store.path).stdout
     assert "attached 2 observations: 1 links (1 certain, 0 edge), 1 outside the territory" in out
+    assert "1 area indexes built" in out                      # first attach: the index is built...
+    again = run(["attach", "--all"], store.path).stdout
+    assert "attached 2 observations" in again and "indexes built" not in again   # ...then reused
     st = json.loads(run(["status", "--json"], store.path).stdout)
     assert st["territory"]["name"] == "Test"
     assert st["areas"][0]["type"] == "commune" and st["areas"][0]["count"] == 1

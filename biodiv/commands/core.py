@@ -28,6 +28,8 @@ def register(app: typer.Typer) -> None:
             f"({stats['certain']:,} certain, {stats['edge']:,} edge), {stats['outside']:,} outside the territory, "
             f"{stats['obscured']:,} obscured, {stats['no_coordinates']:,} without coordinates "
             f"in {stats['seconds']:.2f} s"
+            + (f" ({stats['areas_indexed']} area indexes built in {stats['seconds_index']:.2f} s, kept for next time)"
+               if stats["areas_indexed"] else "")
         )
 
     @app.command()
