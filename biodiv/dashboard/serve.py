@@ -80,8 +80,14 @@ def make_app():
 
     @asynccontextmanager
     async def lifespan(_app):
+        from biodiv.dashboard import warm
+        from biodiv.dashboard.ui import config
+
         threading.Thread(target=_warm_up, name="biodiv-warm-up", daemon=True).start()
+        warm.prepare_spare()
+        warmer = warm.Warmer(config().db).start()
         yield
+        warmer.stop()
 
     return st.App(str(SCRIPT), lifespan=lifespan,
                   middleware=[Middleware(StaticGzipMiddleware)])

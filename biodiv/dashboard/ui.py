@@ -27,7 +27,7 @@ from biodiv.dashboard.labels import (
     CERTAINTY_FR, QUALITY_FR, UNKNOWN_GROUP_FR, format_int, group_fr,
 )
 from biodiv.errors import BiodivError
-from biodiv.store import Store, StoreBusy, StoreMissing
+from biodiv.store import StoreBusy, StoreError, StoreMissing, applied_versions, migrations, schema_version
 
 DEMO_BANNER = "Données de démonstration (fictives)"
 
@@ -56,9 +56,36 @@ def config() -> Config:
 
 
 def open_reader(path: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only view of the published file (see :meth:`biodiv.store.Store.reader`:
-    always what the path holds now, even after a writer replaced it)."""
-    return Store(path).reader()
+    """A read-only view of the published file: what :meth:`biodiv.store.Store.reader` does
+    (the file attached read-only to a private in-memory instance, so it is always what the
+    path holds now, even after a writer replaced it; same errors), but on the spare instance
+    ``warm`` keeps with spatial already loaded (LOAD spatial costs 0.5–0.8 s here)."""
+    from biodiv.dashboard import warm
+
+    if not path.exists():
+        raise StoreMissing(
+            f"no database at {path}: run `biodiv init` then `biodiv update` (or `biodiv demo`)"
+        )
+    con = warm.take_instance()
+    quoted = str(path).replace("'", "''")
+    try:
+        con.execute(f"ATTACH '{quoted}' AS biodiv (READ_ONLY)")
+        con.execute("USE biodiv")
+        missing = {m.version for m in migrations()} - applied_versions(con)
+    except duckdb.Error as exc:
+        con.close()
+        msg = str(exc).splitlines()[0]
+        if "lock" in msg.lower():
+            raise StoreBusy(f"{path} is locked by another process: {msg}") from None
+        raise StoreError(f"{path} is not a readable DuckDB database ({msg})") from None
+    if missing:
+        have = schema_version(con)
+        con.close()
+        raise StoreError(
+            f"{path} has schema version {have} and lacks migration(s) "
+            f"{', '.join(map(str, sorted(missing)))}: run `biodiv migrate` to upgrade it"
+        )
+    return con
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -108,6 +135,14 @@ def _cached(name: str, db: Db, args: tuple, kwargs: tuple) -> Any:
         return getattr(data, name)(con, *args, **dict(kwargs))
     finally:
         con.close()
+
+
+def overview_tables(db: Db, f: data.Filters, year: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The Vue d'ensemble's tables: per group, per year (with its 12 months), species new in
+    ``year`` (a function so that ``warm.default_views`` computes exactly what the page shows)."""
+    groups = q(db, data.per_group, f)
+    years = q(db, data.per_year, f).merge(data.monthly_by_year(q(db, data.per_month, f)), on="year", how="left")
+    return groups, years, q(db, data.new_species, year, f)
 
 
 def figures(db: Db, f: data.Filters = data.NO_FILTERS) -> dict[str, Any]:
@@ -245,11 +280,21 @@ def reset_filters() -> None:
         st.session_state.pop(f"w_{name}", None)
 
 
+def filter_options(db: Db) -> dict[str, Any]:
+    """What the sidebar filters offer (also computed ahead by ``warm.default_views``)."""
+    return {
+        "dates": q(db, data.date_range), "groups": q(db, data.group_options),
+        "species": q(db, data.species_options), "communes": q(db, data.area_list, "commune"),
+        "sites": q(db, data.area_list, ("n2000_zsc", "n2000_zps")),
+    }
+
+
 def sidebar_filters(db: Db) -> data.Filters:
     """Draw the filters in the sidebar and return them (also kept in session state)."""
     sb = st.sidebar
     sb.header("Filtres")
-    lo, hi = q(db, data.date_range)
+    options = filter_options(db)
+    lo, hi = options["dates"]
     period = None
     if lo and hi:
         key = _restore("period")
@@ -262,12 +307,12 @@ def sidebar_filters(db: Db) -> data.Filters:
         _save("period", value)
         if isinstance(value, (tuple, list)) and len(value) == 2:
             period = tuple(value)
-    groups = q(db, data.group_options)
+    groups = options["groups"]
     group_labels = {g: (i or "") for g, i in zip(groups["group"], groups["iconic"])}
     chosen_groups = sb.multiselect("Groupe taxonomique", list(group_labels), key=_restore("groups"),
                                    placeholder="Tous les groupes")
     _save("groups", chosen_groups)
-    opts = q(db, data.species_options)
+    opts = options["species"]
     labels = dict(zip(opts["species_key"].astype(int), opts["label"]))
     chosen_species = sb.multiselect(
         "Espèce (nom français ou scientifique)", list(labels), key=_restore("species"),
@@ -277,13 +322,13 @@ def sidebar_filters(db: Db) -> data.Filters:
     quality = sb.multiselect("Qualité", list(QUALITY_FR), key=_restore("quality"),
                              format_func=QUALITY_FR.get, placeholder="Toutes")
     _save("quality", quality)
-    communes = q(db, data.area_list, "commune")
+    communes = options["communes"]
     cnames = dict(zip(communes["area_id"].astype(int), communes["name"]))
     chosen_communes = sb.multiselect("Commune", list(cnames), key=_restore("communes"),
                                      format_func=lambda x: cnames.get(x, str(x)),
                                      placeholder="Toutes les communes")
     _save("communes", chosen_communes)
-    sites = q(db, data.area_list, ("n2000_zsc", "n2000_zps"))
+    sites = options["sites"]
     snames = {int(a): f"{n} ({c})" for a, n, c in zip(sites["area_id"], sites["name"], sites["code"])}
     chosen_sites = sb.multiselect("Site Natura 2000", list(snames), key=_restore("sites"),
                                   format_func=lambda x: snames.get(x, str(x)),

@@ -26,21 +26,18 @@ with left:
     ui.show_map(m, key="overview_map", height=420)
     ui.legend(notes["legend"], "Observations")
 with right:
+    year = date.today().year
+    groups, years, new = ui.overview_tables(db, f, year)   # after the map: it is sent first
     st.subheader("Par groupe taxonomique")
-    st.markdown(bars_table(ui.q(db, data.per_group, f), "group", "Groupe",
+    st.markdown(bars_table(groups, "group", "Groupe",
                            {"observations": "Observations", "species": "Espèces"}),
                 unsafe_allow_html=True)
 
 st.subheader("Par année et par mois")
-years = ui.q(db, data.per_year, f)
-by_month = data.monthly_by_year(ui.q(db, data.per_month, f))
-years = years.merge(by_month, on="year", how="left")
 st.markdown(bars_table(years, "year", "Année", {"observations": "Observations", "species": "Espèces"},
                        months="months"), unsafe_allow_html=True)
 
-year = date.today().year
 st.subheader(f"Nouvelles espèces pour le territoire en {year}")
-new = ui.q(db, data.new_species, year, f)
 if new.empty:
     st.write(f"Aucune espèce observée pour la première fois en {year}.")
 else:
