@@ -34,6 +34,12 @@ def main() -> None:
     ]
     page = st.navigation(pages, position="top")
     db = ui.open_db()
-    if page.url_path != "atelier":
-        ui.sidebar_filters(db)
-    page.run()
+    sidebar = page.url_path != "atelier"
+    if sidebar:
+        ui.sidebar_filters(db, ui.SESSION_VALUES)  # the filters, as the widgets hold them
+    try:
+        page.run()
+    finally:
+        # drawn after the page, so the map is sent first (see ui._SessionValues)
+        if sidebar:
+            ui.sidebar_filters(db)

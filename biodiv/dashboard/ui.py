@@ -289,9 +289,36 @@ def filter_options(db: Db) -> dict[str, Any]:
     }
 
 
-def sidebar_filters(db: Db) -> data.Filters:
-    """Draw the filters in the sidebar and return them (also kept in session state)."""
-    sb = st.sidebar
+class _SessionValues:
+    """Stands in for ``st.sidebar`` in :func:`sidebar_filters`: each widget call returns what
+    the widget holds in the session (what it would return) and draws nothing.
+
+    Why: the app computes the filters with this before the page runs and draws the real
+    widgets after it, so the page's content (the map first) reaches the browser before the
+    ten sidebar widgets, whose front-end code Streamlit loads on demand."""
+
+    def header(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    button = header
+
+    def date_input(self, *args: Any, key: str, **kwargs: Any) -> Any:
+        return st.session_state.get(key)
+
+    def multiselect(self, *args: Any, key: str, **kwargs: Any) -> list:
+        return list(st.session_state.get(key) or [])
+
+    def checkbox(self, *args: Any, key: str, **kwargs: Any) -> bool:
+        return bool(st.session_state.get(key, False))
+
+
+SESSION_VALUES = _SessionValues()
+
+
+def sidebar_filters(db: Db, sb: Any = None) -> data.Filters:
+    """Draw the filters in the sidebar (``sb``; ``SESSION_VALUES``: only read them) and return
+    them (also kept in session state)."""
+    sb = st.sidebar if sb is None else sb
     sb.header("Filtres")
     options = filter_options(db)
     lo, hi = options["dates"]
