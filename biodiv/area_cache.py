@@ -1,9 +1,8 @@
 """The per-area spatial index of :mod:`biodiv.precision`, kept in the database.
 
 Why: an area's grid cells (with their exact depths and nearest border points) and its
-eroded cores cost several
-times an attach of a million points to build, and they depend only on the area's
-geometry, which changes only when a layer is re-imported. They are built on the first
+eroded cores cost several times an attach of a million points to build, and they depend
+only on the area's geometry, which changes only when a layer is re-imported. They are built on the first
 attach that needs them (``areas import`` and ``areas fetch`` attach at once, so in
 practice at import time) and read back afterwards. Each row carries a fingerprint (md5 of
 the geometry's WKB, the metric projection and the index format), so an area re-imported
@@ -25,13 +24,8 @@ from shapely.geometry.base import BaseGeometry
 
 from biodiv import precision
 
-# Anything that changes what an index holds must change this string.
-FORMAT = (f"cell={precision.CELL_SIZE:g};radii={','.join(f'{r:g}' for r in precision.CORE_RADII)};"
-          f"erode={precision._ERODE_MARGIN:g}x{precision._QUAD_SEGS};exact<{precision._EXACT_DEPTH_BELOW:g}")
-
-
 def fingerprint(wkb: bytes, metric_crs: str) -> str:
-    return f"{hashlib.md5(wkb).hexdigest()};{metric_crs};{FORMAT}"
+    return f"{hashlib.md5(wkb).hexdigest()};{metric_crs};{precision.INDEX_FORMAT}"
 
 
 def _from_row(index: int, geom: BaseGeometry, cells: bytes, depth: bytes, near: bytes,

@@ -23,6 +23,7 @@ from biodiv import area_cache, crs, precision
 from biodiv.store import transaction
 from biodiv.territory import territory_crs
 
+
 @dataclass
 class AttachStats:
     observations: int = 0        # observations examined

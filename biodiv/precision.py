@@ -65,6 +65,11 @@ _EXACT_DEPTH_BELOW = 1500.0
 _CELL_KEY = 1 << 32      # cell id = iy * _CELL_KEY + ix (ix shifted to be non-negative)
 _IX_SHIFT = 1 << 31
 
+# Everything an index depends on besides the geometry: a cached index built with other
+# parameters is rebuilt (biodiv.area_cache).
+INDEX_FORMAT = (f"cell={CELL_SIZE:g};radii={','.join(f'{r:g}' for r in CORE_RADII)};"
+                f"erode={_ERODE_MARGIN:g}x{_QUAD_SEGS};exact<{_EXACT_DEPTH_BELOW:g}")
+
 CERTAIN = "certain"
 EDGE = "edge"
 
