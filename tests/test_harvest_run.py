@@ -273,3 +273,55 @@ def test_unreachable_inaturalist_leaves_data_unchanged(tmp_path, prepare):
     assert "cannot be reached" in proc.stderr and "biodiv demo" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) <= 3   # one message (wrapped at most by the terminal width)
     assert store.path.read_bytes() == published
+
+
+def test_harvest_leaves_pandas_unloaded_and_still_importable(tmp_path, world, prepare):
+    """DuckDB (binding parameters) and pyarrow (the attach's area cache) import pandas only
+    to recognise pandas values; a harvest never needs it, so it stays out of the process,
+    and a later ``.df()`` in the same process still works."""
+    tax, obs = world
+    with StandInInat(obs, tax) as api:
+        cfg = harvest_config(tmp_path, api.url)
+        prepare(cfg)
+        cfg_file = cfg.save(tmp_path / "biodiv.toml")
+        script = (
+            "import sys\n"
+            "from biodiv.config import load_config\n"
+            "from biodiv.inat.harvest import harvest\n"
+            f"cfg = load_config({str(cfg_file)!r})\n"
+            "with cfg.store().write() as con:\n"
+            "    summary = harvest(cfg, con, progress=False)\n"
+            "    loaded = 'pandas' in sys.modules\n"
+            "    df = con.execute('SELECT count(*) AS n FROM observations WHERE ? ', [True]).df()\n"
+            "print(summary['new'], summary['attach']['observations'] > 0, loaded, int(df['n'][0]))\n"
+        )
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    n = len(obs.ids())
+    assert proc.stdout.split() == [str(n), "True", "False", str(n)]
+
+
+def test_harvest_matches_new_taxa_to_stored_reference_lists(tmp_path, prepare):
+    """With an official list imported, taxa first stored by a harvest get their statuses."""
+    from biodiv.refs import import_reference
+    from helpers_analysis import PROTECTION_CSV
+
+    tax = Taxonomy(5)
+    toad = tax.species[0]
+    tax.records[toad]["name"] = "Bufo calamita"   # a synonym in the protection list
+    obs = ObservationSet(30, tax)
+    obs.put(make_observation(10**6, tax.records[toad], BBOX[0] + 0.01, BBOX[1] + 0.01,
+                             datetime(2024, 5, 1, tzinfo=timezone.utc)))
+    path = tmp_path / "protegees.csv"
+    path.write_text(PROTECTION_CSV, encoding="utf-8")
+    with StandInInat(obs, tax) as api:
+        cfg = harvest_config(tmp_path, api.url)
+        store = prepare(cfg)
+        with store.write() as con:
+            import_reference(con, path)
+        summary = _run(cfg)
+    assert summary["taxa_fetched"] > 0
+    with store.read() as con:
+        assert con.execute(
+            "SELECT code, scope FROM taxon_statuses WHERE taxon_id = ? AND source = 'inpn_protection'", [toad]
+        ).fetchall() == [("PN", "France")]
