@@ -24,7 +24,9 @@ def demo_path(cfg: Config) -> Path:
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
-    """``streamlit run app.py`` through biodiv.dashboard.serve (imports done before listening)."""
+    """The app through biodiv.dashboard.serve: Streamlit's own server (``st.App``) with the
+    imports done before listening, the front end gzip-compressed and the default views
+    computed in the background."""
     return [
         sys.executable, "-m", "biodiv.dashboard.serve",
         "--server.address", host, "--server.port", str(port),
