@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 import shapely
 from shapely.geometry.base import BaseGeometry
 
@@ -87,25 +86,18 @@ def load_indexes(
 
 
 def _store(con: duckdb.DuckDBPyConnection, ids: list[int], prints: list[str], areas: list[precision.AreaIndex]) -> None:
-    core_type = pa.list_(pa.struct([("radius", pa.float64()), ("depth", pa.float64()), ("geom", pa.binary())]))
-    table = pa.table({
-        "area_id": pa.array(ids, type=pa.int32()),
-        "fingerprint": pa.array(prints, type=pa.string()),
-        "cells": pa.array([a.cells.astype("<i8").tobytes() for a in areas], type=pa.binary()),
-        "depth": pa.array([a.depth.astype("<f8").tobytes() for a in areas], type=pa.binary()),
-        "near": pa.array([a.near.astype("<f8").tobytes() for a in areas], type=pa.binary()),
-        "cores": pa.array([
+    """Replace the index rows of ``ids`` (a few hundred rows: plain parameters will do)."""
+    rows = [
+        (
+            area_id, fp, a.cells.astype("<i8").tobytes(), a.depth.astype("<f8").tobytes(),
+            a.near.astype("<f8").tobytes(),
             [{"radius": r, "depth": None if c is None else c.depth, "geom": None if c is None else shapely.to_wkb(c.geom)}
-             for r, c in sorted(a.cores.items())]
-            for a in areas
-        ], type=core_type),
-    })
-    con.register("_area_index_new", table)
-    try:
-        con.execute("DELETE FROM area_index WHERE area_id IN (SELECT area_id FROM _area_index_new)")
-        con.execute("INSERT INTO area_index SELECT * FROM _area_index_new")
-    finally:
-        con.unregister("_area_index_new")
+             for r, c in sorted(a.cores.items())],
+        )
+        for area_id, fp, a in zip(ids, prints, areas)
+    ]
+    con.execute("DELETE FROM area_index WHERE list_contains($ids, area_id)", {"ids": ids})
+    con.executemany("INSERT INTO area_index VALUES (?, ?, ?, ?, ?, ?)", rows)
 
 
 def prune(con: duckdb.DuckDBPyConnection) -> None:

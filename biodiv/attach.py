@@ -4,8 +4,8 @@ Why not a SQL join: DuckDB's ``JOIN … ON ST_Contains`` on raw commune polygons
 38 s per million points (technical notes). Points and polygons are read once from DuckDB,
 projected to the territory's metric CRS (:mod:`biodiv.crs`), tested in numpy/shapely by
 :mod:`biodiv.precision` against each area's grid index (built once, cached by
-:mod:`biodiv.area_cache`), and the links are written back in one transaction from an
-Arrow table.
+:mod:`biodiv.area_cache`), and the links are written back in one transaction from numpy
+columns.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 import shapely
 
 from biodiv import area_cache, crs, precision
@@ -137,26 +136,22 @@ def attach(
             in_terr[hidden] = shapely.intersects_xy(union, lon[hidden], lat[hidden])
         stats.outside = int((has_xy & ~in_terr).sum())
 
-    links = pa.table(
-        {
-            "observation_id": pa.array(ids[link_pt], type=pa.int64()),
-            "area_id": pa.array(area_ids[link_area].astype(np.int32), type=pa.int32()),
-            "relation": pa.DictionaryArray.from_arrays(
-                pa.array((~link_certain).astype(np.int8)), pa.array([precision.CERTAIN, precision.EDGE])
-            ),
-        }
-    )
-    updates = {"id": pa.array(ids, type=pa.int64())}
+    # numpy columns registered as-is: no pyarrow (nor pandas) in the process, and the
+    # fastest path measured for 2M links (the relation is spelled out in SQL)
+    links = {
+        "observation_id": ids[link_pt],
+        "area_id": area_ids[link_area].astype(np.int32),
+        "edge": (~link_certain).astype(np.int8),
+    }
+    updates = {"id": ids}
     if communes_done:
-        in_terr_arr = pa.array(in_terr, mask=~has_xy)
-        updates["in_territory"] = in_terr_arr
-    updates_tbl = pa.table(updates)
+        updates["in_territory"] = np.where(has_xy, in_terr.astype(np.int8), np.int8(-1))   # -1: NULL
 
     t_compute = time.perf_counter()
     stats.seconds_compute = round(t_compute - t_read, 3)
     with transaction(con):
         con.register("_attach_links", links)
-        con.register("_attach_obs", updates_tbl)
+        con.register("_attach_obs", updates)
         try:
             con.execute("DELETE FROM observation_areas WHERE area_id NOT IN (SELECT id FROM areas)")
             area_cache.prune(con)
@@ -169,13 +164,19 @@ def attach(
                         WHERE area_id IN (SELECT id FROM areas WHERE list_contains($types, type)) {scope}""",
                     {"types": types},
                 )
-            con.execute("INSERT INTO observation_areas SELECT * FROM _attach_links")
+            con.execute(
+                f"""INSERT INTO observation_areas
+                    SELECT observation_id, area_id,
+                           if(edge = 1, '{precision.EDGE}'::link_relation, '{precision.CERTAIN}'::link_relation)
+                    FROM _attach_links"""
+            )
             # two updates: the join only touches the flags that change, the pending
             # marks need no join (measured ~2x faster than one three-column join)
             if communes_done:
                 con.execute(
-                    """UPDATE observations SET in_territory = u.in_territory FROM _attach_obs u
-                       WHERE observations.id = u.id AND observations.in_territory IS DISTINCT FROM u.in_territory"""
+                    """UPDATE observations SET in_territory = u.flag FROM (
+                           SELECT id, if(in_territory < 0, NULL, in_territory = 1) AS flag FROM _attach_obs) u
+                       WHERE observations.id = u.id AND observations.in_territory IS DISTINCT FROM u.flag"""
                 )
             con.execute(f"UPDATE observations SET needs_attach = false, attached_at = now() WHERE {where}")
         finally:
