@@ -80,14 +80,14 @@ def attach(
 
     where = "true" if all_observations else "needs_attach"
     obs = con.execute(
-        f"""SELECT id, lon, lat, coalesce(positional_accuracy, 'NaN'::DOUBLE) AS acc,
-                   coalesce(obscured, false) AS obscured
+        f"""SELECT id, coalesce(lon, 'NaN'::DOUBLE) AS lon, coalesce(lat, 'NaN'::DOUBLE) AS lat,
+                   coalesce(positional_accuracy, 'NaN'::DOUBLE) AS acc, coalesce(obscured, false) AS obscured
             FROM observations WHERE {where}"""
     ).fetchnumpy()
-    # NULL coordinates arrive as masked values: NaN marks them from here on
+    # NaN marks NULL (no coordinates, unknown accuracy) from here on: plain arrays, no masks
     ids = np.asarray(obs["id"], dtype=np.int64)
-    lon = np.ma.filled(np.ma.asarray(obs["lon"], dtype=float), np.nan)
-    lat = np.ma.filled(np.ma.asarray(obs["lat"], dtype=float), np.nan)
+    lon = np.asarray(obs["lon"], dtype=float)
+    lat = np.asarray(obs["lat"], dtype=float)
     acc = np.asarray(obs["acc"], dtype=float)
     obscured = np.asarray(obs["obscured"], dtype=bool)
     has_xy = ~(np.isnan(lon) | np.isnan(lat))
