@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from biodiv.dashboard import assets  # noqa: E402
 from biodiv.dashboard.browser import CHROMIUM, chromium, new_context, streamlit_server, visit  # noqa: E402
 from biodiv.demo import build_demo, real_commune_areas  # noqa: E402
+from biodiv.store import Store  # noqa: E402
 
 PAGES = [("carte", "Carte"), ("", "Vue d'ensemble")]
 BASELINE = 4000
@@ -53,6 +54,8 @@ END = date(2026, 11, 20)
 def build(out: Path, n: int, shared: Path) -> Path:
     path = out / f"bench-{n}.duckdb"
     if path.exists():
+        with Store(path).write():   # a file left by an older version: bring its schema up to date
+            pass
         return path
     admin = shared / "admin"
     codes = {r["insee_code"] for r in csv.DictReader(open(admin / "ccvh_communes.csv", encoding="utf-8"))}
