@@ -19,8 +19,8 @@ to :func:`match_points` must be in metres.
 
 How it stays fast on a million points: each area is indexed once (:class:`AreaIndex`,
 cacheable in the database) on a fixed square grid. A cell is *deep* when the area holds it
-whole, with the exact distance from the cell to the border; *border* when the border
-crosses it. Points are bucketed by cell once; an area then only looks at the points of
+whole, with a lower bound of its distance to the border (exact near the border); *border*
+when the border crosses it. Points are bucketed by cell once; an area then only looks at the points of
 its own cells: those of deep cells are members without a test (and certain when their
 accuracy is below the cell's depth), only those of border cells pay a point-in-polygon
 test; a point whose accuracy reaches the border point stored with its cell is an edge at
@@ -111,15 +111,16 @@ class AreaIndex:
     cells with their depth (NaN for border cells) and a border point near each, and eroded
     cores built on first use.
 
-    ``cells``/``depth``/``near`` and the cores depend only on the geometry: :mod:`biodiv.area_cache`
-    stores them in the database so that an attach does not rebuild them."""
+    ``cells``/``depth``/``near`` and the cores depend only on the geometry:
+    :mod:`biodiv.area_cache` stores them in the database so that an attach does not
+    rebuild them."""
 
     index: int
     geom: BaseGeometry
     boundary: BaseGeometry
     bounds: tuple[float, float, float, float]
     cells: np.ndarray            # sorted int64 cell ids that the area touches
-    depth: np.ndarray            # float64 per cell: distance to the border, NaN on the border
+    depth: np.ndarray            # float64 per cell: depth (see grid_cells), NaN on the border
     near: np.ndarray             # (n, 2) float64 per cell: the border point nearest its centre
     cores: dict = field(default_factory=dict, repr=False)   # radius -> Core | None
 
@@ -142,10 +143,11 @@ class AreaIndex:
 def grid_cells(
     geom: BaseGeometry, boundary: BaseGeometry, size: float = CELL_SIZE
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cells of the fixed grid that ``geom`` touches (sorted ids); per cell the exact
-    distance from the cell to the border when the area holds it whole (NaN when the border
-    crosses it), and the border point nearest the cell's centre. ``geom`` and ``boundary``
-    should be prepared.
+    """Cells of the fixed grid that ``geom`` touches (sorted ids); per cell the *depth*, a
+    lower bound of the distance from any point of the cell to the border when the area
+    holds the cell whole (exact within _EXACT_DEPTH_BELOW of the border; NaN when the
+    border crosses the cell), and the border point nearest the cell's centre. ``geom``
+    and ``boundary`` should be prepared.
 
     That border point bounds any point's distance to the border from above: a point
     whose accuracy reaches it is an edge without an exact distance."""
