@@ -6,7 +6,7 @@ CREATE TABLE area_index (
     area_id      INTEGER PRIMARY KEY,   -- areas.id
     fingerprint  VARCHAR NOT NULL,      -- md5 of the geometry's WKB; metric CRS; index format
     cells        BLOB NOT NULL,         -- int64 ids of the grid cells the area touches (metric CRS)
-    depth        BLOB NOT NULL,         -- float64 per cell: distance to the border, NaN if crossed
+    depth        BLOB NOT NULL,         -- float64 per cell: depth (lower bound of the distance to the border), NaN if crossed
     near         BLOB NOT NULL          -- float64 (x, y) per cell: border point nearest its centre
 );
 CREATE TABLE area_index_cores (
