@@ -99,14 +99,17 @@ def connect(path: Path | str | None = None, read_only: bool = False) -> duckdb.D
 ROW_GROUP_SIZE = 16_384
 
 
-def open_attached(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """A private in-memory instance with ``path`` attached as ``biodiv`` and in use.
+def open_attached(
+    path: Path, read_only: bool, con: duckdb.DuckDBPyConnection | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A private in-memory instance (``con``, or a new one) with ``path`` attached as
+    ``biodiv`` and in use.
 
     Why not ``duckdb.connect(path)``: DuckDB keeps one instance per path and process,
     so a reader could keep seeing a file a writer has since replaced; and ATTACH is where
     the row-group size of written data is set.
     """
-    con = connect(None)
+    con = connect(None) if con is None else con
     quoted = str(path).replace("'", "''")
     options = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
     try:
@@ -213,17 +216,18 @@ class Store:
         return self.path.exists()
 
     # -- readers ------------------------------------------------------------
-    def reader(self) -> duckdb.DuckDBPyConnection:
+    def reader(self, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
         """A read-only connection on the published file (never blocks a writer).
 
-        The file is attached to a private in-memory instance (:func:`open_attached`), so a
-        reader always sees what the path holds now, even after a writer replaced it.
+        The file is attached to a private in-memory instance (:func:`open_attached`; ``con``
+        when given, e.g. one prepared in advance with spatial loaded), so a reader always
+        sees what the path holds now, even after a writer replaced it.
         """
         if not self.path.exists():
             raise StoreMissing(
                 f"no database at {self.path}: run `biodiv init` then `biodiv update` (or `biodiv demo`)"
             )
-        con = open_attached(self.path, read_only=True)
+        con = open_attached(self.path, read_only=True, con=con)
         missing = {m.version for m in migrations()} - applied_versions(con)
         if missing:
             have = schema_version(con)

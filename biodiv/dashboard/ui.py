@@ -27,7 +27,7 @@ from biodiv.dashboard.labels import (
     CERTAINTY_FR, QUALITY_FR, UNKNOWN_GROUP_FR, format_int, group_fr,
 )
 from biodiv.errors import BiodivError
-from biodiv.store import StoreBusy, StoreError, StoreMissing, applied_versions, migrations, schema_version
+from biodiv.store import Store, StoreBusy, StoreMissing
 
 DEMO_BANNER = "Données de démonstration (fictives)"
 
@@ -56,36 +56,19 @@ def config() -> Config:
 
 
 def open_reader(path: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only view of the published file: what :meth:`biodiv.store.Store.reader` does
-    (the file attached read-only to a private in-memory instance, so it is always what the
-    path holds now, even after a writer replaced it; same errors), but on the spare instance
+    """:meth:`biodiv.store.Store.reader` (same checks, same errors) on the spare instance
     ``warm`` keeps with spatial already loaded (LOAD spatial costs 0.5–0.8 s here)."""
     from biodiv.dashboard import warm
 
+    store = Store(path)
     if not path.exists():
-        raise StoreMissing(
-            f"no database at {path}: run `biodiv init` then `biodiv update` (or `biodiv demo`)"
-        )
+        return store.reader()   # raises StoreMissing with the command to run
     con = warm.take_instance()
-    quoted = str(path).replace("'", "''")
     try:
-        con.execute(f"ATTACH '{quoted}' AS biodiv (READ_ONLY)")
-        con.execute("USE biodiv")
-        missing = {m.version for m in migrations()} - applied_versions(con)
-    except duckdb.Error as exc:
+        return store.reader(con)
+    except StoreMissing:        # the file vanished in between
         con.close()
-        msg = str(exc).splitlines()[0]
-        if "lock" in msg.lower():
-            raise StoreBusy(f"{path} is locked by another process: {msg}") from None
-        raise StoreError(f"{path} is not a readable DuckDB database ({msg})") from None
-    if missing:
-        have = schema_version(con)
-        con.close()
-        raise StoreError(
-            f"{path} has schema version {have} and lacks migration(s) "
-            f"{', '.join(map(str, sorted(missing)))}: run `biodiv migrate` to upgrade it"
-        )
-    return con
+        raise
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
