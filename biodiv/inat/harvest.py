@@ -85,9 +85,8 @@ def without_pandas():
 
     Why: DuckDB 1.5's Python client imports pandas the first time any parameter is
     bound (even ``SELECT ?`` with an int; duckdb/duckdb#18658 loads it on purpose),
-    only to recognise pandas values among the parameters, and pyarrow (used by the
-    attach's area cache) likewise imports it to test whether a list is a pandas
-    object. Neither needs it: both treat a missing pandas as "no pandas values here",
+    only to recognise pandas values among the parameters, and pyarrow, when something
+    loads it, likewise imports it to test whether a list is a pandas object. Neither needs it: both treat a missing pandas as "no pandas values here",
     and the harvest binds only Python scalars and lists. pandas costs ~50 MB of
     resident memory on top of numpy, pyarrow and shapely (~85 MB in a process that
     has not loaded numpy yet), a sixth of the harvest's 300 MB budget. Scoped, not
