@@ -25,10 +25,9 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from biodiv.crs import LAMBERT93, WGS84
 from biodiv.errors import BiodivError
 
-LAMBERT93 = "EPSG:2154"
-WGS84 = "EPSG:4326"
 READABLE_IN_ZIP = (".shp", ".gpkg", ".geojson", ".json", ".fgb", ".kml", ".gml")
 
 # Default (code, name) attribute names per area type, first match wins.
