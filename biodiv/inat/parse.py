@@ -234,7 +234,8 @@ def compress_raw(record: dict) -> bytes:
 
 
 def decompress_raw(blob: bytes) -> dict:
-    return json.loads(zlib.decompress(blob).decode("utf-8"))
+    """A stored ``observation_raw.raw`` back to the API record."""
+    return json.loads(decompress_text(blob).decode("utf-8"))
 
 
 def observation_taxon(obs: dict) -> dict | None:
