@@ -27,20 +27,60 @@ def fingerprint(wkb: bytes, metric_crs: str) -> str:
     return f"{hashlib.md5(wkb).hexdigest()};{metric_crs};{precision.INDEX_FORMAT}"
 
 
-def _from_row(index: int, geom: BaseGeometry, cells: bytes, depth: bytes, near: bytes,
-              cores: list[tuple[float, float | None, bytes | None]]) -> precision.AreaIndex:
-    built = {}
-    for radius, core_depth, wkb in cores:
-        if wkb is None:
-            built[radius] = None
-        else:
-            g = shapely.from_wkb(wkb)
-            shapely.prepare(g)
-            built[radius] = precision.Core(g, core_depth)
-    return precision.AreaIndex.build(
-        index, geom, cells=np.frombuffer(cells, dtype="<i8"), depth=np.frombuffer(depth, dtype="<f8"),
-        near=np.frombuffer(near, dtype="<f8").reshape(-1, 2), cores=built,
-    )
+def fetch(con: duckdb.DuckDBPyConnection, area_ids: np.ndarray) -> dict[int, tuple]:
+    """The cached index rows of ``area_ids``: area id -> (fingerprint, cells, depth, near,
+    [(radius, core depth, core WKB)]). The only read of this module: what follows needs
+    no connection, so the caller may read something else meanwhile."""
+    rows: dict[int, tuple] = {}
+    if not len(area_ids):
+        return rows
+    wanted = {"ids": [int(i) for i in area_ids]}
+    cores: dict[int, list] = {}
+    for area_id, radius, depth, wkb in con.execute(
+        "SELECT area_id, radius, depth, geom FROM area_index_cores WHERE list_contains($ids, area_id)", wanted
+    ).fetchall():
+        cores.setdefault(area_id, []).append((radius, depth, wkb))
+    for area_id, fp, cells, depth, near in con.execute(
+        "SELECT area_id, fingerprint, cells, depth, near FROM area_index WHERE list_contains($ids, area_id)",
+        wanted,
+    ).fetchall():
+        rows[area_id] = (fp, cells, depth, near, cores.get(area_id, []))
+    return rows
+
+
+def assemble(
+    rows: dict[int, tuple], area_ids: np.ndarray, wkbs: list[bytes], geoms_metric: list[BaseGeometry],
+    metric_crs: str,
+) -> tuple[list[precision.AreaIndex | None], list[str]]:
+    """Indexes rebuilt from the fetched rows whose fingerprint still matches (None where
+    an index must be built), and the fingerprint of every area. Geometries are decoded
+    and prepared in a few vectorised calls rather than one call per core."""
+    prints = [fingerprint(w, metric_crs) for w in wkbs]
+    indexes: list[precision.AreaIndex | None] = [None] * len(geoms_metric)
+    fresh = [k for k, (area_id, fp) in enumerate(zip(area_ids.tolist(), prints))
+             if area_id in rows and rows[area_id][0] == fp]
+    if not fresh:
+        return indexes, prints
+    core_rows = [(k, radius, depth, wkb) for k in fresh for radius, depth, wkb in rows[int(area_ids[k])][4]]
+    core_wkbs = np.empty(len(core_rows), dtype=object)
+    core_wkbs[:] = [wkb for *_, wkb in core_rows]
+    core_geoms = shapely.from_wkb(core_wkbs)     # None stays None (a radius that left nothing)
+    shapely.prepare(core_geoms)
+    cores: dict[int, dict] = {k: {} for k in fresh}
+    for (k, radius, depth, _), geom in zip(core_rows, core_geoms):
+        cores[k][radius] = None if geom is None else precision.Core(geom, depth)
+    polygons = np.empty(len(fresh), dtype=object)
+    polygons[:] = [geoms_metric[k] for k in fresh]
+    boundaries = shapely.boundary(polygons)
+    shapely.prepare(polygons)
+    shapely.prepare(boundaries)
+    for k, geom, boundary in zip(fresh, polygons, boundaries):
+        _, cells, depth, near, _ = rows[int(area_ids[k])]
+        indexes[k] = precision.AreaIndex(
+            k, geom, boundary, tuple(geom.bounds), np.frombuffer(cells, dtype="<i8"),
+            np.frombuffer(depth, dtype="<f8"), np.frombuffer(near, dtype="<f8").reshape(-1, 2), cores[k],
+        )
+    return indexes, prints
 
 
 def _build(index: int, geom: BaseGeometry) -> precision.AreaIndex:
@@ -50,36 +90,13 @@ def _build(index: int, geom: BaseGeometry) -> precision.AreaIndex:
     return area
 
 
-def load_indexes(
-    con: duckdb.DuckDBPyConnection, area_ids: np.ndarray, wkbs: list[bytes], geoms_metric: list[BaseGeometry],
-    metric_crs: str,
-) -> tuple[list[precision.AreaIndex], int]:
-    """Index of each area (position = area index), from the cache when its fingerprint
-    matches, built otherwise and written back (``con`` must then be a writer). ``wkbs``
-    are the stored WGS84 geometries, ``geoms_metric`` the same projected in ``metric_crs``.
-    Returns the indexes and how many were built."""
-    prints = [fingerprint(w, metric_crs) for w in wkbs]
-    rows = {}
-    if len(area_ids):
-        wanted = {"ids": [int(i) for i in area_ids]}
-        cores: dict[int, list] = {}
-        for area_id, radius, depth, wkb in con.execute(
-            "SELECT area_id, radius, depth, geom FROM area_index_cores WHERE list_contains($ids, area_id)", wanted
-        ).fetchall():
-            cores.setdefault(area_id, []).append((radius, depth, wkb))
-        for area_id, fp, cells, depth, near in con.execute(
-            "SELECT area_id, fingerprint, cells, depth, near FROM area_index WHERE list_contains($ids, area_id)",
-            wanted,
-        ).fetchall():
-            rows[area_id] = (fp, cells, depth, near, cores.get(area_id, []))
-    indexes: list[precision.AreaIndex | None] = [None] * len(geoms_metric)
-    todo = []
-    for k, (area_id, fp, geom) in enumerate(zip(area_ids.tolist(), prints, geoms_metric)):
-        row = rows.get(area_id)
-        if row is not None and row[0] == fp:
-            indexes[k] = _from_row(k, geom, *row[1:])
-        else:
-            todo.append(k)
+def complete(
+    con: duckdb.DuckDBPyConnection, indexes: list[precision.AreaIndex | None], prints: list[str],
+    area_ids: np.ndarray, geoms_metric: list[BaseGeometry],
+) -> int:
+    """Build the missing indexes (None in ``indexes``, filled in place) and write them
+    back (``con`` must then be a writer). Returns how many were built."""
+    todo = [k for k, area in enumerate(indexes) if area is None]
     if todo:
         # the biggest first, shared between one thread per core (shapely releases the GIL)
         todo.sort(key=lambda k: -shapely.get_num_coordinates(geoms_metric[k]))
@@ -87,7 +104,7 @@ def load_indexes(
             for area in pool.map(lambda k: _build(k, geoms_metric[k]), todo):
                 indexes[area.index] = area
         _store(con, [int(area_ids[k]) for k in todo], [prints[k] for k in todo], [indexes[k] for k in todo])
-    return indexes, len(todo)  # type: ignore[return-value]
+    return len(todo)
 
 
 def _store(con: duckdb.DuckDBPyConnection, ids: list[int], prints: list[str], areas: list[precision.AreaIndex]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import duckdb
@@ -60,6 +61,29 @@ def _load_areas(con, types: list[str]):
     return list(shapely.from_wkb(wkbs)), wkbs, ids, is_commune, member
 
 
+def _read_observations(con: duckdb.DuckDBPyConnection, all_observations: bool):
+    """(ids, lon, lat, accuracy, obscured) of the observations to attach, as plain numpy
+    arrays: NaN marks NULL (no coordinates, unknown accuracy) from here on, no masks."""
+    where = "true" if all_observations else "needs_attach"
+    obs = con.execute(
+        f"""SELECT id, coalesce(lon, 'NaN'::DOUBLE) AS lon, coalesce(lat, 'NaN'::DOUBLE) AS lat,
+                   coalesce(positional_accuracy, 'NaN'::DOUBLE) AS acc, coalesce(obscured, false) AS obscured
+            FROM observations WHERE {where}"""
+    ).fetchnumpy()
+    return (np.asarray(obs["id"], dtype=np.int64), np.asarray(obs["lon"], dtype=float),
+            np.asarray(obs["lat"], dtype=float), np.asarray(obs["acc"], dtype=float),
+            np.asarray(obs["obscured"], dtype=bool))
+
+
+def _in_union(geoms: list, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Which points fall in the union of ``geoms`` (all False when there are none)."""
+    if not geoms or lon.size == 0:
+        return np.zeros(lon.size, dtype=bool)
+    union = shapely.union_all(geoms)
+    shapely.prepare(union)
+    return shapely.intersects_xy(union, lon, lat)
+
+
 def attach(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -77,19 +101,16 @@ def attach(
     stats = AttachStats()
     types = _area_types(con, area_types)
     geoms, wkbs, area_ids, is_commune, area_in_territory = _load_areas(con, types)
+    metric = territory_crs(con)
+    cached = area_cache.fetch(con, area_ids)
 
-    where = "true" if all_observations else "needs_attach"
-    obs = con.execute(
-        f"""SELECT id, coalesce(lon, 'NaN'::DOUBLE) AS lon, coalesce(lat, 'NaN'::DOUBLE) AS lat,
-                   coalesce(positional_accuracy, 'NaN'::DOUBLE) AS acc, coalesce(obscured, false) AS obscured
-            FROM observations WHERE {where}"""
-    ).fetchnumpy()
-    # NaN marks NULL (no coordinates, unknown accuracy) from here on: plain arrays, no masks
-    ids = np.asarray(obs["id"], dtype=np.int64)
-    lon = np.asarray(obs["lon"], dtype=float)
-    lat = np.asarray(obs["lat"], dtype=float)
-    acc = np.asarray(obs["acc"], dtype=float)
-    obscured = np.asarray(obs["obscured"], dtype=bool)
+    # The observations are read on a helper thread (DuckDB releases the GIL) while this
+    # one decodes the areas' cached indexes; nothing else uses ``con`` meanwhile.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="attach-read") as reader:
+        pending = reader.submit(_read_observations, con, all_observations)
+        projected = list(crs.project_geometry(np.asarray(geoms, dtype=object), metric))
+        indexes, prints = area_cache.assemble(cached, area_ids, wkbs, projected, metric)
+        ids, lon, lat, acc, obscured = pending.result()
     has_xy = ~(np.isnan(lon) | np.isnan(lat))
     stats.observations = int(ids.size)
     stats.no_coordinates = int((~has_xy).sum())
@@ -98,22 +119,26 @@ def attach(
     t_read = time.perf_counter()
     stats.seconds_read = round(t_read - started, 3)
 
-    # -- precise points, in the territory's metric projection (Lambert-93 in metropolitan France)
-    metric = territory_crs(con)
-    precise = np.flatnonzero(has_xy & ~obscured)
-    x, y = crs.project(lon[precise], lat[precise], metric)
-    t_index = time.perf_counter()
-    projected = list(crs.project_geometry(np.asarray(geoms, dtype=object), metric))
-    indexes, stats.areas_indexed = area_cache.load_indexes(con, area_ids, wkbs, projected, metric)
+    stats.areas_indexed = area_cache.complete(con, indexes, prints, area_ids, projected)
     if stats.areas_indexed:
-        stats.seconds_index = round(time.perf_counter() - t_index, 3)
-    p_pt, p_area, p_certain = precision.match_points(indexes, x, y, acc[precise])
-    p_pt = precise[p_pt]
+        stats.seconds_index = round(time.perf_counter() - t_read, 3)
 
-    # -- obscured points: whole 0.2° cell inside, in WGS84 -----------------------
-    hidden = np.flatnonzero(has_xy & obscured)
-    c_pt, c_area = precision.match_cells(list(enumerate(geoms)), lon[hidden], lat[hidden])
-    c_pt = hidden[c_pt]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="attach-obscured") as side:
+        # obscured points (whole 0.2° cell inside, in WGS84) and the territory test of
+        # their published point, beside the precise points' matching
+        hidden = np.flatnonzero(has_xy & obscured)
+        member_commune = is_commune & area_in_territory
+        obscured_links = side.submit(precision.match_cells, list(enumerate(geoms)), lon[hidden], lat[hidden])
+        hidden_in_territory = side.submit(_in_union, [g for g, m in zip(geoms, member_commune) if m],
+                                          lon[hidden], lat[hidden])
+
+        # precise points, in the territory's metric projection (Lambert-93 in metropolitan France)
+        precise = np.flatnonzero(has_xy & ~obscured)
+        x, y = crs.project(lon[precise], lat[precise], metric)
+        p_pt, p_area, p_certain = precision.match_points(indexes, x, y, acc[precise])
+        p_pt = precise[p_pt]
+        c_pt, c_area = obscured_links.result()
+        c_pt = hidden[c_pt]
 
     link_pt = np.concatenate([p_pt, c_pt])
     link_area = np.concatenate([p_area, c_area])
@@ -126,14 +151,9 @@ def attach(
     communes_done = bool(is_commune.any() and area_in_territory.any())
     if communes_done:
         in_terr = np.zeros(ids.size, dtype=bool)
-        member_commune = is_commune & area_in_territory
         in_terr[p_pt[member_commune[p_area]]] = True
         # obscured points: territory level follows the published point, like iNaturalist places
-        if hidden.size:
-            terr_geoms = [g for g, m in zip(geoms, member_commune) if m]
-            union = shapely.union_all(terr_geoms)
-            shapely.prepare(union)
-            in_terr[hidden] = shapely.intersects_xy(union, lon[hidden], lat[hidden])
+        in_terr[hidden] = hidden_in_territory.result()
         stats.outside = int((has_xy & ~in_terr).sum())
 
     # numpy columns registered as-is: no pyarrow (nor pandas) in the process, and the
@@ -178,7 +198,8 @@ def attach(
                            SELECT id, if(in_territory < 0, NULL, in_territory = 1) AS flag FROM _attach_obs) u
                        WHERE observations.id = u.id AND observations.in_territory IS DISTINCT FROM u.flag"""
                 )
-            con.execute(f"UPDATE observations SET needs_attach = false, attached_at = now() WHERE {where}")
+            con.execute("UPDATE observations SET needs_attach = false, attached_at = now() WHERE "
+                        + ("true" if all_observations else "needs_attach"))
         finally:
             con.unregister("_attach_links")
             con.unregister("_attach_obs")

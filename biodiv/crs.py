@@ -10,6 +10,8 @@ department part of the territory's INSEE codes.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Iterable
 
@@ -46,10 +48,37 @@ def _transformer(crs: str) -> Transformer:
     return Transformer.from_crs(WGS84, crs, always_xy=True)
 
 
+# Large arrays are projected in slices on a small pool kept for the process: PROJ runs
+# without the GIL, and pyproj gives each thread its own PROJ object (built on the thread's
+# first use, hence a pool that lives on rather than new threads per call).
+_SLICE = 200_000
+_pool: ThreadPoolExecutor | None = None
+
+
+def _threads() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="proj")
+    return _pool
+
+
 def project(lon: np.ndarray, lat: np.ndarray, crs: str = LAMBERT93) -> tuple[np.ndarray, np.ndarray]:
     """lon/lat (WGS84) arrays to x/y metres in ``crs``."""
-    x, y = _transformer(crs).transform(lon, lat)
-    return np.asarray(x), np.asarray(y)
+    transformer = _transformer(crs)
+    x = np.array(lon, dtype=np.float64)   # copies: transformed in place below
+    y = np.array(lat, dtype=np.float64)
+    parts = max(1, min(os.cpu_count() or 1, x.size // _SLICE))
+    bounds = np.linspace(0, x.size, parts + 1).astype(int)
+
+    def one(k: int) -> None:
+        a, b = bounds[k], bounds[k + 1]
+        transformer.transform(x[a:b], y[a:b], inplace=True)
+
+    if parts == 1:
+        one(0)
+    else:
+        list(_threads().map(one, range(parts)))
+    return x, y
 
 
 def project_geometry(geom, crs: str = LAMBERT93):
