@@ -29,8 +29,7 @@ def fingerprint(wkb: bytes, metric_crs: str) -> str:
 
 def fetch(con: duckdb.DuckDBPyConnection, area_ids: np.ndarray) -> dict[int, tuple]:
     """The cached index rows of ``area_ids``: area id -> (fingerprint, cells, depth, near,
-    [(radius, core depth, core WKB)]). The only read of this module: what follows needs
-    no connection, so the caller may read something else meanwhile."""
+    [(radius, core depth, core WKB)])."""
     rows: dict[int, tuple] = {}
     if not len(area_ids):
         return rows

@@ -104,13 +104,9 @@ def attach(
     metric = territory_crs(con)
     cached = area_cache.fetch(con, area_ids)
 
-    # The observations are read on a helper thread (DuckDB releases the GIL) while this
-    # one decodes the areas' cached indexes; nothing else uses ``con`` meanwhile.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="attach-read") as reader:
-        pending = reader.submit(_read_observations, con, all_observations)
-        projected = list(crs.project_geometry(np.asarray(geoms, dtype=object), metric))
-        indexes, prints = area_cache.assemble(cached, area_ids, wkbs, projected, metric)
-        ids, lon, lat, acc, obscured = pending.result()
+    projected = list(crs.project_geometry(np.asarray(geoms, dtype=object), metric))
+    indexes, prints = area_cache.assemble(cached, area_ids, wkbs, projected, metric)
+    ids, lon, lat, acc, obscured = _read_observations(con, all_observations)
     has_xy = ~(np.isnan(lon) | np.isnan(lat))
     stats.observations = int(ids.size)
     stats.no_coordinates = int((~has_xy).sum())
