@@ -64,3 +64,16 @@ def test_overseas_certainty_and_km2_use_the_local_projection(store):
     true_km2 = abs(GEOD.polygon_area_perimeter(ring[:, 0], ring[:, 1])[0]) / 1e6
     assert km2 == pytest.approx(true_km2, rel=0.005)
     assert terr["area_km2"] == pytest.approx(true_km2, rel=0.005)
+
+
+def test_projection_in_slices_equals_one_call():
+    """Large arrays are projected in slices on several threads: same numbers, same order."""
+    from pyproj import Transformer
+
+    rng = np.random.default_rng(3)
+    lon, lat = rng.uniform(-5, 9, 450_000), rng.uniform(41, 51, 450_000)
+    given = lon.copy(), lat.copy()
+    want_x, want_y = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True).transform(lon, lat)
+    x, y = crs.project(lon, lat)
+    assert np.array_equal(x, want_x) and np.array_equal(y, want_y)
+    assert np.array_equal(lon, given[0]) and np.array_equal(lat, given[1])   # inputs left untouched

@@ -127,3 +127,25 @@ def test_points_beyond_a_reflex_vertex_are_exact(notch_deg):
     want = shapely.intersects(poly, pts) & (shapely.distance(poly.boundary, pts) > acc)
     assert want[: dist.size].sum() == d.size        # one of each pair is certain
     assert (got == want).all()
+
+
+def test_radix_argsort_is_a_stable_argsort():
+    rng = np.random.default_rng(7)
+    for high in (300, 70_000, 1 << 40):          # one, two and three 16-bit passes
+        keys = rng.integers(0, high, 50_000)
+        keys[:1000] = keys[0]                     # ties must keep their input order
+        assert (precision.radix_argsort(keys) == np.argsort(keys, kind="stable")).all()
+    assert precision.radix_argsort(np.empty(0, dtype=np.int64)).size == 0
+
+
+def test_points_spread_wide_or_unprojectable():
+    """Points over an extent of more than 65,536 grid cells, and points PROJ returned as
+    inf (outside its domain) or NaN: the former match exactly, the latter match nothing."""
+    square = box(-1000, -1000, 1000, 1000)
+    far = box(70_000, 70_000, 72_000, 72_000)          # 300 cells away on each axis
+    x = np.array([0.0, np.inf, 71_000.0, np.nan, -999.0, -80_000.0])
+    y = np.array([0.0, 0.0, 71_000.0, 5.0, 0.0, -80_000.0])
+    acc = np.array([10.0, 10.0, 10.0, 10.0, 10.0, 10.0])
+    pt, area, certain = precision.match_points(precision.index_areas([square, far]), x, y, acc)
+    got = sorted(zip(pt.tolist(), area.tolist(), certain.tolist()))
+    assert got == [(0, 0, True), (2, 1, True), (4, 0, False)]
