@@ -156,8 +156,8 @@ def attach(
     # fastest path measured for 2M links (the relation is spelled out in SQL)
     links = {
         "observation_id": ids[link_pt],
-        "area_id": area_ids[link_area].astype(np.int32),
-        "edge": (~link_certain).astype(np.int8),
+        "area_id": area_ids.astype(np.int32)[link_area],
+        "certain": link_certain,
     }
     updates = {"id": ids}
     if communes_done:
@@ -183,7 +183,7 @@ def attach(
             con.execute(
                 f"""INSERT INTO observation_areas
                     SELECT observation_id, area_id,
-                           if(edge = 1, '{precision.EDGE}'::link_relation, '{precision.CERTAIN}'::link_relation)
+                           if(certain, '{precision.CERTAIN}'::link_relation, '{precision.EDGE}'::link_relation)
                     FROM _attach_links"""
             )
             # two updates: the join only touches the flags that change, the pending

@@ -313,15 +313,14 @@ def match_points(
         member, certain = classify(area, grid.x[slots], grid.y[slots], grid.acc[slots],
                                    area.depth[cell_pos], area.near[cell_pos])
         hit = grid.order[slots[member]]
-        return hit, np.full(hit.size, area.index, dtype=np.int64), certain[member]
+        return hit, np.full(hit.size, area.index, dtype=np.int32), certain[member]
 
     by_size = sorted(areas, key=lambda a: -a.cells.size)
     workers = max(1, min(len(areas), os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         parts = [p for p in pool.map(one, by_size) if p is not None]
     if not parts:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty.copy(), np.empty(0, dtype=bool)
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32), np.empty(0, dtype=bool)
     pt, area, certain = (np.concatenate(col) for col in zip(*parts))
     return (pt if kept is None else kept[pt]), area, certain
 
@@ -346,8 +345,7 @@ def match_cells(
     once, whatever the number of points in it.
     """
     if lon.size == 0:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty.copy()
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
     corners = obscured_cells(lon, lat)
     uniq, inverse = np.unique(corners, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
@@ -361,8 +359,7 @@ def match_cells(
             continue
         pts = np.flatnonzero(np.isin(inverse, inside_cells))
         out_pt.append(pts)
-        out_area.append(np.full(pts.size, index, dtype=np.int64))
+        out_area.append(np.full(pts.size, index, dtype=np.int32))
     if not out_pt:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty.copy()
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
     return np.concatenate(out_pt), np.concatenate(out_area)
