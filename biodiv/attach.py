@@ -192,16 +192,18 @@ def attach(
         finally:
             con.unregister("_attach_links")
             con.unregister("_attach_inside")
-        now = time.perf_counter()
-        stats.seconds_write = round(now - t_compute, 3)
-        stats.seconds = round(now - started, 3)
-        if log_run:
-            con.execute(
-                """INSERT INTO runs (kind, finished_at, status, params, stats)
-                   VALUES ('attach', now(), 'ok', $params, $stats)""",
-                {
-                    "params": json.dumps({"all": all_observations, "area_types": types}),
-                    "stats": json.dumps(asdict(stats)),
-                },
-            )
+    now = time.perf_counter()
+    stats.seconds_write = round(now - t_compute, 3)   # the commit included
+    stats.seconds = round(now - started, 3)
+    if log_run:
+        # logged once committed, so that the timings are whole; a run killed in between
+        # loses its log line, never its links
+        con.execute(
+            """INSERT INTO runs (kind, finished_at, status, params, stats)
+               VALUES ('attach', now(), 'ok', $params, $stats)""",
+            {
+                "params": json.dumps({"all": all_observations, "area_types": types}),
+                "stats": json.dumps(asdict(stats)),
+            },
+        )
     return asdict(stats)
