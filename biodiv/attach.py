@@ -187,7 +187,7 @@ def attach(
             # the territory was measured ~20% faster than joining a table of every flag
             flag = """, in_territory = CASE WHEN coalesce(isnan(lon) OR isnan(lat), true) THEN NULL
                                           ELSE id IN (SELECT id FROM _attach_inside) END"""
-            con.execute(f"""UPDATE observations SET needs_attach = false, attached_at = now()
+            con.execute(f"""UPDATE observations SET needs_attach = false
                             {flag if communes_done else ""} WHERE {scope}""")
         finally:
             con.unregister("_attach_links")

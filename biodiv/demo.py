@@ -343,8 +343,7 @@ def _link_direct(con: duckdb.DuckDBPyConnection, obs: pd.DataFrame, areas: list[
     flags = pd.DataFrame({"id": obs["id"].to_numpy(), "in_territory": territory_of})
     con.register("demo_flags", flags)
     con.execute(
-        """UPDATE observations o SET in_territory = f.in_territory, needs_attach = false,
-                  attached_at = current_timestamp
+        """UPDATE observations o SET in_territory = f.in_territory, needs_attach = false
            FROM demo_flags f WHERE f.id = o.id"""
     )
     con.unregister("demo_flags")
