@@ -171,7 +171,8 @@ def attach(
             con.execute("DELETE FROM observation_areas WHERE area_id NOT IN (SELECT id FROM areas)")
             area_cache.prune(con)
             if types:
-                pending = "" if all_observations else "AND observation_id IN (SELECT id FROM observations WHERE needs_attach)"
+                pending = "" if all_observations else (
+                    "AND observation_id IN (SELECT id FROM observations WHERE needs_attach)")
                 con.execute(
                     f"""DELETE FROM observation_areas
                         WHERE area_id IN (SELECT id FROM areas WHERE list_contains($types, type)) {pending}""",
