@@ -193,18 +193,20 @@ def attach(
         finally:
             con.unregister("_attach_links")
             con.unregister("_attach_inside")
+        if log_run:
+            # in the same transaction (one commit, one log flush): the logged timings
+            # therefore stop before the commit, the returned ones include it
+            now = time.perf_counter()
+            logged = {**asdict(stats), "seconds_write": round(now - t_compute, 3), "seconds": round(now - started, 3)}
+            con.execute(
+                """INSERT INTO runs (kind, finished_at, status, params, stats)
+                   VALUES ('attach', now(), 'ok', $params, $stats)""",
+                {
+                    "params": json.dumps({"all": all_observations, "area_types": types}),
+                    "stats": json.dumps(logged),
+                },
+            )
     now = time.perf_counter()
-    stats.seconds_write = round(now - t_compute, 3)   # the commit included
+    stats.seconds_write = round(now - t_compute, 3)
     stats.seconds = round(now - started, 3)
-    if log_run:
-        # logged once committed, so that the timings are whole; a run killed in between
-        # loses its log line, never its links
-        con.execute(
-            """INSERT INTO runs (kind, finished_at, status, params, stats)
-               VALUES ('attach', now(), 'ok', $params, $stats)""",
-            {
-                "params": json.dumps({"all": all_observations, "area_types": types}),
-                "stats": json.dumps(asdict(stats)),
-            },
-        )
     return asdict(stats)

@@ -290,6 +290,11 @@ class Store:
         if self.path.exists():
             tmp = self.wip_path.with_name(self.wip_path.name + ".tmp")
             shutil.copyfile(self.path, tmp)
+            # on disk before it is renamed (a crash never leaves a half-written copy
+            # under the working name), and so that the first commit of whatever runs
+            # next does not pay for flushing the whole copy (~0.2 s per 80 MB)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
             os.replace(tmp, self.wip_path)
             try:
                 return open_attached(self.wip_path, read_only=False)
