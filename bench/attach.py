@@ -1,6 +1,6 @@
 """Benchmark: `attach` end to end against geopandas.sjoin on the same data.
 
-    BIODIV_SHARED_DATA=../shared/data python bench/attach.py [--sizes 100000 1000000]
+    BIODIV_SHARED_DATA=../shared/data python bench/attach.py [--sizes 100000 1000000] [--repeat 3]
 
 Builds a real DuckDB file (spatial loaded) with the 343 real Hérault communes (the 28 of
 the CCVH as territory), ten large overlapping polygons standing for Natura 2000 sites
@@ -11,13 +11,16 @@ index once and caches it in the file (table area_index; its build time is printe
 Prints, for each N, the time of `biodiv.attach.attach(all_observations=True)` (read,
 compute, write in one transaction) and of `geopandas.sjoin(points, areas,
 predicate="within")` on the same points and polygons (points already in memory: the
-baseline pays no read or write), and the ratio.
+baseline pays no read or write), and the ratio. Each size is timed --repeat times, attach
+and sjoin alternately (the machine's load changes both alike); between runs the
+observations are put back as freshly harvested (no links, all pending).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -95,35 +98,50 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per size (medians are printed)")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     areas = build_areas(shared_data(), rng)
     vertices = int(shapely.get_num_coordinates(areas.geometry.to_numpy()).sum())
     print(f"areas: {len(areas)} polygons ({(areas['type'] == 'commune').sum()} communes, "
           f"{(areas['type'] != 'commune').sum()} large sites), {vertices:,} vertices")
-    print(f"{'N':>10} {'attach (s)':>11} {'sjoin (s)':>10} {'ratio':>6} {'links':>10}   attach = read + compute + write")
+    print(f"{'N':>10} {'attach (s)':>17} {'sjoin (s)':>17} {'ratio':>6} {'links':>10}   "
+          "median run: read + compute + write (commit included)")
     for n in args.sizes:
         points = build_points(n, rng)
+        gpts = gpd.GeoDataFrame(
+            {"id": points["id"].to_numpy()},
+            geometry=gpd.points_from_xy(points["lon"].to_numpy(), points["lat"].to_numpy()), crs=4326,
+        )
+        runs, sjoins = [], []
         with tempfile.TemporaryDirectory() as tmp:
             store = Store(Path(tmp) / "bench.duckdb")
             imported = load(store, areas, points)
             if n == args.sizes[0]:
                 print(f"area index: {imported['areas_indexed']} areas indexed in {imported['seconds_index']:.2f} s "
                       "when the layers are imported (cached in area_index, not part of the attach below)")
-            with store.write() as con:
+            for r in range(args.repeat):
+                if r:   # back to freshly harvested observations: no links, every one pending
+                    with store.write() as con:
+                        con.execute("DELETE FROM observation_areas")
+                        con.execute("UPDATE observations SET needs_attach = true, in_territory = NULL")
+                with store.write() as con:
+                    t0 = time.perf_counter()
+                    stats = attach(con, all_observations=True)
+                    runs.append((time.perf_counter() - t0, stats))
+                # the baseline right after, in the same conditions
                 t0 = time.perf_counter()
-                stats = attach(con, all_observations=True)
-                t_attach = time.perf_counter() - t0
-        gpts = gpd.GeoDataFrame(
-            {"id": points["id"].to_numpy()},
-            geometry=gpd.points_from_xy(points["lon"].to_numpy(), points["lat"].to_numpy()), crs=4326,
-        )
-        t0 = time.perf_counter()
-        joined = gpd.sjoin(gpts, areas[["code", "geometry"]], predicate="within")
-        t_sjoin = time.perf_counter() - t0
-        print(f"{n:>10,} {t_attach:>11.2f} {t_sjoin:>10.2f} {t_sjoin / t_attach:>5.1f}x {stats['links']:>10,}"
+                joined = gpd.sjoin(gpts, areas[["code", "geometry"]], predicate="within")
+                sjoins.append(time.perf_counter() - t0)
+        runs.sort(key=lambda run: run[0])
+        t_attach, stats = runs[len(runs) // 2]
+        t_sjoin = statistics.median(sjoins)
+        spread = f"{t_attach:.2f} ({runs[0][0]:.2f}–{runs[-1][0]:.2f})"
+        sj_spread = f"{t_sjoin:.2f} ({min(sjoins):.2f}–{max(sjoins):.2f})"
+        print(f"{n:>10,} {spread:>17} {sj_spread:>17} {t_sjoin / t_attach:>5.1f}x {stats['links']:>10,}"
               f"   {stats['seconds_read']:.2f} + {stats['seconds_compute']:.2f} + {stats['seconds_write']:.2f} s"
               f" (sjoin pairs {len(joined):,})")
+    print(f"medians of {args.repeat} runs (min–max); ratio = sjoin median / attach median")
 
 
 if __name__ == "__main__":
