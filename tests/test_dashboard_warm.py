@@ -1,5 +1,6 @@
-"""Background warm-up (biodiv.dashboard.warm): the spare DuckDB instance and the warmer that
-computes the default views for each published file, on a real DuckDB file."""
+"""Background warm-up (biodiv.dashboard.warm): the warmer that computes the default views for
+each published file, the plain reader instances and the one spatial instance
+(biodiv.dashboard.spatial), on a real DuckDB file."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import os
 import shutil
 import time
 
+import duckdb
 import pytest
 
-from biodiv.dashboard import warm
-from biodiv.dashboard.ui import open_reader
+from biodiv.dashboard import data, spatial, ui, warm
+from biodiv.dashboard.ui import Db, open_reader
 from biodiv.store import StoreError, StoreMissing
 
 from helpers_dashboard import EXPECTED, build_fixture_db
@@ -24,32 +26,57 @@ def fixture_db(tmp_path, monkeypatch):
     return db
 
 
-def test_spare_instance_has_spatial_and_is_replaced():
-    con = warm.take_instance()
-    assert con.execute("SELECT ST_AsText(ST_Point(3.5, 43.6))").fetchone()[0] == "POINT (3.5 43.6)"
-    con.close()
-    for _ in range(300):  # a new spare is loaded in the background
-        with warm._spare_lock:
-            if warm._spare is not None:
-                break
-        time.sleep(0.05)
-    assert warm._spare is not None
-    spare = warm._spare
-    con = warm.take_instance()
-    assert con is spare
-    con.close()
+def spatial_loaded(con) -> bool:
+    return con.execute(
+        "SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'spatial'").fetchone()[0]
 
 
-def test_reader_on_a_spare_instance(fixture_db, tmp_path):
+def identity(path):
+    st = os.stat(path)
+    return Db(str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def test_reader_is_a_plain_instance(fixture_db, tmp_path):
     con = open_reader(fixture_db)
     n = con.execute("SELECT count(*) FROM observations WHERE removed_at IS NULL AND in_territory").fetchone()[0]
     assert n == EXPECTED["observations"]
+    assert not spatial_loaded(con)          # no LOAD spatial paid per published file
     con.close()
     with pytest.raises(StoreMissing):
         open_reader(tmp_path / "absent.duckdb")
     (tmp_path / "not.duckdb").write_text("not a database")
     with pytest.raises(StoreError, match="not a readable DuckDB database"):
         open_reader(tmp_path / "not.duckdb")
+
+
+def test_outlines_read_on_the_spatial_instance_follow_each_published_file(fixture_db, tmp_path):
+    first = identity(fixture_db)
+    names = [f["properties"]["name"] for f in spatial.run(first, data.area_features, "commune")["features"]]
+    assert names == ["Alpha", "Beta", "Gamma"]
+    for round_ in range(spatial.KEEP + 1):   # a writer publishes new files (atomic rename)
+        copy = tmp_path / "new.duckdb"
+        shutil.copy(fixture_db, copy)
+        con = duckdb.connect(str(copy))
+        con.execute("UPDATE areas SET name = ? WHERE code = 'T0001'", [f"Alpha {round_}"])
+        con.close()
+        os.replace(copy, fixture_db)
+        db = identity(fixture_db)
+        fc = spatial.run(db, data.area_features, "commune")
+        assert fc["features"][0]["properties"]["name"] == f"Alpha {round_}"
+        assert fc["features"][0]["geometry"]["type"] == "Polygon"
+    # older files are detached: at most KEEP stay attached, the newest last
+    assert len(spatial.attached()) <= spatial.KEEP and spatial.attached()[-1] == db
+    assert first not in spatial.attached()
+
+
+def test_default_views_leave_the_reader_without_spatial(fixture_db):
+    """The outlines (spatial functions) of the default views ran elsewhere: the reader of the
+    file never loaded the extension."""
+    w = warm.Warmer(fixture_db)
+    assert w.poll() is True
+    db = w.warmed[-1]
+    assert ui.q(db, data.area_features, "commune")["features"]
+    assert not spatial_loaded(ui._connection(db))
 
 
 def test_warmer_warms_each_published_file_once(fixture_db, tmp_path):

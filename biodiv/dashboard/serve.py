@@ -29,17 +29,17 @@ SCRIPT = PROJECT_DIR / "app.py"
 
 
 def preload() -> None:
-    """Import what every page needs and load DuckDB spatial once (installs it offline).
+    """Import what every page needs and load DuckDB spatial once, into the instance that
+    serves the area outlines (``spatial``; installs the extension offline).
 
     Only modules that do not touch Streamlit: importing Streamlit components or caches
     before the server exists would register them outside its runtime."""
     import folium  # noqa: F401
     import pandas  # noqa: F401
 
-    from biodiv.dashboard import data, maps  # noqa: F401
-    from biodiv.store import connect
+    from biodiv.dashboard import data, maps, spatial  # noqa: F401
 
-    connect(None).close()
+    spatial.load()
 
 
 def parse_options(args: list[str]) -> dict[str, Any]:
@@ -84,7 +84,6 @@ def make_app():
         from biodiv.dashboard.ui import config
 
         threading.Thread(target=_warm_up, name="biodiv-warm-up", daemon=True).start()
-        warm.prepare_spare()
         warmer = warm.Warmer(config().db).start()
         yield
         warmer.stop()

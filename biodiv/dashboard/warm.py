@@ -1,13 +1,13 @@
 """Work done in the dashboard server's background so that a visitor does not wait for it:
-a spare DuckDB instance with spatial loaded, and the default views' queries computed as
-soon as the server starts or the database file is replaced.
+the default views' queries computed as soon as the server starts or the database file is
+replaced.
 
-Why: after ``biodiv update`` publishes a new file, the first visitor used to pay for a new
-DuckDB instance (``LOAD spatial``: 0.5–0.8 s on the 2-core machine) and for every query of
-the page (~0.5 s at 100k observations, ~1.4 s at 1M) on top of Streamlit's front-end start.
-Streamlit's ``st.cache_data`` is shared by all sessions and lets a second caller of the same
-key wait for the first, so computing the unfiltered views here, through the same ``ui``
-functions the pages call, means the visitor finds them done (or nearly).
+Why: after ``biodiv update`` publishes a new file, the first visitor used to pay for every
+query of the page (~0.5 s at 100k observations, ~1.4 s at 1M) on top of Streamlit's
+front-end start. Streamlit's ``st.cache_data`` is shared by all sessions and lets a second
+caller of the same key wait for the first, so computing the unfiltered views here, through
+the same ``ui`` functions the pages call, means the visitor finds them done (or nearly).
+The readers need no DuckDB spatial (see ``spatial``), so a new file costs no extension load.
 """
 
 from __future__ import annotations
@@ -17,43 +17,7 @@ import threading
 from datetime import date
 from pathlib import Path
 
-import duckdb
-
 log = logging.getLogger(__name__)
-
-_spare: duckdb.DuckDBPyConnection | None = None
-_spare_lock = threading.Lock()
-
-
-def _make_spare() -> None:
-    global _spare
-    from biodiv.store import connect
-
-    con = connect(None)
-    with _spare_lock:
-        if _spare is None:
-            _spare = con
-            return
-    con.close()
-
-
-def prepare_spare() -> None:
-    """Load spatial into an in-memory instance now, in the background, for the next file."""
-    threading.Thread(target=_make_spare, name="biodiv-spare-duckdb", daemon=True).start()
-
-
-def take_instance() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB instance with spatial loaded: the spare one if ready (and a new
-    spare is started), else a new one."""
-    global _spare
-    with _spare_lock:
-        con, _spare = _spare, None
-    if con is None:
-        from biodiv.store import connect
-
-        con = connect(None)
-    prepare_spare()
-    return con
 
 
 def default_views(db) -> None:
