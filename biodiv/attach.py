@@ -132,14 +132,13 @@ def attach(
         precise = np.flatnonzero(has_xy & ~obscured)
         x, y = crs.project(lon[precise], lat[precise], metric)
         p_pt, p_area, p_certain = precision.match_points(indexes, x, y, acc[precise])
-        p_pt = precise[p_pt]
         c_pt, c_area = obscured_links.result()
-        c_pt = hidden[c_pt]
 
-    link_pt = np.concatenate([p_pt, c_pt])
+    # positions are into ``precise`` and ``hidden``: each id array is gathered once
+    link_ids = np.concatenate([ids[precise][p_pt], ids[hidden][c_pt]])
     link_area = np.concatenate([p_area, c_area])
     link_certain = np.concatenate([p_certain, np.ones(c_pt.size, dtype=bool)])
-    stats.links = int(link_pt.size)
+    stats.links = int(link_ids.size)
     stats.certain = int(link_certain.sum())
     stats.edge = stats.links - stats.certain
 
@@ -147,7 +146,9 @@ def attach(
     communes_done = bool(is_commune.any() and area_in_territory.any())
     if communes_done:
         in_terr = np.zeros(ids.size, dtype=bool)
-        in_terr[p_pt[member_commune[p_area]]] = True
+        in_precise = np.zeros(precise.size, dtype=bool)
+        in_precise[p_pt[member_commune[p_area]]] = True
+        in_terr[precise] = in_precise
         # obscured points: territory level follows the published point, like iNaturalist places
         in_terr[hidden] = hidden_in_territory.result()
         stats.outside = int((has_xy & ~in_terr).sum())
@@ -155,7 +156,7 @@ def attach(
     # numpy columns registered as-is: no pyarrow (nor pandas) in the process, and the
     # fastest path measured for 2M links (the relation is spelled out in SQL)
     links = {
-        "observation_id": ids[link_pt],
+        "observation_id": link_ids,
         "area_id": area_ids.astype(np.int32)[link_area],
         "certain": link_certain,
     }
