@@ -62,6 +62,15 @@ def _threads() -> ThreadPoolExecutor:
     return _pool
 
 
+def _forget_pool() -> None:
+    """A forked child has none of its parent's threads: it starts its own pool."""
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
 def project(lon: np.ndarray, lat: np.ndarray, crs: str = LAMBERT93) -> tuple[np.ndarray, np.ndarray]:
     """lon/lat (WGS84) arrays to x/y metres in ``crs``."""
     transformer = _transformer(crs)

@@ -77,3 +77,15 @@ def test_projection_in_slices_equals_one_call():
     x, y = crs.project(lon, lat)
     assert np.array_equal(x, want_x) and np.array_equal(y, want_y)
     assert np.array_equal(lon, given[0]) and np.array_equal(lat, given[1])   # inputs left untouched
+
+
+def test_projection_in_a_forked_child():
+    """The slicing pool belongs to the process that made it: a forked child (a worker of
+    multiprocessing, say) projects with its own threads instead of waiting forever."""
+    import multiprocessing
+
+    lon, lat = np.linspace(3.3, 3.9, 500_000), np.linspace(43.4, 43.9, 500_000)
+    want = crs.project(lon, lat)            # the parent's pool now exists
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got = pool.apply_async(crs.project, (lon, lat)).get(timeout=60)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
