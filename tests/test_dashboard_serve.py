@@ -155,10 +155,12 @@ def test_parse_options():
 @pytest.mark.browser
 def test_served_compressed_and_the_map_still_draws(tmp_path, monkeypatch):
     """The real server: index.html and every bundle it loads come gzip-compressed and decode to
-    Streamlit's files; in headless Chromium with no network the map draws and a first view
+    Streamlit's files (index.html with the entry script); in headless Chromium with no network the map draws and a first view
     (front end + page content) stays under 3 MB."""
     from biodiv.dashboard import assets
+    from biodiv.dashboard.app import PAGES
     from biodiv.dashboard.browser import CHROMIUM, chromium, streamlit_server, visit
+    from biodiv.dashboard.entry import base_url_script, with_script
     from streamlit import file_util
 
     if not CHROMIUM.exists():
@@ -174,6 +176,8 @@ def test_served_compressed_and_the_map_still_draws(tmp_path, monkeypatch):
         for path in ["/", *("/" + p.relative_to(static).as_posix() for p in entry_assets(static))]:
             req = urllib.request.Request(server.url + path, headers={"Accept-Encoding": "gzip"})
             local = (static / ("index.html" if path == "/" else path.lstrip("/"))).read_bytes()
+            if path == "/":   # with the server's address (see test_dashboard_entry.py)
+                local = with_script(local, base_url_script(url for _, _, url, _ in PAGES))
             with urllib.request.urlopen(req, timeout=30) as r:
                 encoding, body = r.headers["Content-Encoding"], r.read()
             if len(local) < MIN_SIZE:  # not worth it: sent as is
