@@ -13,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from biodiv.config import Config, DashboardConfig
+from biodiv.dashboard import app as dash_app
 from biodiv.dashboard import ui
 from biodiv.store import Store
 
@@ -48,6 +49,7 @@ def app_for(monkeypatch, tmp_path, db: Path, **dashboard) -> AppTest:
     cfg.save(tmp_path / f"biodiv-{abs(hash(tuple(sorted(dashboard.items()))))}.toml")
     monkeypatch.setenv("BIODIV_DB", str(db))
     monkeypatch.setenv("BIODIV_CONFIG", str(cfg.source_file))
+    monkeypatch.setattr(dash_app, "FILTERS_DELAY_S", 0.0)   # no browser here: no map to wait for
     return AppTest.from_file(APP, default_timeout=60)
 
 
@@ -190,6 +192,29 @@ def test_filters_are_shared_across_pages(monkeypatch, tmp_path, fixture_db, maps
     at.switch_page(PAGES + "carte.py").run()
     assert maps_shown["main_map"].count("Voir sur iNaturalist") == 1   # obs 11 is a bird
     assert "Chêne vert" not in maps_shown["main_map"]
+
+
+def test_filters_wait_for_the_map_at_a_session_first_run_only(monkeypatch, tmp_path, fixture_db):
+    """The first run of a session pauses after the page's content, then draws the filters;
+    later runs, on any page, draw them at once; a page without the sidebar does not pause."""
+    pauses: list[float] = []
+    monkeypatch.setattr(dash_app, "_pause", pauses.append)
+    at = app_for(monkeypatch, tmp_path, fixture_db)
+    at.switch_page(PAGES + "atelier.py").run()
+    assert pauses == [] and not at.sidebar.multiselect
+    at.switch_page(PAGES + "carte.py").run()
+    assert pauses == [dash_app.FILTERS_DELAY_S]
+    assert at.multiselect(key="w_groups") is not None and at.sidebar.date_input
+    at.multiselect(key="w_groups").set_value(["Oiseaux"]).run()
+    at.switch_page(PAGES + "vue_ensemble.py").run()
+    assert pauses == [dash_app.FILTERS_DELAY_S]
+    assert at.multiselect(key="w_groups").value == ["Oiseaux"] and metrics(at)["Observations"] == "4"
+    # the pause comes after the page's content: the map is sent before it
+    order: list[str] = []
+    monkeypatch.setattr(dash_app, "_pause", lambda s: order.append("pause"))
+    monkeypatch.setattr(ui, "show_map", lambda m, key, height=560: order.append(key))
+    app_for(monkeypatch, tmp_path, fixture_db).switch_page(PAGES + "carte.py").run()
+    assert order == ["main_map", "pause"]
 
 
 def test_demo_banner_on_every_page(monkeypatch, tmp_path):
