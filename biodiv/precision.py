@@ -242,20 +242,36 @@ def classify(area: AreaIndex, x: np.ndarray, y: np.ndarray, acc: np.ndarray,
     A point on the border is a member (so that it is never lost between two communes) but
     never certain.
     """
+    every = np.arange(x.size)
     if depth is None:
         depth = np.full(x.size, np.nan)
+    return _classify(area, x, y, acc, every, depth, near, every)
+
+
+def _classify(area: AreaIndex, x: np.ndarray, y: np.ndarray, acc: np.ndarray, slots: np.ndarray,
+              cell_depth: np.ndarray, cell_near: np.ndarray | None, cell_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`classify` of the points ``slots`` of ``x``/``y``/``acc``, whose cells are
+    ``cell_pos`` in ``cell_depth``/``cell_near``. Coordinates and border points are only
+    gathered for the few points that need them: most points lie in deep cells with an
+    accuracy below the depth, and are settled from their accuracy alone."""
+    a = acc[slots]
+    depth = cell_depth[cell_pos]
     deep = ~np.isnan(depth)
     member = deep.copy()
     test = np.flatnonzero(~deep)
-    member[test] = shapely.intersects_xy(area.geom, x[test], y[test])
-    certain = deep & (acc < depth - _SLACK)           # NaN accuracies compare False
-    idx = np.flatnonzero(member & ~np.isnan(acc) & ~certain)
-    if near is not None and idx.size:
+    at = slots[test]
+    member[test] = shapely.intersects_xy(area.geom, x[at], y[at])
+    certain = a < depth - _SLACK                     # NaN depth or accuracy compare False
+    idx = np.flatnonzero(member & ~certain)
+    idx = idx[~np.isnan(a[idx])]
+    if cell_near is not None and idx.size:
         # the disk reaches a known border point: edge, no test needed
-        reach = np.hypot(x[idx] - near[idx, 0], y[idx] - near[idx, 1])
-        idx = idx[acc[idx] < reach + _SLACK]
+        at, nb = slots[idx], cell_near[cell_pos[idx]]
+        reach = np.hypot(x[at] - nb[:, 0], y[at] - nb[:, 1])
+        idx = idx[a[idx] < reach + _SLACK]
     if idx.size:
-        certain[idx] = _certain_by_cores(area, x[idx], y[idx], acc[idx])
+        at = slots[idx]
+        certain[idx] = _certain_by_cores(area, x[at], y[at], a[idx])
     return member, certain
 
 
@@ -310,8 +326,7 @@ def match_points(
         slots, cell_pos = grid.points_in(area.cells)
         if slots.size == 0:
             return None
-        member, certain = classify(area, grid.x[slots], grid.y[slots], grid.acc[slots],
-                                   area.depth[cell_pos], area.near[cell_pos])
+        member, certain = _classify(area, grid.x, grid.y, grid.acc, slots, area.depth, area.near, cell_pos)
         hit = grid.order[slots[member]]
         return hit, np.full(hit.size, area.index, dtype=np.int32), certain[member]
 
