@@ -245,15 +245,21 @@ def classify(area: AreaIndex, x: np.ndarray, y: np.ndarray, acc: np.ndarray,
     every = np.arange(x.size)
     if depth is None:
         depth = np.full(x.size, np.nan)
-    return _classify(area, x, y, acc, every, depth, near, every)
+    return _classify(area, x, y, acc, every, depth, near, every, None)
 
 
 def _classify(area: AreaIndex, x: np.ndarray, y: np.ndarray, acc: np.ndarray, slots: np.ndarray,
-              cell_depth: np.ndarray, cell_near: np.ndarray | None, cell_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+              cell_depth: np.ndarray, cell_near: np.ndarray | None, cell_pos: np.ndarray,
+              cell_ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`classify` of the points ``slots`` of ``x``/``y``/``acc``, whose cells are
-    ``cell_pos`` in ``cell_depth``/``cell_near``. Coordinates and border points are only
-    gathered for the few points that need them: most points lie in deep cells with an
-    accuracy below the depth, and are settled from their accuracy alone."""
+    ``cell_pos`` in ``cell_depth``/``cell_near``/``cell_ids``. Coordinates and border
+    points are only gathered for the few points that need them: most points lie in deep
+    cells with an accuracy below the depth, and are settled from their accuracy alone.
+
+    With the cells' ids (grid path), ``cell_near`` is the border point nearest each cell's
+    centre, so the centre's distance to it *is* the centre's distance to the border, and
+    that distance less the point's distance to the centre bounds the point's distance to
+    the border from below: a point whose accuracy is under it is certain with no test."""
     a = acc[slots]
     depth = cell_depth[cell_pos]
     deep = ~np.isnan(depth)
@@ -265,10 +271,19 @@ def _classify(area: AreaIndex, x: np.ndarray, y: np.ndarray, acc: np.ndarray, sl
     idx = np.flatnonzero(member & ~certain)
     idx = idx[~np.isnan(a[idx])]
     if cell_near is not None and idx.size:
-        # the disk reaches a known border point: edge, no test needed
         at, nb = slots[idx], cell_near[cell_pos[idx]]
-        reach = np.hypot(x[at] - nb[:, 0], y[at] - nb[:, 1])
-        idx = idx[a[idx] < reach + _SLACK]
+        px, py, pa = x[at], y[at], a[idx]
+        # the disk reaches a known border point: edge, no test needed
+        undecided = pa < np.hypot(px - nb[:, 0], py - nb[:, 1]) + _SLACK
+        if cell_ids is not None:
+            ids = cell_ids[cell_pos[idx]]
+            cx = ((ids % _CELL_KEY) - _IX_SHIFT + 0.5) * CELL_SIZE
+            cy = ((ids // _CELL_KEY) + 0.5) * CELL_SIZE
+            lower = np.hypot(cx - nb[:, 0], cy - nb[:, 1]) - np.hypot(px - cx, py - cy)
+            sure = pa < lower - _SLACK
+            certain[idx[sure]] = True
+            undecided &= ~sure
+        idx = idx[undecided]
     if idx.size:
         at = slots[idx]
         certain[idx] = _certain_by_cores(area, x[at], y[at], a[idx])
@@ -326,7 +341,8 @@ def match_points(
         slots, cell_pos = grid.points_in(area.cells)
         if slots.size == 0:
             return None
-        member, certain = _classify(area, grid.x, grid.y, grid.acc, slots, area.depth, area.near, cell_pos)
+        member, certain = _classify(area, grid.x, grid.y, grid.acc, slots, area.depth, area.near, cell_pos,
+                                    area.cells)
         hit = grid.order[slots[member]]
         return hit, np.full(hit.size, area.index, dtype=np.int32), certain[member]
 
