@@ -20,6 +20,7 @@ import numpy as np
 import shapely
 
 from biodiv import area_cache, crs, precision
+from biodiv.pandas_guard import without_pandas
 from biodiv.store import transaction
 from biodiv.territory import territory_crs
 
@@ -95,8 +96,15 @@ def attach(
 
     ``area_types`` limits the work to some kinds of area (after a re-import of one layer);
     ``in_territory`` is recomputed whenever communes are part of the work. Everything is
-    written in one transaction; links to areas that no longer exist are dropped.
+    written in one transaction; links to areas that no longer exist are dropped. pandas is
+    kept out (DuckDB would import it for nothing: ~0.4 s when ``biodiv attach`` runs alone).
     """
+    with without_pandas():
+        return _attach(con, all_observations, area_types, log_run)
+
+
+def _attach(con: duckdb.DuckDBPyConnection, all_observations: bool, area_types: list[str] | None,
+            log_run: bool) -> dict:
     started = time.perf_counter()
     stats = AttachStats()
     types = _area_types(con, area_types)

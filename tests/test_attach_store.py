@@ -192,3 +192,25 @@ def test_a_killed_run_is_resumed_from_its_leftover(store):
     with store.write() as con:  # the next writer resumes the committed work
         assert con.execute("SELECT value FROM meta WHERE key = 'page'").fetchone()[0] == "7"
     assert not store.wip_path.exists()
+
+
+def test_attach_keeps_pandas_out_of_the_process(store):
+    """`biodiv attach` runs as its own command: DuckDB's client would import pandas (~0.4 s)
+    on the first bound parameter; the attach never needs it."""
+    import subprocess
+    import sys
+
+    with store.write() as con:
+        _fill(con)
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from biodiv.attach import attach\n"
+        "from biodiv.store import Store\n"
+        f"with Store(Path({str(store.path)!r})).write() as con:\n"
+        "    stats = attach(con)\n"
+        "print(stats['links'] > 0, 'pandas' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "False"]

@@ -19,11 +19,9 @@ Why this shape:
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -47,6 +45,7 @@ from biodiv.inat.parse import (
     to_int,
 )
 from biodiv.inat.progress import HarvestProgress
+from biodiv.pandas_guard import pandas_allowed, without_pandas
 from biodiv.store import transaction
 
 SCOPE_OBSERVATIONS = "observations"
@@ -68,55 +67,6 @@ def _apply_settings(con, settings: dict[str, Any]) -> dict[str, Any]:
     for key, value in settings.items():
         con.execute(f"SET {key} = '{value}'")
     return previous
-
-
-class _NoPandas:
-    """Import hook: ``pandas`` is reported as not installed (see :func:`without_pandas`)."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "pandas" or name.startswith("pandas."):
-            raise ModuleNotFoundError(f"No module named {name!r} (not loaded during a harvest)", name=name)
-        return None
-
-
-@contextmanager
-def without_pandas():
-    """Keep pandas out of the process while the harvest runs.
-
-    Why: DuckDB 1.5's Python client imports pandas the first time any parameter is
-    bound (even ``SELECT ?`` with an int; duckdb/duckdb#18658 loads it on purpose),
-    only to recognise pandas values among the parameters, and pyarrow, when something
-    loads it, likewise imports it to test whether a list is a pandas object. Neither needs it: both treat a missing pandas as "no pandas values here",
-    and the harvest binds only Python scalars and lists. pandas costs ~50 MB of
-    resident memory on top of numpy, pyarrow and shapely (~85 MB in a process that
-    has not loaded numpy yet), a sixth of the harvest's 300 MB budget. Scoped, not
-    global: the hook is removed on exit and both libraries try the import again on
-    their next use, so a later ``.df()`` in the same process still works. Code of the
-    harvest that really uses pandas runs under :func:`_pandas_allowed`. Nothing is
-    blocked when pandas is already imported (there is nothing left to save).
-    """
-    if "pandas" in sys.modules:
-        yield
-        return
-    hook = _NoPandas()
-    sys.meta_path.insert(0, hook)
-    try:
-        yield
-    finally:
-        if hook in sys.meta_path:
-            sys.meta_path.remove(hook)
-
-
-@contextmanager
-def _pandas_allowed():
-    """Lift :func:`without_pandas` for code that really uses pandas."""
-    hooks = [h for h in sys.meta_path if isinstance(h, _NoPandas)]
-    for hook in hooks:
-        sys.meta_path.remove(hook)
-    try:
-        yield
-    finally:
-        sys.meta_path[:0] = hooks
 
 
 def _references_stored(con) -> bool:
@@ -228,7 +178,7 @@ def _harvest(cfg, con, full: bool, reconcile: bool, progress: bool, client: Inat
         if run.stats.get("taxa_fetched") and _references_stored(con):
             # official protection/red-list statuses for the newly stored taxa (biodiv.refs
             # imports pandas: allowed here, and only when there is something to match)
-            with _pandas_allowed():
+            with pandas_allowed():
                 from biodiv.refs import match_statuses
 
                 match_statuses(con)
