@@ -107,14 +107,25 @@ def _attach(con: duckdb.DuckDBPyConnection, all_observations: bool, area_types: 
             log_run: bool) -> dict:
     started = time.perf_counter()
     stats = AttachStats()
-    types = _area_types(con, area_types)
-    geoms, wkbs, area_ids, is_commune, area_in_territory = _load_areas(con, types)
-    metric = territory_crs(con)
-    cached = area_cache.fetch(con, area_ids)
-
-    projected = list(crs.project_geometry(np.asarray(geoms, dtype=object), metric))
-    indexes, prints = area_cache.assemble(cached, area_ids, wkbs, projected, metric)
-    ids, lon, lat, acc, obscured = _read_observations(con, all_observations)
+    # The observations are read on a second connection to the same database, on a thread,
+    # while this one reads and decodes the areas' indexes (DuckDB runs both at once). No
+    # caller holds an open transaction here (the write below begins one), so both see
+    # the same committed state.
+    catalog, schema = con.execute("SELECT current_database(), current_schema()").fetchone()
+    reader = con.cursor()
+    try:
+        reader.execute(f'USE "{catalog}"."{schema}"')   # a cursor starts in the default catalog
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="attach-read") as pool:
+            pending = pool.submit(_read_observations, reader, all_observations)
+            types = _area_types(con, area_types)
+            geoms, wkbs, area_ids, is_commune, area_in_territory = _load_areas(con, types)
+            metric = territory_crs(con)
+            cached = area_cache.fetch(con, area_ids)
+            projected = list(crs.project_geometry(np.asarray(geoms, dtype=object), metric))
+            indexes, prints = area_cache.assemble(cached, area_ids, wkbs, projected, metric)
+            ids, lon, lat, acc, obscured = pending.result()
+    finally:
+        reader.close()
     has_xy = ~(np.isnan(lon) | np.isnan(lat))
     stats.observations = int(ids.size)
     stats.no_coordinates = int((~has_xy).sum())
