@@ -91,6 +91,14 @@ def _accepts_gzip(headers: list[tuple[bytes, bytes]]) -> bool:
     return False
 
 
+def without_pathsend(scope: Scope) -> Scope:
+    """``scope`` without the ``http.response.pathsend`` extension: Starlette's FileResponse
+    may otherwise hand the file to the server instead of sending its bytes, which a
+    middleware that rewrites bodies needs to see."""
+    extensions = {k: v for k, v in (scope.get("extensions") or {}).items() if k != "http.response.pathsend"}
+    return {**scope, "extensions": extensions}
+
+
 class StaticGzipMiddleware:
     """Gzip the responses Streamlit leaves uncompressed (``/`` and ``/static/``), once per body.
 
@@ -123,10 +131,7 @@ class StaticGzipMiddleware:
         if not self._eligible(scope):
             await self.app(scope, receive, send)
             return
-        # Starlette's FileResponse may hand the file to the server (pathsend) instead of
-        # sending its bytes: ask for the bytes.
-        extensions = {k: v for k, v in (scope.get("extensions") or {}).items() if k != "http.response.pathsend"}
-        scope = {**scope, "extensions": extensions}
+        scope = without_pathsend(scope)
         start: Message | None = None
         chunks: list[bytes] = []
         passing = False  # not compressible: forward messages as they come

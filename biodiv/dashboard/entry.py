@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Callable, Iterable
 
-from biodiv.dashboard.compress import Message, Receive, Scope, Send
+from biodiv.dashboard.compress import Message, Receive, Scope, Send, without_pathsend
 
 MAX_HTML = 64 * 1024   # Streamlit's index.html is ~5 kB: anything larger is not it
 
@@ -68,9 +68,7 @@ class EntryPageMiddleware:
         if scope["type"] != "http" or scope.get("method") != "GET":
             await self.app(scope, receive, send)
             return
-        # Starlette's FileResponse may hand the file to the server (pathsend): ask for bytes
-        extensions = {k: v for k, v in (scope.get("extensions") or {}).items() if k != "http.response.pathsend"}
-        scope = {**scope, "extensions": extensions}
+        scope = without_pathsend(scope)
         start: Message | None = None
         chunks: list[bytes] = []
         passing = False   # not the entry page: forward messages as they come
