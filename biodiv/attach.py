@@ -21,7 +21,7 @@ import shapely
 
 from biodiv import area_cache, crs, precision
 from biodiv.pandas_guard import without_pandas
-from biodiv.store import transaction
+from biodiv.store import cursor, transaction
 from biodiv.territory import territory_crs
 
 
@@ -111,10 +111,8 @@ def _attach(con: duckdb.DuckDBPyConnection, all_observations: bool, area_types: 
     # while this one reads and decodes the areas' indexes (DuckDB runs both at once). No
     # caller holds an open transaction here (the write below begins one), so both see
     # the same committed state.
-    catalog, schema = con.execute("SELECT current_database(), current_schema()").fetchone()
-    reader = con.cursor()
+    reader = cursor(con)
     try:
-        reader.execute(f'USE "{catalog}"."{schema}"')   # a cursor starts in the default catalog
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="attach-read") as pool:
             pending = pool.submit(_read_observations, reader, all_observations)
             types = _area_types(con, area_types)

@@ -97,13 +97,14 @@ def connect(path: Path | str | None = None, read_only: bool = False) -> duckdb.D
 # memory); 16,384 keeps a harvest's peak memory flat whatever the number of
 # observations (measured: 755 MB -> 276 MB for 200k records).
 ROW_GROUP_SIZE = 16_384
+CATALOG = "biodiv"   # the name the database file is attached under (open_attached)
 
 
 def open_attached(
     path: Path, read_only: bool, con: duckdb.DuckDBPyConnection | None = None
 ) -> duckdb.DuckDBPyConnection:
     """A private in-memory instance (``con``, or a new one) with ``path`` attached as
-    ``biodiv`` and in use.
+    :data:`CATALOG` and in use.
 
     Why not ``duckdb.connect(path)``: DuckDB keeps one instance per path and process,
     so a reader could keep seeing a file a writer has since replaced; and ATTACH is where
@@ -113,15 +114,23 @@ def open_attached(
     quoted = str(path).replace("'", "''")
     options = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
     try:
-        con.execute(f"ATTACH '{quoted}' AS biodiv ({options})")
+        con.execute(f"ATTACH '{quoted}' AS {CATALOG} ({options})")
     except duckdb.Error as exc:
         con.close()
         msg = str(exc).splitlines()[0]
         if "lock" in msg.lower():
             raise StoreBusy(f"{path} is locked by another process: {msg}") from None
         raise StoreError(f"{path} is not a readable DuckDB database ({msg})") from None
-    con.execute("USE biodiv")
+    con.execute(f"USE {CATALOG}")
     return con
+
+
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A new connection to ``con``'s instance (for another thread), on the database file:
+    a DuckDB cursor starts in the instance's default catalog, not the one in use."""
+    cur = con.cursor()
+    cur.execute(f"USE {CATALOG}")
+    return cur
 
 
 # ---------------------------------------------------------------------------
@@ -220,8 +229,8 @@ class Store:
         """A read-only connection on the published file (never blocks a writer).
 
         The file is attached to a private in-memory instance (:func:`open_attached`; ``con``
-        when given, e.g. one prepared in advance with spatial loaded), so a reader always
-        sees what the path holds now, even after a writer replaced it.
+        when given, e.g. the dashboard's plain instances without spatial), so a reader
+        always sees what the path holds now, even after a writer replaced it.
         """
         if not self.path.exists():
             raise StoreMissing(

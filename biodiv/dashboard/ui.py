@@ -27,7 +27,7 @@ from biodiv.dashboard.labels import (
     CERTAINTY_FR, QUALITY_FR, UNKNOWN_GROUP_FR, format_int, group_fr,
 )
 from biodiv.errors import BiodivError
-from biodiv.store import Store, StoreBusy, StoreMissing
+from biodiv.store import Store, StoreBusy, StoreMissing, cursor as store_cursor
 
 DEMO_BANNER = "Données de démonstration (fictives)"
 
@@ -74,9 +74,7 @@ def _connection(db: Db) -> duckdb.DuckDBPyConnection:
 
 def cursor(db: Db) -> duckdb.DuckDBPyConnection:
     """A cursor of the cached read-only connection (one per use: sessions run in threads)."""
-    cur = _connection(db).cursor()
-    cur.execute("USE biodiv")
-    return cur
+    return store_cursor(_connection(db))
 
 
 def open_db() -> Db:
