@@ -65,6 +65,16 @@ _EXACT_DEPTH_BELOW = 1500.0
 _CELL_KEY = 1 << 32      # cell id = iy * _CELL_KEY + ix (ix shifted to be non-negative)
 _IX_SHIFT = 1 << 31
 
+
+def _cell_id(ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """The int64 id of grid cell (ix, iy), which covers [ix·CELL_SIZE, (ix+1)·CELL_SIZE[ × …"""
+    return iy.astype(np.int64) * _CELL_KEY + ix.astype(np.int64) + _IX_SHIFT
+
+
+def _cell_centre(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (x, y) of the cells ``ids`` (the inverse of :func:`_cell_id`, plus half a cell)."""
+    return ((ids % _CELL_KEY) - _IX_SHIFT + 0.5) * CELL_SIZE, ((ids // _CELL_KEY) + 0.5) * CELL_SIZE
+
 # Everything an index depends on besides the geometry: a cached index built with other
 # parameters is rebuilt (biodiv.area_cache).
 INDEX_FORMAT = (f"cell={CELL_SIZE:g};radii={','.join(f'{r:g}' for r in CORE_RADII)};"
@@ -163,7 +173,7 @@ def grid_cells(
     depth[whole[far]] = centre_depth[far] - size / np.sqrt(2)
     depth[whole[~far]] = shapely.distance(boundary, boxes[whole[~far]])
     depth[depth <= _SLACK] = np.nan
-    ids = gy.astype(np.int64) * _CELL_KEY + gx.astype(np.int64) + _IX_SHIFT
+    ids = _cell_id(gx, gy)
     order = np.argsort(ids)
     return ids[order], depth[order], np.ascontiguousarray(near[order])
 
@@ -214,7 +224,7 @@ class _PointGrid:
         dense = dense[order]
         first = np.flatnonzero(np.concatenate([[True], dense[1:] != dense[:-1]]))
         count = np.diff(np.append(first, dense.size))
-        cells = (dense[first] // nx + y0) * _CELL_KEY + (dense[first] % nx + x0) + _IX_SHIFT
+        cells = _cell_id(dense[first] % nx + x0, dense[first] // nx + y0)
         return cls(order, x[order], y[order], acc[order], cells, first, count)
 
     def points_in(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -276,9 +286,7 @@ def _classify(area: AreaIndex, x: np.ndarray, y: np.ndarray, acc: np.ndarray, sl
         # the disk reaches a known border point: edge, no test needed
         undecided = pa < np.hypot(px - nb[:, 0], py - nb[:, 1]) + _SLACK
         if cell_ids is not None:
-            ids = cell_ids[cell_pos[idx]]
-            cx = ((ids % _CELL_KEY) - _IX_SHIFT + 0.5) * CELL_SIZE
-            cy = ((ids // _CELL_KEY) + 0.5) * CELL_SIZE
+            cx, cy = _cell_centre(cell_ids[cell_pos[idx]])
             lower = np.hypot(cx - nb[:, 0], cy - nb[:, 1]) - np.hypot(px - cx, py - cy)
             sure = pa < lower - _SLACK
             certain[idx[sure]] = True
