@@ -2,8 +2,8 @@
 
 Why: an area's grid cells (with their exact depths and nearest border points) and its
 eroded cores cost several times an attach of a million points to build, and they depend
-only on the area's geometry, which changes only when a layer is re-imported. They are built on the first
-attach that needs them (``areas import`` and ``areas fetch`` attach at once, so in
+only on the area's geometry, which changes only when a layer is re-imported. They are
+built on the first attach that needs them (``areas import`` and ``areas fetch`` attach at once, so in
 practice at import time) and read back afterwards. Each row carries a fingerprint (md5 of
 the geometry's WKB, the metric projection and the index format), so an area re-imported
 under the same id with a new shape, or a change of projection or index parameters,
@@ -22,6 +22,13 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from biodiv import precision
+
+def _objects(values) -> np.ndarray:
+    """A 1-d object array of ``values`` (bytes, geometries or None), never a 2-d one."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
 
 def fingerprint(wkb: bytes, metric_crs: str) -> str:
     return f"{hashlib.md5(wkb).hexdigest()};{metric_crs};{precision.INDEX_FORMAT}"
@@ -61,15 +68,12 @@ def assemble(
     if not fresh:
         return indexes, prints
     core_rows = [(k, radius, depth, wkb) for k in fresh for radius, depth, wkb in rows[int(area_ids[k])][4]]
-    core_wkbs = np.empty(len(core_rows), dtype=object)
-    core_wkbs[:] = [wkb for *_, wkb in core_rows]
-    core_geoms = shapely.from_wkb(core_wkbs)     # None stays None (a radius that left nothing)
+    core_geoms = shapely.from_wkb(_objects([wkb for *_, wkb in core_rows]))   # None: a radius that left nothing
     shapely.prepare(core_geoms)
     cores: dict[int, dict] = {k: {} for k in fresh}
     for (k, radius, depth, _), geom in zip(core_rows, core_geoms):
         cores[k][radius] = None if geom is None else precision.Core(geom, depth)
-    polygons = np.empty(len(fresh), dtype=object)
-    polygons[:] = [geoms_metric[k] for k in fresh]
+    polygons = _objects([geoms_metric[k] for k in fresh])
     boundaries = shapely.boundary(polygons)
     shapely.prepare(polygons)
     shapely.prepare(boundaries)
@@ -109,24 +113,19 @@ def complete(
 def _store(con: duckdb.DuckDBPyConnection, ids: list[int], prints: list[str], areas: list[precision.AreaIndex]) -> None:
     """Replace the index rows of ``ids``. Columns go in as registered numpy arrays: binding
     megabytes of WKB as statement parameters was measured 25x slower."""
-    def blobs(values) -> np.ndarray:
-        out = np.empty(len(values), dtype=object)
-        out[:] = values
-        return out
-
     index = {
         "area_id": np.array(ids, dtype=np.int32),
-        "fingerprint": blobs(prints),
-        "cells": blobs([a.cells.astype("<i8").tobytes() for a in areas]),
-        "depth": blobs([a.depth.astype("<f8").tobytes() for a in areas]),
-        "near": blobs([a.near.astype("<f8").tobytes() for a in areas]),
+        "fingerprint": _objects(prints),
+        "cells": _objects([a.cells.astype("<i8").tobytes() for a in areas]),
+        "depth": _objects([a.depth.astype("<f8").tobytes() for a in areas]),
+        "near": _objects([a.near.astype("<f8").tobytes() for a in areas]),
     }
     flat = [(area_id, r, c) for area_id, a in zip(ids, areas) for r, c in sorted(a.cores.items())]
     cores = {
         "area_id": np.array([f[0] for f in flat], dtype=np.int32),
         "radius": np.array([f[1] for f in flat], dtype=float),
         "depth": np.array([np.nan if f[2] is None else f[2].depth for f in flat], dtype=float),
-        "geom": blobs([None if f[2] is None else shapely.to_wkb(f[2].geom) for f in flat]),
+        "geom": _objects([None if f[2] is None else shapely.to_wkb(f[2].geom) for f in flat]),
     }
     con.register("_area_index_new", index)
     con.register("_area_index_cores_new", cores)
