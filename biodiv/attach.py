@@ -62,14 +62,18 @@ def _load_areas(con, types: list[str]):
     return list(shapely.from_wkb(wkbs)), wkbs, ids, is_commune, member
 
 
+def _scope(all_observations: bool) -> str:
+    """The SQL condition on ``observations`` of the rows an attach reads and then marks."""
+    return "true" if all_observations else "needs_attach"
+
+
 def _read_observations(con: duckdb.DuckDBPyConnection, all_observations: bool):
     """(ids, lon, lat, accuracy, obscured) of the observations to attach, as plain numpy
     arrays: NaN marks NULL (no coordinates, unknown accuracy) from here on, no masks."""
-    where = "true" if all_observations else "needs_attach"
     obs = con.execute(
         f"""SELECT id, coalesce(lon, 'NaN'::DOUBLE) AS lon, coalesce(lat, 'NaN'::DOUBLE) AS lat,
                    coalesce(positional_accuracy, 'NaN'::DOUBLE) AS acc, coalesce(obscured, false) AS obscured
-            FROM observations WHERE {where}"""
+            FROM observations WHERE {_scope(all_observations)}"""
     ).fetchnumpy()
     return (np.asarray(obs["id"], dtype=np.int64), np.asarray(obs["lon"], dtype=float),
             np.asarray(obs["lat"], dtype=float), np.asarray(obs["acc"], dtype=float),
@@ -181,7 +185,7 @@ def _attach(con: duckdb.DuckDBPyConnection, all_observations: bool, area_types: 
 
     t_compute = time.perf_counter()
     stats.seconds_compute = round(t_compute - t_read, 3)
-    scope = "true" if all_observations else "needs_attach"   # the rows read above
+    scope = _scope(all_observations)   # the rows read above
     with transaction(con):
         con.register("_attach_links", links)
         con.register("_attach_inside", inside)
@@ -190,7 +194,7 @@ def _attach(con: duckdb.DuckDBPyConnection, all_observations: bool, area_types: 
             area_cache.prune(con)
             if types:
                 pending = "" if all_observations else (
-                    "AND observation_id IN (SELECT id FROM observations WHERE needs_attach)")
+                    f"AND observation_id IN (SELECT id FROM observations WHERE {scope})")
                 con.execute(
                     f"""DELETE FROM observation_areas
                         WHERE area_id IN (SELECT id FROM areas WHERE list_contains($types, type)) {pending}""",
