@@ -32,9 +32,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from biodiv import exports, refs  # noqa: E402
-from biodiv.queries import list_queries, lock_down, run_query  # noqa: E402
-from biodiv.store import Store  # noqa: E402
+from biodiv.analysis import refs  # noqa: E402
+from biodiv.analysis import exports  # noqa: E402
+from biodiv.analysis.queries import list_queries, lock_down, run_query  # noqa: E402
+from biodiv.store.database import Store  # noqa: E402
 
 BUILD_SQL = """
 INSERT INTO areas (id, type, code, name, geom, area_km2, in_territory)

@@ -25,8 +25,9 @@ import time
 import shapely
 
 from _common import shared_data
-from biodiv import areas, territory
-from biodiv.store import connect, migrate, transaction
+from biodiv.areas import reference as areas
+from biodiv.areas import territory
+from biodiv.store.database import connect, migrate, transaction
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:

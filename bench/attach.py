@@ -8,7 +8,7 @@ the CCVH as territory), ten large overlapping polygons standing for Natura 2000 
 realistic mix of accuracies (some unknown, some obscured). As in real use, the areas are
 attached when they are loaded (as `biodiv areas import` does), which builds their spatial
 index once and caches it in the file (table area_index; its build time is printed).
-Prints, for each N, the time of `biodiv.attach.attach(all_observations=True)` (read,
+Prints, for each N, the time of `biodiv.attach.links.attach(all_observations=True)` (read,
 compute, write in one transaction) and of `geopandas.sjoin(points, areas,
 predicate="within")` on the same points and polygons (points already in memory: the
 baseline pays no read or write), and the ratio. Each size is timed --repeat times, attach
@@ -31,8 +31,8 @@ import pyarrow as pa
 import shapely
 
 from _common import shared_data
-from biodiv.attach import attach
-from biodiv.store import Store
+from biodiv.attach.links import attach
+from biodiv.store.database import Store
 
 
 def build_areas(data: Path, rng: np.random.Generator) -> gpd.GeoDataFrame:

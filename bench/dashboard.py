@@ -13,7 +13,7 @@ context (empty browser cache) with every non-loopback request blocked:
 * warm:   again with the same file (cached query results).
 "update" and "warm" are medians of --repeats visits.
 
-The server is ``biodiv dashboard``'s (``python -m biodiv.dashboard.serve``): Streamlit's front
+The server is ``biodiv dashboard``'s (``python -m biodiv.dashboard.server.serve``): Streamlit's front
 end gzip-compressed, default views computed in the background at start and when the file
 is replaced (biodiv/dashboard/warm.py).
 
@@ -42,9 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from biodiv.dashboard import assets  # noqa: E402
-from biodiv.dashboard.browser import CHROMIUM, chromium, new_context, streamlit_server, visit  # noqa: E402
-from biodiv.demo import build_demo, real_commune_areas  # noqa: E402
-from biodiv.store import Store  # noqa: E402
+from biodiv.dashboard.server.browser import CHROMIUM, chromium, new_context, streamlit_server, visit  # noqa: E402
+from biodiv.store.demo import build_demo, real_commune_areas  # noqa: E402
+from biodiv.store.database import Store  # noqa: E402
 
 PAGES = [("carte", "Carte"), ("", "Vue d'ensemble")]
 BASELINE = 4000
@@ -71,7 +71,7 @@ def build(out: Path, n: int, shared: Path) -> Path:
 def plain_estimate(responses: list[tuple[str, int]]) -> int:
     """Bytes the same responses would take with Streamlit's own files sent uncompressed, as
     ``streamlit run app.py`` does with no reverse proxy (Streamlit skips gzip for ``/`` and
-    ``/static``; ``biodiv dashboard`` compresses them, see biodiv/dashboard/compress.py)."""
+    ``/static``; ``biodiv dashboard`` compresses them, see biodiv/dashboard/server/compress.py)."""
     import streamlit
 
     static = Path(streamlit.__file__).parent / "static"

@@ -114,7 +114,7 @@ def _run_child(mode: str, cfg_path: Path) -> dict:
 
 def bench(n: int, rate: float, species: int) -> dict:
     from biodiv.inat.client import BURST
-    from biodiv.store import Store
+    from biodiv.store.database import Store
     from helpers_harvest import ObservationSet, StandInInat, Taxonomy, harvest_config, make_territory
 
     tax = Taxonomy(species)

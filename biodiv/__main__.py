@@ -1,3 +1,3 @@
-from biodiv.cli import main
+from biodiv.cli.root import main
 
 main()

@@ -100,7 +100,7 @@ class Config:
         return os.environ.get("BIODIV_INAT_API_URL") or self.inaturalist.api_url
 
     def store(self):
-        from biodiv.store import Store
+        from biodiv.store.database import Store
 
         return Store(self.db)
 

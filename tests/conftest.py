@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from biodiv.config import Config
-from biodiv.store import Store
+from biodiv.store.database import Store
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from biodiv.store import Store
+from biodiv.store.database import Store
 
 FIXTURE_SQL = r"""
 INSERT INTO areas (id, type, code, name, geom, area_km2, xmin, ymin, xmax, ymax, in_territory, source) VALUES
@@ -221,7 +221,7 @@ def cli_invoke(args: list[str], store, tmp_path, monkeypatch, input: str | None 
     global _registered
     from typer.testing import CliRunner
 
-    from biodiv.cli import _register, app
+    from biodiv.cli.root import _register, app
 
     if not _registered:
         names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}

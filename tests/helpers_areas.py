@@ -236,11 +236,11 @@ def snapshot(store) -> tuple[str, dict]:
 
 
 def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    """Run ``biodiv ARGS`` in-process through ``biodiv.cli.main`` (the real entry point:
+    """Run ``biodiv ARGS`` in-process through ``biodiv.cli.root.main`` (the real entry point:
     errors become one red line and exit code 1). Returns (exit code, stdout, stderr)."""
     import sys
 
-    from biodiv import cli
+    from biodiv.cli import root as cli
 
     capsys.readouterr()
     monkeypatch.setattr(sys, "argv", ["biodiv", *args])

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from biodiv.store import Store
+from biodiv.store.database import Store
 
 THIS_YEAR = date.today().year
 

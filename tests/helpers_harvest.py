@@ -465,7 +465,7 @@ def write_config_file(cfg: Config, path: Path) -> Path:
 def build_template(directory: Path) -> Path:
     """A migrated database with a territory (built once per module: a store write costs
     about a second); tests copy it into their own config's database path."""
-    from biodiv.store import Store
+    from biodiv.store.database import Store
 
     path = directory / "biodiv.duckdb"
     with Store(path).write(create=True) as con:

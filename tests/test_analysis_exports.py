@@ -14,8 +14,8 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from biodiv.exports import ExportError, ExportFilter, export, select_observations
-from biodiv.queries import lock_down
+from biodiv.analysis.exports import ExportError, ExportFilter, export, select_observations
+from biodiv.analysis.queries import lock_down
 from helpers_analysis import build_fixture, cli_invoke
 
 TERRITORY_IDS = [1, 2, 3, 4, 5, 6, 9]          # 7 is outside, 8 is removed
@@ -196,7 +196,7 @@ def test_export_cli(fx, tmp_path, monkeypatch):
     monkeypatch.setenv("BIODIV_CONFIG", str(tmp_path / "biodiv.toml"))
     from typer.testing import CliRunner
 
-    from biodiv.cli import app
+    from biodiv.cli.root import app
 
     csv_out = tmp_path / "public.csv"
     result = CliRunner().invoke(app, ["export", "-f", "csv", "-o", str(csv_out)])

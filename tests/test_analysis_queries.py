@@ -9,7 +9,7 @@ import math
 import pytest
 
 from biodiv.errors import BiodivError
-from biodiv.queries import (
+from biodiv.analysis.queries import (
     QueryError, list_queries, load_query, lock_down, parse_query, queries_dir, run_query,
 )
 from helpers_analysis import build_fixture

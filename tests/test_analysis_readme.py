@@ -9,7 +9,7 @@ from conftest import REPO
 
 
 def command_paths() -> list[str]:
-    from biodiv.cli import _register, app
+    from biodiv.cli.root import _register, app
 
     names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
     if "sql" not in names:  # _register() adds every area's commands once per process

@@ -10,7 +10,7 @@ import io
 import pytest
 
 from biodiv.errors import BiodivError
-from biodiv.refs import (
+from biodiv.analysis.refs import (
     RefError, match_statuses, parse_protection_list, read_reference, import_reference,
     unmatched_reference,
 )

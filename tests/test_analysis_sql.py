@@ -12,7 +12,7 @@ import sys
 import pandas as pd
 import pytest
 
-from biodiv.queries import QueryError, lock_down, run_sql
+from biodiv.analysis.queries import QueryError, lock_down, run_sql
 from helpers_analysis import build_fixture, cli_invoke, copy_store
 
 
@@ -102,7 +102,7 @@ def test_a_reader_never_locks_the_store(fx):
 
 
 def test_missing_database_is_a_clear_message(tmp_path, monkeypatch):
-    from biodiv.store import Store, StoreMissing
+    from biodiv.store.database import Store, StoreMissing
 
     result = cli_invoke(["sql", "SELECT 1"], Store(tmp_path / "none.duckdb"), tmp_path, monkeypatch)
     assert isinstance(result.exception, StoreMissing)
@@ -155,7 +155,7 @@ def test_query_run_errors(fx, tmp_path, monkeypatch):
 
 
 def test_query_list(fx, tmp_path, monkeypatch):
-    from biodiv.queries import list_queries
+    from biodiv.analysis.queries import list_queries
 
     result = cli_invoke(["query", "list"], fx, tmp_path, monkeypatch)
     assert result.exit_code == 0

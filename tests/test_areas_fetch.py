@@ -8,7 +8,9 @@ import tomllib
 
 import pytest
 
-from biodiv import areas, geo_sources, territory
+from biodiv.areas import reference as areas
+from biodiv.areas import sources as geo_sources
+from biodiv.areas import territory
 from biodiv.config import Config
 from helpers_areas import CCVH_SIREN, GeoStandIn, closed_port_url, n2000_feature, run_cli, snapshot, square
 
@@ -185,7 +187,7 @@ def test_init_communes_creates_config_and_database_offline(tmp_path, monkeypatch
     assert not load_config(cfg_file).territory.epci_siren  # not read back as the default EPCI
     db = tmp_path / "projet" / "data" / "biodiv.duckdb"  # relative to the config file
     assert db.exists()
-    from biodiv.store import Store
+    from biodiv.store.database import Store
 
     with Store(db).read() as con:
         assert territory.read_territory(con)["insee_codes"] == ["34114", "34120"]

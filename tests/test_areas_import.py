@@ -17,9 +17,10 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from biodiv import areas, territory
-from biodiv.areas import AreaImportError
-from biodiv.store import Store, transaction
+from biodiv.areas import reference as areas
+from biodiv.areas import territory
+from biodiv.areas.reference import AreaImportError
+from biodiv.store.database import Store, transaction
 from conftest import shared_data_dir
 from helpers_areas import run_cli, snapshot, snapshot_con
 

@@ -6,10 +6,11 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from biodiv import area_layers as layers
-from biodiv import geo_sources, territory
-from biodiv.area_layers import AreaImportError
-from biodiv.territory import TerritoryError
+from biodiv.areas import layers
+from biodiv.areas import sources as geo_sources
+from biodiv.areas import territory
+from biodiv.areas.layers import AreaImportError
+from biodiv.areas.territory import TerritoryError
 
 
 def test_parse_insee_codes_validates_and_deduplicates():

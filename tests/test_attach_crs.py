@@ -1,13 +1,13 @@
 """The metric projection follows the territory: Lambert-93 in metropolitan France, the
-legal UTM projection of an overseas department (biodiv.crs)."""
+legal UTM projection of an overseas department (biodiv.attach.crs)."""
 
 import numpy as np
 import pytest
 from pyproj import Geod
 
-from biodiv import crs
-from biodiv.attach import attach
-from biodiv.territory import save_territory
+from biodiv.attach import crs
+from biodiv.attach.links import attach
+from biodiv.areas.territory import save_territory
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,11 @@
-"""The precision rules of biodiv.precision on hand-made geometry (metres)."""
+"""The precision rules of biodiv.attach.precision on hand-made geometry (metres)."""
 
 import numpy as np
 import pytest
 import shapely
 from shapely.geometry import box
 
-from biodiv import precision
+from biodiv.attach import precision
 
 
 def _classify(points, accs, geom=box(0, 0, 1000, 1000)):

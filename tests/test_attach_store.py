@@ -1,8 +1,8 @@
-"""biodiv.attach on a real DuckDB file with the spatial extension."""
+"""biodiv.attach.links on a real DuckDB file with the spatial extension."""
 
 import pytest
 
-from biodiv.attach import attach
+from biodiv.attach.links import attach
 
 # Two member communes side by side, a neighbour outside the territory, and a large
 # "Natura 2000" site overlapping both members (lon/lat degrees).
@@ -205,7 +205,7 @@ def test_attach_keeps_pandas_out_of_the_process(store):
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from biodiv.attach import attach\n"
+        "from biodiv.attach.links import attach\n"
         "from biodiv.store import Store\n"
         f"with Store(Path({str(store.path)!r})).write() as con:\n"
         "    stats = attach(con)\n"

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from biodiv.store import Store, connect, latest_version, migrations
+from biodiv.store.database import Store, connect, latest_version, migrations
 
 
 def run(args, db, check=True):

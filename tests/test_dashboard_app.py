@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from biodiv.config import Config, DashboardConfig
 from biodiv.dashboard import app as dash_app
 from biodiv.dashboard import ui
-from biodiv.store import Store
+from biodiv.store.database import Store
 
 from helpers_dashboard import EXPECTED, THIS_YEAR, build_fixture_db
 

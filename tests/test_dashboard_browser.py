@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from biodiv.dashboard import assets
-from biodiv.dashboard.browser import CHROMIUM
+from biodiv.dashboard.server import assets
+from biodiv.dashboard.server.browser import CHROMIUM
 
 from helpers_dashboard import build_fixture_db
 
@@ -45,7 +45,7 @@ def browser_ready():
 
 
 def test_map_page_draws_offline_in_chromium(tmp_path, monkeypatch, browser_ready):
-    from biodiv.dashboard.browser import chromium, new_context, streamlit_server, visit
+    from biodiv.dashboard.server.browser import chromium, new_context, streamlit_server, visit
 
     db = build_fixture_db(tmp_path / "fixture.duckdb")
     monkeypatch.delenv("BIODIV_CONFIG", raising=False)

@@ -10,7 +10,7 @@ import pytest
 
 from biodiv.dashboard import data
 from biodiv.dashboard.data import Filters
-from biodiv.store import Store
+from biodiv.store.database import Store
 
 from helpers_dashboard import EXPECTED, THIS_YEAR, build_fixture_db
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from biodiv.dashboard import data
-from biodiv.demo import build_demo, is_demo_file
+from biodiv.store.demo import build_demo, is_demo_file
 from biodiv.errors import BiodivError
-from biodiv.store import Store
+from biodiv.store.database import Store
 
 from helpers_dashboard import build_fixture_db
 

@@ -1,4 +1,4 @@
-"""The entry page's server address (biodiv.dashboard.entry): the middleware's rules on a real
+"""The entry page's server address (biodiv.dashboard.server.entry): the middleware's rules on a real
 Starlette app (through ASGI), the inline script in Chromium under several addresses, and the
 real server: a direct visit of the Carte page no longer probes ``/carte/_stcore/health``."""
 
@@ -8,7 +8,7 @@ import gzip
 
 import pytest
 
-from biodiv.dashboard.entry import EntryPageMiddleware, base_url_script, with_script
+from biodiv.dashboard.server.entry import EntryPageMiddleware, base_url_script, with_script
 
 from helpers_dashboard import build_fixture_db
 from test_dashboard_serve import asgi_get
@@ -74,7 +74,7 @@ def test_with_script_needs_a_head():
 def test_the_script_in_chromium_for_each_address():
     """Where the front end will look for its server, for addresses of the app served at the
     root or under a proxy's prefix (pages fulfilled locally: no network)."""
-    from biodiv.dashboard.browser import CHROMIUM, chromium
+    from biodiv.dashboard.server.browser import CHROMIUM, chromium
 
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium absent (/usr/bin/chromium)")
@@ -105,8 +105,8 @@ def test_the_script_in_chromium_for_each_address():
 def test_carte_opened_directly_asks_the_server_once(tmp_path, monkeypatch):
     """The real server: a visit of ``/carte`` asks ``/_stcore/health`` only (no 404 on
     ``/carte/_stcore/health`` then a retry), and the map draws."""
-    from biodiv.dashboard import assets
-    from biodiv.dashboard.browser import CHROMIUM, chromium, new_context, streamlit_server, visit
+    from biodiv.dashboard.server import assets
+    from biodiv.dashboard.server.browser import CHROMIUM, chromium, new_context, streamlit_server, visit
 
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium absent (/usr/bin/chromium)")

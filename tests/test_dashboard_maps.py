@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from biodiv.dashboard import assets, maps
+from biodiv.dashboard import maps
+from biodiv.dashboard.server import assets
 from biodiv.errors import BiodivError
 
 

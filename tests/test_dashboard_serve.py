@@ -1,4 +1,4 @@
-"""The dashboard's server (biodiv.dashboard.serve): Streamlit's front end served gzip-compressed
+"""The dashboard's server (biodiv.dashboard.server.serve): Streamlit's front end served gzip-compressed
 by the real server, the page still working in headless Chromium, and the compression
 middleware's rules on a real Starlette static-files app (called through ASGI)."""
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from biodiv.dashboard.compress import MIN_SIZE, GzipCache, StaticGzipMiddleware, entry_assets, warm_static
-from biodiv.dashboard.serve import parse_options
+from biodiv.dashboard.server.compress import MIN_SIZE, GzipCache, StaticGzipMiddleware, entry_assets, warm_static
+from biodiv.dashboard.server.serve import parse_options
 
 from helpers_dashboard import build_fixture_db
 
@@ -157,10 +157,10 @@ def test_served_compressed_and_the_map_still_draws(tmp_path, monkeypatch):
     """The real server: index.html and every bundle it loads come gzip-compressed and decode to
     Streamlit's files (index.html with the entry script); in headless Chromium with no network the map draws and a first view
     (front end + page content) stays under 3 MB."""
-    from biodiv.dashboard import assets
+    from biodiv.dashboard.server import assets
     from biodiv.dashboard.app import PAGES
-    from biodiv.dashboard.browser import CHROMIUM, chromium, streamlit_server, visit
-    from biodiv.dashboard.entry import base_url_script, with_script
+    from biodiv.dashboard.server.browser import CHROMIUM, chromium, streamlit_server, visit
+    from biodiv.dashboard.server.entry import base_url_script, with_script
     from streamlit import file_util
 
     if not CHROMIUM.exists():

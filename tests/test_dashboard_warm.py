@@ -13,7 +13,7 @@ import pytest
 
 from biodiv.dashboard import data, spatial, ui, warm
 from biodiv.dashboard.ui import Db, open_reader
-from biodiv.store import StoreError, StoreMissing
+from biodiv.store.database import StoreError, StoreMissing
 
 from helpers_dashboard import EXPECTED, build_fixture_db
 

@@ -14,7 +14,7 @@ from biodiv.errors import BiodivError
 from biodiv.inat.client import InatClient, InatError, InatUnreachable, make_session
 from biodiv.inat.db import TerritoryMissing
 from biodiv.inat.harvest import harvest
-from biodiv.store import Store
+from biodiv.store.database import Store
 from helpers_harvest import (
     BBOX,
     ObservationSet,
@@ -303,7 +303,7 @@ def test_harvest_leaves_pandas_unloaded_and_still_importable(tmp_path, world, pr
 
 def test_harvest_matches_new_taxa_to_stored_reference_lists(tmp_path, prepare):
     """With an official list imported, taxa first stored by a harvest get their statuses."""
-    from biodiv.refs import import_reference
+    from biodiv.analysis.refs import import_reference
     from helpers_analysis import PROTECTION_CSV
 
     tax = Taxonomy(5)

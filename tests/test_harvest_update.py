@@ -3,7 +3,7 @@ entry point, against stand-ins of geo.api.gouv.fr/WFS (areas' helper) and iNatur
 
 from __future__ import annotations
 
-from biodiv import geo_sources
+from biodiv.areas import sources as geo_sources
 from helpers_areas import GeoStandIn, run_cli
 from helpers_harvest import ObservationSet, StandInInat, Taxonomy
 

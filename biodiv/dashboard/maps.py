@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 import folium
 import pandas as pd
 
-from biodiv.dashboard.assets import localize
+from biodiv.dashboard.server.assets import localize
 from biodiv.dashboard.labels import CERTAINTY_FR, HIDDEN_OBSERVER_FR, MEASURES_FR, QUALITY_FR, format_int
 
 # Sequential palette (light to dark green), colour-blind safe (ColorBrewer YlGn, 6 classes).

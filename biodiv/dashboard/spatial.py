@@ -33,7 +33,7 @@ _names = itertools.count(1)
 def _instance() -> duckdb.DuckDBPyConnection:
     global _con
     if _con is None:
-        from biodiv.store import connect
+        from biodiv.store.database import connect
 
         _con = connect(None)
     return _con

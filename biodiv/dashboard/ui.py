@@ -27,7 +27,7 @@ from biodiv.dashboard.labels import (
     CERTAINTY_FR, QUALITY_FR, UNKNOWN_GROUP_FR, format_int, group_fr,
 )
 from biodiv.errors import BiodivError
-from biodiv.store import Store, StoreBusy, StoreMissing, cursor as store_cursor
+from biodiv.store.database import Store, StoreBusy, StoreMissing, cursor as store_cursor
 
 DEMO_BANNER = "Données de démonstration (fictives)"
 

@@ -12,7 +12,7 @@ Why this shape:
   brings its whole lineage;
 * **budgeted**: requests are counted per UTC day in ``runs.stats`` and the harvest
   stops cleanly when the configured daily budget is spent;
-* the clip to the territory happens at attach time (``biodiv.attach``), never by
+* the clip to the territory happens at attach time (``biodiv.attach.links``), never by
   dropping rows here.
 """
 
@@ -46,7 +46,7 @@ from biodiv.inat.parse import (
 )
 from biodiv.inat.progress import HarvestProgress
 from biodiv.pandas_guard import pandas_allowed, without_pandas
-from biodiv.store import transaction
+from biodiv.store.database import transaction
 
 SCOPE_OBSERVATIONS = "observations"
 SCOPE_RECONCILE = "reconcile"
@@ -70,8 +70,8 @@ def _apply_settings(con, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _references_stored(con) -> bool:
-    """Whether ``biodiv.refs.match_statuses`` has anything to do (it is a no-op when no
-    reference list was ever imported, and importing ``biodiv.refs`` loads pandas)."""
+    """Whether ``biodiv.analysis.refs.match_statuses`` has anything to do (it is a no-op when no
+    reference list was ever imported, and importing ``biodiv.analysis.refs`` loads pandas)."""
     return con.execute(
         "SELECT EXISTS (FROM ref_imports) OR EXISTS (FROM ref_names) OR EXISTS (FROM ref_statuses) "
         "OR EXISTS (FROM ref_matches)"
@@ -131,7 +131,7 @@ def harvest(cfg, con, full: bool = False, reconcile: bool = False, progress: boo
     last successful run started, minus ``[inaturalist] overlap_days``. An interrupted
     run is resumed from its cursor. ``reconcile`` then lists the current ids to
     soft-delete observations gone from iNaturalist (and restore those that came back).
-    Ends with ``biodiv.attach.attach(con)`` for new or moved observations.
+    Ends with ``biodiv.attach.links.attach(con)`` for new or moved observations.
     Runs :func:`without_pandas` (memory).
     """
     with without_pandas():
@@ -176,14 +176,14 @@ def _harvest(cfg, con, full: bool, reconcile: bool, progress: bool, client: Inat
         finally:
             _apply_settings(con, previous)
         if run.stats.get("taxa_fetched") and _references_stored(con):
-            # official protection/red-list statuses for the newly stored taxa (biodiv.refs
+            # official protection/red-list statuses for the newly stored taxa (biodiv.analysis.refs
             # imports pandas: allowed here, and only when there is something to match)
             with pandas_allowed():
-                from biodiv.refs import match_statuses
+                from biodiv.analysis.refs import match_statuses
 
                 match_statuses(con)
         if attach:
-            from biodiv.attach import attach as attach_observations
+            from biodiv.attach.links import attach as attach_observations
 
             run.stats["attach"] = attach_observations(con)
     except BaseException as exc:

@@ -2,9 +2,9 @@
 
 Why not a SQL join: DuckDB's ``JOIN … ON ST_Contains`` on raw commune polygons costs about
 38 s per million points (technical notes). Points and polygons are read once from DuckDB,
-projected to the territory's metric CRS (:mod:`biodiv.crs`), tested in numpy/shapely by
-:mod:`biodiv.precision` against each area's grid index (built once, cached by
-:mod:`biodiv.area_cache`), and the links are written back in one transaction from numpy
+projected to the territory's metric CRS (:mod:`biodiv.attach.crs`), tested in numpy/shapely by
+:mod:`biodiv.attach.precision` against each area's grid index (built once, cached by
+:mod:`biodiv.attach.area_cache`), and the links are written back in one transaction from numpy
 columns.
 """
 
@@ -19,10 +19,12 @@ import duckdb
 import numpy as np
 import shapely
 
-from biodiv import area_cache, crs, precision
+from biodiv.attach import area_cache
+from biodiv.attach import crs
+from biodiv.attach import precision
 from biodiv.pandas_guard import without_pandas
-from biodiv.store import cursor, transaction
-from biodiv.territory import territory_crs
+from biodiv.store.database import cursor, transaction
+from biodiv.areas.territory import territory_crs
 
 
 @dataclass

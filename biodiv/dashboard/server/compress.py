@@ -15,7 +15,7 @@ cache, and the entry page's bundles are compressed before the first visitor arri
 fallback, cache headers); only the body's encoding changes.
 
 It is plain ASGI, added through ``st.App(middleware=...)``, Streamlit's supported hook
-(see ``biodiv/dashboard/server.py``).
+(see ``biodiv/dashboard/server/serve.py``).
 """
 
 from __future__ import annotations

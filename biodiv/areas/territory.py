@@ -17,7 +17,7 @@ from typing import Iterable
 
 import duckdb
 
-from biodiv import crs
+from biodiv.attach import crs
 from biodiv.errors import BiodivError
 
 INSEE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
@@ -93,7 +93,7 @@ def epci_from_file(path: Path | str, siren: str) -> tuple[str, list[str]]:
 
 def resolve_epci(cfg, siren: str) -> tuple[str, list[str]]:
     """Name and member INSEE codes of EPCI ``siren`` from geo.api.gouv.fr."""
-    from biodiv import geo_sources
+    from biodiv.areas import sources as geo_sources
 
     siren = check_siren(siren)
     try:
@@ -120,7 +120,7 @@ def read_territory(con: duckdb.DuckDBPyConnection) -> dict | None:
 
 
 def territory_crs(con: duckdb.DuckDBPyConnection) -> str:
-    """The metric projection of the territory (:func:`biodiv.crs.metric_crs`): Lambert-93
+    """The metric projection of the territory (:func:`biodiv.attach.crs.metric_crs`): Lambert-93
     unless its communes are all in one overseas department; Lambert-93 without a territory."""
     row = con.execute("SELECT insee_codes FROM territory WHERE id = 1").fetchone()
     return crs.metric_crs(row[0] if row else None)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from biodiv.store import schema_version
+from biodiv.store.database import schema_version
 
 
 def collect_status(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> dict:

@@ -1,11 +1,11 @@
 """Reference areas (communes, Natura 2000, ZNIEFF, custom zonings) in the database.
 
 Why this shape: a layer is first read and checked without the database
-(:mod:`biodiv.area_layers`), then :func:`write_areas` replaces the areas of its type in one
+(:mod:`biodiv.areas.layers`), then :func:`write_areas` replaces the areas of its type in one
 transaction (ids of codes that survive are kept), re-flags the territory, and the
-observation links of that type are recomputed (:mod:`biodiv.attach`). Bad input is refused
+observation links of that type are recomputed (:mod:`biodiv.attach.links`). Bad input is refused
 before anything is written. :func:`fetch_areas` does the same with the layers of the
-public services, downloaded (and cached) by :mod:`biodiv.geo_sources`.
+public services, downloaded (and cached) by :mod:`biodiv.areas.sources`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import duckdb
 import geopandas as gpd
 import shapely
 
-from biodiv.area_layers import (  # noqa: F401  (re-exported: the public names of this area)
+from biodiv.areas.layers import (  # noqa: F401  (re-exported: the public names of this area)
     FIELD_GUESSES,
     AreaImportError,
     PreparedAreas,
@@ -30,8 +30,8 @@ from biodiv.area_layers import (  # noqa: F401  (re-exported: the public names o
     swap_axes_if_needed,
     to_wgs84,
 )
-from biodiv.store import transaction
-from biodiv.territory import read_territory, refresh_territory_outline
+from biodiv.store.database import transaction
+from biodiv.areas.territory import read_territory, refresh_territory_outline
 
 REFERENCE_TYPES = ("commune", "n2000_zsc", "n2000_zps")
 
@@ -114,11 +114,11 @@ def write_areas(
 
 
 def reattach(con: duckdb.DuckDBPyConnection, area_types: list[str] | None) -> dict | None:
-    """Recompute observation links for ``area_types`` (biodiv.attach, when it exists)."""
+    """Recompute observation links for ``area_types`` (biodiv.attach.links, when it exists)."""
     try:
-        from biodiv.attach import attach
+        from biodiv.attach.links import attach
     except ModuleNotFoundError as exc:
-        if exc.name == "biodiv.attach":
+        if exc.name == "biodiv.attach.links":
             return None
         raise
     return attach(con, all_observations=True, area_types=area_types)
@@ -274,7 +274,7 @@ def fetch_areas(cfg, con: duckdb.DuckDBPyConnection, types: list[str] | None = N
     Natura 2000 request is bounded by the territory outline they define, and only sites
     that truly intersect the outline are kept.
     """
-    from biodiv import geo_sources
+    from biodiv.areas import sources as geo_sources
 
     started = datetime.now(timezone.utc)
     wanted = list(types or REFERENCE_TYPES)

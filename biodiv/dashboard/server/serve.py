@@ -1,4 +1,4 @@
-"""``python -m biodiv.dashboard.serve [--section.option value ...]``: the dashboard's server.
+"""``python -m biodiv.dashboard.server.serve [--section.option value ...]``: the dashboard's server.
 
 What ``biodiv dashboard`` runs. It serves the same script as ``streamlit run app.py``, with
 the same options and ``.streamlit/config.toml``, through Streamlit's own ASGI entry point
@@ -26,7 +26,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from biodiv.dashboard.assets import PROJECT_DIR
+from biodiv.dashboard.server.assets import PROJECT_DIR
 
 SCRIPT = PROJECT_DIR / "app.py"
 
@@ -79,8 +79,8 @@ def make_app():
     import streamlit as st
     from starlette.middleware import Middleware
 
-    from biodiv.dashboard.compress import StaticGzipMiddleware
-    from biodiv.dashboard.entry import EntryPageMiddleware
+    from biodiv.dashboard.server.compress import StaticGzipMiddleware
+    from biodiv.dashboard.server.entry import EntryPageMiddleware
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -101,7 +101,7 @@ def _warm_up() -> None:
     """Start-up work that must not delay listening: compress the front end's bundles."""
     from streamlit import file_util
 
-    from biodiv.dashboard.compress import warm_static
+    from biodiv.dashboard.server.compress import warm_static
 
     warm_static(Path(file_util.get_static_dir()))
 

@@ -51,7 +51,7 @@ _SQL_PARAM_RE = re.compile(r"\$([a-z_][a-z0-9_]*)")
 def queries_dir() -> Path:
     """``$BIODIV_QUERIES_DIR``, else the ``queries/`` folder at the project root."""
     env = os.environ.get(QUERIES_ENV)
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "queries"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "queries"
 
 
 @dataclass(frozen=True)

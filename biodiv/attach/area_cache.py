@@ -1,4 +1,4 @@
-"""The per-area spatial index of :mod:`biodiv.precision`, kept in the database.
+"""The per-area spatial index of :mod:`biodiv.attach.precision`, kept in the database.
 
 Why: an area's grid cells (with their exact depths and nearest border points) and its
 eroded cores cost several times an attach of a million points to build, and they depend
@@ -21,7 +21,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from biodiv import precision
+from biodiv.attach import precision
 
 def _objects(values) -> np.ndarray:
     """A 1-d object array of ``values`` (bytes, geometries or None), never a 2-d one."""

@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Callable, Iterable
 
-from biodiv.dashboard.compress import Message, Receive, Scope, Send, without_pathsend
+from biodiv.dashboard.server.compress import Message, Receive, Scope, Send, without_pathsend
 
 MAX_HTML = 64 * 1024   # Streamlit's index.html is ~5 kB: anything larger is not it
 

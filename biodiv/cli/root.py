@@ -1,5 +1,5 @@
 """The ``biodiv`` command line: a thin mirror of the library (one module per area under
-``biodiv/commands``). Every :class:`~biodiv.errors.BiodivError` becomes one red line and
+``biodiv/cli``). Every :class:`~biodiv.errors.BiodivError` becomes one red line and
 exit code 1; nothing here holds logic of its own."""
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-from biodiv.config import Config, load_config
+from biodiv.cli.context import err_console
 from biodiv.errors import BiodivError
 
 app = typer.Typer(
@@ -21,8 +20,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
 
 @app.callback()
@@ -35,16 +32,12 @@ def _root(
     ctx.obj = {"config_path": config}
 
 
-def get_config(ctx: typer.Context) -> Config:
-    """The configuration for this invocation (loaded once)."""
-    obj = ctx.find_root().obj
-    if "config" not in obj:
-        obj["config"] = load_config(obj.get("config_path"))
-    return obj["config"]
-
-
 def _register() -> None:
-    from biodiv.commands import analysis, areas, core, dashboard, harvest
+    from biodiv.cli import analysis
+    from biodiv.cli import areas
+    from biodiv.cli import core
+    from biodiv.cli import dashboard
+    from biodiv.cli import harvest
 
     for module in (areas, core, harvest, dashboard, analysis):
         module.register(app)

@@ -1,5 +1,5 @@
 """Exports for other tools: QGIS (GeoPackage), web (GeoJSON), spreadsheets (CSV), data
-science (GeoParquet) and biodiversity networks (Darwin Core Archive, see :mod:`biodiv.dwca`).
+science (GeoParquet) and biodiversity networks (Darwin Core Archive, see :mod:`biodiv.analysis.dwca`).
 
 Why one selection for every format: the same filters (area, period, group, quality grade,
 certainty of the area link) and the same privacy rules must hold whatever the format. The
@@ -243,7 +243,7 @@ def export(
 
             pacsv.write_csv(pa.Table.from_pandas(obs.drop(columns=["wkb"]), preserve_index=False), tmp)
         elif fmt == "dwca":
-            from biodiv.dwca import write_dwca
+            from biodiv.analysis.dwca import write_dwca
 
             notes = write_dwca(obs, tmp, territory_info(con), f.describe(), public_mode)
             result.notes.extend(notes)

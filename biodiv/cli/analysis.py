@@ -1,6 +1,6 @@
 """``biodiv query list|run``, ``biodiv sql``, ``biodiv export`` and ``biodiv refs
-import|fetch``: thin wrappers over :mod:`biodiv.queries`, :mod:`biodiv.exports` and
-:mod:`biodiv.refs`. Every read goes through a read-only, file-access-locked connection."""
+import|fetch``: thin wrappers over :mod:`biodiv.analysis.queries`, :mod:`biodiv.analysis.exports` and
+:mod:`biodiv.analysis.refs`. Every read goes through a read-only, file-access-locked connection."""
 
 from __future__ import annotations
 
@@ -46,15 +46,15 @@ class Quality(str, Enum):
 
 
 def _consoles():
-    from biodiv.cli import console, err_console
+    from biodiv.cli.context import console, err_console
 
     return console, err_console
 
 
 def _reader(ctx: typer.Context):
     """A read-only connection that cannot touch files (closed by the caller)."""
-    from biodiv.cli import get_config
-    from biodiv.queries import lock_down
+    from biodiv.cli.context import get_config
+    from biodiv.analysis.queries import lock_down
 
     return lock_down(get_config(ctx).store().reader())
 
@@ -112,7 +112,7 @@ def query_list(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show parameters and columns too."),
 ) -> None:
     """List the named queries, one line each (--verbose: parameters and columns)."""
-    from biodiv.queries import describe, list_queries
+    from biodiv.analysis.queries import describe, list_queries
 
     console, _ = _consoles()
     for q in list_queries():
@@ -127,7 +127,7 @@ def query_list(
 
 
 def _parse_params(raw: list[str]) -> dict[str, str]:
-    from biodiv.queries import QueryError
+    from biodiv.analysis.queries import QueryError
 
     params = {}
     for item in raw:
@@ -147,7 +147,7 @@ def query_run(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     """Run a named query on a read-only connection, e.g. --param area=34114 --format csv."""
-    from biodiv.queries import load_query, run_query
+    from biodiv.analysis.queries import load_query, run_query
 
     query = load_query(name)
     params = _parse_params(param)
@@ -171,7 +171,7 @@ def sql(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     """Run ad-hoc SQL read-only (views: v_observations, v_species, v_taxon_status...)."""
-    from biodiv.queries import QueryError, run_sql
+    from biodiv.analysis.queries import QueryError, run_sql
 
     if file is not None:
         try:
@@ -198,7 +198,7 @@ def sql(
 # ---------------------------------------------------------------------------
 
 def _date(value: Optional[str], option: str) -> Optional[date]:
-    from biodiv.exports import ExportError
+    from biodiv.analysis.exports import ExportError
 
     if value is None:
         return None
@@ -222,9 +222,9 @@ def export(
     public: Optional[bool] = typer.Option(None, "--public/--private", help="Drop observer logins (default: dashboard.public_mode)."),
 ) -> None:
     """Export observations (GeoPackage adds communes, natura2000 and territory layers)."""
-    from biodiv.cli import get_config
-    from biodiv.exports import ExportFilter
-    from biodiv.exports import export as do_export
+    from biodiv.cli.context import get_config
+    from biodiv.analysis.exports import ExportFilter
+    from biodiv.analysis.exports import export as do_export
 
     cfg = get_config(ctx)
     filters = ExportFilter(
@@ -249,7 +249,7 @@ def export(
 # ---------------------------------------------------------------------------
 
 def _report(ref, report, unmatched_out: Optional[Path], con) -> None:
-    from biodiv.refs import unmatched_reference
+    from biodiv.analysis.refs import unmatched_reference
 
     console, err = _consoles()
     by_source: dict[str, int] = {}
@@ -289,8 +289,8 @@ def refs_import(
     unmatched: Optional[Path] = typer.Option(None, "--unmatched", help="Write reference taxa matching no taxon to this CSV."),
 ) -> None:
     """Import an official status list and flag the matching taxa (protected, threatened)."""
-    from biodiv.cli import get_config
-    from biodiv.refs import apply_reference, file_sha256, read_reference
+    from biodiv.cli.context import get_config
+    from biodiv.analysis.refs import apply_reference, file_sha256, read_reference
 
     ref = read_reference(file, scope or None)  # parse first: a bad file changes nothing
     with get_config(ctx).store().write() as con:
@@ -306,8 +306,8 @@ def refs_fetch(
     unmatched: Optional[Path] = typer.Option(None, "--unmatched", help="Write reference taxa matching no taxon to this CSV."),
 ) -> None:
     """Download the current INPN status lists (BDC statuts), then import them."""
-    from biodiv.cli import get_config
-    from biodiv.refs import apply_reference, fetch_reference, file_sha256, read_reference, statuts_url
+    from biodiv.cli.context import get_config
+    from biodiv.analysis.refs import apply_reference, fetch_reference, file_sha256, read_reference, statuts_url
 
     cfg = get_config(ctx)
     source_url = statuts_url(cfg, url)

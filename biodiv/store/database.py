@@ -145,9 +145,9 @@ class Migration:
 
 
 def migrations() -> list[Migration]:
-    """Numbered SQL files of ``biodiv/migrations`` (``NNN_name.sql``), in order."""
+    """Numbered SQL files of ``biodiv/store/migrations`` (``NNN_name.sql``), in order."""
     found = []
-    for entry in resources.files("biodiv.migrations").iterdir():
+    for entry in resources.files("biodiv.store.migrations").iterdir():
         name = entry.name
         if not name.endswith(".sql") or not name[:3].isdigit():
             continue
@@ -155,7 +155,7 @@ def migrations() -> list[Migration]:
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
-        raise RuntimeError(f"duplicate migration numbers in biodiv/migrations: {versions}")
+        raise RuntimeError(f"duplicate migration numbers in biodiv/store/migrations: {versions}")
     return found
 
 

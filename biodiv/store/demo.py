@@ -27,7 +27,7 @@ import shapely
 from shapely.geometry import LineString, Point, box
 
 from biodiv.errors import BiodivError
-from biodiv.store import Store, connect, transaction
+from biodiv.store.database import Store, connect, transaction
 
 DEMO_DB_NAME = "demo.duckdb"
 DEFAULT_SEED = 20260401
@@ -350,9 +350,9 @@ def _link_direct(con: duckdb.DuckDBPyConnection, obs: pd.DataFrame, areas: list[
 
 
 def _attach_with_lead_rules(con: duckdb.DuckDBPyConnection) -> dict | None:
-    """Link with the project's own attach step (biodiv.attach) when it is available."""
+    """Link with the project's own attach step (biodiv.attach.links) when it is available."""
     try:
-        from biodiv.attach import attach
+        from biodiv.attach.links import attach
     except ImportError:
         return None
     return attach(con, all_observations=True)

@@ -18,17 +18,17 @@ from biodiv.errors import BiodivError
 
 def demo_path(cfg: Config) -> Path:
     """Where the demo database lives: ``data/demo.duckdb`` beside the configuration."""
-    from biodiv.demo import DEMO_DB_NAME
+    from biodiv.store.demo import DEMO_DB_NAME
 
     return cfg.resolve(f"data/{DEMO_DB_NAME}")
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
-    """The app through biodiv.dashboard.serve: Streamlit's own server (``st.App``) with the
+    """The app through biodiv.dashboard.server.serve: Streamlit's own server (``st.App``) with the
     imports done before listening, the front end gzip-compressed and the default views
     computed in the background."""
     return [
-        sys.executable, "-m", "biodiv.dashboard.serve",
+        sys.executable, "-m", "biodiv.dashboard.server.serve",
         "--server.address", host, "--server.port", str(port),
         "--server.headless", "true", "--server.enableStaticServing", "true",
         "--browser.gatherUsageStats", "false",
@@ -45,8 +45,8 @@ def dashboard(
     ),
 ) -> None:
     """Start the dashboard (Streamlit) on the database, read-only."""
-    from biodiv.cli import console, err_console, get_config
-    from biodiv.dashboard import assets
+    from biodiv.cli.context import console, err_console, get_config
+    from biodiv.dashboard.server import assets
 
     cfg = get_config(ctx)
     if install_assets:
@@ -100,8 +100,8 @@ def demo(
     end: Optional[str] = typer.Option(None, help="Last observation date, YYYY-MM-DD (default: today)."),
 ) -> None:
     """Build a fictional demo database (own file, never the real one) for offline demonstrations."""
-    from biodiv.cli import console, get_config
-    from biodiv.demo import build_demo
+    from biodiv.cli.context import console, get_config
+    from biodiv.store.demo import build_demo
 
     cfg = get_config(ctx)
     target = path or demo_path(cfg)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 
 def register(app: typer.Typer) -> None:
-    from biodiv.cli import console, get_config
+    from biodiv.cli.context import console, get_config
 
     @app.command()
     def attach(
@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         all_: bool = typer.Option(False, "--all", help="Recompute every observation, not only new or changed ones."),
     ) -> None:
         """Link observations to the areas they fall in (certain / edge), flag those outside."""
-        from biodiv.attach import attach as attach_observations
+        from biodiv.attach.links import attach as attach_observations
 
         cfg = get_config(ctx)
         with cfg.store().write() as con:
@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
     ) -> None:
         """What is in the database: territory, areas, observations, last runs, file size."""
-        from biodiv.status import collect_status
+        from biodiv.store.status import collect_status
 
         cfg = get_config(ctx)
         store = cfg.store()

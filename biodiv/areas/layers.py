@@ -1,6 +1,6 @@
 """Reading and checking an area layer: pure functions on files and GeoDataFrames.
 
-Why apart from :mod:`biodiv.areas`: every source of areas (an INPN Shapefile in
+Why apart from :mod:`biodiv.areas.reference`: every source of areas (an INPN Shapefile in
 Lambert-93, a colleague's GeoPackage, the geo.api.gouv.fr GeoJSON, WFS pages) goes through
 the same checks, and none of them needs the database — so they are tested alone and run
 before any writer is opened, which is what keeps bad input from ever touching the store.
@@ -25,7 +25,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from biodiv.crs import LAMBERT93, WGS84
+from biodiv.attach.crs import LAMBERT93, WGS84
 from biodiv.errors import BiodivError
 
 READABLE_IN_ZIP = (".shp", ".gpkg", ".geojson", ".json", ".fgb", ".kml", ".gml")

@@ -14,7 +14,7 @@ The rules (issue "Foundation", §5):
   its *whole* cell (as ``certain``), otherwise to none.
 
 Distances are measured in the territory's metric projection (Lambert-93 in metropolitan France,
-see :mod:`biodiv.crs`), so ``x``/``y`` arrays and polygons given
+see :mod:`biodiv.attach.crs`), so ``x``/``y`` arrays and polygons given
 to :func:`match_points` must be in metres.
 
 How it stays fast on a million points: each area is indexed once (:class:`AreaIndex`,
@@ -76,7 +76,7 @@ def _cell_centre(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ((ids % _CELL_KEY) - _IX_SHIFT + 0.5) * CELL_SIZE, ((ids // _CELL_KEY) + 0.5) * CELL_SIZE
 
 # Everything an index depends on besides the geometry: a cached index built with other
-# parameters is rebuilt (biodiv.area_cache).
+# parameters is rebuilt (biodiv.attach.area_cache).
 INDEX_FORMAT = (f"cell={CELL_SIZE:g};radii={','.join(f'{r:g}' for r in CORE_RADII)};"
                 f"erode={_ERODE_MARGIN:g}x{_QUAD_SEGS};exact<{_EXACT_DEPTH_BELOW:g}")
 
@@ -115,7 +115,7 @@ class AreaIndex:
     cores built on first use.
 
     ``cells``/``depth``/``near`` and the cores depend only on the geometry:
-    :mod:`biodiv.area_cache` stores them in the database so that an attach does not
+    :mod:`biodiv.attach.area_cache` stores them in the database so that an attach does not
     rebuild them."""
 
     index: int

@@ -22,7 +22,7 @@ from branca.element import Element
 
 from biodiv.errors import BiodivError
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]   # where app.py and static/ live
+PROJECT_DIR = Path(__file__).resolve().parents[3]   # where app.py and static/ live
 VENDOR_DIR = PROJECT_DIR / "static" / "vendor"
 STATIC_URL = "app/static/vendor"                    # Streamlit serves ./static at /app/static
 

@@ -1,5 +1,5 @@
 """``biodiv init`` and ``biodiv areas fetch|import|list``: thin wrappers over
-:mod:`biodiv.territory` and :mod:`biodiv.areas` (no logic of their own)."""
+:mod:`biodiv.areas.territory` and :mod:`biodiv.areas.reference` (no logic of their own)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ areas_app = typer.Typer(
 
 
 def _console():
-    from biodiv.cli import console, err_console
+    from biodiv.cli.context import console, err_console
 
     return console, err_console
 
@@ -49,10 +49,10 @@ def init(
     ),
 ) -> None:
     """Choose the territory: write the config file and create the database."""
-    from biodiv.areas import missing_types, reattach, record_run
-    from biodiv.cli import get_config
-    from biodiv.store import transaction
-    from biodiv.territory import (
+    from biodiv.areas.reference import missing_types, reattach, record_run
+    from biodiv.cli.context import get_config
+    from biodiv.store.database import transaction
+    from biodiv.areas.territory import (
         TerritoryError, epci_from_file, parse_insee_codes, resolve_epci, save_territory,
     )
 
@@ -108,8 +108,8 @@ def fetch(
     refresh: bool = typer.Option(False, "--refresh", help="Download again even if cached."),
 ) -> None:
     """Download commune boundaries and Natura 2000 sites of the territory (cached)."""
-    from biodiv.areas import fetch_areas
-    from biodiv.cli import get_config
+    from biodiv.areas.reference import fetch_areas
+    from biodiv.cli.context import get_config
 
     console, _ = _console()
     cfg = get_config(ctx)
@@ -138,8 +138,8 @@ def import_(
     ),
 ) -> None:
     """Replace the areas of one type with the polygons of a local file."""
-    from biodiv.areas import AreaImportError, load_file, store_loaded
-    from biodiv.cli import get_config
+    from biodiv.areas.reference import AreaImportError, load_file, store_loaded
+    from biodiv.cli.context import get_config
 
     console, _ = _console()
     started = datetime.now(timezone.utc)
@@ -167,8 +167,8 @@ def import_(
 @areas_app.command("list")
 def list_(ctx: typer.Context) -> None:
     """Area types loaded: count, total km², source and date."""
-    from biodiv.areas import list_areas
-    from biodiv.cli import get_config
+    from biodiv.areas.reference import list_areas
+    from biodiv.cli.context import get_config
 
     console, _ = _console()
     with get_config(ctx).store().read() as con:

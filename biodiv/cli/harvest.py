@@ -1,5 +1,5 @@
 """``biodiv harvest`` and ``biodiv update``: thin wrappers over :mod:`biodiv.inat.harvest`
-(and :mod:`biodiv.areas` for the reference layers ``update`` fetches when missing)."""
+(and :mod:`biodiv.areas.reference` for the reference layers ``update`` fetches when missing)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ SUMMARY_ROWS = (
 
 
 def _consoles():
-    from biodiv.cli import console, err_console
+    from biodiv.cli.context import console, err_console
 
     return console, err_console
 
@@ -40,7 +40,7 @@ def print_summary(summary: dict) -> None:
 
 
 def _run(ctx: typer.Context, full: bool, reconcile: bool, progress: bool, fetch_areas: bool) -> dict:
-    from biodiv.cli import get_config
+    from biodiv.cli.context import get_config
     from biodiv.inat.db import TerritoryMissing
     from biodiv.inat.harvest import harvest
 
@@ -54,7 +54,7 @@ def _run(ctx: typer.Context, full: bool, reconcile: bool, progress: bool, fetch_
         if fetch_areas:
             if con.execute("SELECT count(*) FROM territory").fetchone()[0] == 0:
                 raise TerritoryMissing("no territory is defined yet: run `biodiv init` first")
-            from biodiv.areas import fetch_areas as fetch, missing_types
+            from biodiv.areas.reference import fetch_areas as fetch, missing_types
 
             missing = missing_types(con)
             if missing:
@@ -66,7 +66,7 @@ def _run(ctx: typer.Context, full: bool, reconcile: bool, progress: bool, fetch_
 def _first_init(ctx: typer.Context, err) -> None:
     """A fresh machine: ``update`` starts with ``biodiv init`` for the configured territory
     (CCVH by default), so that one command sets everything up."""
-    from biodiv.commands.areas import init
+    from biodiv.cli.areas import init
     from biodiv.errors import BiodivError
 
     err.print("no database yet: defining the territory first (biodiv init)", highlight=False)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from biodiv.dashboard.assets import PROJECT_DIR
+from biodiv.dashboard.server.assets import PROJECT_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -69,7 +69,7 @@ class Server:
 @contextmanager
 def streamlit_server(db: Path, config: Path | None = None, timeout: float = 60.0,
                      log_dir: Path | None = None) -> Iterator[Server]:
-    """``streamlit run app.py`` (via biodiv.dashboard.serve) on 127.0.0.1, free port, reading
+    """``streamlit run app.py`` (via biodiv.dashboard.server.serve) on 127.0.0.1, free port, reading
     ``db``; stopped on exit."""
     port = free_port()
     env = dict(os.environ, BIODIV_DB=str(db))
@@ -78,7 +78,7 @@ def streamlit_server(db: Path, config: Path | None = None, timeout: float = 60.0
     else:
         env.pop("BIODIV_CONFIG", None)
     log = (log_dir or Path(db).parent) / f"streamlit-{port}.log"
-    cmd = [sys.executable, "-m", "biodiv.dashboard.serve",
+    cmd = [sys.executable, "-m", "biodiv.dashboard.server.serve",
            "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
            "--server.enableStaticServing", "true", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
