@@ -114,7 +114,7 @@ class Config:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
-            "# biodiv configuration: the territory and tunables (see README).\n"
+            "# biodiv configuration: the territory and tunables (see docs/configuration.md).\n"
             + tomli_w.dumps(self.to_dict()),
             encoding="utf-8",
         )
