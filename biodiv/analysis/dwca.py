@@ -126,11 +126,6 @@ def occurrence_frame(obs: pd.DataFrame, public_mode: bool) -> pd.DataFrame:
     return pd.DataFrame({name: _col(values, idx) for name, values in columns.items()}, index=idx)
 
 
-def occurrence_records(obs: pd.DataFrame, public_mode: bool) -> list[list[str]]:
-    """One list of strings per observation, in :data:`TERMS` order."""
-    return occurrence_frame(obs, public_mode).values.tolist()
-
-
 def meta_xml(core_file: str = "occurrence.txt") -> bytes:
     ET.register_namespace("", TEXT_NS)
     archive = ET.Element(f"{{{TEXT_NS}}}archive", {"metadata": "eml.xml"})

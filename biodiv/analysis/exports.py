@@ -78,7 +78,8 @@ class ExportResult:
 # ---------------------------------------------------------------------------
 
 _OBS_COLUMNS = """
-    o.id, o.uuid, o.observed_on, o.observed_at, o.updated_at, o.quality_grade,
+    o.id, o.uuid, o.observed_on, timezone('UTC', o.observed_at) AS observed_at,
+    timezone('UTC', o.updated_at) AS updated_at, o.quality_grade,
     o.taxon_id, o.scientific_name, o.common_name_fr, o.rank, o.group_name,
     o.kingdom_name, o.phylum_name, o.class_name, o.order_name, o.family_name, o.genus_name,
     o.lon, o.lat, o.positional_accuracy,
@@ -144,6 +145,11 @@ def select_observations(
     df = con.execute(
         f"SELECT {_OBS_COLUMNS} FROM v_observations o WHERE {where} ORDER BY o.id", params
     ).fetchdf()
+    # TIMESTAMPTZ is read as naive UTC and localised here: DuckDB's own TIMESTAMPTZ conversion
+    # calls pandas' deprecated DataFrame.drop(inplace=True) (a warning per query), and UTC keeps
+    # the exported instants independent of the machine's time zone
+    for col in ("observed_at", "updated_at"):
+        df[col] = pd.to_datetime(df[col]).dt.tz_localize("UTC")
     # DuckDB DATE arrives as a midnight timestamp: keep it a calendar date
     df["observed_on"] = pd.to_datetime(df["observed_on"]).dt.date.astype(object)
     df.loc[df["observed_on"].isna(), "observed_on"] = None

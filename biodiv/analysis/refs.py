@@ -42,7 +42,6 @@ from biodiv.errors import BiodivError
 
 PROTECTION_SOURCE = "inpn_protection"
 REDLIST_SOURCE = "inpn_redlist"
-MANAGED_SOURCES = (PROTECTION_SOURCE, REDLIST_SOURCE)
 
 PROTECTION_CODES = {
     "PN": "Protection nationale",

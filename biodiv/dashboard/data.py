@@ -27,8 +27,6 @@ import pandas as pd
 
 from biodiv.dashboard.labels import HIDDEN_OBSERVER_FR, group_fr
 
-SPECIES_RANKS = ("species", "subspecies", "variety", "form", "hybrid", "infrahybrid")
-
 _IS_SPECIES = (
     "(t.rank_level <= 10 OR t.rank IN ('species','subspecies','variety','form','hybrid','infrahybrid'))"
 )
@@ -414,12 +412,6 @@ def mask_observers(df: pd.DataFrame, public_mode: bool) -> pd.DataFrame:
     out = df.copy()
     out["user_login"] = HIDDEN_OBSERVER_FR
     return out
-
-
-def count_points(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, int]:
-    """How many filtered observations could be drawn as points, and how many are obscured."""
-    k = key_figures(con, f)
-    return {"drawable": k["drawable"], "obscured": k["obscured"]}
 
 
 def map_points(con: duckdb.DuckDBPyConnection, f: Filters, limit: int) -> pd.DataFrame:

@@ -15,8 +15,6 @@ import pandas as pd
 
 from biodiv.dashboard.labels import MONTHS_FR, format_int
 
-BAR_COLOUR = "#2e7d32"
-
 STYLE = """<style>
 .bd-t{border-collapse:collapse;width:100%;font-size:.95rem}
 .bd-t th{text-align:left;font-weight:600;border-bottom:1px solid #ccc;padding:.25rem .4rem}

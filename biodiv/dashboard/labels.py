@@ -68,22 +68,8 @@ def group_fr(iconic: str | None) -> str:
     return ICONIC_GROUPS_FR.get(iconic, iconic)
 
 
-def iconic_for_group(label: str) -> str | None:
-    """Inverse of :func:`group_fr` (``None`` for the unknown group)."""
-    for code, fr in ICONIC_GROUPS_FR.items():
-        if fr == label:
-            return code
-    return None if label == UNKNOWN_GROUP_FR else label
-
-
 def format_int(n: int | float | None) -> str:
     """French thousands separator (narrow no-break space): 12 345."""
     if n is None:
         return "0"
     return f"{int(n):,}".replace(",", "\u202f")
-
-
-def format_pct(x: float | None) -> str:
-    if x is None:
-        return "—"
-    return f"{x * 100:.0f} %".replace(".", ",")
