@@ -37,12 +37,18 @@ def default_views(db) -> None:
 
 
 class Warmer:
-    """Polls the database file's identity; computes the default views for each new one."""
+    """Polls the database file's identity; computes the default views for each new one.
+
+    A file whose warm-up fails (half-published, empty, a query error) is logged as a
+    warning and kept in ``failed``, not in ``warmed``: it is not retried on every poll (the
+    next published file has a new identity), and the page itself says what is wrong.
+    """
 
     def __init__(self, path: Path, interval: float = 0.5) -> None:
         self.path = Path(path)
         self.interval = interval
-        self.warmed: list = []   # identities warmed, oldest first (tests)
+        self.warmed: list = []   # identities whose default views are computed, oldest first
+        self.failed: list = []   # identities whose warm-up raised, oldest first
         self._stop = threading.Event()
 
     def identity(self):
@@ -55,14 +61,17 @@ class Warmer:
         return Db(str(self.path), st.st_ino, st.st_mtime_ns, st.st_size)
 
     def poll(self) -> bool:
-        """Warm the current file if it was not; True when something was computed."""
+        """Warm the current file if it was not tried yet; True when its views were computed."""
         db = self.identity()
-        if db is None or (self.warmed and self.warmed[-1] == db):
+        if db is None or db in self.warmed[-1:] or db in self.failed[-1:]:
             return False
         try:
             default_views(db)
         except Exception as exc:  # a half-published or empty file: the page will say so
-            log.info("warm-up of %s skipped: %s", self.path, exc)
+            log.warning("warm-up of %s failed, its views are computed on the first visit: %s",
+                        self.path, exc)
+            self.failed.append(db)
+            return False
         self.warmed.append(db)
         return True
 
