@@ -51,11 +51,19 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def migrate(ctx: typer.Context) -> None:
-        """Upgrade the database schema to this version of biodiv."""
+        """Upgrade the database schema to this version of biodiv (and re-encode old raw records)."""
+        from biodiv.inat.reencode import reencode_raw
+
         cfg = get_config(ctx)
         with cfg.store().write() as con:
             version = con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+            done = reencode_raw(con)
         console.print(f"schema version {version}")
+        if done["rows"]:
+            console.print(
+                f"re-encoded {done['rows']:,} raw records to the field selection: "
+                f"{done['bytes_before'] / 1e6:.1f} MB -> {done['bytes_after'] / 1e6:.1f} MB"
+            )
 
 
 def _print_status(console, st: dict) -> None:

@@ -27,6 +27,8 @@ OBSERVATION_TYPES = {
     "place_guess": "VARCHAR", "user_id": "BIGINT", "user_login": "VARCHAR", "license_code": "VARCHAR",
     "photo_url": "VARCHAR", "photo_license": "VARCHAR", "uri": "VARCHAR", "identifications_count": "INTEGER",
     "identifications_agree": "INTEGER", "identifications_disagree": "INTEGER",
+    "user_name": "VARCHAR", "time_zone": "VARCHAR", "photo_attribution": "VARCHAR",
+    "identified_by": "VARCHAR", "identified_at": "TIMESTAMPTZ",
 }
 TAXON_TYPES = {
     "id": "BIGINT", "name": "VARCHAR", "common_name_fr": "VARCHAR", "rank": "VARCHAR",

@@ -35,6 +35,7 @@ from biodiv.inat.client import (
     InatError,
     RequestCounter,
 )
+from biodiv.inat.fields import project
 from biodiv.inat.parse import (
     observation_taxon,
     parse_observation,
@@ -159,6 +160,9 @@ def _harvest(cfg, con, full: bool, reconcile: bool, progress: bool, client: Inat
         client.counter = counter
     status, message = "ok", None
     try:
+        from biodiv.inat.reencode import reencode_raw
+
+        run.stats["reencoded"] = reencode_raw(con)["rows"]   # a store older than migration 006
         previous = _apply_settings(con, HARVEST_SETTINGS)
         try:
             with HarvestProgress(progress, counter.per_minute) as bar:
@@ -271,6 +275,7 @@ def _store_page(con, run: _Run, results: list[dict], cursor: int, may_restore: b
     """Upsert one page, its taxa and the cursor in one transaction; return the new cursor."""
     rows, texts, taxa, statuses = [], [], [], []
     for record in results:
+        record = project(record)       # the canonical record, whichever API answered
         row = parse_observation(record)
         if row["id"] is None:
             run.stats["skipped"] += 1

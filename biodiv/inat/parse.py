@@ -1,4 +1,8 @@
-"""Pure converters from iNaturalist API v1 JSON to database rows (no I/O).
+"""Pure converters from iNaturalist records (API v2 selection, or v1) to database rows (no I/O).
+
+Every field read here is one of :data:`biodiv.inat.fields.OBSERVATION_FIELDS` (a test
+checks it): v2 answers carry only those, and v1 records are projected to them before
+they are stored, so both read the same way.
 
 Why tolerant: real responses vary (coordinates as strings, ``location`` as a
 "lat,lng" string or, once post-processed, a list; timestamps with a ``T`` or a space;
@@ -28,6 +32,8 @@ OBSERVATION_COLUMNS = (
     "taxon_id", "lon", "lat", "positional_accuracy", "geoprivacy", "taxon_geoprivacy", "obscured",
     "captive", "place_guess", "user_id", "user_login", "license_code", "photo_url", "photo_license",
     "uri", "identifications_count", "identifications_agree", "identifications_disagree",
+    # migration 006
+    "user_name", "time_zone", "photo_attribution", "identified_by", "identified_at",
 )
 
 TAXON_COLUMNS = (
@@ -179,15 +185,17 @@ def parse_observation(obs: dict) -> dict[str, Any]:
     accuracy = to_float(obs.get("public_positional_accuracy"))
     if accuracy is None and "public_positional_accuracy" not in obs and not obscured:
         accuracy = to_float(obs.get("positional_accuracy"))
+    taxon_id = to_int(taxon.get("id")) if taxon else to_int(obs.get("taxon_id"))
+    identified_by, identified_at = identification_of(obs, taxon_id)
     return {
         "id": to_int(obs.get("id")),
         "uuid": to_str(obs.get("uuid")),
         "observed_on": parse_date(obs.get("observed_on")),
-        "observed_at": parse_datetime(obs.get("time_observed_at")),
+        "observed_at": observed_at(obs),
         "created_at": parse_datetime(obs.get("created_at")),
         "updated_at": parse_datetime(obs.get("updated_at")),
         "quality_grade": to_str(obs.get("quality_grade")),
-        "taxon_id": to_int(taxon.get("id")) if taxon else to_int(obs.get("taxon_id")),
+        "taxon_id": taxon_id,
         "lon": lon,
         "lat": lat,
         "positional_accuracy": accuracy,
@@ -205,27 +213,108 @@ def parse_observation(obs: dict) -> dict[str, Any]:
         "identifications_count": to_int(obs.get("identifications_count")),
         "identifications_agree": to_int(obs.get("num_identification_agreements")),
         "identifications_disagree": to_int(obs.get("num_identification_disagreements")),
+        "user_name": (to_str(user.get("name")) or None) if user else None,
+        "time_zone": to_str(obs.get("observed_time_zone")) or None,
+        "photo_attribution": to_str(first_photo.get("attribution")) if first_photo else None,
+        "identified_by": identified_by,
+        "identified_at": identified_at,
     }
 
 
-# zlib level of ``observation_raw.raw``. Level 1 compresses a ~4 KB record 1.6x faster
-# than level 6 for 7 % more bytes; any level decompresses the same way, and records are
-# compared as text (:func:`biodiv.inat.db.upsert_observations`), so the level can change.
-RAW_ZLIB_LEVEL = 1
+def observed_at(obs: dict) -> datetime | None:
+    """When the organism was seen (UTC): ``time_observed_at``, else an ``observed_on``
+    that carries a time (API v2 sends a local timestamp there); a bare date is no time."""
+    when = parse_datetime(obs.get("time_observed_at"))
+    if when is None:
+        text = obs.get("observed_on")
+        if isinstance(text, str) and len(text.strip()) > 10:
+            when = parse_datetime(text)
+    return when
+
+
+def identification_of(obs: dict, taxon_id: int | None) -> tuple[str | None, datetime | None]:
+    """Darwin Core ``identifiedBy`` / ``dateIdentified``: the earliest current identification
+    of the observation's taxon (its author's display name, else login, and its date).
+
+    None when no current identification names that taxon (e.g. a community taxon above
+    every identifier's choice).
+    """
+    idents = obs.get("identifications")
+    if taxon_id is None or not isinstance(idents, list):
+        return None, None
+    best: tuple[datetime, str | None] | None = None
+    for ident in idents:
+        if not isinstance(ident, dict) or to_bool(ident.get("current")) is False:
+            continue
+        taxon = ident.get("taxon")
+        tid = to_int(taxon.get("id")) if isinstance(taxon, dict) else to_int(ident.get("taxon_id"))
+        when = parse_datetime(ident.get("created_at"))
+        if tid != taxon_id or when is None:
+            continue
+        if best is None or when < best[0]:
+            user = ident.get("user") if isinstance(ident.get("user"), dict) else {}
+            best = (when, to_str(user.get("name")) or to_str(user.get("login")) or None)
+    return (best[1], best[0]) if best else (None, None)
+
+
+# ``observation_raw.raw`` is the canonical record (:func:`biodiv.inat.fields.project`) as
+# compact JSON, zlib-compressed with a preset dictionary: a ~2 KB record shares its keys
+# and URL prefixes with every other, which plain per-record zlib cannot exploit (real
+# records: ~900 B with zlib alone, ~430 B with the dictionary). The dictionary is frozen:
+# a stored blob names it by its Adler-32 (zlib's FDICT header), so a new dictionary is
+# added to RAW_DICTIONARIES, never edited in place. Blobs without FDICT (biodiv < 006:
+# whole v1 records, and the demo's) still decompress. Records are compared as text
+# (:func:`biodiv.inat.db.upsert_observations`), so the level can change freely.
+RAW_ZLIB_LEVEL = 6
+RAW_DICTIONARY = (
+    '"needs_id","casual","obscured","private",false,true,null,"Insecta","Aves","Fungi","Anima'
+    'lia","genus","subspecies","Etc/UTC","+02:00","+01:00","cc-by-sa","cc0",all rights reserv'
+    'ed (CC BY-NC-SA),"square.jpg?/square.jpeg?{"id":1,"uuid":"0000-","observed_on":"2024-05-'
+    '01","time_observed_at":"2024-05-01T10:00:00+00:00","observed_time_zone":"Europe/Paris","'
+    'created_at":"2024-05-01T12:00:00+00:00","updated_at":"2024-05-02T08:00:00+00:00","geojso'
+    'n":{"coordinates":[3.5,43.6],"type":"Point"},"positional_accuracy":null,"public_position'
+    'al_accuracy":null,"geoprivacy":null,"taxon_geoprivacy":"open","obscured":false,"quality_'
+    'grade":"research","captive":false,"place_guess":"France","uri":"https://www.inaturalist.'
+    'org/observations/","license_code":"cc-by-nc","identifications_count":1,"num_identificati'
+    'on_agreements":1,"num_identification_disagreements":0,"taxon":{"id":1,"name":"","rank":"'
+    'species","rank_level":10,"iconic_taxon_name":"Plantae","ancestor_ids":[48460,1,47126,211'
+    '194,47125,47124],"preferred_common_name":"","min_species_taxon_id":1,"threatened":false,'
+    '"endemic":false,"introduced":false,"native":true,"wikipedia_url":"http://fr.wikipedia.or'
+    'g/wiki/","default_photo":{"square_url":"https://inaturalist-open-data.s3.amazonaws.com/p'
+    'hotos/"},"conservation_status":{"status":"","status_name":"","iucn":10,"authority":"","p'
+    'lace_id":6753}},"user":{"id":1,"login":"","name":null},"photos":[{"url":"https://static.'
+    'inaturalist.org/photos/","license_code":"cc-by","attribution":"(c) , some rights reserve'
+    'd (CC BY)"}],"identifications":[{"current":true,"created_at":"2024-05-01T12:00:00+00:00"'
+    ',"taxon":{"id":1},"user":{"login":"","name":null}}]}'
+).encode("utf-8")
+RAW_DICTIONARIES = {zlib.adler32(RAW_DICTIONARY): RAW_DICTIONARY}
 _RAW_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 def raw_json(record: dict) -> bytes:
-    """The raw API record as compact JSON: what is stored, and what "changed" compares."""
+    """The record as compact JSON: what is stored, and what "changed" compares."""
     return _RAW_ENCODER.encode(record).encode("utf-8")
 
 
 def compress_text(text: bytes) -> bytes:
-    return zlib.compress(text, RAW_ZLIB_LEVEL)
+    packer = zlib.compressobj(RAW_ZLIB_LEVEL, zdict=RAW_DICTIONARY)
+    return packer.compress(text) + packer.flush()
 
 
 def decompress_text(blob: bytes) -> bytes:
+    """A stored blob back to JSON text, with the dictionary its header names (if any)."""
+    if len(blob) >= 6 and blob[1] & 0x20:
+        dictionary = RAW_DICTIONARIES.get(int.from_bytes(blob[2:6], "big"))
+        if dictionary is None:
+            raise ValueError("observation_raw blob compressed with an unknown dictionary")
+        unpacker = zlib.decompressobj(zdict=dictionary)
+        return unpacker.decompress(blob) + unpacker.flush()
     return zlib.decompress(blob)
+
+
+def is_legacy_blob(blob: bytes) -> bool:
+    """A blob written before migration 006 (plain zlib, no dictionary): a whole v1 record."""
+    return not (len(blob) >= 6 and blob[1] & 0x20)
 
 
 def compress_raw(record: dict) -> bytes:

@@ -1,0 +1,172 @@
+"""The iNaturalist fields biodiv uses, written once: what is asked, stored and parsed.
+
+Why one nested structure: API v2 returns only ``uuid`` unless a ``fields`` selection
+says what to send, and its selection is nested exactly like the records
+(``{"taxon": {"name": True}}``; a selection under a list applies to each element). The
+same structure is
+
+- sent to ``/v2/observations`` (:data:`OBSERVATION_FIELDS`, JSON body of a POST with
+  ``X-HTTP-Method-Override: GET``, as ``pyinaturalist.v2.get_observations`` does);
+- applied by :func:`project` to every record before it is stored, whichever API version
+  answered (a v1 fallback, an old v1 record re-encoded by :mod:`biodiv.inat.reencode`,
+  or a v2 server sending more than asked): what ``observation_raw`` keeps, and what
+  "changed" compares, is the same canonical record;
+- checked by :func:`check_record` (a selected field of the wrong type is refused before
+  anything of its page is stored);
+- read by :mod:`biodiv.inat.parse`, which only reads fields listed here (a test checks it).
+
+``True`` selects a field whole (a scalar, or ``geojson`` as sent); a dict selects
+sub-fields. The kinds in :data:`KINDS` say what type each selected scalar may have.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Taxon sub-fields: what biodiv.inat.parse.parse_taxon reads (names, rank, lineage, the
+# iNaturalist flags, a square photo, Wikipedia) plus the conservation status iNaturalist
+# embeds in an observation's taxon when it has one.
+TAXON_FIELDS: dict[str, Any] = {
+    "id": True,
+    "name": True,
+    "rank": True,
+    "rank_level": True,
+    "iconic_taxon_name": True,
+    "ancestor_ids": True,
+    "preferred_common_name": True,
+    "min_species_taxon_id": True,
+    "threatened": True,
+    "endemic": True,
+    "introduced": True,
+    "native": True,
+    "wikipedia_url": True,
+    "default_photo": {"square_url": True},
+    "conservation_status": {"status": True, "status_name": True, "iucn": True, "authority": True,
+                            "place_id": True},
+}
+
+OBSERVATION_FIELDS: dict[str, Any] = {
+    "id": True,
+    "uuid": True,
+    "observed_on": True,
+    "time_observed_at": True,
+    "observed_time_zone": True,        # IANA name, e.g. Europe/Paris
+    "created_at": True,
+    "updated_at": True,
+    "geojson": True,                   # {"type": "Point", "coordinates": [lon, lat]}
+    "positional_accuracy": True,
+    "public_positional_accuracy": True,
+    "geoprivacy": True,
+    "taxon_geoprivacy": True,
+    "obscured": True,
+    "quality_grade": True,
+    "captive": True,
+    "place_guess": True,
+    "uri": True,
+    "license_code": True,
+    "identifications_count": True,
+    "num_identification_agreements": True,
+    "num_identification_disagreements": True,
+    "taxon": TAXON_FIELDS,
+    "user": {"id": True, "login": True, "name": True},
+    # every photo's three fields (v2 cannot select "the first"); only the first is read
+    "photos": {"url": True, "license_code": True, "attribution": True},
+    # Darwin Core identifiedBy / dateIdentified: who identified the observation's taxon, when
+    "identifications": {"current": True, "created_at": True, "taxon": {"id": True},
+                        "user": {"login": True, "name": True}},
+}
+
+# Allowed JSON types of selected scalars (None is always allowed: iNaturalist sends null
+# for what is unknown). Numbers may come as strings in v1 (coordinates, accuracies).
+_NUM = (int, float, str)
+_STR = (str,)
+_BOOL = (bool,)
+KINDS: dict[str, tuple[type, ...]] = {
+    "id": (int,), "uuid": _STR, "observed_on": _STR, "time_observed_at": _STR, "observed_time_zone": _STR,
+    "created_at": _STR, "updated_at": _STR, "geojson": (dict,), "positional_accuracy": _NUM,
+    "public_positional_accuracy": _NUM, "geoprivacy": _STR, "taxon_geoprivacy": _STR, "obscured": _BOOL,
+    "quality_grade": _STR, "captive": _BOOL, "place_guess": _STR, "uri": _STR, "license_code": _STR,
+    "identifications_count": _NUM, "num_identification_agreements": _NUM,
+    "num_identification_disagreements": _NUM, "taxon": (dict,), "user": (dict,), "photos": (list,),
+    "identifications": (list,),
+}
+
+# Values iNaturalist documents for geoprivacy / taxon_geoprivacy (NULL = open).
+GEOPRIVACY_VALUES = frozenset({"open", "obscured", "private"})
+
+# Fields a record must carry (with a value) to be stored: without them it cannot be
+# placed in the id-ordered cursor nor compared.
+REQUIRED = ("id", "uuid", "updated_at")
+
+
+def project(record: Any, fields: dict[str, Any] | bool = OBSERVATION_FIELDS) -> Any:
+    """``record`` reduced to ``fields``, keys in selection order (the canonical record).
+
+    Behaves as API v2's selection: nested, applied to each element of a list, absent
+    keys left absent (a v2 answer omits nothing it was asked for; ``check_record``
+    reports a missing one).
+    """
+    if fields is True:
+        return record
+    if isinstance(record, list):
+        return [project(item, fields) for item in record]
+    if not isinstance(record, dict):
+        return record
+    return {key: project(record[key], sub) for key, sub in fields.items() if key in record}
+
+
+class RecordProblem(ValueError):
+    """A record that does not match the selection (the message names the field)."""
+
+
+def check_record(record: Any, require_all: bool = True, fields: dict[str, Any] = OBSERVATION_FIELDS,
+                 kinds: dict[str, tuple[type, ...]] = KINDS) -> None:
+    """Raise :class:`RecordProblem` for a record missing a selected top-level field, a
+    selected field of the wrong type, or an unknown geoprivacy value.
+
+    ``require_all=False`` for v1 records, which omit some keys on older observations
+    (e.g. ``taxon_geoprivacy``): only :data:`REQUIRED` must be there. A v2 answer sends
+    every selected field (``null`` when unknown), so one missing means a broken answer.
+    """
+    if not isinstance(record, dict):
+        raise RecordProblem(f"a result is a {type(record).__name__}, not an observation object")
+    oid = record.get("id")
+    for key in fields:
+        if key not in record:
+            if not require_all and key not in REQUIRED:
+                continue
+            raise RecordProblem(f"observation {oid}: selected field '{key}' is missing")
+        value = record[key]
+        if value is None:
+            if key in REQUIRED:
+                raise RecordProblem(f"observation {oid}: '{key}' is null")
+            continue
+        allowed = kinds.get(key)
+        if allowed and (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)):
+            raise RecordProblem(
+                f"observation {oid}: '{key}' is a {type(value).__name__} ({_short(value)}), "
+                f"expected {'/'.join(t.__name__ for t in allowed)}"
+            )
+    for key in ("geoprivacy", "taxon_geoprivacy"):
+        value = record.get(key)
+        if value is not None and value not in GEOPRIVACY_VALUES:
+            raise RecordProblem(
+                f"observation {oid}: unknown {key} value {_short(value)} "
+                f"(known: {', '.join(sorted(GEOPRIVACY_VALUES))})"
+            )
+
+
+def selected_paths(fields: dict[str, Any] = OBSERVATION_FIELDS, prefix: str = "") -> list[str]:
+    """Every selected path, dotted (``taxon.default_photo.square_url``): for docs and tests."""
+    out = []
+    for key, sub in fields.items():
+        path = f"{prefix}{key}"
+        out.append(path)
+        if isinstance(sub, dict):
+            out.extend(selected_paths(sub, path + "."))
+    return out
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
