@@ -8,8 +8,9 @@ run (ratios are against it). Each page is measured three ways, each in a fresh b
 context (empty browser cache) with every non-loopback request blocked:
 
 * first:  first visit after the server starts (Python imports + cold queries);
-* update: after the database file changes (as after `biodiv update`: new file identity,
-          so every query runs again; imports already done);
+* update: after a new database file is published as `biodiv update` publishes it (the
+          store's working copy, then an atomic rename over the file: new identity, so
+          every query runs again; imports already done);
 * warm:   again with the same file (cached query results).
 "update" and "warm" are medians of --repeats visits.
 
@@ -19,9 +20,11 @@ is replaced (biodiv/dashboard/warm.py).
 
 Bytes: HTTP as transferred (Streamlit's own JS bundle: ~1.2 MB gzipped, ~3.2 MB plain,
 downloaded once per browser) and WebSocket (the page's content, the map included; frames
-as decoded) are reported apart; "uncompressed" is what the same HTTP responses weigh when
-Streamlit's files are sent plain (``streamlit run app.py`` with no proxy); "repeat view" is
-a second view of the page in the same browser (bundle cached).
+as decoded) are reported apart; "uncompressed" is measured: every HTTP response of the view
+requested again from the same server with ``Accept-Encoding: identity`` (status line,
+headers and body), which is how Streamlit's files travel with ``streamlit run app.py`` and
+no proxy (Streamlit does not compress ``/`` and ``/static``); "repeat view" is a second view
+of the page in the same browser (bundle cached).
 
 Usage: BIODIV_SHARED_DATA=../shared/data .venv/bin/python bench/dashboard.py [--sizes 100000 1000000]
 Goals: map visible ≤ 3 s at 100k, ≤ 5 s at 1M; ≤ 3 MB per view.
@@ -41,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from biodiv.dashboard import assets  # noqa: E402
+from biodiv.dashboard.server import assets  # noqa: E402
 from biodiv.dashboard.server.browser import CHROMIUM, chromium, new_context, streamlit_server, visit  # noqa: E402
 from biodiv.store.demo import build_demo, real_commune_areas  # noqa: E402
 from biodiv.store.database import Store  # noqa: E402
@@ -68,22 +71,38 @@ def build(out: Path, n: int, shared: Path) -> Path:
     return path
 
 
-def plain_estimate(responses: list[tuple[str, int]]) -> int:
-    """Bytes the same responses would take with Streamlit's own files sent uncompressed, as
-    ``streamlit run app.py`` does with no reverse proxy (Streamlit skips gzip for ``/`` and
-    ``/static``; ``biodiv dashboard`` compresses them, see biodiv/dashboard/server/compress.py)."""
-    import streamlit
+def plain_bytes(responses: list[tuple[str, int]]) -> tuple[int, int]:
+    """Bytes of the same responses sent uncompressed, measured: each URL asked again from the
+    server with ``Accept-Encoding: identity`` (``biodiv dashboard`` then sends plain what it
+    gzips, see biodiv/dashboard/server/compress.py; Streamlit alone never compresses ``/`` and
+    ``/static``), counting status line, headers and body as on the wire.
 
-    static = Path(streamlit.__file__).parent / "static"
-    total = 0
+    Returns (bytes, responses that could not be asked again: counted as transferred)."""
+    import urllib.error
+    import urllib.request
+
+    total = missed = 0
     for url, n in responses:
-        path = url.split("://", 1)[-1].split("/", 1)[-1].split("?")[0]
-        local = static / (path or "index.html")
-        if (path.startswith("static/") or not path) and local.is_file():
-            total += local.stat().st_size
-        else:
+        req = urllib.request.Request(url, headers={"Accept-Encoding": "identity"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                body = r.read()
+                if r.headers.get("Content-Encoding", "identity") != "identity":
+                    raise ValueError(f"{url} still sent {r.headers['Content-Encoding']}")
+                head = len(f"HTTP/1.1 {r.status} {r.reason}\r\n") + 2 + sum(
+                    len(k) + len(v) + 4 for k, v in r.headers.items())
+                total += head + len(body)
+        except (OSError, ValueError, urllib.error.URLError):
             total += n
-    return total
+            missed += 1
+    return total, missed
+
+
+def publish_new_file(db: Path) -> None:
+    """Publish the database again as `biodiv update` does: the store copies it to its
+    working copy, checkpoints it and renames it over the file (new inode, new identity)."""
+    with Store(db).write():
+        pass
 
 
 def median(xs: list[float | None]) -> float | None:
@@ -99,7 +118,7 @@ def measure(db: Path, shots: Path | None, repeats: int) -> dict:
             first = visit(browser, url, min_polygons=28)
             updates = []
             for _ in range(repeats):
-                os.utime(db)  # new file identity, as after an update: queries run again
+                publish_new_file(db)  # as after an update: new file identity, queries run again
                 updates.append(visit(browser, url, min_polygons=28).seconds_to_map)
             warms = [visit(browser, url, min_polygons=28).seconds_to_map for _ in range(repeats - 1)]
             ctx = new_context(browser)
@@ -108,10 +127,11 @@ def measure(db: Path, shots: Path | None, repeats: int) -> dict:
             warms.append(warm.seconds_to_map)
             repeat = visit(browser, url, min_polygons=28, context=ctx)
             ctx.close()
+            plain, plain_missed = plain_bytes(warm.responses)
             res[name] = {
                 "first_s": first.seconds_to_map, "update_s": median(updates), "warm_s": median(warms),
                 "http_bytes": warm.bytes_http, "ws_bytes": warm.bytes_ws,
-                "http_plain_bytes": plain_estimate(warm.responses),
+                "http_plain_bytes": plain, "http_plain_missed": plain_missed,
                 "repeat_view_bytes": repeat.bytes_received,
                 "blocked": len(warm.blocked), "points": warm.probe and warm.probe["points"],
                 "polygons": warm.probe and warm.probe["polygons"],
@@ -149,7 +169,8 @@ def main() -> int:
         for page, r in results[n].items():
             print(f"  {n:>9,} {page:15s} first {fmt_s(r['first_s'])} s  update {fmt_s(r['update_s'])} s  "
                   f"warm {fmt_s(r['warm_s'])} s  http {r['http_bytes'] / 1e6:.2f} MB  "
-                  f"(uncompressed {r['http_plain_bytes'] / 1e6:.2f} MB)  "
+                  f"(uncompressed, measured {r['http_plain_bytes'] / 1e6:.2f} MB"
+                  f"{'' if not r['http_plain_missed'] else ', %d responses not re-fetched' % r['http_plain_missed']})  "
                   f"ws {r['ws_bytes'] / 1e6:.2f} MB  repeat view {r['repeat_view_bytes'] / 1e6:.2f} MB  "
                   f"blocked {r['blocked']}  points {r['points']}", flush=True)
     print("\nratios against the baseline (same run):")
@@ -173,6 +194,7 @@ def main() -> int:
                   f"{(r['http_plain_bytes'] + r['ws_bytes']) / 1e6:.2f} MB if Streamlit's files were sent uncompressed), "
                   f"repeat view {r['repeat_view_bytes'] / 1e6:.2f} MB, map content {r['ws_bytes'] / 1e6:.2f} MB")
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (timings are only meaningful on an idle machine)")
+    print(f"command: {' '.join([Path(sys.executable).name] + sys.argv)}")
     (args.out / "dashboard.json").write_text(json.dumps(results, indent=2, default=str))
     return 0
 
