@@ -68,6 +68,16 @@ class DashboardConfig:
 
 
 @dataclass
+class SqlConfig:
+    """Limits of `biodiv sql` and `biodiv query run` (biodiv/analysis/readonly.py)."""
+
+    timeout_seconds: float = 60.0      # a query running longer is interrupted
+    max_rows: int = 10_000             # rows printed at most (biodiv export for whole tables)
+    memory_limit: str = "1GB"          # DuckDB buffer memory of a read
+    temp_limit: str = "2GB"            # DuckDB temp files of a read (private temp directory)
+
+
+@dataclass
 class Config:
     db_path: str = "data/biodiv.duckdb"
     cache_dir: str = "data/cache"
@@ -75,6 +85,7 @@ class Config:
     inaturalist: InatConfig = field(default_factory=InatConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    sql: SqlConfig = field(default_factory=SqlConfig)
     source_file: Path | None = None
 
     # -- derived --------------------------------------------------------------
@@ -157,6 +168,7 @@ def load_config(explicit: Path | str | None = None) -> Config:
         "inaturalist": InatConfig,
         "sources": SourcesConfig,
         "dashboard": DashboardConfig,
+        "sql": SqlConfig,
     }
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():

@@ -1,18 +1,26 @@
 """`biodiv sql` and `biodiv query`: read-only, no file access, clear one-line errors, and the
-store is neither changed nor locked by a reader."""
+store is neither changed nor locked by a reader.
+
+The escapes tested below are the ones found by attacking the project as a hostile analyst
+would (issue 11) plus the neighbours of each: every one is refused before anything runs,
+and leaves the database byte-identical and no file behind."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import subprocess
 import sys
+import time
 
+import duckdb
 import pandas as pd
 import pytest
 
 from biodiv.analysis.queries import QueryError, lock_down, run_sql
+from biodiv.analysis.readonly import Limits, QueryTimeout, SqlRefused, check_read_only, open_reader
 from helpers_analysis import build_fixture, cli_invoke, copy_store
 
 
@@ -164,3 +172,235 @@ def test_query_list(fx, tmp_path, monkeypatch):
     assert any(line.startswith("species_by_area  Species per area") for line in lines)
     verbose = cli_invoke(["query", "list", "--verbose"], fx, tmp_path, monkeypatch)
     assert "--param area=<VARCHAR> (required)" in verbose.output
+
+
+# ---------------------------------------------------------------------------
+# Escapes (issue 11): refused before anything runs, nothing changed, no file written
+# ---------------------------------------------------------------------------
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _files(root) -> dict[str, str]:
+    """Every file under ``root`` with its hash (to prove nothing was written or changed)."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def hostile_cwd(tmp_path):
+    """A current directory holding a ``.tmp/`` folder (DuckDB's default temp directory,
+    which file-access-disabled DuckDB still lets a session write to) with a CSV in it."""
+    tmp = tmp_path / ".tmp"
+    tmp.mkdir()
+    (tmp / "secret.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    (tmp / "schema.sql").write_text("CREATE TABLE hacked (a INTEGER);\n", encoding="utf-8")
+    (tmp / "load.sql").write_text("", encoding="utf-8")
+    return tmp_path
+
+
+ESCAPES = [
+    # the published database rewritten through its own path (exited 0, halved observations)
+    "USE memory; DETACH biodiv; ATTACH '{db}' AS b2; DELETE FROM b2.observations WHERE id % 2 = 0",
+    "DETACH biodiv", "DETACH DATABASE IF EXISTS biodiv", "ATTACH '{db}' AS b2", "USE memory",
+    "SELECT 1; DELETE FROM observations",
+    # files written into ./.tmp (succeeded)
+    "COPY observations TO '.tmp/x.csv'", "COPY (SELECT 1) TO '.tmp/x.csv'",
+    "ATTACH '.tmp/e.duckdb' AS e", "EXPORT DATABASE '.tmp/exp'", "IMPORT DATABASE '.tmp'",
+    "PRAGMA import_database('.tmp')", "COPY FROM DATABASE biodiv TO memory",
+    # schema and data changes
+    "CREATE TABLE x AS SELECT 1", "CREATE MACRO m() AS 1", "CREATE SECRET (TYPE s3)",
+    "INSERT INTO meta VALUES ('hacked', 'yes')", "UPDATE taxa SET name = 'x'", "DELETE FROM taxa",
+    "DROP VIEW v_observations", "ALTER TABLE observations ADD COLUMN x INTEGER",
+    "MERGE INTO taxa USING taxa t2 ON taxa.id = t2.id WHEN MATCHED THEN DELETE",
+    "EXPLAIN ANALYZE DELETE FROM taxa", "EXPLAIN (FORMAT json) DELETE FROM taxa",
+    "EXPLAIN /* hidden */ DELETE FROM taxa",
+    # settings, extensions, maintenance, sessions
+    "SET enable_external_access = true", "RESET lock_configuration", "SET memory_limit = '100GB'",
+    "PRAGMA memory_limit = '100GB'", "PRAGMA enable_profiling", "SET VARIABLE x = 1",
+    "INSTALL httpfs", "LOAD spatial", "LOAD '.tmp/evil.duckdb_extension'", "UPDATE EXTENSIONS",
+    "CALL checkpoint()", "CHECKPOINT", "FORCE CHECKPOINT", "VACUUM", "ANALYZE",
+    "BEGIN TRANSACTION", "PREPARE p AS DELETE FROM taxa", "EXECUTE p",
+    # functions that read files or run other SQL, also nested in a read
+    "SELECT * FROM read_csv('.tmp/secret.csv')", "SELECT * FROM read_csv_auto('.tmp/secret.csv')",
+    "SELECT * FROM read_parquet('x.parquet')", "FROM read_json('x.json')",
+    "SELECT * FROM read_text('/etc/hostname')", "SELECT * FROM read_blob('{db}')",
+    "SELECT * FROM read_duckdb('{db}')", "SELECT * FROM glob('*')", "FROM sniff_csv('.tmp/secret.csv')",
+    "FROM parquet_metadata('x.parquet')", "SELECT * FROM ST_Read('.tmp/secret.csv')",
+    "FROM sqlite_scan('x.db', 't')", "SELECT * FROM query('SELECT 1')",
+    "SELECT * FROM json_execute_serialized_sql(json_serialize_sql('SELECT 1'))",
+    "FROM '.tmp/secret.csv'", "SELECT * FROM 'biodiv.duckdb'", 'SELECT * FROM ".tmp/secret.csv"',
+    "SELECT count(*) FROM observations WHERE id IN (SELECT a FROM read_csv('.tmp/secret.csv'))",
+    "WITH x AS (SELECT * FROM read_text('/etc/hostname')) SELECT * FROM x",
+    "SELECT (SELECT content FROM read_text('/etc/hostname'))",
+    "SELECT * FROM taxa, LATERAL read_csv('.tmp/secret.csv')",
+    "SELECT * FROM system.main.read_csv('.tmp/secret.csv')",
+    "DESCRIBE SELECT * FROM read_csv('.tmp/secret.csv')", "SUMMARIZE FROM read_blob('{db}')",
+    "EXPLAIN SELECT * FROM read_csv('.tmp/secret.csv')",
+    "UNPIVOT (FROM read_csv('.tmp/secret.csv')) ON a INTO NAME k VALUE v",
+    "SELECT write_log('x')", "SELECT * FROM duckdb_secrets()",
+    "PIVOT observations ON quality_grade USING count(*)",  # creates an ENUM type first
+]
+
+
+@pytest.mark.parametrize("template", ESCAPES)
+def test_escapes_are_refused_and_change_nothing(fx, hostile_cwd, monkeypatch, template):
+    statement = template.format(db=fx.path)
+    before_db, before_files = _digest(fx.path), _files(hostile_cwd)
+    result = cli_invoke(["sql", statement], fx, hostile_cwd, monkeypatch)
+    assert isinstance(result.exception, SqlRefused), (statement, result.exception, result.output)
+    message = str(result.exception)
+    assert message.startswith("SQL refused") and "\n" not in message
+    assert _digest(fx.path) == before_db
+    assert _files(hostile_cwd) == before_files  # no file written, none changed (the db included)
+    assert not fx.wip_path.exists()
+
+
+def test_the_rewrite_escape_through_the_real_cli(fx, hostile_cwd):
+    """The attack of issue 11, as typed: exit 1, one red line naming what was refused."""
+    before = _digest(fx.path)
+    env = dict(os.environ, BIODIV_DB=str(fx.path), BIODIV_CONFIG=str(hostile_cwd / "absent.toml"))
+    statement = ESCAPES[0].format(db=fx.path)
+    proc = subprocess.run([sys.executable, "-m", "biodiv", "sql", statement],
+                          capture_output=True, text=True, env=env, cwd=hostile_cwd, timeout=120)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [lines[0]] and lines[0].startswith("error: SQL refused (read-only): USE is not a read")
+    assert proc.stdout == ""
+    assert _digest(fx.path) == before
+    with fx.read() as con:
+        assert con.execute("SELECT count(*) FROM observations").fetchone()[0] == 9
+
+
+@pytest.mark.parametrize("statement", [
+    "SELECT 1", "SELECT 1;", "/* a comment */ SELECT 1 -- and another\n", "WITH a AS (SELECT 1 AS x) SELECT * FROM a",
+    "FROM observations LIMIT 1", "VALUES (1), (2)", "DESCRIBE observations", "SHOW TABLES", "SHOW ALL TABLES",
+    "SUMMARIZE taxa", "EXPLAIN SELECT * FROM taxa", "EXPLAIN ANALYZE SELECT count(*) FROM taxa",
+    "PRAGMA table_info('taxa')", "PRAGMA show_tables",
+    "PIVOT observations ON quality_grade IN ('research', 'casual') USING count(*)",
+    "UNPIVOT (SELECT id, name FROM taxa) ON name INTO NAME k VALUE v",
+    "SELECT * FROM range(3)", "SELECT table_name FROM duckdb_tables()", "SELECT * FROM information_schema.tables",
+    "SELECT ST_AsText(geom) FROM areas", "SELECT * FROM biodiv.main.taxa", "SELECT 'a.csv' AS name",
+    "SELECT * FROM taxa t JOIN LATERAL (SELECT t.id * 2 AS double_id) x ON true",
+])
+def test_reads_are_accepted(fx, tmp_path, monkeypatch, statement):
+    result = cli_invoke(["sql", statement, "--format", "csv"], fx, tmp_path, monkeypatch)
+    assert result.exit_code == 0, (statement, result.exception)
+    assert len(result.stdout.splitlines()) >= 2  # a header and at least one row
+
+
+def test_what_runs_is_what_was_checked():
+    # DuckDB rewrites some PRAGMAs into a SELECT: that SELECT is checked and returned
+    assert "pragma_table_info" in check_read_only("PRAGMA table_info('taxa')")
+    # words inside strings and comments are no statements
+    assert check_read_only("SELECT 'DELETE FROM taxa' AS text -- DROP TABLE taxa").startswith("SELECT")
+
+
+def test_a_query_file_that_writes_is_refused(fx, tmp_path, monkeypatch):
+    folder = tmp_path / "queries"
+    folder.mkdir()
+    (folder / "evil.sql").write_text(
+        "-- title: Evil\n-- title_fr: Méchante\n-- description: Looks like a query.\n"
+        "-- column: n | nothing\n\nDELETE FROM taxa\n", encoding="utf-8")
+    monkeypatch.setenv("BIODIV_QUERIES_DIR", str(folder))
+    before = _digest(fx.path)
+    result = cli_invoke(["query", "run", "evil"], fx, tmp_path, monkeypatch)
+    assert isinstance(result.exception, SqlRefused) and "DELETE is not a read" in str(result.exception)
+    assert _digest(fx.path) == before
+
+
+def test_the_connection_itself_is_locked(fx, hostile_cwd, monkeypatch):
+    """Layer 3 alone (statements run raw, without the whitelist): no file reachable through
+    ./.tmp, no setting can be changed back, the configured bounds are in force."""
+    monkeypatch.chdir(hostile_cwd)
+    before = _files(hostile_cwd)
+    con = open_reader(fx, Limits(memory_limit="64MB", temp_limit="100MB"))
+    try:
+        for raw in ("COPY (SELECT 1) TO '.tmp/x.csv'", "ATTACH '.tmp/e.duckdb' AS e",
+                    "SELECT * FROM read_csv('.tmp/secret.csv')"):
+            with pytest.raises(duckdb.PermissionException):
+                con.execute(raw)
+        for raw in ("SET enable_external_access = true", "SET memory_limit = '10GB'",
+                    "SET temp_directory = '.tmp'"):
+            with pytest.raises(duckdb.InvalidInputException, match="locked"):
+                con.execute(raw)
+        memory, temp_dir, temp_max = con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('temp_directory'), "
+            "current_setting('max_temp_directory_size')").fetchone()
+        assert (memory, temp_max) == ("61.0 MiB", "95.3 MiB")  # 64 MB and 100 MB, in MiB
+        assert "biodiv-sql-" in temp_dir and not os.path.exists(temp_dir)  # created on first spill only
+        with pytest.raises(duckdb.Error):
+            con.execute("INSERT INTO meta VALUES ('k', 'v')")  # attached READ_ONLY
+    finally:
+        con.close()
+    assert _files(hostile_cwd) == before
+
+
+# ---------------------------------------------------------------------------
+# Limits: time, rows
+# ---------------------------------------------------------------------------
+
+def _config(tmp_path, text: str):
+    path = tmp_path / "biodiv.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+CROSS_JOIN = "SELECT sum(a.range * b.range) FROM range(100000000) a, range(100000000) b"
+
+
+def test_a_runaway_cross_join_is_stopped(fx, tmp_path, monkeypatch):
+    cfg = _config(tmp_path, "[sql]\ntimeout_seconds = 0.5\n")
+    before = _digest(fx.path)
+    result = cli_invoke(["--config", str(cfg), "sql", CROSS_JOIN], fx, tmp_path, monkeypatch)
+    assert isinstance(result.exception, QueryTimeout)
+    assert str(result.exception) == "query stopped after 0.5 s (sql.timeout_seconds in biodiv.toml)"
+    assert _digest(fx.path) == before
+
+
+def test_the_timeout_through_the_real_cli(fx, tmp_path):
+    cfg = _config(tmp_path, "[sql]\ntimeout_seconds = 1\n")
+    env = dict(os.environ, BIODIV_DB=str(fx.path))
+    proc = subprocess.run([sys.executable, "-m", "biodiv", "--config", str(cfg), "sql", CROSS_JOIN],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: query stopped after 1 s (sql.timeout_seconds in biodiv.toml)"
+
+
+def test_the_timer_does_not_outlive_a_quick_query(fx):
+    con = open_reader(fx, Limits(timeout_seconds=0.2))
+    try:
+        assert len(run_sql(con, "SELECT * FROM taxa", Limits(timeout_seconds=0.2))) == 7
+        time.sleep(0.4)  # the timer of the finished query would fire now: it must not
+        assert run_sql(con, "SELECT count(*) AS n FROM taxa", Limits(timeout_seconds=5)).loc[0, "n"] == 7
+    finally:
+        con.close()
+
+
+def test_printed_rows_stop_at_the_limit_with_a_note(fx, tmp_path, monkeypatch):
+    result = cli_invoke(["sql", "SELECT range AS i FROM range(25000)", "-f", "csv"], fx, tmp_path, monkeypatch)
+    assert result.exit_code == 0, result.exception
+    lines = result.stdout.splitlines()
+    assert lines[0] == "i" and len(lines) == 10_001 and lines[-1] == "9999"
+    assert "only the first 10,000 rows are shown" in result.stderr
+    assert "--max-rows" in result.stderr and "sql.max_rows" in result.stderr and "biodiv export" in result.stderr
+    # under the limit: no note
+    small = cli_invoke(["sql", "SELECT range AS i FROM range(10000)", "-f", "csv"], fx, tmp_path, monkeypatch)
+    assert len(small.stdout.splitlines()) == 10_001 and "only the first" not in small.stderr
+
+
+def test_the_row_limit_is_configurable_and_never_materialises_the_rest(fx, tmp_path, monkeypatch):
+    cfg = _config(tmp_path, "[sql]\nmax_rows = 20\ntimeout_seconds = 30\n")
+    # a trillion rows: only a limit pushed into DuckDB lets this return (else: the timeout)
+    huge = "SELECT range AS i FROM range(1000000000000)"
+    result = cli_invoke(["--config", str(cfg), "sql", huge, "-f", "csv"], fx, tmp_path, monkeypatch)
+    assert result.exit_code == 0, result.exception
+    assert result.stdout.splitlines()[1:] == [str(i) for i in range(20)]
+    assert "only the first 20 rows" in result.stderr
+    flag = cli_invoke(["--config", str(cfg), "sql", huge, "--max-rows", "3", "-f", "json"], fx, tmp_path, monkeypatch)
+    assert [r["i"] for r in json.loads(flag.stdout)] == [0, 1, 2]
+    named = cli_invoke(["--config", str(cfg), "query", "run", "commune_richness", "--max-rows", "1", "-f", "csv"],
+                       fx, tmp_path, monkeypatch)
+    assert named.exit_code == 0 and len(named.stdout.splitlines()) == 2
+    assert "only the first 1 rows" in named.stderr

@@ -13,7 +13,8 @@ dashboard show the very same queries. Each file starts with a header of SQL comm
 A ``param`` without ``= default`` is required; ``= NULL`` makes it optional. Parameters are
 bound by DuckDB as prepared parameters (``$area`` in the SQL), never pasted into the text,
 and their values are converted to the declared type first (a bad value is a one-line
-:class:`BiodivError`). Every connection used here is read-only and cannot touch files.
+:class:`QueryError`). Every query is checked and run by :mod:`biodiv.analysis.readonly`
+(reads only, time and row limits).
 """
 
 from __future__ import annotations
@@ -28,11 +29,9 @@ from typing import Any, Mapping
 import duckdb
 import pandas as pd
 
-from biodiv.errors import BiodivError
-
-
-class QueryError(BiodivError):
-    """A named query or ad-hoc SQL that cannot run (one-line message)."""
+from biodiv.analysis.readonly import (  # noqa: F401  (re-exported)
+    Limits, QueryError, ReadResult, SqlRefused, lock_down, open_reader, run_read,
+)
 
 
 QUERIES_ENV = "BIODIV_QUERIES_DIR"
@@ -253,55 +252,29 @@ def load_query(name: str, directory: Path | None = None) -> Query:
 # Running
 # ---------------------------------------------------------------------------
 
-def lock_down(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """Forbid file access (ATTACH, COPY TO, read_csv...) and further settings changes.
-
-    Together with a read-only connection this means ad-hoc SQL can neither change the
-    store nor write or read any other file. Spatial must be loaded before.
-
-    DuckDB shares one database instance between the connections a process opens on the
-    same file, so these settings hold for that file's other open connections in this
-    process too (until all are closed); calling it again is harmless.
-    """
-    external, locked = con.execute(
-        "SELECT current_setting('enable_external_access'), current_setting('lock_configuration')"
-    ).fetchone()
-    if locked and not external:
-        return con  # already locked down (another connection on the same instance)
-    if locked:
-        raise QueryError("the database configuration is locked with file access enabled: refusing ad-hoc SQL")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
-    return con
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def run_query(
-    con: duckdb.DuckDBPyConnection, name: str | Query, params: Mapping[str, Any] | None = None
+    con: duckdb.DuckDBPyConnection,
+    name: str | Query,
+    params: Mapping[str, Any] | None = None,
+    limits: Limits | None = None,
 ) -> pd.DataFrame:
-    """Run a named query with its parameters bound and type-checked; returns a DataFrame."""
+    """Run a named query with its parameters bound and type-checked; returns a DataFrame.
+
+    The query file goes through the same read-only check and limits as ad-hoc SQL
+    (``$BIODIV_QUERIES_DIR`` can point anywhere). When the result had more than
+    ``limits.max_rows`` rows, ``df.attrs["truncated_at"]`` holds that limit.
+    """
     query = name if isinstance(name, Query) else load_query(name)
     bound = query.bind(params)
     if bound.get("area") is not None:
         _check_area(con, bound["area"])
-    try:
-        cur = con.execute(query.sql, bound)
-        return _dates_as_dates(cur.fetchdf(), [d[0] for d in cur.description if str(d[1]) == "DATE"])
-    except duckdb.Error as exc:
-        raise QueryError(f"query {query.name!r} failed: {_first_line(exc)}") from None
+    return _frame(run_read(con, query.sql, bound, limits, what=f"query {query.name!r}"))
 
 
-def _dates_as_dates(df: pd.DataFrame, date_columns: list[str]) -> pd.DataFrame:
-    """DuckDB DATE columns arrive as midnight timestamps: turn them back into dates."""
-    for col in date_columns:
-        if col in df.columns and pd.api.types.is_datetime64_any_dtype(df[col]):
-            values = df[col].dt.date.astype(object)
-            df[col] = values.where(df[col].notna(), None)
-    return df
+def _frame(result: ReadResult) -> pd.DataFrame:
+    if result.truncated:
+        result.frame.attrs["truncated_at"] = result.max_rows
+    return result.frame
 
 
 def _check_area(con: duckdb.DuckDBPyConnection, code: str) -> None:
@@ -313,27 +286,12 @@ def _check_area(con: duckdb.DuckDBPyConnection, code: str) -> None:
         )
 
 
-def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame | None:
-    """Run ad-hoc SQL; geometry columns come back as WKT text. ``None`` if no result set."""
-    if not sql or not sql.strip():
-        raise QueryError("empty SQL")
-    try:
-        rel = con.sql(sql)
-        if rel is None:
-            return None
-        geo = [c for c, t in zip(rel.columns, rel.types) if str(t).upper().startswith("GEOMETRY")]
-        if geo:
-            exprs = ", ".join(
-                f'ST_AsText("{c}") AS "{c}"' if c in geo else f'"{c}"' for c in rel.columns
-            )
-            rel = rel.project(exprs)
-        dates = [c for c, t in zip(rel.columns, rel.types) if str(t) == "DATE"]
-        return _dates_as_dates(rel.fetchdf(), dates)
-    except duckdb.Error as exc:
-        msg = _first_line(exc)
-        if "read-only" in msg or "read_only" in msg:
-            msg = f"the database is opened read-only here, statements that write are refused ({msg})"
-        raise QueryError(f"SQL failed: {msg}") from None
+def run_sql(
+    con: duckdb.DuckDBPyConnection, sql: str, limits: Limits | None = None
+) -> pd.DataFrame:
+    """Run ad-hoc SQL that only reads (:mod:`biodiv.analysis.readonly`); geometry columns
+    come back as WKT text. ``df.attrs["truncated_at"]`` as for :func:`run_query`."""
+    return _frame(run_read(con, sql, None, limits))
 
 
 def describe(query: Query) -> str:

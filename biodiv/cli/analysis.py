@@ -51,12 +51,36 @@ def _consoles():
     return console, err_console
 
 
-def _reader(ctx: typer.Context):
-    """A read-only connection that cannot touch files (closed by the caller)."""
-    from biodiv.cli.context import get_config
-    from biodiv.analysis.queries import lock_down
+def _limits(ctx: typer.Context, max_rows: Optional[int] = None):
+    """The ``[sql]`` limits of the configuration (``--max-rows`` overrides max_rows)."""
+    from dataclasses import replace
 
-    return lock_down(get_config(ctx).store().reader())
+    from biodiv.analysis.readonly import Limits
+    from biodiv.cli.context import get_config
+
+    s = get_config(ctx).sql
+    limits = Limits(timeout_seconds=s.timeout_seconds, max_rows=s.max_rows,
+                    memory_limit=s.memory_limit, temp_limit=s.temp_limit)
+    return limits if max_rows is None else replace(limits, max_rows=max_rows)
+
+
+def _reader(ctx: typer.Context):
+    """A read-only, memory-bounded connection that cannot touch files (closed by the caller)."""
+    from biodiv.analysis.readonly import open_reader
+    from biodiv.cli.context import get_config
+
+    return open_reader(get_config(ctx).store(), _limits(ctx))
+
+
+def _truncation_note(df) -> None:
+    """Say on stderr that only the first rows are shown, and how to get more."""
+    limit = df.attrs.get("truncated_at")
+    if limit:
+        _consoles()[1].print(
+            f"[yellow]note:[/] only the first {limit:,} rows are shown; raise the limit with "
+            "--max-rows or sql.max_rows in biodiv.toml, or write whole tables with `biodiv export`",
+            highlight=False,
+        )
 
 
 def _emit(df, fmt: OutputFormat, out: Optional[Path], title: str | None = None) -> None:
@@ -145,6 +169,7 @@ def query_run(
     param: List[str] = typer.Option([], "--param", "-p", help="Parameter as name=value (repeatable)."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
+    max_rows: Optional[int] = typer.Option(None, "--max-rows", min=1, help="Rows output at most (default: sql.max_rows, 10,000)."),
 ) -> None:
     """Run a named query on a read-only connection, e.g. --param area=34114 --format csv."""
     from biodiv.analysis.queries import load_query, run_query
@@ -153,10 +178,11 @@ def query_run(
     params = _parse_params(param)
     con = _reader(ctx)
     try:
-        df = run_query(con, query, params)
+        df = run_query(con, query, params, _limits(ctx, max_rows))
     finally:
         con.close()
     _emit(df, fmt, out, title=query.title)
+    _truncation_note(df)
 
 
 # ---------------------------------------------------------------------------
@@ -169,9 +195,14 @@ def sql(
     file: Optional[Path] = typer.Option(None, "--file", help="Read the SQL from this file."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
+    max_rows: Optional[int] = typer.Option(None, "--max-rows", min=1, help="Rows output at most (default: sql.max_rows, 10,000)."),
 ) -> None:
-    """Run ad-hoc SQL read-only (views: v_observations, v_species, v_taxon_status...)."""
+    """Run one read-only SQL statement (views: v_observations, v_species, v_taxon_status...).
+
+    Only reads are accepted (SELECT, WITH, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE); a query is
+    stopped after sql.timeout_seconds (60 s) and at most sql.max_rows rows are output."""
     from biodiv.analysis.queries import QueryError, run_sql
+    from biodiv.analysis.readonly import check_read_only
 
     if file is not None:
         try:
@@ -182,15 +213,14 @@ def sql(
         statement = sys.stdin.read()
     if not statement or not statement.strip():
         raise QueryError("no SQL given: biodiv sql \"SELECT count(*) FROM observations\"")
+    check_read_only(statement)  # refused SQL never opens the database
     con = _reader(ctx)
     try:
-        df = run_sql(con, statement)
+        df = run_sql(con, statement, _limits(ctx, max_rows))
     finally:
         con.close()
-    if df is None:
-        _consoles()[0].print("ok (no result set)")
-        return
     _emit(df, fmt, out)
+    _truncation_note(df)
 
 
 # ---------------------------------------------------------------------------
