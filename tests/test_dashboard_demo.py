@@ -17,7 +17,9 @@ from biodiv.store.database import Store
 
 from helpers_dashboard import build_fixture_db
 
-END = date(date.today().year, 1, 31) if date.today().month == 1 else date.today().replace(day=1)
+# a fixed end date: the generated data, hence every figure pinned below, depend only on the
+# seed, the size and this date
+END = date(2026, 6, 1)
 
 
 def fingerprint(path: Path) -> tuple:
@@ -46,16 +48,22 @@ def test_demo_is_flagged_fictional_and_linked_by_the_attach_step(demo_db):
         assert sites == [("n2000_zps", "FRDEMO02"), ("n2000_zsc", "FRDEMO01")]
         run = con.execute("SELECT kind, status, stats->>'link' FROM runs WHERE kind = 'demo'").fetchone()
         assert run == ("demo", "ok", "attach")
-        links = con.execute("SELECT count(DISTINCT observation_id) FROM observation_areas").fetchone()[0]
-        assert links > 400
+        links = con.execute("SELECT count(DISTINCT observation_id), count(*) FROM observation_areas").fetchone()
+        assert links == (576, 758)
         k = data.key_figures(con)
-        assert 450 < k["observations"] < 600 and k["species"] > 30 and k["obscured"] > 0
+        assert {x: k[x] for x in ("observations", "species", "observers", "obscured", "drawable")} == {
+            "observations": 575, "species": 56, "observers": 30, "obscured": 6, "drawable": 569}
         removed = con.execute("SELECT count(*) FROM observations WHERE removed_at IS NOT NULL").fetchone()[0]
-        assert removed > 0 and k["observations"] + removed <= 600
-        new = data.new_species(con, END.year)
-        assert len(new) >= 1                              # "nouvelles espèces" has something to show
-        assert data.per_year(con)["year"].nunique() >= 5  # five years of seasons
-        assert con.execute("SELECT count(*) FROM taxon_statuses WHERE kind = 'protected'").fetchone()[0] > 10
+        assert removed == 8
+        # "nouvelles espèces" has something to show: the three newcomers of the last year, and
+        # one species first drawn this year
+        assert sorted(data.new_species(con, END.year)["sci_name"]) == [
+            "Coracias garrulus", "Latrodectus tredecimguttatus", "Libelloides coccajus", "Pleurotus eryngii"]
+        assert sorted(data.per_year(con)["year"]) == list(range(END.year - 5, END.year + 1))  # 5 years back
+        assert con.execute("SELECT count(*) FROM taxon_statuses WHERE kind = 'protected'").fetchone()[0] == 24
+        # both fictional Natura 2000 sites lie inside the outline, flagged as an import flags them
+        flags = con.execute("SELECT code, in_territory FROM areas WHERE type LIKE 'n2000%' ORDER BY code").fetchall()
+        assert flags == [("FRDEMO01", True), ("FRDEMO02", True)]
 
 
 def test_same_seed_same_database_other_seed_other_database(demo_db, tmp_path):

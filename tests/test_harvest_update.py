@@ -3,9 +3,43 @@ entry point, against stand-ins of geo.api.gouv.fr/WFS (areas' helper) and iNatur
 
 from __future__ import annotations
 
+import csv
+import json
+
+import shapely
+from shapely.geometry import shape
+
 from biodiv.areas import sources as geo_sources
-from helpers_areas import GeoStandIn, run_cli
+from helpers_areas import GeoStandIn, ccvh_n2000_layers, run_cli
 from helpers_harvest import ObservationSet, StandInInat, Taxonomy
+
+
+def expected_flags(obs: ObservationSet, admin) -> tuple[int, int, int]:
+    """(in the territory, outside, observations with a link), computed with shapely alone from
+    the served records, the real CCVH communes and the stand-in's Natura 2000 sites: the
+    published point in the union of the 28 communes; a link when a precise point lies in a
+    commune or a kept site (one meeting the outline), or an obscured point's whole 0.2° cell
+    does."""
+    with open(admin / "ccvh_communes.csv", encoding="utf-8") as f:
+        codes = {row["insee_code"] for row in csv.DictReader(f)}
+    features = json.loads((admin / "communes-34-herault.geojson").read_text())["features"]
+    communes = [shape(f["geometry"]) for f in features if f["properties"]["code"] in codes]
+    outline = shapely.union_all(communes)
+    sites = [shape(f["geometry"]) for layer in ccvh_n2000_layers().values() for f in layer]
+    areas = communes + [g for g in sites if g.intersects(outline)]
+    inside = linked = 0
+    for oid in obs.ids():
+        rec = obs.record(oid)
+        lon, lat = rec["geojson"]["coordinates"]
+        point = shapely.Point(lon, lat)
+        inside += outline.intersects(point)
+        if rec["obscured"]:
+            x0, y0 = (round(float(v), 6) for v in (lon // 0.2 * 0.2, lat // 0.2 * 0.2))
+            cell = shapely.box(x0, y0, x0 + 0.2, y0 + 0.2)
+            linked += any(a.contains(cell) for a in areas)
+        else:
+            linked += any(a.intersects(point) for a in areas)
+    return inside, len(obs.ids()) - inside, linked
 
 
 def test_update_fetches_missing_areas_then_harvests_and_attaches(config, shared_data, monkeypatch, capsys):
@@ -37,7 +71,11 @@ def test_update_fetches_missing_areas_then_harvests_and_attaches(config, shared_
             "count(*) FILTER (WHERE NOT in_territory) FROM observations").fetchone()
         links = con.execute("SELECT count(DISTINCT observation_id) FROM observation_areas").fetchone()[0]
         kinds = [r[0] for r in con.execute("SELECT kind FROM runs ORDER BY id").fetchall()]
-    assert types["commune"] == 28 and "n2000_zsc" in types
-    assert n_obs == 400 and pending == 0 and inside > 0 and outside > 0 and links > 0
+    # 28 CCVH communes; the ZSC inside, repaired bow-tie and border sites, both ZPS (the
+    # bbox-corner and far sites do not meet the outline)
+    assert types == {"commune": 28, "n2000_zsc": 3, "n2000_zps": 2}
+    assert n_obs == 400 and pending == 0
     # the bbox is wider than the outline: observations outside are kept and flagged, not dropped
-    assert kinds.count("harvest") == 2 and "attach" in kinds
+    assert (inside, outside, links) == expected_flags(obs, shared_data / "admin") == (243, 157, 235)
+    harvests = [i for i, kind in enumerate(kinds) if kind == "harvest"]
+    assert len(harvests) == 2 and all(kinds[i + 1:i + 2] == ["attach"] for i in harvests)   # each one attached

@@ -311,6 +311,13 @@ def _insert_territory(con: duckdb.DuckDBPyConnection, name: str) -> None:
            GROUP BY u""",
         [name],
     )
+    # the other layers are flagged as an import flags them (areas.territory.refresh_territory_outline):
+    # in the territory when they meet its outline
+    con.execute(
+        """UPDATE areas SET in_territory = coalesce(
+               (SELECT ST_Intersects(areas.geom, t.geom) FROM territory t WHERE t.id = 1), false)
+           WHERE type <> 'commune'"""
+    )
 
 
 def _link_direct(con: duckdb.DuckDBPyConnection, obs: pd.DataFrame, areas: list[AreaInput]) -> None:
