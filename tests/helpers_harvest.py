@@ -1,9 +1,13 @@
-"""A stand-in iNaturalist API v1 server for the harvester's tests and bench.
+"""A stand-in iNaturalist API server for the harvester's tests and bench.
 
 Real HTTP on 127.0.0.1 (``ThreadingHTTPServer`` in a thread, port 0) serving
-``/v1/observations`` and ``/v1/taxa/{ids}`` in the real response format. Its records
-are generated with the same keys as the real API answers kept in
-``$BIODIV_SHARED_DATA/inaturalist/api_v1`` (a test checks the shapes match). It can
+``/v1/observations``, ``/v2/observations`` and ``/v1/taxa/{ids}`` in the real response
+format. Observations are built from the real records of
+``$BIODIV_SHARED_DATA/inaturalist`` (``api_v1`` for v1 answers, 59 KB each; v2 answers in
+the real v2 shape, projected by the request's ``fields`` selection as the real API does:
+nested, and only ``uuid`` without a selection). v2 reads are ``POST`` with
+``X-HTTP-Method-Override: GET`` and a JSON body (pyinaturalist's way), or ``GET``.
+Bodies are gzip-compressed when the client accepts it, as iNaturalist's are. It can
 enforce a request rate with 429s and inject faults (500, timeout, truncated JSON,
 dropped connection) and observations can vanish or change between requests.
 """
@@ -11,6 +15,7 @@ dropped connection) and observations can vanish or change between requests.
 from __future__ import annotations
 
 import bisect
+import gzip
 import json
 import random
 import threading
@@ -82,6 +87,17 @@ def _taxon_record(tid, name, rank, level, ancestor_ids, common=None, iconic="Pla
     }
 
 
+_EXTRAS: dict = {}
+
+
+def _taxon_extras() -> dict:
+    if not _EXTRAS:
+        real = json.loads((_shared_dir() / "inaturalist/api_v1/get_taxa_by_id.json").read_text())["results"][0]
+        _EXTRAS.update({k: real[k] for k in ("children", "listed_taxa", "listed_taxa_count", "taxon_photos",
+                                             "wikipedia_summary", "vision", "provisional") if k in real})
+    return _EXTRAS
+
+
 class Taxonomy:
     """A small tree Life > kingdom > … > species with distinct ids."""
 
@@ -130,9 +146,12 @@ class Taxonomy:
                 frontier = frontier[:need]
 
     def answer(self, tid: int) -> dict:
-        """``/taxa/{id}`` answer: the record with its ``ancestors``."""
+        """``/taxa/{id}`` answer: the record with its ``ancestors``, and the bulky parts of
+        the real ``/v1/taxa/{id}`` answer (children, listed taxa, photos, Wikipedia summary:
+        ~34 KB) so that taxa requests weigh what real ones do."""
         rec = dict(self.records[tid])
         rec["ancestors"] = [self.records[a] for a in rec["ancestor_ids"][:-1] if a in self.records]
+        rec.update(_taxon_extras())
         return rec
 
 
@@ -140,60 +159,105 @@ def iso(dt: datetime) -> str:
     return dt.isoformat(timespec="seconds")
 
 
+def _shared_dir() -> Path:
+    import os
+
+    import pytest
+
+    env = os.environ.get("BIODIV_SHARED_DATA")
+    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not (path / "inaturalist" / "api_v1" / "get_observations_page1.json").exists():
+        pytest.skip("real iNaturalist responses absent: set BIODIV_SHARED_DATA to ../shared/data")
+    return path
+
+
+_TEMPLATES: dict[str, dict] = {}
+
+
+def templates() -> dict[str, dict]:
+    """The real records every generated one is built from (read once per process):
+    ``v1`` the first result of ``api_v1/get_observations_page1.json`` (59 KB, two
+    identifications each embedding a whole taxon and user), ``v2`` the result of
+    ``api_v2/get_observations_full.json`` (fields=all)."""
+    if not _TEMPLATES:
+        root = _shared_dir() / "inaturalist"
+        _TEMPLATES["v1"] = json.loads((root / "api_v1/get_observations_page1.json").read_text())["results"][0]
+        _TEMPLATES["v2"] = json.loads((root / "api_v2/get_observations_full.json").read_text())["results"][0]
+    return _TEMPLATES
+
+
 def make_observation(oid: int, taxon: dict | None, lon: float | None, lat: float | None,
                      updated_at: datetime, *, obscured=False, geoprivacy=None, string_coords=False,
                      accuracy: int | None = 12, user_id: int = 7, with_photo=True) -> dict:
-    """An observation record with the keys of a real ``/v1/observations`` result."""
+    """A ``/v1/observations`` result: the real v1 record with its id, uuid, dates, place,
+    taxon, observer and photo varied (nested parts that do not vary are shared, not copied:
+    records are generated per request at any N)."""
+    real = templates()["v1"]
     observed = updated_at - timedelta(days=2)
     located = lon is not None and lat is not None
     coords = [str(lon), str(lat)] if string_coords else [lon, lat]
-    photo = {"id": oid * 10, "license_code": "cc-by", "url": f"https://static.inaturalist.org/photos/{oid * 10}/square.jpg",
-             "attribution": "(c) observer, some rights reserved (CC BY)",
-             "original_dimensions": {"width": 2048, "height": 1536}, "flags": []}
-    return {
-        "annotations": [], "cached_votes_total": 0, "captive": False, "comments": [], "comments_count": 0,
-        "community_taxon_id": taxon["id"] if taxon else None,
+    login = f"user{user_id}"
+    photo = dict(real["photos"][0], id=oid * 10,
+                 url=f"https://static.inaturalist.org/photos/{oid * 10}/square.jpg?1598551272",
+                 attribution=f"(c) {login}, some rights reserved (CC BY-NC)")
+    user = dict(real["user"], id=user_id, login=login, login_autocomplete=login, login_exact=login,
+                name=f"Observer {user_id}" if user_id % 3 else None)
+    idents = []
+    for k, ident in enumerate(real["identifications"]):
+        who = user if k == 0 else ident["user"]
+        # the real identification's taxon (with its whole ``ancestors`` list) carrying ours
+        ident_taxon = dict(ident["taxon"], **taxon) if taxon else None
+        idents.append(dict(ident, id=oid * 10 + k, taxon=ident_taxon, taxon_id=taxon["id"] if taxon else None,
+                           user=who, created_at=iso(observed + timedelta(hours=3 + k)),
+                           own_observation=k == 0))
+    record = dict(real)
+    record.update({
+        "id": oid, "uuid": str(uuidlib.UUID(int=oid)),
         "created_at": iso(observed + timedelta(hours=3)),
-        "created_at_details": {"date": observed.date().isoformat(), "week": 1, "month": observed.month,
-                               "hour": 10, "year": observed.year, "day": observed.day},
-        "created_time_zone": "Europe/Paris", "description": None, "faves": [], "faves_count": 0, "flags": [],
+        "community_taxon_id": taxon["id"] if taxon else None,
         "geojson": {"coordinates": coords, "type": "Point"} if located else None,
-        "geoprivacy": geoprivacy, "id": oid,
+        "location": f"{lat},{lon}" if located else None, "mappable": located,
+        "geoprivacy": geoprivacy, "obscured": obscured,
         "ident_taxon_ids": list(taxon["ancestor_ids"]) if taxon else [],
-        "identifications": [], "identifications_count": 1, "identifications_most_agree": True,
-        "identifications_most_disagree": False, "identifications_some_agree": True,
-        "license_code": "cc-by-nc",
-        "location": f"{lat},{lon}" if located else None,
-        "map_scale": None, "mappable": located, "non_owner_ids": [],
-        "num_identification_agreements": 1, "num_identification_disagreements": 0,
-        "oauth_application_id": None, "obscured": obscured,
-        "observation_photos": [{"id": oid, "position": 0, "uuid": str(uuidlib.UUID(int=oid * 7)), "photo": photo}]
-        if with_photo else [],
-        "observed_on": observed.date().isoformat(),
-        "observed_on_details": {"date": observed.date().isoformat(), "week": 1, "month": observed.month,
-                                "hour": 9, "year": observed.year, "day": observed.day},
-        "observed_on_string": iso(observed), "observed_time_zone": "Europe/Paris", "ofvs": [], "outlinks": [],
-        "owners_identification_from_vision": False, "photos": [photo] if with_photo else [],
+        "identifications": idents if taxon else [], "identifications_count": len(idents) if taxon else 0,
+        "non_owner_ids": idents[1:] if taxon else [],
+        "observation_photos": [dict(real["observation_photos"][0], id=oid, photo=photo,
+                                    uuid=str(uuidlib.UUID(int=oid * 7)))] if with_photo else [],
+        "photos": [photo] if with_photo else [],
+        "observed_on": observed.date().isoformat(), "observed_on_string": iso(observed),
+        "time_observed_at": iso(observed), "observed_time_zone": "Europe/Paris", "time_zone_offset": "+01:00",
         "place_guess": "Vallée de l'Hérault, France" if located else None,
         "place_ids": [6753], "positional_accuracy": accuracy,
-        "preferences": {"prefers_community_taxon": None}, "private_location": None,
-        "project_ids": [], "project_ids_with_curator_id": [], "project_ids_without_curator_id": [],
-        "project_observations": [],
         "public_positional_accuracy": (28000 if obscured else accuracy) if located else None,
-        "quality_grade": "research" if taxon else "casual", "quality_metrics": [], "reviewed_by": [user_id],
-        "site_id": 1, "sounds": [], "spam": False, "species_guess": taxon["name"] if taxon else None,
-        "tags": [], "taxon": taxon, "taxon_geoprivacy": "open" if taxon else None,
-        "time_observed_at": iso(observed), "time_zone_offset": "+01:00",
-        "updated_at": iso(updated_at),
-        "uri": f"https://www.inaturalist.org/observations/{oid}",
-        "user": {"site_id": 1, "created_at": "2020-01-01T00:00:00+00:00", "id": user_id, "login": f"user{user_id}",
-                 "spam": False, "suspended": False, "preferences": {}, "login_autocomplete": f"user{user_id}",
-                 "login_exact": f"user{user_id}", "name": None, "name_autocomplete": None, "orcid": None,
-                 "icon": None, "observations_count": 10, "identifications_count": 0, "journal_posts_count": 0,
-                 "activity_count": 10, "species_count": 5, "universal_search_rank": 10, "roles": [],
-                 "icon_url": None},
-        "uuid": str(uuidlib.UUID(int=oid)), "votes": [],
-    }
+        "quality_grade": "research" if taxon else "casual", "reviewed_by": [user_id],
+        "species_guess": taxon["name"] if taxon else None, "taxon": taxon,
+        "taxon_geoprivacy": "open" if taxon else None, "updated_at": iso(updated_at),
+        "uri": f"https://www.inaturalist.org/observations/{oid}", "user": user,
+    })
+    return record
+
+
+def to_v2(record: dict) -> dict:
+    """The same observation as API v2 sends it with ``fields=all`` (the real v2 record's
+    shape: no ``private_location``, an ``application``, identification taxa as ``{id}``)."""
+    real = templates()["v2"]
+    out = dict(record)
+    out.pop("private_location", None)
+    out["application"] = real["application"]
+    out["identifications"] = [dict(i, taxon={"id": i["taxon"]["id"]} if isinstance(i.get("taxon"), dict) else None)
+                              for i in record.get("identifications") or []]
+    return out
+
+
+def v2_answer(record: dict, fields) -> dict:
+    """What ``/v2/observations`` returns for one record: only ``uuid`` without a
+    selection, everything with ``fields=all``, else the nested projection."""
+    from biodiv.inat.fields import project
+
+    if not fields:
+        return {"uuid": record["uuid"]}
+    full = to_v2(record)
+    return full if fields == "all" else project(full, fields)
 
 
 class ObservationSet:
@@ -272,6 +336,10 @@ class StandInInat:
         self.only_id_cap = only_id_cap
         self.sleep_timeout = sleep_timeout
         self.faults: deque[str] = deque()      # consumed one per request: 500, 429, timeout, truncated, drop, ok
+        self.v2_status: int | None = None      # answer every /v2 request with this HTTP error (v1 fallback)
+        self.mutate_v2 = None                  # callable(results) -> results, applied to the next v2 page only
+        self.empty_v2_pages = 0                # this many v2 pages answered with results [] (total kept)
+        self.bytes_sent = 0                    # response bodies as sent (gzip when accepted)
         self.log: list[tuple[str, dict, dict]] = []
         self.count = 0
         self.obs_pages = 0
@@ -356,6 +424,18 @@ class StandInInat:
         results = [{"id": r["id"]} for r in page] if only_id else page
         return {"total_results": len(page) + rest, "page": 1, "per_page": per_page, "results": results}
 
+    def observations_v2(self, q: dict, fields) -> dict:
+        """``/v2/observations``: the same search (v1's parameters), records projected by ``fields``."""
+        answer = self.observations(q)
+        answer["results"] = [v2_answer(r, fields) for r in answer["results"]]
+        if self.mutate_v2 is not None:
+            mutate, self.mutate_v2 = self.mutate_v2, None
+            answer["results"] = mutate(answer["results"])
+        if self.empty_v2_pages > 0:
+            self.empty_v2_pages -= 1
+            answer["results"] = []
+        return answer
+
     def taxa(self, ids: list[int]) -> dict:
         results = [self.taxonomy.answer(i) for i in ids[:30] if i in self.taxonomy.records]
         return {"total_results": len(results), "page": 1, "per_page": 30, "results": results}
@@ -369,6 +449,10 @@ def _make_handler(server: StandInInat):
             pass
 
         def _send(self, status: int, body: bytes, headers: dict | None = None):
+            if status == 200 and "gzip" in self.headers.get("Accept-Encoding", ""):
+                body = gzip.compress(body, 6)
+                headers = dict(headers or {}, **{"Content-Encoding": "gzip"})
+            server.bytes_sent += len(body)
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -380,12 +464,30 @@ def _make_handler(server: StandInInat):
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
-        def do_GET(self):
+        def do_POST(self):
+            # a read with its parameters in a JSON body (v2 with a field selection)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if self.headers.get("X-HTTP-Method-Override", "").upper() != "GET":
+                return self._send(405, b'{"error":"Method not allowed","status":405}')
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                return self._send(400, b'{"error":"invalid JSON body","status":400}')
+            return self.do_GET(body)
+
+        def do_GET(self, body: dict | None = None):
             parsed = urlparse(self.path)
             q = {k: v[-1] for k, v in parse_qs(parsed.query, keep_blank_values=True).items()}
+            fields = None
+            if body is not None:
+                fields = body.pop("fields", None)
+                q.update({k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in body.items()})
+            elif q.get("fields") == "all":
+                fields = "all"
             with server._lock:
                 server.count += 1
-                server.log.append((parsed.path, q, dict(self.headers)))
+                server.log.append((parsed.path, q, dict(self.headers) | ({"_fields": fields} if fields else {})))
                 fault = server.faults.popleft() if server.faults else "ok"
             if fault == "500":
                 return self._send(500, b'{"error":"Internal Server Error","status":500}')
@@ -400,7 +502,13 @@ def _make_handler(server: StandInInat):
                 return
             if fault == "timeout":
                 time.sleep(server.sleep_timeout)
-            if parsed.path.rstrip("/") == "/v1/observations":
+            if parsed.path.rstrip("/") == "/v2/observations":
+                if server.v2_status:
+                    return self._send(server.v2_status, json.dumps(
+                        {"error": "Unprocessable", "status": server.v2_status}).encode())
+                body = server.observations_v2(q, fields)
+                server.obs_pages += 1
+            elif parsed.path.rstrip("/") == "/v1/observations":
                 limit = server.only_id_reject_above
                 if limit is not None and q.get("only_id") == "true" and int(q.get("per_page", 0)) > limit:
                     return self._send(422, b'{"error":"per_page too large","status":422}')

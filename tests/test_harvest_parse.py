@@ -125,6 +125,15 @@ def test_synthetic_records_have_the_real_shape(shared_data):
     tax = Taxonomy(4)
     synthetic = make_observation(5, tax.records[tax.species[0]], 3.5, 43.6, datetime.now(timezone.utc))
     assert set(synthetic) == set(real)
+    assert len(json.dumps(synthetic)) > 0.9 * len(json.dumps(real))        # the real weight, ~59 KB
+    # v2: only uuid without a selection, the nested projection with one, the v2 shape with "all"
+    from helpers_harvest import v2_answer
+
+    assert v2_answer(synthetic, None) == {"uuid": synthetic["uuid"]}
+    assert v2_answer(synthetic, {"taxon": {"name": True}, "user": {"login": True}}) == {
+        "taxon": {"name": synthetic["taxon"]["name"]}, "user": {"login": "user7"}}
+    real_v2 = json.loads((shared_data / "inaturalist/api_v2/get_observations_full.json").read_text())["results"][0]
+    assert set(v2_answer(synthetic, "all")) - {"time_observed_at", "private_location"} == set(real_v2)
     # conservation_status appears only on taxa that have one, as in real answers
     assert set(real["taxon"]) - {"conservation_status"} <= set(synthetic["taxon"])
     bigger = Taxonomy(200)

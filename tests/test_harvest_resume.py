@@ -84,7 +84,7 @@ def test_sigkill_at_random_page_then_resume(tmp_path, template_db, seed):
     assert stored == obs.ids() and ids == distinct == raws == N
     assert [r[0] for r in runs] == ["interrupted", "ok"]
     resumed_first = api.log[killed_requests]
-    assert resumed_first[0] == "/v1/observations"
+    assert resumed_first[0] == "/v2/observations"
     cursor = int(resumed_first[1]["id_above"])
     # the resumed run starts at a committed page boundary, never from scratch
     boundaries = {obs.ids()[200 * k - 1] for k in range(1, N // 200)}

@@ -73,7 +73,7 @@ def test_full_then_incremental(tmp_path, world, prepare):
             assert first["status"] == "ok" and first["mode"] == "full" and first["new"] == 900
             assert _ids(con) == obs.ids()
             pages = (900 + 199) // 200
-            obs_calls = api.requests_to("/v1/observations")
+            obs_calls = api.requests_to("/v2/observations")
             assert len(obs_calls) == pages
             path, q, headers = obs_calls[0]
             assert q["order_by"] == "id" and q["order"] == "asc" and q["per_page"] == "200" and q["locale"] == "fr"
@@ -100,7 +100,7 @@ def test_full_then_incremental(tmp_path, world, prepare):
             # nothing changed: one request, no taxa request
             before = api.count
             second = _run(cfg, con)
-            assert second["mode"] == "incremental" and second["requests"] == api.count - before <= 2
+            assert second["mode"] == "incremental" and second["requests"] == api.count - before == 1
             assert (second["new"], second["updated"]) == (0, 0)
             since = datetime.fromisoformat(api.log[-1][1]["updated_since"])
             started = con.execute("SELECT epoch(started_at) FROM runs WHERE id = ?", [first["run_id"]]).fetchone()[0]
@@ -128,11 +128,11 @@ def test_full_then_incremental(tmp_path, world, prepare):
 
 def test_faults_are_retried_and_nothing_is_lost(tmp_path, world, prepare):
     tax, obs = world
-    # the server also enforces 4 requests per second with 429 + Retry-After, above what the client asks
-    with StandInInat(obs, tax, sleep_timeout=1.2, rate_per_second=4) as api:
+    # the server also enforces 2 requests per second with 429 + Retry-After, above what the client asks
+    with StandInInat(obs, tax, sleep_timeout=1.2, rate_per_second=2) as api:
         cfg = harvest_config(tmp_path, api.url, timeout=0.4, max_retries=3)
         store = prepare(cfg)
-        api.faults.extend(["500", "ok", "truncated", "ok", "429", "ok", "timeout", "ok", "drop", "ok", "500", "500"])
+        api.faults.extend(["500", "500", "ok", "truncated", "ok", "429", "ok", "timeout", "ok", "drop"])
         with store.write() as con:
             summary = _run(cfg, con)
             assert summary["status"] == "ok"
@@ -172,7 +172,7 @@ def test_daily_budget_stops_cleanly_and_holds_across_runs(tmp_path, world, prepa
             third = _run(cfg, con)
             assert third["status"] == "ok" and third["resumed"] and third["new"] == 300
             assert _ids(con) == obs.ids()
-            assert int(api.requests_to("/v1/observations")[3][1]["id_above"]) == obs.ids()[599]
+            assert int(api.requests_to("/v2/observations")[3][1]["id_above"]) == obs.ids()[599]
             statuses = [r[0] for r in con.execute("SELECT status FROM runs WHERE kind = 'harvest' ORDER BY id").fetchall()]
         assert statuses == ["budget", "budget", "ok"]
 

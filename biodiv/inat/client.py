@@ -1,5 +1,12 @@
 """All HTTP to iNaturalist: one pyinaturalist ``ClientSession`` per harvest.
 
+Observations are read from API v2 (``/v2/observations``) with the field selection of
+:mod:`biodiv.inat.fields`, sent as pyinaturalist's ``v2.get_observations`` sends one: a
+``POST`` with ``X-HTTP-Method-Override: GET``, the search parameters and ``fields`` as
+JSON body, ``per_page`` in the query string. The id listing of a reconciliation
+(``only_id``) and ``/taxa/{ids}`` stay on v1. Every response's size on the wire is
+counted (:class:`RequestCounter`), for the footprint each run records.
+
 Why a thin class around the session rather than ``pyinaturalist.v1.get_observations``:
 the API base URL must be configurable (mirrors, local stand-in servers) and the
 harvester needs to count every request it sends (the daily budget holds across runs
@@ -20,11 +27,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, Callable
 
 import requests
 from pyinaturalist import ClientSession
-from pyrate_limiter import MemoryListBucket
+from pyrate_limiter import SQLiteBucket
 from pyrate_limiter.exceptions import InvalidParams
 from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
@@ -74,6 +82,8 @@ class RequestCounter:
     limit: int | None = None            # stop before sending more than this
     on_sent: Callable[[int], None] | None = None
     started: float = field(default_factory=time.monotonic)
+    bytes_downloaded: int = 0           # response bodies as received (compressed, if the server did)
+    json_bytes: int = 0                 # the same bodies decoded
 
     def check(self) -> None:
         if self.limit is not None and self.sent >= self.limit:
@@ -89,12 +99,23 @@ class RequestCounter:
         return self.sent * 60.0 / elapsed
 
 
+def ratelimit_file(cfg) -> Path:
+    """The SQLite file of the rate-limit buckets: request times outlive the process."""
+    return cfg.cache / "inat-ratelimit.sqlite"
+
+
 def make_session(cfg) -> ClientSession:
     """A pyinaturalist session configured from ``[inaturalist]``: rates, retries, timeout, UA.
 
-    Nothing lands in ``$HOME``: in-memory rate-limit buckets and an in-memory cache.
+    The per-second (burst) and per-minute limits are pyrate-limiter buckets persisted in
+    ``<cache_dir>/inat-ratelimit.sqlite`` (wall-clock times), so that they hold across
+    processes: a harvest restarted 13 times in a minute still sends at most
+    ``per_minute`` requests in any 60 s. Only one harvest runs at a time (the store's
+    writer lock), so the bucket needs no cross-process file lock. Nothing lands in
+    ``$HOME``; the HTTP cache is in memory and bypassed.
     """
     ic = cfg.inaturalist
+    cfg.cache.mkdir(parents=True, exist_ok=True)
     try:
         session = ClientSession(
             cache_file=str(cfg.cache / "inat-http-cache.sqlite"),
@@ -103,9 +124,10 @@ def make_session(cfg) -> ClientSession:
             per_minute=ic.per_minute,
             per_day=0,          # the daily budget is ours, counted across runs in the database
             burst=BURST,
-            bucket_class=MemoryListBucket,
-            ratelimit_path=None,
+            bucket_class=SQLiteBucket,
+            ratelimit_path=str(ratelimit_file(cfg)),
             lock_path=None,
+            time_function=time.time,   # comparable across processes and reboots
             max_retries=ic.max_retries,
             timeout=ic.timeout,
             user_agent=user_agent(),
@@ -119,7 +141,7 @@ def make_session(cfg) -> ClientSession:
         backoff_factor=0.5,
         backoff_max=30,
         status_forcelist=RETRY_STATUSES,
-        allowed_methods=frozenset({"GET"}),
+        allowed_methods=frozenset({"GET", "POST"}),   # v2 reads are POSTs (method override)
         respect_retry_after_header=False,   # 429 is ours to handle (see module doc)
         raise_on_status=False,
     )
@@ -130,11 +152,18 @@ def make_session(cfg) -> ClientSession:
     return session
 
 
+def v2_url(v1_url: str) -> str:
+    """``…/v1`` -> ``…/v2`` (a base URL not ending in ``/v1`` gets ``/v2`` appended)."""
+    base = v1_url.rstrip("/")
+    return base[:-3] + "/v2" if base.endswith("/v1") else base + "/v2"
+
+
 class InatClient:
-    """The two endpoints the harvester reads, against ``base_url`` (``…/v1``)."""
+    """The endpoints the harvester reads, against ``base_url`` (``…/v1``) and its ``…/v2``."""
 
     def __init__(self, cfg, session: ClientSession | None = None, counter: RequestCounter | None = None):
         self.base_url = cfg.inat_api_url.rstrip("/")
+        self.v2_base_url = v2_url(self.base_url)
         self.session = session or make_session(cfg)
         self.counter = counter or RequestCounter()
         self.max_429 = max(cfg.inaturalist.max_retries, 1)
@@ -147,12 +176,22 @@ class InatClient:
         if not getattr(response, "_biodiv_counted", False):
             response._biodiv_counted = True
             self.counter.add(1 + _retries_of(response))
+            body = len(response.content or b"")
+            self.counter.json_bytes += body
+            self.counter.bytes_downloaded += _wire_bytes(response, body)
         return response
 
     # -- public endpoints --------------------------------------------------------
     def observations(self, params: dict[str, Any]) -> dict:
-        """One page of ``GET /observations`` (full records, or ids with ``only_id``)."""
+        """One page of ``GET /v1/observations`` (full records, or ids with ``only_id``)."""
         return self._get_json(f"{self.base_url}/observations", params)
+
+    def observations_v2(self, params: dict[str, Any], fields: dict[str, Any]) -> dict:
+        """One page of ``/v2/observations`` with a field selection (POST + method override)."""
+        body = {k: v for k, v in params.items() if k not in ("page", "per_page")} | {"fields": fields}
+        query = {k: params[k] for k in ("page", "per_page") if k in params}
+        return self._get_json(f"{self.v2_base_url}/observations", query, method="POST", json=body,
+                              headers={"X-HTTP-Method-Override": "GET"})
 
     def taxa(self, ids: list[int], locale: str = "fr") -> list[dict]:
         """``GET /taxa/{ids}`` for at most 30 ids (with their ancestors)."""
@@ -167,9 +206,9 @@ class InatClient:
         self.session.close()
 
     # -- transport -------------------------------------------------------------------
-    def _get_json(self, url: str, params: dict[str, Any]) -> dict:
+    def _get_json(self, url: str, params: dict[str, Any], method: str = "GET", **extra) -> dict:
         for attempt in range(self.max_429 + 1):
-            response = self._send(url, params)
+            response = self._send(url, params, method, **extra)
             if response.status_code != 429:
                 break
             if attempt == self.max_429:
@@ -192,10 +231,10 @@ class InatClient:
             raise InatError(f"iNaturalist sent an unexpected JSON document for {_short(response.url)}")
         return data
 
-    def _send(self, url: str, params: dict[str, Any]) -> requests.Response:
+    def _send(self, url: str, params: dict[str, Any], method: str = "GET", **extra) -> requests.Response:
         self.counter.check()
         try:
-            response = self.session.request("GET", url, raise_for_status=False, **params)
+            response = self.session.request(method, url, raise_for_status=False, **extra, **params)
         except (requests.ConnectionError, requests.Timeout) as exc:
             self.counter.add(1)
             raise InatUnreachable(
@@ -214,6 +253,17 @@ def _retries_of(response: requests.Response) -> int:
     retries = getattr(getattr(response, "raw", None), "retries", None)
     history = getattr(retries, "history", None) or ()
     return len(history)
+
+
+def _wire_bytes(response: requests.Response, decoded: int) -> int:
+    """Bytes of the body as they came over the network: urllib3 counts what it read
+    before decompressing (``tell()``); without it, the decoded size."""
+    raw = getattr(response, "raw", None)
+    try:
+        read = int(raw.tell()) if raw is not None else 0
+    except (AttributeError, TypeError, ValueError, OSError):
+        read = 0
+    return read if read > 0 else decoded
 
 
 def _retry_after(response: requests.Response, attempt: int) -> float:

@@ -33,9 +33,10 @@ from biodiv.inat.client import (
     BudgetExhausted,
     InatClient,
     InatError,
+    InatUnreachable,
     RequestCounter,
 )
-from biodiv.inat.fields import project
+from biodiv.inat.fields import OBSERVATION_FIELDS, RecordProblem, check_record, project
 from biodiv.inat.parse import (
     observation_taxon,
     parse_observation,
@@ -103,9 +104,13 @@ class _Run:
             "mode": None, "resumed": False, "new": 0, "updated": 0, "unchanged": 0, "restored": 0,
             "removed": 0, "pages": 0, "observations_seen": 0, "skipped": 0, "taxa_fetched": 0,
             "taxa_requests": 0, "reconcile_pages": 0, "unknown_in_reconcile": 0,
-            "requests": 0, "requests_by_day": {},
+            "requests": 0, "requests_by_day": {}, "api": "v2", "bytes_downloaded": 0, "json_bytes": 0,
+            "bytes_written": 0,
         }
+        self.log: list[str] = []          # run-log lines (also kept in stats["log"])
+        self.use_v1 = False               # v2 refused: the rest of this pass reads v1
         self.lock = threading.Lock()
+        self.written_at_start = _written_bytes()
         self.taxa_seen: set[int] = set()   # taxa already upserted by this run (once is enough)
 
     def count_request(self, n: int) -> None:
@@ -116,12 +121,52 @@ class _Run:
             by_day[day] = by_day.get(day, 0) + n
             self.stats["requests"] += n
 
+    def note(self, line: str) -> None:
+        with self.lock:
+            self.log.append(line)
+            self.stats["log"] = list(self.log)
+
     def snapshot(self) -> dict:
         with self.lock:
+            self.stats["bytes_downloaded"] = self.counter.bytes_downloaded
+            self.stats["json_bytes"] = self.counter.json_bytes
+            self.stats["bytes_written"] = max(_written_bytes() - self.written_at_start, 0)
             return json.loads(json.dumps(self.stats, default=str))
 
     def save(self) -> None:
         db.save_run_stats(self.con, self.run_id, self.snapshot())
+
+
+def _written_bytes() -> int:
+    """Bytes this process caused to be written to storage (``write_bytes`` of
+    /proc/self/io; 0 where it does not exist): the run's disk footprint is the difference."""
+    try:
+        with open("/proc/self/io") as f:
+            for line in f:
+                if line.startswith("write_bytes:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def fetch_observations(client: InatClient, run: "_Run", params: dict[str, Any]) -> tuple[dict, bool]:
+    """One page through API v2 with the field selection; v1 when v2 answers an error.
+
+    Returns ``(answer, from_v2)``. A v2 error (4xx other than 429, or 5xx after the
+    retries) is written in the run log and the rest of the pass reads v1, whose records
+    are projected to the same selection before they are stored.
+    """
+    if not run.use_v1:
+        try:
+            return client.observations_v2(params, OBSERVATION_FIELDS), True
+        except InatError as exc:
+            if isinstance(exc, InatUnreachable) or exc.status == 429:
+                raise
+            run.use_v1 = True
+            run.stats["api"] = "v1"
+            run.note(f"API v2 refused the observation query ({exc}); reading API v1 instead for the rest of this run")
+    return client.observations(params | {"locale": LOCALE}), False
 
 
 def harvest(cfg, con, full: bool = False, reconcile: bool = False, progress: bool = True,
@@ -240,19 +285,18 @@ def _harvest_observations(cfg, con, client: InatClient, run: _Run, bbox, full: b
     # id_above cursor its start is known as soon as the current page is decoded.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inat-prefetch")
     try:
-        pending = pool.submit(client.observations, params | {"id_above": cursor})
+        pending = pool.submit(fetch_observations, client, run, params | {"id_above": cursor})
         first = True
         while True:
-            data = pending.result()
-            results = [r for r in (data.get("results") or []) if isinstance(r, dict)]
-            total = to_int(data.get("total_results"))
+            data, from_v2 = pending.result()
+            results, total = _checked_page(data, from_v2, cursor)
             if first:
                 bar.start("observations" + (" (resumed)" if run.stats["resumed"] else ""), total or len(results))
                 first = False
             last = _last_page(results, total, OBSERVATIONS_PER_PAGE)
             page_ids = [i for i in (to_int(r.get("id")) for r in results) if i is not None]
             if not last and page_ids and max(page_ids) > cursor:
-                pending = pool.submit(client.observations, params | {"id_above": max(page_ids)})
+                pending = pool.submit(fetch_observations, client, run, params | {"id_above": max(page_ids)})
             cursor = _store_page(con, run, results, cursor, may_restore)
             bar.page(len(results))
             if last:
@@ -261,6 +305,26 @@ def _harvest_observations(cfg, con, client: InatClient, run: _Run, bbox, full: b
         pool.shutdown(wait=True, cancel_futures=True)
     db.save_state(con, SCOPE_OBSERVATIONS, in_progress=False, id_above=None, updated_since=None,
                   last_success_at=began)
+
+
+def _checked_page(data: dict, from_v2: bool, cursor: int) -> tuple[list[dict], int | None]:
+    """The page's records and ``total_results``, or an :class:`InatError` naming what is
+    wrong, before anything of the page is stored (the cursor stays where it was)."""
+    results = data.get("results")
+    total = to_int(data.get("total_results"))
+    if results is None or not isinstance(results, list):
+        raise InatError(f"iNaturalist answered a page without a results list after id {cursor}; "
+                        "nothing of it was stored, the next run starts again there")
+    if not results and total:
+        raise InatError(f"iNaturalist answered an empty page while total_results = {total} after id {cursor}; "
+                        "nothing was skipped: the next run asks again from there")
+    try:
+        for record in results:
+            check_record(record, require_all=from_v2)
+    except RecordProblem as exc:
+        raise InatError(f"iNaturalist sent an unusable record ({exc}) in the page after id {cursor}; "
+                        "that page was not stored and the next run asks for it again") from None
+    return results, total
 
 
 def _last_page(results: list, total: int | None, per_page: int) -> bool:

@@ -1,0 +1,169 @@
+"""API v2 with the field selection: what is sent, the v1 fallback, bad answers, the
+footprint each run records, and the request budget across processes.
+Real HTTP to the stand-in server (real-shaped records), a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from biodiv.inat.client import InatError
+from biodiv.inat.fields import OBSERVATION_FIELDS
+from biodiv.inat.harvest import harvest
+from biodiv.inat.parse import decompress_raw
+from helpers_harvest import ObservationSet, StandInInat, Taxonomy, build_template, harvest_config
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.shared
+
+
+@pytest.fixture(scope="module")
+def template_db(tmp_path_factory):
+    return build_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture
+def setup(tmp_path, template_db):
+    tax = Taxonomy(30)
+    obs = ObservationSet(500, tax)
+
+    def _setup(api, **inat):
+        cfg = harvest_config(tmp_path, api.url, **inat)
+        shutil.copyfile(template_db, cfg.db)
+        return cfg
+    return tax, obs, _setup
+
+
+def _stored(con):
+    return [r[0] for r in con.execute("SELECT id FROM observations ORDER BY id").fetchall()]
+
+
+def test_v2_request_carries_the_selection_and_the_store_keeps_only_it(setup):
+    tax, obs, make = setup
+    with StandInInat(obs, tax) as api:
+        cfg = make(api)
+        with cfg.store().write() as con:
+            summary = harvest(cfg, con, progress=False, attach=False)
+            raw = con.execute("SELECT raw FROM observation_raw ORDER BY id LIMIT 1").fetchone()[0]
+            row = con.execute("SELECT user_name, time_zone, identified_by, photo_attribution, observed_at "
+                              "FROM observations ORDER BY id LIMIT 1").fetchone()
+    calls = api.requests_to("/v2/observations")
+    assert len(calls) == 3 and not api.requests_to("/v1/observations")
+    path, q, headers = calls[0]
+    assert headers["X-HTTP-Method-Override"] == "GET" and headers["_fields"] == OBSERVATION_FIELDS
+    assert q["per_page"] == "200" and q["order_by"] == "id" and q["id_above"] == "0"
+    assert summary["api"] == "v2" and summary["new"] == 500
+    first = obs.record(obs.ids()[0])
+    assert set(decompress_raw(raw)) == set(OBSERVATION_FIELDS)
+    assert row[1] == "Europe/Paris" and row[2] and row[3].startswith("(c) user") and row[4] is not None
+    assert row[0] == first["user"]["name"]
+    # footprint: requests, bytes over the wire (gzip) and decoded, bytes written
+    assert summary["requests"] == api.count
+    assert summary["bytes_downloaded"] == api.bytes_sent < summary["json_bytes"]
+    assert summary["json_bytes"] / 500 < 4_000          # v1 records of this shape weigh ~59 KB
+    assert summary["bytes_written"] >= 0
+
+
+def test_v2_error_falls_back_to_v1_and_says_so(setup):
+    tax, obs, make = setup
+    with StandInInat(obs, tax) as api:
+        api.v2_status = 422
+        cfg = make(api)
+        with cfg.store().write() as con:
+            summary = harvest(cfg, con, progress=False, attach=False)
+            assert _stored(con) == obs.ids()
+            log = con.execute("SELECT json_extract_string(stats, '$.log[0]') FROM runs WHERE id = ?",
+                              [summary["run_id"]]).fetchone()[0]
+            raw = con.execute("SELECT raw FROM observation_raw ORDER BY id LIMIT 1").fetchone()[0]
+    assert summary["api"] == "v1" and "API v2 refused" in log and "HTTP 422" in log
+    # one refused v2 request, then v1 for the rest of the pass
+    assert len(api.requests_to("/v2/observations")) == 1 and len(api.requests_to("/v1/observations")) == 3
+    assert set(decompress_raw(raw)) <= set(OBSERVATION_FIELDS)     # v1 records are stored projected
+
+
+def _drop_field(results):
+    del results[5]["updated_at"]
+    return results
+
+
+def _wrong_type(results):
+    results[7]["taxon"] = "Bufo bufo"
+    return results
+
+
+def _bad_geoprivacy(results):
+    results[3]["geoprivacy"] = "secret"
+    return results
+
+
+@pytest.mark.parametrize("fault, message", [
+    (_drop_field, "selected field 'updated_at' is missing"),
+    (_wrong_type, "'taxon' is a str"),
+    (_bad_geoprivacy, "unknown geoprivacy value 'secret'"),
+    ("empty", "empty page while total_results"),
+])
+def test_bad_v2_page_is_not_stored_and_nothing_is_skipped(setup, fault, message):
+    tax, obs, make = setup
+    with StandInInat(obs, tax) as api:
+        cfg = make(api)
+        store = cfg.store()
+        seen = []
+
+        def arm(server):
+            # the second page is broken
+            if server.obs_pages == 1 and not seen:
+                seen.append(1)
+                if fault == "empty":
+                    server.empty_v2_pages = 1
+                else:
+                    server.mutate_v2 = fault
+        api.on_request = arm
+        with pytest.raises(InatError, match=message):
+            with store.write() as con:
+                harvest(cfg, con, progress=False, attach=False)
+        api.on_request = None
+        with store.write() as con:      # the working copy: first page kept, not the broken one
+            assert _stored(con) == obs.ids()[:200]
+            status, msg = con.execute("SELECT status, message FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+            assert status == "failed" and message.split("'")[0] in msg
+            summary = harvest(cfg, con, progress=False, attach=False)
+            assert summary["resumed"] and _stored(con) == obs.ids()
+        resumed = api.requests_to("/v2/observations")[-2]
+        assert int(resumed[1]["id_above"]) == obs.ids()[199]
+
+
+RATE_SCRIPT = """
+import sys, time, json
+from biodiv.config import load_config
+from biodiv.inat.client import InatClient
+cfg = load_config(sys.argv[1])
+client = InatClient(cfg)
+for _ in range(int(sys.argv[2])):
+    client.observations({"per_page": 1, "only_id": "true"})
+"""
+
+
+def test_rate_limit_holds_across_restarts(tmp_path, setup):
+    """Four processes in a row, each sending 4 requests: the burst window (5 requests per
+    5 s at per_second = 1) holds across them, because request times are persisted."""
+    tax, obs, _ = setup
+    with StandInInat(obs, tax) as api:
+        cfg = harvest_config(tmp_path, api.url, per_second=1, per_minute=60)
+        cfg_file = cfg.save(tmp_path / "biodiv.toml")
+        times = []
+        api.on_request = lambda server: times.append(time.monotonic())
+        for _ in range(4):
+            proc = subprocess.run([sys.executable, "-c", RATE_SCRIPT, str(cfg_file), "4"], cwd=REPO,
+                                  capture_output=True, text=True, timeout=120)
+            assert proc.returncode == 0, proc.stderr
+    assert len(times) == 16
+    # any 5 s window holds at most 5 requests (+1 for the window edge)
+    worst = max(sum(1 for t in times if start <= t < start + 5.0) for start in times)
+    assert worst <= 6, worst
+    assert times[-1] - times[0] >= 10     # without persistence: 16 requests in about a second
