@@ -158,6 +158,21 @@ def to_wgs84(frame: gpd.GeoDataFrame, label: str) -> gpd.GeoDataFrame:
     return out
 
 
+def check_finite(frame: gpd.GeoDataFrame, code_field: str, area_type: str, label: str) -> None:
+    """Refuse features with a NaN or infinite coordinate, naming them by code.
+
+    Why before anything else: GEOS fails on them deep inside reprojection or repair
+    with an error that names neither the file nor the feature."""
+    coords, index = shapely.get_coordinates(frame.geometry.values, return_index=True)  # x, y only
+    bad_rows = np.unique(index[~np.isfinite(coords).all(axis=1)])
+    if bad_rows.size:
+        codes = [_as_code(v, area_type) or "(no code)" for v in frame[code_field].iloc[bad_rows].tolist()]
+        raise AreaImportError(
+            f"{label}: {len(codes)} feature(s) have a NaN or infinite coordinate (code {', '.join(codes[:5])}"
+            f"{', ...' if len(codes) > 5 else ''}); fix or remove them and import again"
+        )
+
+
 def polygonal_part(geom):
     """The polygonal part of a geometry (Polygon/MultiPolygon), or None."""
     if geom is None or geom.is_empty:
@@ -242,8 +257,12 @@ def prepare_areas(
 
     source_crs = frame.crs.to_string() if frame.crs is not None else None
     frame = frame[~(geoms.isna() | geoms.is_empty)]
+    check_finite(frame, cfield, area_type, label)
     frame = to_wgs84(frame, label)
-    fixed, repaired = repair(frame.geometry.values)
+    try:
+        fixed, repaired = repair(frame.geometry.values)
+    except shapely.errors.GEOSException as exc:  # a geometry GEOS cannot even repair
+        raise AreaImportError(f"{label}: a geometry cannot be repaired ({str(exc).splitlines()[0]})") from None
     bad = [i for i, g in enumerate(fixed) if g is None]
     if len(bad) == len(fixed):
         kinds = sorted(set(frame.geometry.geom_type))

@@ -33,7 +33,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from biodiv.errors import BiodivError
+from biodiv.errors import BiodivError, DiskFull, disk_full_cause, free_bytes, megabytes
 
 try:  # the package version for the User-Agent, without failing in a source checkout
     from importlib.metadata import version as _version
@@ -147,10 +147,19 @@ def _ows_exception(text: str) -> str | None:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if disk_full_cause(exc) is None:
+            raise
+        raise DiskFull(
+            f"disk full while caching {path.name} in {path.parent}: {megabytes(len(data))} needed, "
+            f"{megabytes(free_bytes(path.parent))} free; free some space and run the command again"
+        ) from None
 
 
 def _cached(path: Path, url: str, refresh: bool) -> Download | None:

@@ -25,7 +25,7 @@ from typing import Iterator
 
 import duckdb
 
-from biodiv.errors import BiodivError
+from biodiv.errors import BiodivError, DiskFull, causes, disk_full_cause, failed_path, free_bytes, megabytes
 
 
 class StoreError(BiodivError):
@@ -38,6 +38,62 @@ class StoreMissing(StoreError):
 
 class StoreBusy(StoreError):
     pass
+
+
+class StoreCorrupt(StoreError):
+    """The file's blocks fail DuckDB's checksums (or its header is damaged)."""
+
+
+class StoreDiskFull(StoreError, DiskFull):
+    pass
+
+
+# What DuckDB says, first line (duckdb 1.5): a lock held by another process, a damaged block.
+_LOCK_TEXT = ("Could not set lock on file", "Conflicting lock is held")
+_CORRUPT_TEXT = ("Corrupt database file", "does not match stored checksum")
+
+
+def failure_kind(exc: BaseException) -> str | None:
+    """``"disk_full"``, ``"corrupt"`` or ``"busy"`` for a failure of the chain of ``exc``
+    that the user must act on in a specific way, else None.
+
+    Why on the message: DuckDB raises one ``IOException`` class for all three (and a
+    lock error is not a substring test on "lock": "block" contains it)."""
+    if disk_full_cause(exc) is not None:
+        return "disk_full"
+    for e in causes(exc):
+        if not isinstance(e, duckdb.Error):
+            continue
+        msg = str(e)
+        if any(t in msg for t in _LOCK_TEXT):
+            return "busy"
+        if any(t in msg for t in _CORRUPT_TEXT):
+            return "corrupt"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text.removeprefix("IO Error: ")
+
+
+def corrupt_error(path: Path, exc: BaseException) -> StoreCorrupt:
+    detail = next((_first_line(e) for e in causes(exc) if isinstance(e, duckdb.Error)), _first_line(exc))
+    return StoreCorrupt(
+        f"{path} is corrupt ({detail}); it was left untouched: restore a backup, or move it away "
+        "and rebuild it with `biodiv init` then `biodiv update`"
+    )
+
+
+def _open_error(path: Path | str, exc: BaseException) -> StoreError:
+    """The one-line error for a file DuckDB refused to open or attach."""
+    msg = _first_line(exc)
+    kind = failure_kind(exc)
+    if kind == "busy":
+        return StoreBusy(f"{path} is locked by another process: {msg}")
+    if kind == "corrupt":
+        return corrupt_error(Path(path), exc)
+    return StoreError(f"{path} is not a readable DuckDB database ({msg})")
 
 
 # ---------------------------------------------------------------------------
@@ -82,10 +138,7 @@ def connect(path: Path | str | None = None, read_only: bool = False) -> duckdb.D
     try:
         con = duckdb.connect(target, read_only=read_only)
     except duckdb.IOException as exc:
-        msg = str(exc).splitlines()[0]
-        if "lock" in msg.lower():
-            raise StoreBusy(f"{target} is locked by another process: {msg}") from None
-        raise StoreError(f"{target} is not a readable DuckDB database ({msg})") from None
+        raise _open_error(target, exc) from None
     except duckdb.Error as exc:
         raise StoreError(f"{target} could not be opened: {str(exc).splitlines()[0]}") from None
     load_spatial(con)
@@ -117,10 +170,7 @@ def open_attached(
         con.execute(f"ATTACH '{quoted}' AS {CATALOG} ({options})")
     except duckdb.Error as exc:
         con.close()
-        msg = str(exc).splitlines()[0]
-        if "lock" in msg.lower():
-            raise StoreBusy(f"{path} is locked by another process: {msg}") from None
-        raise StoreError(f"{path} is not a readable DuckDB database ({msg})") from None
+        raise _open_error(path, exc) from None
     con.execute(f"USE {CATALOG}")
     return con
 
@@ -212,6 +262,7 @@ class Store:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
+        self.resumed = False   # set by each writer: did it resume a leftover working copy?
 
     @property
     def wip_path(self) -> Path:
@@ -249,9 +300,15 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A reader, closed after use; damaged blocks met while reading are reported as a
+        corrupt file (one line) instead of DuckDB's error."""
         con = self.reader()
         try:
             yield con
+        except duckdb.Error as exc:
+            if failure_kind(exc) == "corrupt":
+                raise corrupt_error(self.path, exc) from None
+            raise
         finally:
             con.close()
 
@@ -288,9 +345,12 @@ class Store:
             # restored backup): the leftover is stale, never let it override the file
             self.wip_path.unlink()
             wal.unlink(missing_ok=True)
+        self.resumed = False
         if self.wip_path.exists():
             try:
-                return open_attached(self.wip_path, read_only=False)  # a killed run's work: resume
+                con = open_attached(self.wip_path, read_only=False)  # a killed run's work: resume
+                self.resumed = True
+                return con
             except StoreBusy:
                 raise
             except StoreError:
@@ -298,18 +358,31 @@ class Store:
                 wal.unlink(missing_ok=True)
         if self.path.exists():
             tmp = self.wip_path.with_name(self.wip_path.name + ".tmp")
-            shutil.copyfile(self.path, tmp)
-            # on disk before it is renamed (a crash never leaves a half-written copy
-            # under the working name), and so that the first commit of whatever runs
-            # next does not pay for flushing the whole copy (~0.2 s per 80 MB)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
+            try:
+                shutil.copyfile(self.path, tmp)
+                # on disk before it is renamed (a crash never leaves a half-written copy
+                # under the working name), and so that the first commit of whatever runs
+                # next does not pay for flushing the whole copy (~0.2 s per 80 MB)
+                with open(tmp, "rb+") as f:
+                    os.fsync(f.fileno())
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                if disk_full_cause(exc) is None:
+                    raise
+                need = self.path.stat().st_size
+                raise StoreDiskFull(
+                    f"disk full in {self.wip_path.parent}: the working copy of {self.path.name} needs "
+                    f"{megabytes(need)}, {megabytes(free_bytes(self.wip_path.parent))} free; nothing was "
+                    f"changed ({self.path} is intact): free at least {megabytes(need)} there and run the command again"
+                ) from None
             os.replace(tmp, self.wip_path)
             try:
                 return open_attached(self.wip_path, read_only=False)
-            except StoreError:
+            except StoreError as exc:
                 self.wip_path.unlink()
                 wal.unlink(missing_ok=True)
+                if isinstance(exc, StoreCorrupt):
+                    raise corrupt_error(self.path, exc.__context__ or exc) from None
                 raise StoreError(
                     f"{self.path} is not a readable DuckDB database (left untouched): "
                     "restore a backup, or move it away and run `biodiv init`"
@@ -340,11 +413,45 @@ class Store:
                 migrate(con)
                 yield con
                 con.execute("CHECKPOINT biodiv")
-            except BaseException:
+            except BaseException as exc:
                 con.close()
+                kind = failure_kind(exc)
+                if kind == "disk_full":
+                    raise self._disk_full(exc) from None
+                if kind == "corrupt":
+                    raise self._corrupt_wip(exc, self.resumed) from None
                 raise
             con.close()
             self._publish()
+
+    def _disk_full(self, exc: BaseException) -> StoreDiskFull:
+        """The line for a write that filled its disk. The working copy is kept: what was
+        committed in it (harvest pages) resumes once space is freed, and the published file
+        was never opened for writing."""
+        where = failed_path(disk_full_cause(exc), self.wip_path)
+        wip = self.wip_path.stat().st_size if self.wip_path.exists() else 0
+        published = self.path.stat().st_size if self.path.exists() else wip
+        kept = (
+            f"the working copy {self.wip_path.name} ({megabytes(wip)}) is kept and the next run resumes "
+            f"from it (delete it to start over)" if self.wip_path.exists() else "nothing was kept"
+        )
+        return StoreDiskFull(
+            f"disk full while writing {where} ({megabytes(free_bytes(where))} free): free at least "
+            f"{megabytes(published)} in {where.parent} and run the command again; {self.path} is intact, {kept}"
+        )
+
+    def _corrupt_wip(self, exc: BaseException, resumed: bool) -> StoreCorrupt:
+        """Damaged blocks met while writing: the working copy is removed (it cannot be
+        trusted) and the line says which file is damaged."""
+        self.wip_path.unlink(missing_ok=True)
+        Path(str(self.wip_path) + ".wal").unlink(missing_ok=True)
+        if resumed:
+            detail = next((_first_line(e) for e in causes(exc) if isinstance(e, duckdb.Error)), "")
+            return StoreCorrupt(
+                f"the working copy left by an interrupted run was corrupt ({detail}) and was removed; "
+                f"{self.path} is untouched: run the command again"
+            )
+        return corrupt_error(self.path, exc)
 
     def discard_wip(self) -> None:
         """Forget unpublished work (used after a failed step whose effects must not survive)."""
