@@ -248,6 +248,30 @@ def missing_types(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [t for t in REFERENCE_TYPES if t not in present and t not in fetched]
 
 
+OPTIONAL_TYPES = ("n2000_zsc", "n2000_zps")
+
+
+def fetch_missing_areas(cfg, con: duckdb.DuckDBPyConnection, types: list[str]) -> list[str]:
+    """What ``biodiv update`` fetches before harvesting: the missing reference layers.
+
+    Communes are required (their outline bounds the harvest and decides the territory):
+    their failure stops the update. Natura 2000 layers are optional: each one whose
+    service fails is skipped and its reason returned, so that the harvest still runs
+    (and the next update tries the layer again, see :func:`missing_types`)."""
+    from biodiv.areas.sources import GeoSourceError
+
+    required = [t for t in types if t not in OPTIONAL_TYPES]
+    if required:
+        fetch_areas(cfg, con, types=required)
+    failures = []
+    for t in (t for t in types if t in OPTIONAL_TYPES):
+        try:
+            fetch_areas(cfg, con, types=[t])
+        except GeoSourceError as exc:
+            failures.append(f"{t} sites could not be fetched: {exc}")
+    return failures
+
+
 def list_areas(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """One row per area type present: count, total km², sources and latest date."""
     rows = con.execute(

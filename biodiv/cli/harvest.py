@@ -50,17 +50,23 @@ def _run(ctx: typer.Context, full: bool, reconcile: bool, progress: bool, fetch_
     if fetch_areas and not store.exists() and not store.wip_path.exists():
         _first_init(ctx, err)
         cfg = get_config(ctx)
+    failures: list[str] = []
     with store.write() as con:
         if fetch_areas:
             if con.execute("SELECT count(*) FROM territory").fetchone()[0] == 0:
                 raise TerritoryMissing("no territory is defined yet: run `biodiv init` first")
-            from biodiv.areas.reference import fetch_areas as fetch, missing_types
+            from biodiv.areas.reference import fetch_missing_areas, missing_types
 
             missing = missing_types(con)
             if missing:
                 err.print(f"fetching missing reference areas: {', '.join(missing)}", highlight=False)
-                fetch(cfg, con, types=missing)
-        return harvest(cfg, con, full=full, reconcile=reconcile, progress=progress)
+                failures = fetch_missing_areas(cfg, con, missing)   # Natura 2000 down: warned, harvest goes on
+                for failure in failures:
+                    err.print(f"[yellow]warning:[/] {failure}", highlight=False, soft_wrap=True)
+        summary = harvest(cfg, con, full=full, reconcile=reconcile, progress=progress)
+    if failures:
+        summary["areas_not_fetched"] = failures
+    return summary
 
 
 def _first_init(ctx: typer.Context, err) -> None:
@@ -98,8 +104,18 @@ def update_command(
     reconcile: bool = typer.Option(False, "--reconcile", help="Also look for deleted observations."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
-    """The everyday command: fetch reference areas if missing, harvest, attach."""
-    print_summary(_run(ctx, full, reconcile, progress, fetch_areas=True))
+    """The everyday command: fetch reference areas if missing, harvest, attach.
+
+    Exit code 3 (partial) when an optional layer (Natura 2000) could not be fetched."""
+    from biodiv.errors import EXIT_PARTIAL
+
+    summary = _run(ctx, full, reconcile, progress, fetch_areas=True)
+    print_summary(summary)
+    if summary.get("areas_not_fetched"):
+        _, err = _consoles()
+        err.print("[yellow]partial:[/] harvested and attached, but some reference areas could not be fetched "
+                  "(warned above); the next `biodiv update` tries them again", highlight=False, soft_wrap=True)
+        raise SystemExit(EXIT_PARTIAL)   # not typer.Exit: the root runs click with standalone_mode=False
 
 
 def register(app: typer.Typer) -> None:
