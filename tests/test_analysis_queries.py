@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import pandas as pd
 import pytest
 
 from biodiv.errors import BiodivError
@@ -27,9 +28,15 @@ def con(fixture_store):
     c.close()
 
 
+def _plain(v):
+    """None for every kind of missing value (None, NaN, pandas NA/NaT), the value otherwise."""
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return v
+
+
 def rows(df, *cols):
-    return [tuple(None if (v is None or (isinstance(v, float) and math.isnan(v))) else v for v in r)
-            for r in df[list(cols)].itertuples(index=False)]
+    return [tuple(_plain(v) for v in r) for r in df[list(cols)].itertuples(index=False)]
 
 
 def test_species_by_area(con):
@@ -164,11 +171,107 @@ def test_outside_or_obscured(con):
     assert list(run_query(con, "outside_or_obscured", {"kind": "obscured"})["id"]) == [6]
 
 
-def test_every_query_file_has_a_value_test():
+def _days_ago(d: dt.date) -> int:
+    return (dt.date.today() - d).days
+
+
+# The whole result of every named query (every declared column, every row, in order) with
+# its default parameters (plus the required ones), computed by hand from the fixture table
+# of tests/helpers_analysis.py. A query file without an entry here fails
+# test_every_query_file_has_hand_computed_values; a change of its SQL that changes any
+# value or the order fails test_query_result_is_the_hand_computed_table.
+HAND_COMPUTED: dict[str, tuple[dict, list[tuple]]] = {
+    # verifiable grades: Alpha obs 1, 2, 6 (3 species; 8 removed), Beta obs 3, 4 (Quercus ilex
+    # with its subspecies), 9; per km²: 3/80, 3/80; 3/40, 2/40
+    "commune_richness": ({}, [
+        ("34001", "Alpha", 80.0, 3, 3, 0.038, 0.038),
+        ("34002", "Beta", 40.0, 3, 2, 0.075, 0.05),
+        ("34003", "Gamma", 20.0, 0, 0, 0.0, 0.0),
+    ]),
+    # verifiable in the territory: Aves obs 2, 6, 9 (Aquila, Passer), Plantae 3, 4, Amphibia 1
+    "group_breakdown": ({}, [
+        ("Aves", 3, 2, 50.0), ("Plantae", 2, 1, 33.3), ("Amphibia", 1, 1, 16.7),
+    ]),
+    # every grade; never observed first, then the longest since
+    "last_observation_by_area": ({}, [
+        ("commune", "34003", "Gamma", None, None, None, 0),
+        ("n2000_zps", "FR9112004", "Garrigues", None, None, None, 0),
+        ("n2000_zsc", "FR9101388", "Gorges", dt.date(2024, 4, 15), _days_ago(dt.date(2024, 4, 15)),
+         "Quercus ilex", 2),
+        ("commune", "34001", "Alpha", dt.date(2024, 7, 1), _days_ago(dt.date(2024, 7, 1)), "Passer domesticus", 3),
+        ("commune", "34002", "Beta", dt.date(2025, 5, 5), _days_ago(dt.date(2025, 5, 5)), "Aquila fasciata", 4),
+    ]),
+    # Gorges: obs 1 (certain, Epidalea, protected) and 3 (edge, Quercus ilex)
+    "n2000_sites": ({}, [
+        ("FR9101388", "Gorges", "n2000_zsc", 40.0, 2, 1, 2, 1, 0, dt.date(2024, 4, 15)),
+        ("FR9112004", "Garrigues", "n2000_zps", 10.0, 0, 0, 0, 0, 0, None),
+    ]),
+    # 2023: obs 1, 2; 2024: obs 3/4, 6; 2025 adds none (obs 9 is Aquila again, 7 is outside)
+    "new_species_by_year": ({}, [
+        (2023, 2, 2, "Aquila fasciata, Epidalea calamita"),
+        (2024, 2, 4, "Passer domesticus, Quercus ilex"),
+    ]),
+    # every grade: Alpha alice 2023-04-10, bob 2023-05-02 and 2024-07-01; Beta alice 2024-04-15
+    # (obs 3 and 4), chloe 2024-06-20, alice 2025-05-05
+    "observer_effort": ({}, [
+        ("34001", "Alpha", 80.0, 2, 3, 3, 0.038),
+        ("34002", "Beta", 40.0, 2, 3, 4, 0.075),
+        ("34003", "Gamma", 20.0, 0, 0, 0, 0.0),
+    ]),
+    "outside_or_obscured": ({}, [
+        (7, dt.date(2025, 3, 3), "Passer domesticus", "outside", False, False, 15.0, "34999",
+         "https://www.inaturalist.org/observations/7"),
+        (6, dt.date(2024, 7, 1), "Passer domesticus", "obscured", True, True, None, "34001",
+         "https://www.inaturalist.org/observations/6"),
+    ]),
+    # Quercus ilex and its subspecies, verifiable: obs 3 and 4, April 2024, alice
+    "phenology": ({"taxon_id": 102}, [
+        (m, 2 if m == 4 else 0, 1 if m == 4 else 0, 1 if m == 4 else 0) for m in range(1, 13)
+    ]),
+    "protected_species": ({}, [
+        (101, "Aquila fasciata", "Aigle de Bonelli", "Aves", True, True, "PN", "EN (France métropolitaine)",
+         2, dt.date(2025, 5, 5), "Alpha, Beta"),
+        (100, "Epidalea calamita", "Crapaud calamite", "Amphibia", True, False, "PN", None,
+         1, dt.date(2023, 4, 10), "Alpha"),
+    ]),
+    # obs 1, 2, 4, 6 research; 3, 9 needs_id; 5 casual (of 7 in the territory, 8 removed)
+    "quality_grades": ({}, [
+        ("research", 4, 57.1), ("needs_id", 2, 28.6), ("casual", 1, 14.3),
+    ]),
+    # Alpha, verifiable: obs 1, 2, 6, by group then name
+    "species_by_area": ({"area": "34001"}, [
+        (100, "Epidalea calamita", "Crapaud calamite", "Amphibia", 1, 1, 2023, 2023, dt.date(2023, 4, 10),
+         True, False, "PN", None),
+        (101, "Aquila fasciata", "Aigle de Bonelli", "Aves", 1, 1, 2023, 2023, dt.date(2023, 5, 2),
+         True, True, "PN", "EN (France métropolitaine)"),
+        (105, "Passer domesticus", "Moineau domestique", "Aves", 1, 1, 2024, 2024, dt.date(2024, 7, 1),
+         False, False, None, None),
+    ]),
+    # fewest observer-days per km² first: Gamma 0, Alpha 3/80, Beta 3/40
+    "under_surveyed": ({}, [
+        (1, "34003", "Gamma", 20.0, 0, 0.0, 0, None),
+        (2, "34001", "Alpha", 80.0, 3, 0.038, 3, dt.date(2024, 7, 1)),
+        (3, "34002", "Beta", 40.0, 3, 0.075, 2, dt.date(2025, 5, 5)),
+    ]),
+}
+
+
+def test_every_query_file_has_hand_computed_values():
     names = {q.name for q in list_queries()}
-    untested = {n for n in names if f"test_{n}" not in globals()}
-    assert not untested, f"add a test_<name> with hand-computed values for: {sorted(untested)}"
     assert len(names) >= 12
+    missing = sorted(names - set(HAND_COMPUTED))
+    assert not missing, f"add the hand-computed result of {missing} to HAND_COMPUTED"
+    assert not set(HAND_COMPUTED) - names, "HAND_COMPUTED names a query that no longer exists"
+
+
+@pytest.mark.parametrize("name", sorted(HAND_COMPUTED))
+def test_query_result_is_the_hand_computed_table(con, name):
+    params, expected = HAND_COMPUTED[name]
+    query = load_query(name)
+    df = run_query(con, query, params)
+    columns = [c for c, _ in query.columns]
+    assert list(df.columns) == columns
+    assert rows(df, *columns) == expected
 
 
 # ---------------------------------------------------------------------------

@@ -14,6 +14,13 @@ from helpers_areas import GeoStandIn, ccvh_n2000_layers, run_cli
 from helpers_harvest import ObservationSet, StandInInat, Taxonomy
 
 
+def table_rows(out: str) -> dict[str, str]:
+    """The two-column summary table the CLI prints, as {label: value}."""
+    cells = [[c.strip() for c in line.strip().strip("│").split("│")] for line in out.splitlines()
+             if line.count("│") == 3]
+    return {label: value for label, value in cells}
+
+
 def expected_flags(obs: ObservationSet, admin) -> tuple[int, int, int]:
     """(in the territory, outside, observations with a link), computed with shapely alone from
     the served records, the real CCVH communes and the stand-in's Natura 2000 sites: the
@@ -57,7 +64,8 @@ def test_update_fetches_missing_areas_then_harvests_and_attaches(config, shared_
         assert code == 0, err
         assert "defining the territory first" in err
         assert "fetching missing reference areas" in err
-        assert "requests made" in out and "400" in out
+        summary = table_rows(out)
+        assert summary["new"] == "400" and summary["attached"] == "400" and "requests made" in summary
         fetched = len(geo.requests)
 
         code, out, err = run_cli(["-c", cfg_file, "update", "--no-progress"], monkeypatch, capsys)
