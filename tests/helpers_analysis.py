@@ -233,3 +233,34 @@ def cli_invoke(args: list[str], store, tmp_path, monkeypatch, input: str | None 
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.chdir(tmp_path)
     return CliRunner().invoke(app, args, input=input, catch_exceptions=True)
+
+
+# ---------------------------------------------------------------------------
+# Extra rows for the export tests (tests/test_analysis_export_*.py): the privacy, time-zone
+# and country cases. Kept out of FIXTURE_SQL so the other tests' figures do not move.
+#   20 private geoprivacy: no coordinates, not attached (in_territory NULL)
+#   21 no location and no geoprivacy (not private), not attached
+#   22 Alpha, 2018-09-05 00:30 in Paris (22:30 UTC the day before): the midnight case
+#   23 Saint-Denis (La Réunion, 97411), 2024-01-11 00:30 at +04:00, outside the territory
+#   24 abroad (Barcelona), no commune, outside the territory
+#   25 Beta, 2025-01-01 00:15 in Paris (winter offset +01:00), obscured by taxon geoprivacy,
+#      captive, with an openly licensed photo
+#   26 Beta, private by taxon geoprivacy (no coordinates), in the territory
+# ---------------------------------------------------------------------------
+
+EXPORT_EXTRA_SQL = r"""
+INSERT INTO areas (id, type, code, name, geom, area_km2, xmin, ymin, xmax, ymax, in_territory, source) VALUES
+ (7, 'commune', '97411', 'Saint-Denis', ST_GeomFromText('POLYGON((55.40 -20.95, 55.50 -20.95, 55.50 -20.85, 55.40 -20.85, 55.40 -20.95))'), 142, 55.40, -20.95, 55.50, -20.85, false, 'fixture');
+INSERT INTO observations (id, uuid, observed_on, observed_at, quality_grade, taxon_id, lon, lat, geom,
+                          positional_accuracy, obscured, geoprivacy, taxon_geoprivacy, captive, place_guess,
+                          user_id, user_login, license_code, photo_url, photo_license, uri, in_territory,
+                          removed_at, updated_at) VALUES
+ (20, 'a0000000-0000-4000-8000-000000000020', DATE '2024-03-01', NULL, 'casual', 105, NULL, NULL, NULL, NULL, false, 'private', NULL, false, NULL, 2, 'bob', 'cc-by', NULL, NULL, 'https://www.inaturalist.org/observations/20', NULL, NULL, NULL),
+ (21, 'a0000000-0000-4000-8000-000000000021', DATE '2024-03-02', NULL, 'casual', 105, NULL, NULL, NULL, NULL, false, NULL, NULL, false, NULL, 2, 'bob', 'cc-by', NULL, NULL, 'https://www.inaturalist.org/observations/21', NULL, NULL, NULL),
+ (22, 'a0000000-0000-4000-8000-000000000022', DATE '2018-09-05', TIMESTAMPTZ '2018-09-04 22:30:00+00', 'research', 100, 3.4212345678, 43.5712345678, ST_Point(3.4212345678, 43.5712345678), 12, false, NULL, NULL, false, 'Alpha, Hérault, France', 1, 'alice', 'cc-by', NULL, NULL, 'https://www.inaturalist.org/observations/22', true, NULL, TIMESTAMPTZ '2018-09-06 10:00:00+00'),
+ (23, 'a0000000-0000-4000-8000-000000000023', DATE '2024-01-11', TIMESTAMPTZ '2024-01-10 20:30:00+00', 'research', 105, 55.45, -20.90, ST_Point(55.45, -20.90), 25, false, NULL, NULL, false, 'Saint-Denis, La Réunion', 3, 'chloe', 'cc0', NULL, NULL, 'https://www.inaturalist.org/observations/23', false, NULL, NULL),
+ (24, 'a0000000-0000-4000-8000-000000000024', DATE '2024-05-01', TIMESTAMPTZ '2024-05-01 10:00:00+00', 'research', 105, 2.17, 41.38, ST_Point(2.17, 41.38), 30, false, NULL, NULL, false, 'Barcelona, ES', 3, 'chloe', 'cc-by', NULL, NULL, 'https://www.inaturalist.org/observations/24', false, NULL, NULL),
+ (25, 'a0000000-0000-4000-8000-000000000025', DATE '2025-01-01', TIMESTAMPTZ '2024-12-31 23:15:00+00', 'casual', 101, 3.55, 43.55, ST_Point(3.55, 43.55), 100, true, NULL, 'obscured', true, 'Beta', 1, 'alice', 'cc-by-nc', 'https://inaturalist-open-data.s3.amazonaws.com/photos/72181173/square.jpeg', 'cc-by-nc', 'https://www.inaturalist.org/observations/25', true, NULL, NULL),
+ (26, 'a0000000-0000-4000-8000-000000000026', DATE '2025-02-01', NULL, 'research', 101, NULL, NULL, NULL, NULL, false, NULL, 'private', false, NULL, 1, 'alice', 'cc-by', NULL, NULL, 'https://www.inaturalist.org/observations/26', true, NULL, NULL);
+INSERT INTO observation_areas VALUES (22, 1, 'certain'), (23, 7, 'certain'), (25, 2, 'certain'), (26, 2, 'edge');
+"""

@@ -1,5 +1,6 @@
 """Exports round-trip: GeoPackage read back with pyogrio, GeoJSON, CSV, GeoParquet, and the
-Darwin Core archive checked against its own meta.xml. Filters and privacy rules hold in
+Darwin Core archive checked against its own meta.xml (tests/test_analysis_export_formats.py
+has the per-format cases: time zones, privacy, countries, types). Filters and privacy rules hold in
 every format; a failed export leaves no file behind."""
 
 from __future__ import annotations
@@ -109,14 +110,14 @@ def test_geojson_csv_parquet_round_trip(con, tmp_path):
     df = pd.read_csv(c)
     assert list(df["id"]) == [2, 6, 9] and "user_login" not in df.columns
     assert list(df["observed_on"]) == ["2023-05-02", "2024-07-01", "2025-05-05"]
-    assert list(df["lon"]) == [3.499, 3.41234567, 3.59]
+    assert list(df["longitude"]) == [3.499, 3.41234567, 3.59]
 
     pq = tmp_path / "obs.parquet"
     export(con, "parquet", pq, ExportFilter(quality="research"))
     back = gpd.read_parquet(pq)
-    assert list(back["id"]) == [1, 2, 4, 6] and back.crs.to_epsg() == 4326
-    assert back.geometry.iloc[0].x == 3.46
-    assert str(back["observed_on"].iloc[0]) == "2023-04-10"
+    assert sorted(back["id"]) == [1, 2, 4, 6] and back.crs.to_epsg() == 4326   # rows in Hilbert order
+    one = back.set_index("id").loc[1]
+    assert one.geometry.x == 3.46 and str(one["observed_on"]) == "2023-04-10"
 
 
 def test_darwin_core_archive_matches_its_meta_xml(con, tmp_path):
@@ -151,12 +152,12 @@ def test_darwin_core_archive_matches_its_meta_xml(con, tmp_path):
     assert (one["scientificName"], one["vernacularName"], one["taxonRank"]) == ("Epidalea calamita", "Crapaud calamite", "species")
     assert (one["kingdom"], one["class"], one["family"], one["genus"]) == ("Animalia", "Amphibia", "Bufonidae", "Epidalea")
     assert (one["decimalLatitude"], one["decimalLongitude"]) == ("43.55", "3.46")
-    assert one["geodeticDatum"] == "WGS84" and one["countryCode"] == "FR" and one["municipality"] == "Alpha"
+    assert one["geodeticDatum"] == "EPSG:4326" and one["countryCode"] == "FR" and one["municipality"] == "Alpha"
     assert one["license"] == "http://creativecommons.org/licenses/by/4.0/"
     assert one["recordedBy"] == ""                                      # public mode
     assert one["informationWithheld"] == ""
     six = recs["6"]
-    assert six["informationWithheld"].startswith("Coordinates obscured by iNaturalist")
+    assert six["informationWithheld"] == f"Coordinate uncertainty increased to {round(float(six['coordinateUncertaintyInMeters']))}m at the request of the observer"
     assert float(six["coordinateUncertaintyInMeters"]) > 27_000
     assert eml.find("dataset/title").text.endswith("Territoire test")
     assert eml.find("dataset/coverage/temporalCoverage/rangeOfDates/beginDate/calendarDate").text == "2023-04-10"
@@ -169,6 +170,8 @@ def test_dwca_private_mode_keeps_recorded_by(con, tmp_path):
         rows = list(csv.DictReader(io.StringIO(zf.read("occurrence.txt").decode()), delimiter="\t",
                                    quoting=csv.QUOTE_NONE))
     assert [(r["catalogNumber"], r["recordedBy"]) for r in rows] == [("1", "alice"), ("3", "alice")]
+    assert rows[0]["recordedByID"] == "https://www.inaturalist.org/people/1"
+    assert rows[0]["dynamicProperties"] == '{"inaturalistLogin":"alice"}'   # captive unknown in the fixture
 
 
 def test_failed_export_leaves_no_file_and_keeps_the_old_one(con, tmp_path):

@@ -250,12 +250,17 @@ def export(
     certain_only: bool = typer.Option(False, "--certain-only", help="Only observations surely inside the area (or their commune)."),
     include_outside: bool = typer.Option(False, "--include-outside", help="Also observations attached outside the territory."),
     public: Optional[bool] = typer.Option(None, "--public/--private", help="Drop observer logins (default: dashboard.public_mode)."),
+    spreadsheet: bool = typer.Option(False, "--spreadsheet", help="CSV only: for a French spreadsheet (; separator, UTF-8 with BOM, decimal comma)."),
 ) -> None:
     """Export observations (GeoPackage adds communes, natura2000 and territory layers)."""
     from biodiv.cli.context import get_config
     from biodiv.analysis.exports import ExportFilter
     from biodiv.analysis.exports import export as do_export
 
+    from biodiv.analysis.exports import ExportError
+
+    if spreadsheet and fmt != ExportFormat.csv:
+        raise ExportError("--spreadsheet applies to --format csv only")
     cfg = get_config(ctx)
     filters = ExportFilter(
         area=area, since=_date(since, "--since"), until=_date(until, "--until"), group=group,
@@ -264,7 +269,8 @@ def export(
     public_mode = cfg.dashboard.public_mode if public is None else public
     con = _reader(ctx)
     try:
-        result = do_export(con, fmt.value, out, filters, public_mode=public_mode)
+        result = do_export(con, fmt.value, out, filters, public_mode=public_mode,
+                           csv_dialect="spreadsheet" if spreadsheet else "standard")
     finally:
         con.close()
     console, err = _consoles()

@@ -1,0 +1,365 @@
+"""Darwin Core Archive (DwC-A) of observations, for GBIF and SINP exchange.
+
+Why a hand-made writer: a DwC-A is a few small files in a zip (``occurrence.txt``, the
+Simple Multimedia extension ``multimedia.txt``, the ``meta.xml`` descriptor mapping each
+column to its term URI, and the ``eml.xml`` dataset metadata); the standard library writes
+them without another dependency, and tests read them back with python-dwca-reader.
+
+Terms follow iNaturalist's own DwC-A where it has one (``recordedBy`` the observer's name,
+``recordedByID`` a link to the observer, ``identifiedBy``/``dateIdentified``,
+``verbatimLocality``, ``informationWithheld`` worded as iNaturalist words it), Darwin Core
+(``http://rs.tdwg.org/dwc/terms/``) for everything else, Dublin Core for ``license``,
+``rightsHolder``, ``references`` and ``modified``. The iNaturalist login and the captive flag
+have no Darwin Core term: they go in ``dynamicProperties`` (JSON).
+
+The files are tab-separated UTF-8 without quoting (``fieldsEnclosedBy=""``): tabs and line
+breaks inside values are replaced by spaces so that each record stays on one line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import uuid
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from biodiv.analysis.exports.select import local_iso, utc_iso
+
+DWC = "http://rs.tdwg.org/dwc/terms/"
+DCTERMS = "http://purl.org/dc/terms/"
+TEXT_NS = "http://rs.tdwg.org/dwc/text/"
+EML_NS = "eml://ecoinformatics.org/eml-2.1.1"
+MULTIMEDIA_ROW = "http://rs.gbif.org/terms/1.0/Multimedia"
+
+LICENSE_URLS = {
+    "cc0": "http://creativecommons.org/publicdomain/zero/1.0/",
+    "cc-by": "http://creativecommons.org/licenses/by/4.0/",
+    "cc-by-sa": "http://creativecommons.org/licenses/by-sa/4.0/",
+    "cc-by-nd": "http://creativecommons.org/licenses/by-nd/4.0/",
+    "cc-by-nc": "http://creativecommons.org/licenses/by-nc/4.0/",
+    "cc-by-nc-sa": "http://creativecommons.org/licenses/by-nc-sa/4.0/",
+    "cc-by-nc-nd": "http://creativecommons.org/licenses/by-nc-nd/4.0/",
+}
+LICENSE_NAMES = {
+    "cc0": "Public Domain (CC0 1.0)",
+    "cc-by": "Creative Commons Attribution (CC-BY) 4.0",
+    "cc-by-nc": "Creative Commons Attribution Non Commercial (CC-BY-NC) 4.0",
+}
+# The licences GBIF publishes under, least to most restrictive: a dataset takes the most
+# restrictive licence of its records.
+GBIF_LICENSES = ("cc0", "cc-by", "cc-by-nc")
+
+WITHHELD_OBSCURED = "Coordinate uncertainty increased to {m}m {why}"
+WITHHELD_PRIVATE = "Coordinates hidden {why}"
+WHY_OBSERVER = "at the request of the observer"
+WHY_TAXON = "to protect threatened taxon"
+GENERALIZED = "Coordinates randomised by iNaturalist within a 0.2 degree cell"
+
+# (term name, namespace) in column order; occurrenceID first (it is the record id).
+TERMS: list[tuple[str, str]] = [
+    ("occurrenceID", DWC), ("basisOfRecord", DWC), ("institutionCode", DWC),
+    ("collectionCode", DWC), ("datasetName", DWC), ("catalogNumber", DWC),
+    ("otherCatalogNumbers", DWC), ("occurrenceStatus", DWC), ("occurrenceRemarks", DWC),
+    ("recordedBy", DWC), ("recordedByID", DWC), ("identifiedBy", DWC), ("dateIdentified", DWC),
+    ("degreeOfEstablishment", DWC),
+    ("eventDate", DWC), ("year", DWC), ("month", DWC), ("day", DWC),
+    ("scientificName", DWC), ("vernacularName", DWC), ("taxonRank", DWC), ("taxonID", DWC),
+    ("kingdom", DWC), ("phylum", DWC), ("class", DWC), ("order", DWC), ("family", DWC),
+    ("genus", DWC),
+    ("decimalLatitude", DWC), ("decimalLongitude", DWC), ("coordinateUncertaintyInMeters", DWC),
+    ("geodeticDatum", DWC), ("countryCode", DWC), ("municipality", DWC),
+    ("locationID", DWC), ("verbatimLocality", DWC), ("identificationVerificationStatus", DWC),
+    ("informationWithheld", DWC), ("dataGeneralizations", DWC), ("dynamicProperties", DWC),
+    ("license", DCTERMS), ("rightsHolder", DCTERMS), ("references", DCTERMS), ("modified", DCTERMS),
+]
+# Simple Multimedia extension (http://rs.gbif.org/extension/gbif/1.0/multimedia.xml).
+MEDIA_TERMS: list[tuple[str, str]] = [
+    ("coreid", ""), ("type", DCTERMS), ("format", DCTERMS), ("identifier", DCTERMS),
+    ("references", DCTERMS), ("creator", DCTERMS), ("publisher", DCTERMS),
+    ("license", DCTERMS), ("rightsHolder", DCTERMS),
+]
+
+
+def _text(v) -> str:
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, (dt.datetime, pd.Timestamp, dt.date)):
+        return v.isoformat()
+    return " ".join(str(v).replace("\t", " ").splitlines()).strip()
+
+
+def _col(values, index) -> pd.Series:
+    """Any column as clean strings: '' for missing, no tab or line break inside."""
+    s = values if isinstance(values, pd.Series) else pd.Series(values, index=index)
+    missing = s.isna()
+    if (pd.api.types.is_float_dtype(s) or pd.api.types.is_integer_dtype(s)
+            or pd.api.types.is_bool_dtype(s) or isinstance(s.dtype, pd.StringDtype)
+            or pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty", "integer", "floating")):
+        out = s.astype(str)
+    else:
+        out = s.map(_text)
+    out = out.where(~missing, "")
+    return out.str.replace(r"[\t\r\n]+", " ", regex=True).str.strip()
+
+
+def _optional(obs: pd.DataFrame, name: str) -> pd.Series:
+    return obs[name] if name in obs else pd.Series(None, index=obs.index, dtype=object)
+
+
+def withheld(obs: pd.DataFrame) -> pd.Series:
+    """informationWithheld as iNaturalist words it: obscured records say by how much and why;
+    private records (geoprivacy or taxon geoprivacy 'private', hence no coordinates) say
+    they are hidden and why; a record with no location and no geoprivacy withheld nothing."""
+    coords = obs["lat"].notna() & obs["lon"].notna()
+    geo = obs["geoprivacy"].fillna("").astype(str)
+    taxon_geo = obs["taxon_geoprivacy"].fillna("").astype(str)
+    obscured = obs["obscured"].fillna(False).astype(bool) & coords
+    private = ~coords & ((geo == "private") | (taxon_geo == "private"))
+    why_obscured = pd.Series(WHY_TAXON, index=obs.index).where(
+        (taxon_geo == "obscured") & (geo != "obscured"), WHY_OBSERVER)
+    why_private = pd.Series(WHY_TAXON, index=obs.index).where(
+        (taxon_geo == "private") & (geo != "private"), WHY_OBSERVER)
+    metres = obs["coordinate_uncertainty_m"].fillna(0).round().astype("int64").astype(str)
+    out = pd.Series("", index=obs.index, dtype=object)
+    out = out.where(~obscured, "Coordinate uncertainty increased to " + metres + "m " + why_obscured)
+    return out.where(~private, "Coordinates hidden " + why_private)
+
+
+def occurrence_frame(obs: pd.DataFrame, public_mode: bool, dataset_name: str = "") -> pd.DataFrame:
+    """The occurrence core: one string column per :data:`TERMS` entry (pure, vectorised)."""
+    idx = obs.index
+    n = len(obs)
+
+    def const(value: str) -> pd.Series:
+        return pd.Series([value] * n, index=idx, dtype=object)
+
+    none = pd.Series(None, index=idx, dtype=object)
+    ids = obs["id"].astype("int64").astype(str)
+    uri = obs["uri"].where(obs["uri"].fillna("").astype(str) != "", "https://www.inaturalist.org/observations/" + ids)
+    observed_on = pd.to_datetime(obs["observed_on"])
+    event = local_iso(obs["observed_at"], obs["zone"])
+    event = event.where(event.notna(), observed_on.dt.strftime("%Y-%m-%d").where(observed_on.notna(), None))
+    coords = obs["lat"].notna() & obs["lon"].notna()
+    obscured = obs["obscured"].fillna(False).astype(bool) & coords
+    keep = lambda s: s.where(coords, None)  # noqa: E731
+    login = none if public_mode else _optional(obs, "user_login")
+    name = none if public_mode else _optional(obs, "user_name")
+    person = name.where(name.fillna("").astype(str) != "", login)
+    user_url = none if public_mode else ("https://www.inaturalist.org/people/" + obs["user_id"].astype("Int64").astype(str)).where(obs["user_id"].notna(), None)
+    identified_by = none if public_mode else _optional(obs, "identified_by")
+    captive = obs["captive"].astype("boolean")
+    dynamic = [
+        json.dumps({k: v for k, v in (("inaturalistLogin", lg), ("captive", cv)) if v is not None},
+                   ensure_ascii=False, separators=(",", ":"))
+        for lg, cv in zip(login.where(login.notna(), None),
+                          captive.map({True: "captive", False: "wild"}).astype(object).where(captive.notna(), None))
+    ]
+    dynamic = pd.Series(dynamic, index=idx).replace("{}", "")
+    taxon = obs["taxon_id"]
+    taxon_url = ("https://www.inaturalist.org/taxa/" + taxon.astype("Int64").astype(str)).where(taxon.notna(), None)
+    commune = obs["commune_code"]
+    licence = obs["license_code"].fillna("").astype(str).str.lower().map(LICENSE_URLS).fillna("")
+    identified_at = _optional(obs, "identified_at")
+    columns = {
+        "occurrenceID": uri, "basisOfRecord": const("HumanObservation"),
+        "institutionCode": const("iNaturalist"), "collectionCode": const("Observations"),
+        "datasetName": const(dataset_name), "catalogNumber": ids, "otherCatalogNumbers": obs["uuid"],
+        "occurrenceStatus": const("present"), "occurrenceRemarks": _optional(obs, "description"),
+        "recordedBy": person, "recordedByID": user_url,
+        "identifiedBy": identified_by,
+        "dateIdentified": utc_iso(pd.to_datetime(identified_at, utc=True)) if identified_at.notna().any() else none,
+        "degreeOfEstablishment": const("managed").where(captive.fillna(False).astype(bool), None),
+        "eventDate": event,
+        "year": observed_on.dt.year.astype("Int64"), "month": observed_on.dt.month.astype("Int64"),
+        "day": observed_on.dt.day.astype("Int64"),
+        "scientificName": obs["scientific_name"], "vernacularName": obs["common_name_fr"],
+        "taxonRank": obs["rank"], "taxonID": taxon_url,
+        "kingdom": obs["kingdom_name"], "phylum": obs["phylum_name"], "class": obs["class_name"],
+        "order": obs["order_name"], "family": obs["family_name"], "genus": obs["genus_name"],
+        "decimalLatitude": keep(obs["lat"]), "decimalLongitude": keep(obs["lon"]),
+        "coordinateUncertaintyInMeters": keep(obs["coordinate_uncertainty_m"]),
+        "geodeticDatum": const("EPSG:4326").where(coords, None),
+        "countryCode": obs["country_code"], "municipality": obs["commune_name"],
+        "locationID": ("INSEE:" + commune.astype(str)).where(commune.notna(), None),
+        "verbatimLocality": obs["place_guess"],
+        "identificationVerificationStatus": obs["quality_grade"],
+        "informationWithheld": withheld(obs),
+        "dataGeneralizations": const(GENERALIZED).where(obscured, None),
+        "dynamicProperties": dynamic,
+        "license": licence, "rightsHolder": person, "references": uri,
+        "modified": utc_iso(obs["updated_at"]),
+    }
+    assert list(columns) == [t for t, _ in TERMS]
+    return pd.DataFrame({term: _col(values, idx) for term, values in columns.items()}, index=idx)
+
+
+_PHOTO_ID = re.compile(r"/photos/(\d+)/")
+
+
+def multimedia_frame(obs: pd.DataFrame, occurrence: pd.DataFrame, public_mode: bool) -> pd.DataFrame:
+    """One Simple Multimedia row per observation photo, with its own licence and rights
+    holder (the photo's attribution, else the observer). Photos without an open licence
+    are left out: their URL may not be republished."""
+    url = obs["photo_url"].fillna("").astype(str)
+    licence = obs["photo_license"].fillna("").astype(str).str.lower()
+    keep = (url != "") & licence.isin(list(LICENSE_URLS))
+    obs, occurrence, url, licence = obs[keep], occurrence[keep], url[keep], licence[keep]
+    original = url.str.replace(r"/(square|small|medium|large|thumb)\.", "/original.", regex=True)
+    photo_id = url.str.extract(_PHOTO_ID, expand=False)
+    attribution = _optional(obs, "photo_attribution")
+    holder = occurrence["rightsHolder"].where(occurrence["rightsHolder"] != "", None)
+    if not public_mode:
+        holder = attribution.where(attribution.fillna("").astype(str) != "", holder)
+    fmt = original.str.extract(r"\.(jpe?g|png|gif)(?:\?|$)", expand=False).str.lower().map(
+        {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif"})
+    columns = {
+        "coreid": occurrence["occurrenceID"], "type": pd.Series("StillImage", index=obs.index),
+        "format": fmt, "identifier": original,
+        "references": ("https://www.inaturalist.org/photos/" + photo_id).where(photo_id.notna(), None),
+        "creator": occurrence["recordedBy"], "publisher": pd.Series("iNaturalist", index=obs.index),
+        "license": licence.map(LICENSE_URLS), "rightsHolder": holder,
+    }
+    return pd.DataFrame({term: _col(values, obs.index) for term, values in columns.items()}, index=obs.index)
+
+
+def meta_xml(with_media: bool) -> bytes:
+    ET.register_namespace("", TEXT_NS)
+    archive = ET.Element(f"{{{TEXT_NS}}}archive", {"metadata": "eml.xml"})
+
+    def table(tag: str, row_type: str, location: str, terms, id_tag: str) -> None:
+        el = ET.SubElement(archive, f"{{{TEXT_NS}}}{tag}", {
+            "encoding": "UTF-8", "fieldsTerminatedBy": "\\t", "linesTerminatedBy": "\\n",
+            "fieldsEnclosedBy": "", "ignoreHeaderLines": "1", "rowType": row_type,
+        })
+        files = ET.SubElement(el, f"{{{TEXT_NS}}}files")
+        ET.SubElement(files, f"{{{TEXT_NS}}}location").text = location
+        ET.SubElement(el, f"{{{TEXT_NS}}}{id_tag}", {"index": "0"})
+        for i, (term, ns) in enumerate(terms):
+            if ns:
+                ET.SubElement(el, f"{{{TEXT_NS}}}field", {"index": str(i), "term": ns + term})
+
+    table("core", DWC + "Occurrence", "occurrence.txt", TERMS, "id")
+    if with_media:
+        table("extension", MULTIMEDIA_ROW, "multimedia.txt", MEDIA_TERMS, "coreid")
+    ET.indent(archive)
+    return ET.tostring(archive, encoding="utf-8", xml_declaration=True)
+
+
+def dataset_license(obs: pd.DataFrame) -> str | None:
+    """The most restrictive GBIF licence among the records (None if one is not a GBIF one)."""
+    codes = set(obs["license_code"].fillna("").astype(str).str.lower())
+    if not codes or not codes <= set(GBIF_LICENSES):
+        return None
+    return max(codes, key=GBIF_LICENSES.index)
+
+
+def eml_xml(obs: pd.DataFrame, territory: dict, selection: str, contact: dict | None = None) -> bytes:
+    """Dataset metadata in GBIF's EML profile: title, creator, contact, abstract, licence
+    (``intellectualRights`` with the licence's link, as GBIF's IPT writes it), geographic and
+    temporal coverage, and the method."""
+    contact = contact or {}
+    ET.register_namespace("eml", EML_NS)
+    root = ET.Element(f"{{{EML_NS}}}eml", {
+        "packageId": str(uuid.uuid4()), "system": "biodiv", "scope": "system", "xml:lang": "fr",
+    })
+    ds = ET.SubElement(root, "dataset")
+    name = territory.get("name") or "biodiv"
+    ET.SubElement(ds, "title", {"xml:lang": "fr"}).text = f"Observations iNaturalist — {name}"
+
+    def party(tag: str) -> None:
+        el = ET.SubElement(ds, tag)
+        if contact.get("name"):
+            ET.SubElement(ET.SubElement(el, "individualName"), "surName").text = contact["name"]
+        ET.SubElement(el, "organizationName").text = contact.get("organization") or name
+        if contact.get("email"):
+            ET.SubElement(el, "electronicMailAddress").text = contact["email"]
+
+    party("creator")
+    party("metadataProvider")
+    ET.SubElement(ds, "pubDate").text = dt.date.today().isoformat()
+    ET.SubElement(ds, "language").text = "fr"
+    abstract = ET.SubElement(ds, "abstract")
+    ET.SubElement(abstract, "para").text = (
+        f"Citizen-science observations from iNaturalist for {name}"
+        + (f" (EPCI {territory['epci_siren']})" if territory.get("epci_siren") else "")
+        + f", selection: {selection}. Obscured observations keep iNaturalist's published "
+        "(randomised) coordinates with an uncertainty covering the 0.2 degree cell."
+    )
+    rights = ET.SubElement(ET.SubElement(ds, "intellectualRights"), "para")
+    code = dataset_license(obs)
+    if code:
+        rights.text = "This work is licensed under a "
+        link = ET.SubElement(rights, "ulink", {"url": LICENSE_URLS[code]})
+        ET.SubElement(link, "citetitle").text = LICENSE_NAMES[code]
+        link.tail = "."
+    else:
+        rights.text = ("Each record carries the licence chosen by its observer (dcterms:license); "
+                       "records without a licence are all rights reserved.")
+    coverage = ET.SubElement(ds, "coverage")
+    lons, lats = obs["lon"].dropna(), obs["lat"].dropna()
+    if len(lons):
+        geo = ET.SubElement(coverage, "geographicCoverage")
+        ET.SubElement(geo, "geographicDescription").text = name
+        box = ET.SubElement(geo, "boundingCoordinates")
+        for tag, value in (("westBoundingCoordinate", lons.min()), ("eastBoundingCoordinate", lons.max()),
+                           ("northBoundingCoordinate", lats.max()), ("southBoundingCoordinate", lats.min())):
+            ET.SubElement(box, tag).text = f"{value:.5f}"
+    dates = obs["observed_on"].dropna()
+    if len(dates):
+        rng = ET.SubElement(ET.SubElement(coverage, "temporalCoverage"), "rangeOfDates")
+        ET.SubElement(ET.SubElement(rng, "beginDate"), "calendarDate").text = _text(min(dates))
+        ET.SubElement(ET.SubElement(rng, "endDate"), "calendarDate").text = _text(max(dates))
+    party("contact")
+    methods = ET.SubElement(ds, "methods")
+    step = ET.SubElement(ET.SubElement(methods, "methodStep"), "description")
+    ET.SubElement(step, "para").text = (
+        "Opportunistic citizen-science observations with photographs or sounds, shared on "
+        "iNaturalist and identified by its community; harvested through the iNaturalist API "
+        "and attached to communes and Natura 2000 sites by biodiv."
+    )
+    sampling = ET.SubElement(methods, "sampling")
+    ET.SubElement(ET.SubElement(sampling, "studyExtent"), "description").append(_para(name))
+    ET.SubElement(sampling, "samplingDescription").append(_para("No sampling design: opportunistic records."))
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _para(text: str) -> ET.Element:
+    p = ET.Element("para")
+    p.text = text
+    return p
+
+
+def _lines(frame: pd.DataFrame, terms) -> str:
+    header = "\t".join(term for term, _ in terms)
+    if frame.empty:
+        return header + "\n"
+    lines = frame.iloc[:, 0]
+    for col in frame.columns[1:]:
+        lines = lines + "\t" + frame[col]
+    return header + "\n" + "\n".join(lines.tolist()) + "\n"
+
+
+def write_dwca(obs: pd.DataFrame, out: Path, territory: dict, selection: str, public_mode: bool,
+               contact: dict | None = None) -> list[str]:
+    """Write the archive to ``out``; returns notes worth telling the user."""
+    name = territory.get("name") or "biodiv"
+    frame = occurrence_frame(obs, public_mode, f"Observations iNaturalist — {name}")
+    media = multimedia_frame(obs, frame, public_mode)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("occurrence.txt", _lines(frame, TERMS))
+        if len(media):
+            zf.writestr("multimedia.txt", _lines(media, MEDIA_TERMS))
+        zf.writestr("meta.xml", meta_xml(bool(len(media))))
+        zf.writestr("eml.xml", eml_xml(obs, territory, selection, contact))
+    notes = []
+    no_license = int(obs["license_code"].isna().sum())
+    if no_license:
+        notes.append(f"{no_license} record(s) have no licence (all rights reserved): GBIF will not accept them")
+    return notes
