@@ -242,7 +242,9 @@ def cli_invoke(args: list[str], store, tmp_path, monkeypatch, input: str | None 
 #   21 no location and no geoprivacy (not private), not attached
 #   22 Alpha, 2018-09-05 00:30 in Paris (22:30 UTC the day before): the midnight case
 #   23 Saint-Denis (La Réunion, 97411), 2024-01-11 00:30 at +04:00, outside the territory
-#   24 abroad (Barcelona), no commune, outside the territory
+#   24 abroad (Barcelona), no commune, outside the territory, time zone Europe/Madrid
+#   21 also has a time but neither zone nor commune: shown in UTC
+#   22 has an observer name, an identifier and an identification date (migration 006)
 #   25 Beta, 2025-01-01 00:15 in Paris (winter offset +01:00), obscured by taxon geoprivacy,
 #      captive, with an openly licensed photo
 #   26 Beta, private by taxon geoprivacy (no coordinates), in the territory
@@ -263,4 +265,10 @@ INSERT INTO observations (id, uuid, observed_on, observed_at, quality_grade, tax
  (25, 'a0000000-0000-4000-8000-000000000025', DATE '2025-01-01', TIMESTAMPTZ '2024-12-31 23:15:00+00', 'casual', 101, 3.55, 43.55, ST_Point(3.55, 43.55), 100, true, NULL, 'obscured', true, 'Beta', 1, 'alice', 'cc-by-nc', 'https://inaturalist-open-data.s3.amazonaws.com/photos/72181173/square.jpeg', 'cc-by-nc', 'https://www.inaturalist.org/observations/25', true, NULL, NULL),
  (26, 'a0000000-0000-4000-8000-000000000026', DATE '2025-02-01', NULL, 'research', 101, NULL, NULL, NULL, NULL, false, NULL, 'private', false, NULL, 1, 'alice', 'cc-by', NULL, NULL, 'https://www.inaturalist.org/observations/26', true, NULL, NULL);
 INSERT INTO observation_areas VALUES (22, 1, 'certain'), (23, 7, 'certain'), (25, 2, 'certain'), (26, 2, 'edge');
+-- the fields of migration 006
+UPDATE observations SET user_name = 'Alice Martin', time_zone = 'Europe/Paris', identified_by = 'Bob Durand',
+       identified_at = TIMESTAMPTZ '2018-09-05 08:00:00+00' WHERE id = 22;
+UPDATE observations SET time_zone = 'Europe/Madrid' WHERE id = 24;
+UPDATE observations SET observed_at = TIMESTAMPTZ '2024-03-02 08:00:00+00' WHERE id = 21;
+UPDATE observations SET photo_attribution = '(c) Alice Martin, some rights reserved (CC BY-NC)' WHERE id = 25;
 """

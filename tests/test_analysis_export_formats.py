@@ -93,7 +93,8 @@ def test_event_date_keeps_the_local_offset_midnight_cases(con, tmp_path):
     assert (recs["22"]["eventDate"], recs["22"]["day"]) == ("2018-09-05T00:30:00+02:00", "5")      # summer, Paris
     assert (recs["25"]["eventDate"], recs["25"]["year"]) == ("2025-01-01T00:15:00+01:00", "2025")  # winter, Paris
     assert (recs["23"]["eventDate"], recs["23"]["day"]) == ("2024-01-11T00:30:00+04:00", "11")     # La Réunion
-    assert recs["24"]["eventDate"] == "2024-05-01T10:00:00Z"       # abroad, zone unknown: UTC
+    assert recs["24"]["eventDate"] == "2024-05-01T12:00:00+02:00"  # abroad, the record's own zone
+    assert recs["21"]["eventDate"] == "2024-03-02T08:00:00Z"       # zone unknown: UTC
     assert recs["1"]["eventDate"] == "2023-04-10"                  # no time: the date
     assert recs["22"]["modified"] == "2018-09-06T10:00:00Z"
 
@@ -228,11 +229,30 @@ def test_multimedia_extension_read_back(con, tmp_path):
         "identifier": "https://inaturalist-open-data.s3.amazonaws.com/photos/72181173/original.jpeg",
         "references": "https://www.inaturalist.org/photos/72181173", "creator": "alice",
         "publisher": "iNaturalist", "license": "http://creativecommons.org/licenses/by-nc/4.0/",
-        "rightsHolder": "alice",
+        "rightsHolder": "(c) Alice Martin, some rights reserved (CC BY-NC)",
     }]
     assert recs["1"]["_media"] == []
     assert recs["25"]["degreeOfEstablishment"] == "managed"
     assert json.loads(recs["25"]["dynamicProperties"]) == {"inaturalistLogin": "alice", "captive": "captive"}
     assert recs["22"]["verbatimLocality"] == "Alpha, Hérault, France"
+    # migration 006 fields: the observer's name, the identifier, the photo's attribution
+    assert (recs["22"]["recordedBy"], recs["22"]["rightsHolder"]) == ("Alice Martin", "Alice Martin")
+    assert json.loads(recs["22"]["dynamicProperties"])["inaturalistLogin"] == "alice"
+    assert (recs["22"]["identifiedBy"], recs["22"]["dateIdentified"]) == ("Bob Durand", "2018-09-05T08:00:00Z")
     with zipfile.ZipFile(out) as zf:
         assert sorted(zf.namelist()) == ["eml.xml", "meta.xml", "multimedia.txt", "occurrence.txt"]
+
+
+def test_public_mode_drops_names_logins_and_identifiers(con, tmp_path):
+    out = tmp_path / "public.zip"
+    export(con, "dwca", out, ALL, public_mode=True)
+    recs = _dwca(out)
+    for rec in recs.values():
+        assert rec["recordedBy"] == rec["recordedByID"] == rec["identifiedBy"] == rec["rightsHolder"] == ""
+        assert "inaturalistLogin" not in rec["dynamicProperties"]
+        assert all(m["creator"] == "" and m["rightsHolder"] == "" for m in rec["_media"])
+    assert recs["22"]["dateIdentified"] == "2018-09-05T08:00:00Z"
+    csv_out = tmp_path / "public.csv"
+    export(con, "csv", csv_out, ALL, public_mode=True)
+    columns = set(pd.read_csv(csv_out).columns)
+    assert not columns & {"user_id", "user_login", "user_name"}
