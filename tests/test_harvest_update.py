@@ -68,9 +68,14 @@ def test_update_fetches_missing_areas_then_harvests_and_attaches(config, shared_
         assert summary["new"] == "400" and summary["attached"] == "400" and "requests made" in summary
         fetched = len(geo.requests)
 
+        published = config.store().path.stat().st_mtime_ns
+        before = api.count
         code, out, err = run_cli(["-c", cfg_file, "update", "--no-progress"], monkeypatch, capsys)
         assert code == 0, err
         assert len(geo.requests) == fetched          # areas present: not fetched again
+        # nothing changed: one request, no writer opened (the run is kept beside the store)
+        assert api.count - before == 1 and "nothing" in out
+        assert config.store().path.stat().st_mtime_ns == published
 
     with config.store().read() as con:
         types = dict(con.execute("SELECT type, count(*) FROM areas GROUP BY type").fetchall())
@@ -86,4 +91,7 @@ def test_update_fetches_missing_areas_then_harvests_and_attaches(config, shared_
     # the bbox is wider than the outline: observations outside are kept and flagged, not dropped
     assert (inside, outside, links) == expected_flags(obs, shared_data / "admin") == (243, 157, 235)
     harvests = [i for i, kind in enumerate(kinds) if kind == "harvest"]
-    assert len(harvests) == 2 and all(kinds[i + 1:i + 2] == ["attach"] for i in harvests)   # each one attached
+    assert len(harvests) == 1 and all(kinds[i + 1:i + 2] == ["attach"] for i in harvests)   # attached
+    from biodiv.inat.probe import read_pending
+
+    assert [e["stats"]["no_change"] for e in read_pending(config.store().path)] == [True]

@@ -167,3 +167,52 @@ def test_rate_limit_holds_across_restarts(tmp_path, setup):
     worst = max(sum(1 for t in times if start <= t < start + 5.0) for start in times)
     assert worst <= 6, worst
     assert times[-1] - times[0] >= 10     # without persistence: 16 requests in about a second
+
+
+def test_no_change_update_opens_no_writer_and_is_recorded(tmp_path, setup, monkeypatch, capsys):
+    """An update that finds nothing: one request on a read-only connection, the published
+    file untouched (no working copy), the run kept beside it and shown by status; the next
+    run that finds something merges it into ``runs``."""
+    from datetime import datetime, timezone
+
+    from biodiv.inat.probe import pending_path
+    from helpers_areas import run_cli
+    from helpers_harvest import make_observation
+
+    tax, obs, make = setup
+    with StandInInat(obs, tax) as api:
+        cfg = make(api)
+        cfg_file = str(cfg.save(tmp_path / "biodiv.toml"))
+        code, out, err = run_cli(["-c", cfg_file, "harvest", "--no-progress"], monkeypatch, capsys)
+        assert code == 0, err
+        store = cfg.store()
+        published = store.path.read_bytes()
+        mtime = store.path.stat().st_mtime_ns
+        before = api.count
+        code, out, err = run_cli(["-c", cfg_file, "harvest", "--no-progress"], monkeypatch, capsys)
+        assert code == 0, err
+        assert api.count - before == 1 and "nothing" in out and "changed" in out
+        assert store.path.stat().st_mtime_ns == mtime and store.path.read_bytes() == published
+        assert not store.wip_path.exists()
+        lines = pending_path(store.path).read_text().splitlines()
+        assert len(lines) == 1 and json.loads(lines[0])["stats"]["requests"] == 1
+        code, out, err = run_cli(["-c", cfg_file, "status", "--json"], monkeypatch, capsys)
+        st = json.loads(out)
+        assert st["runs"][0]["stats"]["no_change"] and st["runs"][0]["stats"]["bytes_written"] < 100_000
+        assert st["footprint_30_days"]["runs"] == len(st["runs"]) == 3
+        assert st["footprint_30_days"]["requests"] == sum((r["stats"] or {}).get("requests", 0) for r in st["runs"])
+        code, out, err = run_cli(["-c", cfg_file, "status"], monkeypatch, capsys)
+        assert "footprint, last 30 days" in out and "downloaded" in out
+
+        # something new: the writer opens, the probe's page is not asked twice, the side run is merged
+        obs.put(make_observation(obs.ids()[-1] + 7, tax.records[tax.species[0]], 3.5, 43.6,
+                                 datetime.now(timezone.utc)))
+        before = api.count
+        code, out, err = run_cli(["-c", cfg_file, "harvest", "--no-progress"], monkeypatch, capsys)
+        assert code == 0, err
+        assert api.count - before == 1
+    with store.read() as con:
+        n_runs = con.execute("SELECT count(*) FROM runs WHERE kind = 'harvest'").fetchone()[0]
+        new = con.execute("SELECT json_extract(stats, '$.new')::INT FROM runs WHERE kind = 'harvest' "
+                          "ORDER BY id DESC LIMIT 1").fetchone()[0]
+    assert n_runs == 3 and new == 1

@@ -89,8 +89,29 @@ def _print_status(console, st: dict) -> None:
         f"{o['outside']:,} outside, {o['obscured']:,} obscured, {o['no_coordinates']:,} without coordinates; "
         f"{st['taxa']:,} taxa; observed {o['first_observed'] or '–'} … {o['last_observed'] or '–'}"
     )
-    runs = Table("run", "started", "status", "summary", title="last runs")
+    runs = Table("run", "started", "status", "requests", "downloaded", "written", "summary", title="last runs")
+    hidden = ("requests", "bytes_downloaded", "bytes_written", "json_bytes", "requests_by_day", "log")
     for r in st["runs"]:
-        summary = ", ".join(f"{k}={v}" for k, v in (r["stats"] or {}).items() if not k.startswith("seconds_"))
-        runs.add_row(r["kind"], r["started_at"][:19], r["status"], (r["message"] or summary)[:100])
+        stats = r["stats"] or {}
+        summary = ", ".join(f"{k}={v}" for k, v in stats.items() if not k.startswith("seconds_") and k not in hidden)
+        runs.add_row(r["kind"], r["started_at"][:19], r["status"], str(stats.get("requests", "")),
+                     _size(stats.get("bytes_downloaded")), _size(stats.get("bytes_written")),
+                     (r["message"] or summary)[:80])
     console.print(runs if st["runs"] else "no runs yet")
+    f = st.get("footprint_30_days")
+    if f:
+        console.print(
+            f"[bold]footprint, last 30 days[/] {f['runs']:,} runs: {f['requests']:,} iNaturalist requests, "
+            f"{_size(f['bytes_downloaded'])} downloaded, {_size(f['bytes_written'])} written to disk"
+        )
+
+
+def _size(n) -> str:
+    """Bytes for people: 0 B, 12.3 kB, 4.5 MB (decimal units)."""
+    if n is None or n == "":
+        return ""
+    n = int(n)
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"

@@ -9,7 +9,8 @@ from rich.table import Table
 SUMMARY_ROWS = (
     ("new", "new"), ("updated", "updated"), ("unchanged", "unchanged"), ("removed", "removed"),
     ("restored", "restored"), ("pages", "pages"), ("taxa_fetched", "taxa fetched"),
-    ("requests", "requests made"), ("requests_today", "requests today"), ("duration_s", "duration (s)"),
+    ("requests", "requests made"), ("requests_today", "requests today"), ("bytes_downloaded", "downloaded"),
+    ("bytes_written", "written to disk"), ("duration_s", "duration (s)"),
 )
 
 
@@ -21,7 +22,8 @@ def _consoles():
 
 def print_summary(summary: dict) -> None:
     console, err = _consoles()
-    table = Table(title=f"harvest ({summary.get('mode')}{', resumed' if summary.get('resumed') else ''})",
+    table = Table(title=f"harvest ({summary.get('mode')}{', resumed' if summary.get('resumed') else ''}"
+                        f"{', nothing changed' if summary.get('no_change') else ''})",
                   show_header=False)
     table.add_column("", style="bold")
     table.add_column("", justify="right")
@@ -30,6 +32,10 @@ def print_summary(summary: dict) -> None:
             value = summary[key]
             if key == "requests_today":
                 value = f"{value} / {summary.get('budget_per_day')}"
+            elif key.startswith("bytes_"):
+                from biodiv.cli.core import _size
+
+                value = _size(value)
             table.add_row(label, str(value))
     attach = summary.get("attach") or {}
     if attach:
@@ -51,6 +57,16 @@ def _run(ctx: typer.Context, full: bool, reconcile: bool, progress: bool, fetch_
         _first_init(ctx, err)
         cfg = get_config(ctx)
     failures: list[str] = []
+    from biodiv.inat.harvest import _written_bytes
+    from biodiv.inat.probe import probe
+
+    baseline = _written_bytes()
+    first = None
+    if not full and not reconcile:
+        # an update that finds nothing opens no writer (no copy of the store): see biodiv.inat.probe
+        first = probe(cfg, store, needs_writer=_missing_areas if fetch_areas else None)
+        if isinstance(first, dict):
+            return first
     with store.write() as con:
         if fetch_areas:
             if con.execute("SELECT count(*) FROM territory").fetchone()[0] == 0:
@@ -63,10 +79,17 @@ def _run(ctx: typer.Context, full: bool, reconcile: bool, progress: bool, fetch_
                 failures = fetch_missing_areas(cfg, con, missing)   # Natura 2000 down: warned, harvest goes on
                 for failure in failures:
                     err.print(f"[yellow]warning:[/] {failure}", highlight=False, soft_wrap=True)
-        summary = harvest(cfg, con, full=full, reconcile=reconcile, progress=progress)
+        summary = harvest(cfg, con, full=full, reconcile=reconcile, progress=progress, probe=first,
+                          written_baseline=baseline)
     if failures:
         summary["areas_not_fetched"] = failures
     return summary
+
+
+def _missing_areas(con) -> bool:
+    from biodiv.areas.reference import missing_types
+
+    return con.execute("SELECT count(*) FROM territory").fetchone()[0] == 0 or bool(missing_types(con))
 
 
 def _first_init(ctx: typer.Context, err) -> None:

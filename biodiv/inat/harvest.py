@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -170,7 +170,8 @@ def fetch_observations(client: InatClient, run: "_Run", params: dict[str, Any]) 
 
 
 def harvest(cfg, con, full: bool = False, reconcile: bool = False, progress: bool = True,
-            *, client: InatClient | None = None, attach: bool = True) -> dict:
+            *, client: InatClient | None = None, attach: bool = True, probe=None,
+            written_baseline: int | None = None) -> dict:
     """Bring the observations of the territory up to date; returns the run summary.
 
     First run (or ``full``): everything in the bbox. Later runs: what changed since the
@@ -178,16 +179,22 @@ def harvest(cfg, con, full: bool = False, reconcile: bool = False, progress: boo
     run is resumed from its cursor. ``reconcile`` then lists the current ids to
     soft-delete observations gone from iNaturalist (and restore those that came back).
     Ends with ``biodiv.attach.links.attach(con)`` for new or moved observations.
+    ``probe``: the first page already asked without a writer (:mod:`biodiv.inat.probe`),
+    used instead of asking it again. ``written_baseline``: ``/proc/self/io`` write_bytes
+    before the caller opened the store (so ``bytes_written`` includes its working copy).
     Runs :func:`without_pandas` (memory).
     """
     with without_pandas():
-        return _harvest(cfg, con, full, reconcile, progress, client, attach)
+        return _harvest(cfg, con, full, reconcile, progress, client, attach, probe, written_baseline)
 
 
 def _harvest(cfg, con, full: bool, reconcile: bool, progress: bool, client: InatClient | None,
-             attach: bool) -> dict:
+             attach: bool, probe=None, written_baseline: int | None = None) -> dict:
+    from biodiv.inat.probe import merge_pending
+
     started = time.monotonic()
     bbox = db.territory_bbox(con)
+    merge_pending(con, cfg.store().path)     # no-change runs recorded without a writer
     today = db.utcnow().date()
     per_day = int(cfg.inaturalist.per_day)
     spent_today = db.requests_on(con, today)
@@ -197,6 +204,18 @@ def _harvest(cfg, con, full: bool, reconcile: bool, progress: bool, client: Inat
     })
     counter = RequestCounter(limit=max(per_day - spent_today, 0))
     run = _Run(cfg, con, run_id, counter)
+    if written_baseline is not None:
+        run.written_at_start = written_baseline
+    if probe is not None:
+        # the probe's request belongs to this run
+        for n in (probe.counter.sent,):
+            run.count_request(n)
+        counter.sent = probe.counter.sent
+        counter.bytes_downloaded, counter.json_bytes = probe.counter.bytes_downloaded, probe.counter.json_bytes
+        run.stats["api"] = probe.stats.get("api", "v2")
+        run.use_v1 = run.stats["api"] == "v1"
+        for line in probe.stats.get("log") or []:
+            run.note(line)
     counter.on_sent = run.count_request
     own_client = client is None
     if client is None:
@@ -212,7 +231,7 @@ def _harvest(cfg, con, full: bool, reconcile: bool, progress: bool, client: Inat
         try:
             with HarvestProgress(progress, counter.per_minute) as bar:
                 try:
-                    _harvest_observations(cfg, con, client, run, bbox, full, bar)
+                    _harvest_observations(cfg, con, client, run, bbox, full, bar, probe)
                     _resolve_taxa(con, client, run)
                     if reconcile:
                         _reconcile(cfg, con, client, run, bbox, bar)
@@ -255,8 +274,10 @@ def _harvest(cfg, con, full: bool, reconcile: bool, progress: bool, client: Inat
 # passes
 # ---------------------------------------------------------------------------
 
-def _harvest_observations(cfg, con, client: InatClient, run: _Run, bbox, full: bool, bar: HarvestProgress) -> None:
+def _harvest_observations(cfg, con, client: InatClient, run: _Run, bbox, full: bool, bar: HarvestProgress,
+                          probe=None) -> None:
     state = db.load_state(con, SCOPE_OBSERVATIONS)
+    first_page = None
     if state["in_progress"] and not (full and state["mode"] != "full"):
         mode, cursor = state["mode"] or "full", int(state["id_above"] or 0)
         since, began = state["updated_since"], state["started_at"] or db.utcnow()
@@ -269,6 +290,8 @@ def _harvest_observations(cfg, con, client: InatClient, run: _Run, bbox, full: b
         else:
             mode = "incremental"
             since = state["last_success_at"] - timedelta(days=float(cfg.inaturalist.overlap_days))
+            if probe is not None and probe.since == since:
+                began, first_page = probe.began, (probe.data, probe.from_v2)
         db.save_state(con, SCOPE_OBSERVATIONS, mode=mode, id_above=0, updated_since=since,
                       run_id=run.run_id, started_at=began, in_progress=True)
     run.stats["mode"] = mode
@@ -285,7 +308,11 @@ def _harvest_observations(cfg, con, client: InatClient, run: _Run, bbox, full: b
     # id_above cursor its start is known as soon as the current page is decoded.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inat-prefetch")
     try:
-        pending = pool.submit(fetch_observations, client, run, params | {"id_above": cursor})
+        if first_page is not None:
+            pending = Future()
+            pending.set_result(first_page)
+        else:
+            pending = pool.submit(fetch_observations, client, run, params | {"id_above": cursor})
         first = True
         while True:
             data, from_v2 = pending.result()

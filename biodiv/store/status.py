@@ -9,6 +9,10 @@ import duckdb
 
 from biodiv.store.database import schema_version
 
+# What each run records of its footprint (runs.stats): iNaturalist requests, bytes received
+# over the network, bytes written to disk (REEN reporting).
+FOOTPRINT_KEYS = ("requests", "bytes_downloaded", "bytes_written")
+
 
 def collect_status(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> dict:
     """Territory, areas per type, observation counts and the last runs, as plain data."""
@@ -38,6 +42,30 @@ def collect_status(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> 
            FROM runs ORDER BY id DESC LIMIT 8"""
     ).fetchall()
     demo = con.execute("SELECT value FROM meta WHERE key = 'demo'").fetchone()
+    footprint = con.execute(
+        f"""SELECT count(*), {', '.join(f"coalesce(sum(TRY_CAST(json_extract_string(stats, '$.{k}') AS BIGINT)), 0)"
+                                        for k in FOOTPRINT_KEYS)}
+            FROM runs WHERE started_at >= now() - INTERVAL 30 DAY"""
+    ).fetchone()
+    footprint = list(footprint)
+    recent = []
+    if path is not None:
+        # no-change runs recorded beside the store, not merged into runs yet (biodiv.inat.probe)
+        from datetime import datetime, timedelta, timezone
+
+        from biodiv.inat.probe import read_pending
+
+        merged = {r[0] for r in con.execute(
+            "SELECT json_extract_string(params, '$.probe_id') FROM runs WHERE params IS NOT NULL").fetchall()}
+        limit = datetime.now(timezone.utc) - timedelta(days=30)
+        for e in read_pending(path):
+            if e["probe_id"] in merged:
+                continue
+            recent.append(e)
+            if datetime.fromisoformat(e["started_at"]) >= limit:
+                footprint[0] += 1
+                for i, k in enumerate(FOOTPRINT_KEYS, 1):
+                    footprint[i] += int((e.get("stats") or {}).get(k) or 0)
     return {
         "database": str(path) if path else None,
         "size_bytes": path.stat().st_size if path and path.exists() else None,
@@ -58,9 +86,12 @@ def collect_status(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> 
             [str(v) if v is not None and not isinstance(v, int) else v for v in obs],
         )),
         "taxa": con.execute("SELECT count(*) FROM taxa").fetchone()[0],
-        "runs": [
+        "footprint_30_days": dict(zip(("runs", *FOOTPRINT_KEYS), footprint)),
+        "runs": sorted([
             {"kind": r[0], "started_at": str(r[1]), "finished_at": str(r[2]) if r[2] else None,
              "status": r[3], "stats": json.loads(r[4]) if r[4] else None, "message": r[5]}
             for r in runs
-        ],
+        ] + [{"kind": e.get("kind", "harvest"), "started_at": e["started_at"], "finished_at": e.get("finished_at"),
+              "status": e.get("status", "ok"), "stats": e.get("stats"), "message": e.get("message")}
+             for e in recent], key=lambda r: r["started_at"].replace("T", " "), reverse=True)[:8],
     }
