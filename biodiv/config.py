@@ -5,17 +5,34 @@ Without a file the defaults describe the Communauté de communes Vallée de l'H�
 (EPCI SIREN 243400694); its member communes are resolved by ``biodiv init``.
 ``$BIODIV_DB`` overrides the database path and ``$BIODIV_INAT_API_URL`` the
 iNaturalist API base URL (mirrors, stand-in servers).
+
+Why a validation library: every key has a type and a range, checked when the file is
+read, so that ``per_second = -5`` (a harvest that waited forever), ``public_mode = "yes"``
+or ``point_limit = -1`` stop at once with one line naming the file, the key with its
+table, the value and what is expected (:class:`ConfigError`). pydantic does the checking
+(strict: TOML has types, so ``"5"`` is not a number and ``"yes"`` is not a boolean).
+
+Adding a key is one line in its table's model below, with its type, default and range::
+
+    class DashboardConfig(Table):
+        live_seconds: int = Field(30, ge=5, le=3600)     # seconds between live refreshes
+
+and one line in docs/configuration.md (tests/test_config.py checks every key is there).
+A new table is a ``Table`` subclass plus one field on :class:`Config`. Constraints:
+``Field(ge=, gt=, le=, lt=)`` for numbers, ``Literal["a", "b"]`` for choices, the
+``Url``/``Size``/``NonEmpty`` types below for strings; ``X | None = None`` for optional keys.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError
 
 from biodiv.errors import BiodivError
 
@@ -27,66 +44,98 @@ class ConfigError(BiodivError):
     pass
 
 
-@dataclass
-class TerritoryConfig:
+class Expect(str):
+    """What a constrained string must look like, in words (used in error messages)."""
+
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1), Expect("a non-empty string")]
+Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+\S*$"), Expect('an http(s) URL, e.g. "https://example.org/api"')]
+Size = Annotated[str, StringConstraints(pattern=r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$"),
+                 Expect('a size such as "512MB" or "2GB"')]
+Siren = Annotated[str, StringConstraints(pattern=r"^(\d{9})?$"), Expect('a 9-digit EPCI SIREN, or "" for a list of communes')]
+Insee = Annotated[str, StringConstraints(pattern=r"^(\d{5}|2[AB]\d{3})$"), Expect('a 5-character INSEE commune code, e.g. "34114"')]
+
+
+class Table(BaseModel):
+    """One ``[table]`` of the file: unknown keys refused, types strict.
+
+    Built from code (``TerritoryConfig(...)`` in ``biodiv init``), a bad value is a
+    :class:`ConfigError` too, naming the key with its table.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError("; ".join(_problems(exc, _table_of(type(self))))) from None
+
+
+class TerritoryConfig(Table):
     name: str = ""
-    epci_siren: str | None = DEFAULT_EPCI_SIREN
-    insee_codes: list[str] = field(default_factory=list)
+    epci_siren: Siren | None = DEFAULT_EPCI_SIREN
+    insee_codes: list[Insee] = Field(default_factory=list)
 
 
-@dataclass
-class InatConfig:
-    api_url: str = "https://api.inaturalist.org/v1"
-    place_id: int | None = None
-    project_id: int | None = None
-    per_second: float = 1.0
-    per_minute: int = 60
-    per_day: int = 10_000
-    overlap_days: float = 1.0
-    timeout: float = 30.0
-    max_retries: int = 5
+class InatConfig(Table):
+    api_url: Url = "https://api.inaturalist.org/v1"
+    place_id: int | None = Field(None, ge=1)
+    project_id: int | None = Field(None, ge=1)
+    per_second: float = Field(1.0, gt=0)           # iNaturalist asks ≤ 1/s, 60/min, 10,000/day
+    per_minute: int = Field(60, ge=1)
+    per_day: int = Field(10_000, ge=1)
+    overlap_days: float = Field(1.0, ge=0, le=365)
+    timeout: float = Field(30.0, gt=0, le=3600)
+    max_retries: int = Field(5, ge=0, le=100)
 
 
-@dataclass
-class SourcesConfig:
+class SourcesConfig(Table):
     """Public services for reference areas (documented endpoints)."""
 
-    geo_api_url: str = "https://geo.api.gouv.fr"
-    wfs_url: str = "https://data.geopf.fr/wfs/ows"
-    wfs_layer_zsc: str = "PROTECTEDAREAS.SIC:sic"
-    wfs_layer_zps: str = "PROTECTEDAREAS.ZPS:zps"
-    inpn_statuts_url: str | None = None   # INPN "BDC statuts" zip (biodiv refs fetch)
-    timeout: float = 60.0
+    geo_api_url: Url = "https://geo.api.gouv.fr"
+    wfs_url: Url = "https://data.geopf.fr/wfs/ows"
+    wfs_layer_zsc: NonEmpty = "PROTECTEDAREAS.SIC:sic"
+    wfs_layer_zps: NonEmpty = "PROTECTEDAREAS.ZPS:zps"
+    inpn_statuts_url: Url | None = None             # INPN "BDC statuts" zip (biodiv refs fetch)
+    timeout: float = Field(60.0, gt=0, le=3600)
 
 
-@dataclass
-class DashboardConfig:
-    public_mode: bool = False          # hide observer logins
-    refresh_seconds: int = 60          # workshop mode auto-refresh
-    basemap: str = "auto"              # auto, osm, ign, none
-    point_limit: int = 3000            # above this, aggregate instead of drawing points
+class DashboardConfig(Table):
+    public_mode: bool = False                                   # hide observer logins
+    refresh_seconds: int = Field(60, ge=5, le=86_400)           # workshop mode auto-refresh
+    basemap: Literal["auto", "osm", "ign", "none"] = "auto"
+    point_limit: int = Field(3000, ge=0, le=100_000)            # above this, aggregate
 
 
-@dataclass
-class SqlConfig:
-    """Limits of `biodiv sql` and `biodiv query run` (biodiv/analysis/readonly.py)."""
+class SqlConfig(Table):
+    """Limits of ``biodiv sql`` and ``biodiv query run`` (biodiv/analysis/readonly.py)."""
 
-    timeout_seconds: float = 60.0      # a query running longer is interrupted
-    max_rows: int = 10_000             # rows printed at most (biodiv export for whole tables)
-    memory_limit: str = "1GB"          # DuckDB buffer memory of a read
-    temp_limit: str = "2GB"            # DuckDB temp files of a read (private temp directory)
+    timeout_seconds: float = Field(60.0, gt=0, le=86_400)       # a longer query is interrupted
+    max_rows: int = Field(10_000, ge=1, le=10_000_000)          # rows printed at most
+    memory_limit: Size = "1GB"                                  # DuckDB memory of a read
+    temp_limit: Size = "2GB"                                    # DuckDB temp files of a read
 
 
-@dataclass
-class Config:
-    db_path: str = "data/biodiv.duckdb"
-    cache_dir: str = "data/cache"
-    territory: TerritoryConfig = field(default_factory=TerritoryConfig)
-    inaturalist: InatConfig = field(default_factory=InatConfig)
-    sources: SourcesConfig = field(default_factory=SourcesConfig)
-    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
-    sql: SqlConfig = field(default_factory=SqlConfig)
-    source_file: Path | None = None
+class Config(Table):
+    db_path: NonEmpty = "data/biodiv.duckdb"
+    cache_dir: NonEmpty = "data/cache"
+    territory: TerritoryConfig = Field(default_factory=TerritoryConfig)
+    inaturalist: InatConfig = Field(default_factory=InatConfig)
+    sources: SourcesConfig = Field(default_factory=SourcesConfig)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    sql: SqlConfig = Field(default_factory=SqlConfig)
+
+    _source_file: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source_file(self) -> Path | None:
+        """The file this configuration was read from or last saved to (``None``: defaults)."""
+        return self._source_file
+
+    @source_file.setter
+    def source_file(self, value: Path | str | None) -> None:
+        self._source_file = Path(value) if value is not None else None
 
     # -- derived --------------------------------------------------------------
     @property
@@ -117,33 +166,26 @@ class Config:
 
     # -- serialisation ---------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("source_file")
-        return _drop_none(data)
+        return self.model_dump(exclude_none=True)
 
     def save(self, path: Path | str) -> Path:
+        """Write the file (``biodiv init``); a value that would not read back is refused first."""
         path = Path(path)
+        data = self.to_dict()
+        validate(data, path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
             "# biodiv configuration: the territory and tunables (see docs/configuration.md).\n"
-            + tomli_w.dumps(self.to_dict()),
+            + tomli_w.dumps(data),
             encoding="utf-8",
         )
         self.source_file = path.resolve()
         return path
 
 
-def _drop_none(d: dict) -> dict:
-    return {k: (_drop_none(v) if isinstance(v, dict) else v) for k, v in d.items() if v is not None}
-
-
-def _build(cls, data: dict[str, Any], section: str):
-    known = {f.name for f in fields(cls)}
-    unknown = set(data) - known
-    if unknown:
-        raise ConfigError(f"unknown key(s) in [{section}]: {', '.join(sorted(unknown))}")
-    return cls(**data)
-
+# ---------------------------------------------------------------------------
+# Reading and checking
+# ---------------------------------------------------------------------------
 
 def config_path(explicit: Path | str | None = None) -> Path:
     if explicit:
@@ -153,7 +195,7 @@ def config_path(explicit: Path | str | None = None) -> Path:
 
 
 def load_config(explicit: Path | str | None = None) -> Config:
-    """Read the config file, or return the defaults (CCVH) when there is none."""
+    """Read and check the config file, or return the defaults (CCVH) when there is none."""
     path = config_path(explicit)
     if not path.exists():
         if explicit:
@@ -163,23 +205,137 @@ def load_config(explicit: Path | str | None = None) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    sections = {
-        "territory": TerritoryConfig,
-        "inaturalist": InatConfig,
-        "sources": SourcesConfig,
-        "dashboard": DashboardConfig,
-        "sql": SqlConfig,
-    }
-    kwargs: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in sections:
-            if not isinstance(value, dict):
-                raise ConfigError(f"[{key}] must be a table in {path}")
-            kwargs[key] = _build(sections[key], value, key)
-        elif key in ("db_path", "cache_dir"):
-            kwargs[key] = str(value)
-        else:
-            raise ConfigError(f"unknown key {key!r} in {path}")
-    cfg = Config(**kwargs)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    cfg = validate(raw, path)
     cfg.source_file = path.resolve()
     return cfg
+
+
+def validate(data: dict[str, Any], path: Path | str) -> Config:
+    """``data`` as a :class:`Config`, or one :class:`ConfigError` line naming every bad key."""
+    try:
+        return Config.model_validate(data)
+    except ConfigError as exc:  # raised by Table.__init__, which pydantic also calls for tables
+        raise ConfigError(f"config file {path}: {exc}") from None
+
+
+def _table_of(model: type) -> tuple:
+    """Where a table model sits in :class:`Config` (``("dashboard",)``; ``()`` for Config)."""
+    for name, field in Config.model_fields.items():
+        if field.annotation is model:
+            return (name,)
+    return ()
+
+
+def _problems(exc: ValidationError, prefix: tuple = ()) -> list[str]:
+    """One phrase per bad key: ``table.key = value: expected …``; unknown keys grouped by table."""
+    unknown: dict[tuple, list[str]] = {}
+    problems: list[str] = []
+    for err in exc.errors(include_url=False):
+        loc = prefix + tuple(err["loc"])
+        if err["type"] == "extra_forbidden":
+            unknown.setdefault(loc[:-1], []).append(str(loc[-1]))
+            continue
+        problems.append(f"{_key(loc)} = {_shown(err.get('input'))}: expected {_expected(err, loc)}")
+    for table, keys in unknown.items():
+        model = _model_at(table)
+        known = list(model.model_fields) if model else []
+        where = f"[{'.'.join(map(str, table))}]" if table else "the top level (outside any [table])"
+        hints = [f"{k} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(k, known, 1)) else k
+                 for k in keys]
+        problems.insert(0, f"unknown key(s) in {where}: {', '.join(hints)}; known: {', '.join(known)}")
+    return problems
+
+
+def _key(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _shown(value: Any) -> str:
+    """A value as it is written in TOML."""
+    if isinstance(value, dict):
+        return "a table"
+    try:
+        return tomli_w.dumps({"v": value})[4:].strip()
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    model: Any = Config
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return None
+        model = field.annotation
+    return model
+
+
+def _field(loc: tuple):
+    """The pydantic FieldInfo of the key at ``loc`` (list indexes skipped)."""
+    names = [p for p in loc if isinstance(p, str)]
+    model = _model_at(tuple(names[:-1])) if names else None
+    return model.model_fields.get(names[-1]) if model else None
+
+
+def _field_expect(loc: tuple) -> str | None:
+    """The :class:`Expect` text of the key at ``loc`` (list items included)."""
+    field = _field(loc)
+    if field is None:
+        return None
+    stack: list[Any] = [field.annotation, *field.metadata]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Expect):
+            return str(item)
+        stack.extend(getattr(item, "__metadata__", ()))
+        stack.extend(getattr(item, "__args__", ()))
+    return None
+
+
+_TYPE_WORDS = {
+    "float_type": "a number", "int_type": "an integer", "int_from_float": "an integer",
+    "bool_type": "true or false", "string_type": "a string in quotes", "list_type": "a list [...]",
+}
+_TABLE_ERRORS = ("model_type", "model_attributes_type", "dict_type", "is_instance_of")
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+
+
+def _expected(err: dict, loc: tuple) -> str:
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind in _BOUNDS:
+        field = _field(loc)
+        what = "a number" if field is not None and "float" in str(field.annotation) else "an integer"
+        text = f"{what} {_BOUNDS[kind]} {_number(next(iter(ctx.values())))}"
+        other = _other_bound(field, kind)
+        return f"{text} and {other}" if other else text
+    if kind == "literal_error":
+        return "one of " + str(ctx.get("expected", "")).replace("'", '"')
+    if kind in ("string_pattern_mismatch", "string_too_short"):
+        return _field_expect(loc) or err["msg"].lower()
+    if kind in _TABLE_ERRORS:
+        return f"a table [{_key(loc)}]"
+    if kind in _TYPE_WORDS:
+        return _TYPE_WORDS[kind]
+    return err["msg"][0].lower() + err["msg"][1:]
+
+
+def _number(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _other_bound(field, kind: str) -> str | None:
+    """The bound on the other side, so that the message gives the whole range."""
+    if field is None:
+        return None
+    lower = kind in ("greater_than", "greater_than_equal")
+    for meta in field.metadata:
+        for attr, sign in (("le", "<="), ("lt", "<")) if lower else (("ge", ">="), ("gt", ">")):
+            value = getattr(meta, attr, None)
+            if value is not None:
+                return f"{sign} {_number(value)}"
+    return None

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from biodiv.cli.context import err_console
 from biodiv.errors import BiodivError
@@ -48,7 +49,8 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except BiodivError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # escaped: messages hold TOML tables ([dashboard]) and SQL lists, not rich markup
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
