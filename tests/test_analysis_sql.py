@@ -330,6 +330,8 @@ def test_the_connection_itself_is_locked(fx, hostile_cwd, monkeypatch):
             "current_setting('max_temp_directory_size')").fetchone()
         assert (memory, temp_max) == ("61.0 MiB", "95.3 MiB")  # 64 MB and 100 MB, in MiB
         assert "biodiv-sql-" in temp_dir and not os.path.exists(temp_dir)  # created on first spill only
+        # no progress bar drawn on stdout (it would land in the CSV of a long query)
+        assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
         with pytest.raises(duckdb.Error):
             con.execute("INSERT INTO meta VALUES ('k', 'v')")  # attached READ_ONLY
     finally:

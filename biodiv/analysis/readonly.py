@@ -261,7 +261,7 @@ def lock_down(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """Forbid file access (ATTACH, COPY TO, read_csv...) and any further settings change.
 
     Python replacement scans (a bare name resolving to a DataFrame variable of the
-    calling code) are switched off too. DuckDB shares one instance between the
+    calling code) and DuckDB's progress bar on stdout are switched off too. DuckDB shares one instance between the
     connections a process opens on the same file, so these settings hold for that
     file's other open connections in this process too; calling it again is harmless.
     """
@@ -273,6 +273,8 @@ def lock_down(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     if locked:
         raise QueryError("the database configuration is locked with file access enabled: refusing ad-hoc SQL")
     con.execute("SET python_enable_replacements = false")
+    # DuckDB draws a progress bar on stdout for queries over 2 s: it would end up in the CSV
+    con.execute("SET enable_progress_bar = false")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
