@@ -272,3 +272,61 @@ UPDATE observations SET time_zone = 'Europe/Madrid' WHERE id = 24;
 UPDATE observations SET observed_at = TIMESTAMPTZ '2024-03-02 08:00:00+00' WHERE id = 21;
 UPDATE observations SET photo_attribution = '(c) Alice Martin, some rights reserved (CC BY-NC)' WHERE id = 25;
 """
+
+
+# ---------------------------------------------------------------------------
+# A TAXREF table (TAXREFvNN.txt layout) built from the real protected-species list
+# ---------------------------------------------------------------------------
+
+# Column layouts of the official files: v16 and v18 differ in order and in columns (v18 adds
+# GROUP3_INPN, CD_BA, NOMENCLATURAL_COMMENT); the importer reads them by name.
+TAXREF_V16 = ("REGNE PHYLUM CLASSE ORDRE FAMILLE SOUS_FAMILLE TRIBU GROUP1_INPN GROUP2_INPN CD_NOM "
+              "CD_TAXSUP CD_SUP CD_REF RANG LB_NOM LB_AUTEUR NOM_COMPLET NOM_COMPLET_HTML NOM_VALIDE "
+              "NOM_VERN NOM_VERN_ENG HABITAT FR GF MAR GUA SM SB SPM MAY EPA REU SA TA TAAF PF NC WF CLI URL").split()
+TAXREF_V18 = ("REGNE PHYLUM CLASSE ORDRE FAMILLE SOUS_FAMILLE TRIBU GROUP1_INPN GROUP2_INPN GROUP3_INPN "
+              "CD_NOM CD_TAXSUP CD_SUP CD_REF CD_BA RANG LB_NOM LB_AUTEUR NOMENCLATURAL_COMMENT NOM_COMPLET "
+              "NOM_COMPLET_HTML NOM_VALIDE NOM_VERN NOM_VERN_ENG HABITAT FR GF MAR GUA SM SB SPM MAY EPA "
+              "REU SA TA TAAF PF NC WF CLI URL").split()
+_GROUPS = {  # classification of the list -> (REGNE, GROUP1_INPN, GROUP2_INPN)
+    "oiseau": ("Animalia", "Chordés", "Oiseaux"),
+    "flore": ("Plantae", "Trachéophytes", "Angiospermes"),
+    "faune non-oiseau": ("Animalia", "Chordés", "Autres"),
+}
+_AMPHIBIAN_GENERA = {"Epidalea", "Bufo", "Bufotes", "Rana", "Salamandra", "Pelophylax", "Hyla", "Triturus"}
+
+
+def taxref_from_protection_list(src: Path, out: Path, layout: list[str] = TAXREF_V18) -> dict:
+    """Write ``out`` in TAXREF's format from the real list: per CD_REF, the first scientific
+    name is the accepted name (CD_NOM = CD_REF), the others synonyms (CD_NOM numbered from
+    90,000,000). Returns {name: [(cd_nom, cd_ref)]} for the tests' expectations."""
+    import csv as _csv
+
+    names: dict[str, list[tuple[int, int]]] = {}
+    rows = []
+    next_synonym = 90_000_000
+    seen: set[int] = set()
+    with open(src, encoding="utf-8", newline="") as fh:
+        for row in _csv.DictReader(fh, delimiter=";"):
+            cd_ref = int(row["CD_REF"])
+            if cd_ref in seen:
+                continue
+            seen.add(cd_ref)
+            sci = [n.strip() for n in row["nomsScientifiques"].split(",") if n.strip()]
+            regne, g1, g2 = _GROUPS.get(row["classification"], ("Animalia", "", ""))
+            if sci and sci[0].split()[0] in _AMPHIBIAN_GENERA:
+                g2 = "Amphibiens"
+            vern = row["nomsVernaculaires"].split(",")[0].strip()
+            for i, name in enumerate(dict.fromkeys(sci)):
+                cd_nom = cd_ref if i == 0 else next_synonym
+                next_synonym += i > 0
+                names.setdefault(name, []).append((cd_nom, cd_ref))
+                rank = "SSES" if len(name.split()) > 2 else "ES"
+                values = {
+                    "REGNE": regne, "GROUP1_INPN": g1, "GROUP2_INPN": g2, "CD_NOM": str(cd_nom),
+                    "CD_REF": str(cd_ref), "RANG": rank, "LB_NOM": name, "LB_AUTEUR": "",
+                    "NOM_COMPLET": name, "NOM_VALIDE": sci[0], "NOM_VERN": vern if i == 0 else "",
+                    "FR": "P", "URL": f"https://inpn.mnhn.fr/espece/cd_nom/{cd_nom}",
+                }
+                rows.append("\t".join(values.get(c, "") for c in layout))
+    out.write_text("\t".join(layout) + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return names

@@ -383,11 +383,13 @@ def match_statuses(con: duckdb.DuckDBPyConnection) -> MatchReport:
     """Match every taxon to the stored reference lists and rewrite their official statuses.
 
     Idempotent; rows of other sources (``inaturalist``) are left alone. Call it on a
-    read-write connection (e.g. inside ``Store.write()``), after new taxa are stored.
+    read-write connection (e.g. inside ``Store.write()``), after new taxa are stored. When a
+    TAXREF is stored, the taxa's TAXREF codes are relinked too (:mod:`biodiv.analysis.taxref`).
     """
     # only the sources whose list is stored are rewritten (never 'inaturalist')
     managed = [r[0] for r in con.execute(
-        "SELECT DISTINCT source FROM ref_statuses UNION SELECT source FROM ref_imports").fetchall()]
+        "SELECT DISTINCT source FROM ref_statuses UNION SELECT source FROM ref_imports "
+        "WHERE source <> 'taxref'").fetchall()]
     con.execute("DELETE FROM ref_matches")
     con.execute(_MATCH_SQL)
     con.execute("DELETE FROM taxon_statuses WHERE source IN (SELECT unnest($s))", {"s": managed})
@@ -400,6 +402,10 @@ def match_statuses(con: duckdb.DuckDBPyConnection) -> MatchReport:
         WHERE m.status = 'matched'
         """
     )
+    if con.execute("SELECT EXISTS (FROM taxref)").fetchone()[0]:
+        from biodiv.analysis.taxref import match_taxref  # TAXREF codes of the new taxa too
+
+        match_taxref(con)
     report = MatchReport()
     report.n_taxa = con.execute("SELECT count(*) FROM taxa WHERE name IS NOT NULL").fetchone()[0]
     report.n_matched, report.n_via_synonym = con.execute(

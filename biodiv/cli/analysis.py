@@ -320,18 +320,47 @@ def _report(ref, report, unmatched_out: Optional[Path], con) -> None:
 @refs_app.command("import")
 def refs_import(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="INPN protected-species list (;-separated CSV) or BDC statuts CSV/zip."),
+    file: Path = typer.Argument(..., help="INPN protected-species list (;-separated CSV), BDC statuts CSV/zip, or TAXREFvNN.txt (or its zip)."),
     scope: List[str] = typer.Option([], "--scope", help="BDC statuts only: keep these LB_ADM_TR (e.g. 'France métropolitaine', Occitanie, Hérault); repeatable."),
-    unmatched: Optional[Path] = typer.Option(None, "--unmatched", help="Write reference taxa matching no taxon to this CSV."),
+    unmatched: Optional[Path] = typer.Option(None, "--unmatched", help="Write reference taxa matching no taxon to this CSV (TAXREF: the taxa without a TAXREF link)."),
 ) -> None:
-    """Import an official status list and flag the matching taxa (protected, threatened)."""
+    """Import an official status list (flags the matching taxa protected, threatened) or TAXREF
+    (links every taxon to its CD_NOM / CD_REF)."""
     from biodiv.cli.context import get_config
     from biodiv.analysis.refs import apply_reference, file_sha256, read_reference
+    from biodiv.analysis.taxref import is_taxref
 
+    if is_taxref(file):
+        _import_taxref(ctx, file, unmatched)
+        return
     ref = read_reference(file, scope or None)  # parse first: a bad file changes nothing
     with get_config(ctx).store().write() as con:
         report = apply_reference(con, ref, str(file), file_sha256(file))
         _report(ref, report, unmatched, con)
+
+
+def _import_taxref(ctx: typer.Context, file: Path, unmatched_out: Optional[Path]) -> None:
+    from biodiv.cli.context import get_config
+    from biodiv.analysis.taxref import import_taxref, unlinked_taxa
+
+    console, err = _consoles()
+    with get_config(ctx).store().write() as con:
+        report = import_taxref(con, file)
+        console.print(
+            f"TAXREF: {report.n_names} names of {report.n_taxa_ref} taxa; linked {report.n_matched} of "
+            f"{report.n_taxa} taxa ({report.n_via_synonym} through a synonym)", highlight=False)
+        if report.missing_columns:
+            console.print(f"columns not in this version: {', '.join(report.missing_columns)}", style="dim")
+        if report.ambiguous:
+            err.print(f"[yellow]{len(report.ambiguous)} ambiguous name(s), left without TAXREF code:[/]")
+            for taxon_id, name, candidates in report.ambiguous[:30]:
+                err.print(f"  {name} (taxon {taxon_id}): CD_REF {', '.join(map(str, candidates))}", highlight=False)
+            if len(report.ambiguous) > 30:
+                err.print(f"  ... and {len(report.ambiguous) - 30} more (table taxon_taxref, status 'ambiguous')")
+        if unmatched_out is not None:
+            df = unlinked_taxa(con)
+            df.to_csv(unmatched_out, index=False)
+            console.print(f"{len(df)} taxa without a TAXREF link listed in {unmatched_out}")
 
 
 @refs_app.command("fetch")
