@@ -129,12 +129,16 @@ def territory_crs(con: duckdb.DuckDBPyConnection) -> str:
 def save_territory(
     con: duckdb.DuckDBPyConnection, name: str, siren: str | None, insee_codes: list[str]
 ) -> dict:
-    """Write the territory row, re-flag member communes and recompute the outline.
+    """Write the territory row, re-flag member communes, recompute the outline and
+    re-flag the observations (:func:`biodiv.attach.links.refresh_territory_flags`), so that
+    every reader sees the new territory as soon as the caller's transaction commits.
 
     Runs plain statements: call it inside the caller's transaction.
     Returns the territory (see :func:`read_territory`) plus ``missing_codes``: member
     codes with no commune boundary loaded yet (empty when none are loaded at all).
     """
+    from biodiv.attach.links import refresh_territory_flags  # links imports this module
+
     codes = parse_insee_codes(insee_codes)
     con.execute(
         """
@@ -145,7 +149,9 @@ def save_territory(
         """,
         [name, siren, codes],
     )
-    return refresh_territory_outline(con)
+    out = refresh_territory_outline(con)
+    refresh_territory_flags(con)
+    return out
 
 
 def refresh_territory_outline(con: duckdb.DuckDBPyConnection) -> dict:

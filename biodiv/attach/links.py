@@ -166,6 +166,9 @@ def _attach(con: duckdb.DuckDBPyConnection, all_observations: bool, area_types: 
     stats.edge = stats.links - stats.certain
 
     # -- territory membership: the published point in a member commune ----------
+    # decided whenever communes are part of the work; with no member commune loaded it is
+    # unknown (NULL), never left as it was for a territory that has since changed
+    membership = area_types is None or "commune" in area_types
     communes_done = bool(is_commune.any() and area_in_territory.any())
     if communes_done:
         in_terr = np.zeros(ids.size, dtype=bool)
@@ -212,8 +215,10 @@ def _attach(con: duckdb.DuckDBPyConnection, all_observations: bool, area_types: 
             # the territory was measured ~20% faster than joining a table of every flag
             flag = """, in_territory = CASE WHEN coalesce(isnan(lon) OR isnan(lat), true) THEN NULL
                                           ELSE id IN (SELECT id FROM _attach_inside) END"""
+            if membership and not communes_done:
+                flag = ", in_territory = NULL"
             con.execute(f"""UPDATE observations SET needs_attach = false
-                            {flag if communes_done else ""} WHERE {scope}""")
+                            {flag if membership else ""} WHERE {scope}""")
         finally:
             con.unregister("_attach_links")
             con.unregister("_attach_inside")
@@ -234,3 +239,41 @@ def _attach(con: duckdb.DuckDBPyConnection, all_observations: bool, area_types: 
     stats.seconds_write = round(now - t_compute, 3)
     stats.seconds = round(now - started, 3)
     return asdict(stats)
+
+
+def refresh_territory_flags(con: duckdb.DuckDBPyConnection) -> None:
+    """Re-flag the attached observations in/out of the territory after it changed, inside
+    the caller's transaction (the one that changed it).
+
+    Why no attach: links go to every area, member or not, so a new territory only
+    changes which communes count. A precise point is in the territory when one of its
+    commune links is to a member commune; an obscured one when its published point lies in
+    a member commune, tested by the same function as :func:`attach`, so both agree. With no
+    member commune loaded, membership is unknown (NULL). Observations still waiting for
+    attach (``needs_attach``) get theirs from it.
+    """
+    members = [bytes(r[0]) for r in con.execute(
+        "SELECT ST_AsWKB(geom) FROM areas WHERE type = 'commune' AND in_territory ORDER BY id").fetchall()]
+    if not members:
+        con.execute("UPDATE observations SET in_territory = NULL WHERE NOT needs_attach AND in_territory IS NOT NULL")
+        return
+    hidden = con.execute(
+        """SELECT id, lon, lat FROM observations
+           WHERE NOT needs_attach AND coalesce(obscured, false) AND NOT coalesce(isnan(lon) OR isnan(lat), true)"""
+    ).fetchnumpy()
+    ids = np.asarray(hidden["id"], dtype=np.int64)
+    inside = _in_union(list(shapely.from_wkb(members)), np.asarray(hidden["lon"], dtype=float),
+                       np.asarray(hidden["lat"], dtype=float))
+    con.register("_flags_hidden_inside", {"id": ids[inside]})
+    try:
+        con.execute(
+            """UPDATE observations SET in_territory = CASE
+                   WHEN coalesce(isnan(lon) OR isnan(lat), true) THEN NULL
+                   WHEN coalesce(obscured, false) THEN id IN (SELECT id FROM _flags_hidden_inside)
+                   ELSE id IN (SELECT oa.observation_id FROM observation_areas oa
+                               JOIN areas a ON a.id = oa.area_id AND a.type = 'commune' AND a.in_territory)
+               END
+               WHERE NOT needs_attach"""
+        )
+    finally:
+        con.unregister("_flags_hidden_inside")

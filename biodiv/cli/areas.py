@@ -53,7 +53,7 @@ def init(
     from biodiv.cli.context import get_config
     from biodiv.store.database import transaction
     from biodiv.areas.territory import (
-        TerritoryError, epci_from_file, parse_insee_codes, resolve_epci, save_territory,
+        TerritoryError, epci_from_file, parse_insee_codes, resolve_epci, save_territory, territory_crs,
     )
 
     console, _ = _console()
@@ -80,11 +80,12 @@ def init(
     cfg.source_file = path.resolve()  # the database path is relative to the config file
     store = cfg.store()
     with store.write(create=True) as con:
-        with transaction(con):
+        metric_before = territory_crs(con)
+        with transaction(con):   # the territory, its flags and the observations' flags at once
             terr = save_territory(con, terr_name, siren, codes)
             record_run(con, "init", started, {"name": terr_name, "siren": siren, "insee_codes": codes}, terr)
-        if con.execute("SELECT count(*) FROM areas WHERE type = 'commune'").fetchone()[0]:
-            reattach(con, ["commune"])
+        if territory_crs(con) != metric_before and con.execute("SELECT count(*) FROM areas").fetchone()[0]:
+            reattach(con, None)   # links were computed in another metric projection (overseas)
         missing = missing_types(con)
     cfg.save(path)
     what = f"EPCI {siren}" if siren else "communes"
