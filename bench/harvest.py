@@ -1,33 +1,35 @@
-"""Benchmark: a full harvest against a rate-limited stand-in iNaturalist server.
+"""Benchmark: the harvest's footprint on real-shaped records, against the v1 full-record
+harvester measured in the same run.
 
-    python bench/harvest.py [--sizes 20000 200000] [--rate 50] [--species 2000]
+    python bench/harvest.py [--sizes 20000 100000 200000] [--rate 50] [--species 2000]
+                            [--baseline-size 3000] [--baseline-rev 87433a5]
+                            [--floor-size 4000] [--floor-rate 1]
 
-For each N the stand-in server (tests/helpers_harvest.py: real HTTP on 127.0.0.1,
-synthetic observations with the real response shape, generated lazily so that the
-server's memory does not grow with N) answers 429 above 1.2 × ``--rate`` (averaged
-over the client's 5-second burst window; iNaturalist likewise enforces 100/min and
-asks for 60/min), and the client is configured to ``--rate``. Each measured program
-runs in its own subprocess, whose peak memory is read from its own ``VmHWM``
-(/proc/self/status: the high-water mark of its resident set since ``exec``).
-Why not ``ru_maxrss``: Linux carries the parent's peak over ``fork``/``vfork`` + ``exec``
-into the child's ``ru_maxrss``, so a child of this bench (whose process holds the
-stand-in server and its synthetic data) would report at least the parent's RSS
-(measured: a 12 MB child of a 311 MB parent reports 311 MB). Both are printed.
+The stand-in server (tests/helpers_harvest.py: real HTTP on 127.0.0.1) serves records
+built from the real responses of ``$BIODIV_SHARED_DATA/inaturalist`` (v1: 59 KB each; v2:
+the real v2 shape projected by the request's ``fields``), gzip-compressed as iNaturalist's
+are, and answers 429 above 1.2 × ``--rate`` (averaged over the 5-second burst window).
+Each measured program runs in its own subprocess, whose peak memory is its own ``VmHWM``
+and whose disk writes are its own ``write_bytes`` (/proc/self/status, /proc/self/io).
 
-1. baseline, measured in the same run: fetch every observation page through the same
-   pyinaturalist session and rate limiter, storing nothing (the practical floor);
-2. ``biodiv.inat.harvest.harvest`` into a real DuckDB file (parse, compress, upsert
-   every page with its cursor in one transaction, resolve taxa, attach);
-3. an incremental run right after, when nothing changed.
+Per N (``--sizes``, at ``--rate`` requests/s):
 
-Printed per N: requests made against the minimum (⌈N/200⌉ observation pages + taxa
-batches), harvest time against the theoretical floor (requests / rate) and against the
-measured fetch-only baseline, peak memory, and the requests of the incremental run.
-The rates used are faster than iNaturalist's 1 request/s so that runs fit in minutes.
-Storing a page costs ~0.1 s of CPU on a 2-core machine; it overlaps the wait for
-the next page (prefetch), so the floor is reached when 1/rate exceeds that cost, and
-the harvest is CPU-bound above (50 req/s, where the stand-in server's own ~0.05 s of
-CPU per page also competes for the cores).
+1. ``harvest``: a first full harvest through API v2 with the field selection: requests
+   against the minimum computed from the data (⌈N/200⌉ observation pages + ⌈deepest
+   ancestors not embedded in any observation ÷ 30⌉ taxa requests: every ``/taxa`` answer
+   carries its whole lineage), bytes downloaded per observation (on the wire and as JSON),
+   database size per 100,000 observations, peak RSS;
+2. ``no-change``: ``biodiv harvest`` right after, nothing having changed (the CLI's path:
+   probe on a read-only connection, no writer): requests, wall time inside the process
+   and for the whole process, bytes written.
+
+Baseline (same run, ``--baseline-size`` observations, the same server): the harvester of
+``--baseline-rev`` (before issue 10: v1 full records, whole v1 record stored), extracted
+with ``git archive``; its first harvest and its no-change run. Its 200-record v1 pages
+weigh ~12 MB of JSON each, so it runs on a smaller N; per-observation figures are compared.
+
+Time vs the rate floor: a full harvest of ``--floor-size`` observations at ``--floor-rate``
+requests/s (iNaturalist's pace is 1/s), against requests / rate.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
+import os
 import shutil
 import subprocess
 import sys
@@ -44,102 +46,191 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# the server's hard limit sits above the rate the client asks for, as iNaturalist's
-# (100 requests/min enforced, 60/min asked)
 HARD_LIMIT = 1.2
 sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO))
+if not (len(sys.argv) > 2 and sys.argv[1] == "--child" and sys.argv[2].startswith("old-")):
+    sys.path.insert(0, str(REPO))      # the old harvester's children import biodiv from PYTHONPATH
 
 
-def _status_mb(field: str = "VmRSS") -> float:
-    """A memory field of /proc/self/status in MB (VmRSS: now, VmHWM: peak since exec)."""
-    with open("/proc/self/status") as f:
-        return int(f.read().split(f"{field}:")[1].split()[0]) / 1024
-
-
-def _rss_mb() -> float:
-    return _status_mb("VmRSS")
+def _proc(field: str, path: str = "/proc/self/status") -> int:
+    with open(path) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
 
 
 def _child(mode: str, cfg_path: str) -> None:
     """Runs in a subprocess: one measured program, JSON on stdout."""
+    t_start = time.perf_counter()
     from biodiv.config import load_config
-    from biodiv.inat.client import OBSERVATIONS_PER_PAGE, InatClient
-    from biodiv.inat.db import territory_bbox
-    from biodiv.inat.harvest import harvest, query_params
 
     cfg = load_config(cfg_path)
     out: dict = {}
-    if mode == "fetch":
-        with cfg.store().read() as con:
-            bbox = territory_bbox(con)
-        client = InatClient(cfg)
-        params = query_params(cfg, bbox) | {"order_by": "id", "order": "asc",
-                                            "per_page": OBSERVATIONS_PER_PAGE, "locale": "fr"}
-        cursor, pages, records = 0, 0, 0
-        t0 = time.perf_counter()
-        while True:
-            data = client.observations(params | {"id_above": cursor})
-            results = data["results"]
-            pages += 1
-            records += len(results)
-            if not results or len(results) >= data["total_results"]:
-                break
-            cursor = results[-1]["id"]
-        out.update(seconds=time.perf_counter() - t0, requests=client.counter.sent, records=records)
-    else:
+    if mode in ("harvest", "old-harvest", "old-update"):
+        from biodiv.inat.harvest import harvest
+
         t0 = time.perf_counter()
         with cfg.store().write() as con:
-            t1 = time.perf_counter()
-            out["rss_before_mb"] = _rss_mb()
             summary = harvest(cfg, con, progress=False)
-            t2 = time.perf_counter()
-            taxa = con.execute("SELECT count(*) FROM taxa").fetchone()[0]
-        t3 = time.perf_counter()
-        out.update(seconds=t2 - t1, open_s=t1 - t0, publish_s=t3 - t2, requests=summary["requests"],
-                   pages=summary["pages"], taxa_requests=summary["taxa_requests"], new=summary["new"],
-                   taxa=taxa, attach_s=(summary.get("attach") or {}).get("seconds"))
-    out["maxrss_mb"] = _status_mb("VmHWM")
-    out["ru_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # includes the parent's
+        out.update(seconds=time.perf_counter() - t0, requests=summary["requests"], new=summary["new"],
+                   taxa_requests=summary["taxa_requests"], bytes_downloaded=summary.get("bytes_downloaded"),
+                   json_bytes=summary.get("json_bytes"))
+    elif mode == "no-change":
+        from biodiv.inat.harvest import harvest
+        from biodiv.inat.probe import probe
+
+        t0 = time.perf_counter()
+        store = cfg.store()
+        first = probe(cfg, store)
+        if isinstance(first, dict):
+            summary = first
+        else:
+            with store.write() as con:
+                summary = harvest(cfg, con, progress=False, probe=first)
+        out.update(seconds=time.perf_counter() - t0, requests=summary["requests"],
+                   no_change=bool(summary.get("no_change")), recorded_written=summary.get("bytes_written"))
+    out["process_s"] = time.perf_counter() - t_start
+    out["maxrss_mb"] = _proc("VmHWM") / 1024
+    out["write_bytes"] = _proc("write_bytes", "/proc/self/io")
     print(json.dumps(out))
 
 
-def _run_child(mode: str, cfg_path: Path) -> dict:
+def _run_child(mode: str, cfg_path: Path, pythonpath: Path | None = None) -> dict:
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, __file__, "--child", mode, str(cfg_path)],
-                          capture_output=True, text=True, cwd=REPO)
+                          capture_output=True, text=True, cwd=pythonpath or REPO, env=env)
+    wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"{mode} run failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["wall_s"] = wall
+    return out
 
 
-def bench(n: int, rate: float, species: int) -> dict:
-    from biodiv.inat.client import BURST
-    from biodiv.store.database import Store
-    from helpers_harvest import ObservationSet, StandInInat, Taxonomy, harvest_config, make_territory
+def _old_tree(rev: str, work: Path) -> Path:
+    """The biodiv package of ``rev`` (git archive), and this bench file beside it."""
+    dest = work / f"biodiv-{rev}"
+    dest.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "biodiv"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest
+
+
+def _minimum_requests(obs, tax) -> tuple[int, int, int]:
+    """(observation pages, taxa not stored after the pages, minimum taxa requests), from the data."""
+    observed = set()
+    for oid in obs.ids():
+        rec = obs.record(oid)
+        if rec and rec.get("taxon"):
+            observed.add(rec["taxon"]["id"])
+    missing, deepest = set(), set()
+    for tid in observed:
+        lineage = tax.records[tid]["ancestor_ids"][:-1]
+        absent = [a for a in lineage if a not in observed]
+        missing.update(absent)
+        if absent:
+            deepest.add(absent[-1])
+    # an answer carries its ancestors: only the deepest missing one of each lineage is asked
+    covered = {a for d in deepest for a in tax.records[d]["ancestor_ids"][:-1]}
+    asked = deepest - covered
+    return math.ceil(len(obs.ids()) / 200), len(missing), math.ceil(len(asked) / 30)
+
+
+def _world(n: int, species: int):
+    from helpers_harvest import ObservationSet, Taxonomy
 
     tax = Taxonomy(species)
-    obs = ObservationSet(n, tax)
-    work = Path(tempfile.mkdtemp(prefix="bench-harvest-"))
-    try:
-        with StandInInat(obs, tax, rate_per_second=rate * HARD_LIMIT, rate_window=BURST) as api:
-            cfg = harvest_config(work, api.url, per_second=rate, per_minute=int(rate * 60), timeout=60)
-            with Store(cfg.db).write(create=True) as con:
-                make_territory(con)
-            cfg_path = cfg.save(work / "biodiv.toml")
-            fetch = _run_child("fetch", cfg_path)
-            full = _run_child("harvest", cfg_path)
-            before = api.count
-            _run_child("harvest", cfg_path)
-            incr_requests = api.count - before
-            db_mb = cfg.db.stat().st_size / 1e6
-            parent_mb = _rss_mb()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    pages = math.ceil(n / 200)
-    floor_s = (pages + full["taxa_requests"]) / rate
-    return {"n": n, "rate": rate, "fetch": fetch, "full": full, "incr_requests": incr_requests,
-            "pages_min": pages, "floor_s": floor_s, "db_mb": db_mb,
-            "refused": api.refused, "parent_mb": parent_mb}
+    return tax, ObservationSet(n, tax)
+
+
+def _store(work: Path, api, rate: float, name: str):
+    from biodiv.store.database import Store
+    from helpers_harvest import harvest_config, make_territory
+
+    d = work / name
+    d.mkdir()
+    cfg = harvest_config(d, api.url, per_second=rate, per_minute=max(int(rate * 60), 6), timeout=120)
+    with Store(cfg.db).write(create=True) as con:
+        make_territory(con)
+    return cfg, cfg.save(d / "biodiv.toml")
+
+
+def bench_size(n: int, rate: float, species: int, work: Path) -> dict:
+    from biodiv.inat.client import BURST
+    from helpers_harvest import StandInInat
+
+    tax, obs = _world(n, species)
+    pages, missing, taxa_min = _minimum_requests(obs, tax)
+    with StandInInat(obs, tax, rate_per_second=rate * HARD_LIMIT, rate_window=BURST) as api:
+        cfg, cfg_path = _store(work, api, rate, f"n{n}")
+        sent0, json0 = api.bytes_sent, api.json_bytes_sent
+        full = _run_child("harvest", cfg_path)
+        wire, js = api.bytes_sent - sent0, api.json_bytes_sent - json0
+        db_bytes = cfg.db.stat().st_size
+        before = api.count
+        nochange = _run_child("no-change", cfg_path)
+        nochange["server_requests"] = api.count - before
+        refused = api.refused
+    shutil.rmtree(work / f"n{n}", ignore_errors=True)
+    return {"n": n, "full": full, "nochange": nochange, "wire": wire, "json": js, "db_bytes": db_bytes,
+            "pages": pages, "taxa_missing": missing, "taxa_min": taxa_min, "refused": refused}
+
+
+def bench_baseline(n: int, rate: float, species: int, rev: str, work: Path) -> dict:
+    from biodiv.inat.client import BURST
+    from helpers_harvest import StandInInat
+
+    tree = _old_tree(rev, work)
+    tax, obs = _world(n, species)
+    with StandInInat(obs, tax, rate_per_second=rate * HARD_LIMIT, rate_window=BURST) as api:
+        cfg, cfg_path = _store_old(work, api, rate, tree)
+        sent0, json0 = api.bytes_sent, api.json_bytes_sent
+        full = _run_child("old-harvest", cfg_path, tree)
+        wire, js = api.bytes_sent - sent0, api.json_bytes_sent - json0
+        db_bytes = cfg.db.stat().st_size
+        before = api.count
+        nochange = _run_child("old-update", cfg_path, tree)
+        nochange["server_requests"] = api.count - before
+    return {"n": n, "full": full, "nochange": nochange, "wire": wire, "json": js, "db_bytes": db_bytes}
+
+
+def _store_old(work: Path, api, rate: float, tree: Path):
+    """The baseline's config and database, written by the old code itself (its Config,
+    its migrations 001-005)."""
+    d = work / "baseline"
+    d.mkdir()
+    script = (
+        "from biodiv.store.database import Store\n"
+        "from helpers_harvest import harvest_config, make_territory\n"
+        f"cfg = harvest_config(__import__('pathlib').Path({str(d)!r}), {api.url!r}, per_second={rate!r}, "
+        f"per_minute={max(int(rate * 60), 6)}, timeout=120)\n"
+        f"cfg.save(__import__('pathlib').Path({str(d / 'biodiv.toml')!r}))\n"
+        "with Store(cfg.db).write(create=True) as con:\n"
+        "    make_territory(con)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=f"{tree}:{REPO / 'tests'}")
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=tree, env=env)
+
+    class _Cfg:
+        db = d / "biodiv.duckdb"
+    return _Cfg, d / "biodiv.toml"
+
+
+def bench_floor(n: int, rate: float, species: int, work: Path) -> dict:
+    from biodiv.inat.client import BURST
+    from helpers_harvest import StandInInat
+
+    tax, obs = _world(n, species)
+    pages, missing, taxa_min = _minimum_requests(obs, tax)
+    with StandInInat(obs, tax, rate_per_second=rate * HARD_LIMIT, rate_window=BURST) as api:
+        cfg, cfg_path = _store(work, api, rate, f"floor{n}")
+        full = _run_child("harvest", cfg_path)
+    return {"n": n, "rate": rate, "full": full, "pages": pages, "taxa_min": taxa_min,
+            "floor_s": full["requests"] / rate, "min_floor_s": (pages + taxa_min) / rate}
 
 
 def main() -> None:
@@ -147,27 +238,55 @@ def main() -> None:
         _child(sys.argv[2], sys.argv[3])
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[20_000, 200_000])
-    ap.add_argument("--rate", type=float, default=50.0, help="requests per second (server limit and client rate)")
-    ap.add_argument("--species", type=int, default=2000, help="distinct species among the observations")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000, 200_000])
+    ap.add_argument("--rate", type=float, default=50.0, help="requests per second for the size runs")
+    ap.add_argument("--species", type=int, default=2000)
+    ap.add_argument("--baseline-size", type=int, default=3000)
+    ap.add_argument("--baseline-rev", default="87433a5", help="git revision of the v1 full-record harvester")
+    ap.add_argument("--floor-size", type=int, default=4000)
+    ap.add_argument("--floor-rate", type=float, default=1.0)
     args = ap.parse_args()
-    print(f"harvest bench: rate {args.rate:g} req/s, {args.species} species, synthetic records ~4 KB")
-    header = (f"{'N':>8} {'requests':>9} {'minimum':>8} {'taxa req':>8} {'harvest s':>10} {'floor s':>8} "
-              f"{'×floor':>7} {'fetch-only s':>12} {'×fetch':>7} {'peak MB':>8} {'incr req':>8} {'DB MB':>7}")
-    print(header)
-    for n in args.sizes:
-        r = bench(n, args.rate, args.species)
-        full, fetch = r["full"], r["fetch"]
-        minimum = r["pages_min"] + full["taxa_requests"]
-        print(f"{n:>8} {full['requests']:>9} {minimum:>8} {full['taxa_requests']:>8} {full['seconds']:>10.1f} "
-              f"{r['floor_s']:>8.1f} {full['seconds'] / r['floor_s']:>7.2f} {fetch['seconds']:>12.1f} "
-              f"{full['seconds'] / fetch['seconds']:>7.2f} {full['maxrss_mb']:>8.0f} {r['incr_requests']:>8} "
-              f"{r['db_mb']:>7.1f}", flush=True)
-        print(f"{'':>8} RSS before harvest {full['rss_before_mb']:.0f} MB, store open {full['open_s']:.1f} s, publish {full['publish_s']:.1f} s, attach "
-              f"{full['attach_s']} s, taxa stored {full['taxa']}, fetch-only peak {fetch['maxrss_mb']:.0f} MB, "
-              f"429s {r['refused']}", flush=True)
-        print(f"{'':>8} peak = the harvest process's own VmHWM; its ru_maxrss {full['ru_maxrss_mb']:.0f} MB "
-              f"includes this bench process's RSS ({r['parent_mb']:.0f} MB, stand-in server and data)", flush=True)
+    print(f"harvest bench: real-shaped records, {args.species} species, size runs at {args.rate:g} req/s; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-harvest-"))
+    try:
+        base = bench_baseline(args.baseline_size, args.rate, args.species, args.baseline_rev, work)
+        bn = base["n"]
+        b_kb_wire, b_kb_json = base["wire"] / bn / 1e3, base["json"] / bn / 1e3
+        b_db100k = base["db_bytes"] / bn * 1e5 / 1e6
+        print(f"baseline ({args.baseline_rev}, v1 full records) at N={bn}: downloaded {b_kb_wire:.1f} KB/obs on "
+              f"the wire ({b_kb_json:.1f} KB JSON), DB {b_db100k:,.0f} MB per 100k obs, peak RSS "
+              f"{base['full']['maxrss_mb']:.0f} MB, full harvest {base['full']['seconds']:.1f} s "
+              f"({base['full']['requests']} requests); no-change run: {base['nochange']['server_requests']} "
+              f"request(s), {base['nochange']['wall_s']:.2f} s process, "
+              f"{base['nochange']['write_bytes'] / 1e6:.1f} MB written", flush=True)
+        print(f"{'N':>7} {'req':>5} {'min':>5} {'KB/obs wire':>11} {'(JSON)':>7} {'×base':>6} {'MB/100k':>8} "
+              f"{'×base':>6} {'peak MB':>7} {'×base':>6} {'no-change: req':>14} {'in-proc s':>9} {'process s':>9} "
+              f"{'written':>9} {'×base':>7}", flush=True)
+        for n in args.sizes:
+            r = bench_size(n, args.rate, args.species, work)
+            f, nc = r["full"], r["nochange"]
+            kb_wire, kb_json = r["wire"] / n / 1e3, r["json"] / n / 1e3
+            db100k = r["db_bytes"] / n * 1e5 / 1e6
+            written = nc["write_bytes"]
+            print(f"{n:>7} {f['requests']:>5} {r['pages'] + r['taxa_min']:>5} {kb_wire:>11.2f} {kb_json:>7.2f} "
+                  f"{kb_wire / b_kb_wire:>6.3f} {db100k:>8.1f} {db100k / b_db100k:>6.3f} {f['maxrss_mb']:>7.0f} "
+                  f"{f['maxrss_mb'] / base['full']['maxrss_mb']:>6.2f} {nc['server_requests']:>14} "
+                  f"{nc['seconds']:>9.2f} {nc['wall_s']:>9.2f} {written / 1e3:>7.1f}kB "
+                  f"{written / max(base['nochange']['write_bytes'], 1):>7.4f}", flush=True)
+            print(f"{'':>7} pages {r['pages']}, taxa requests {f['taxa_requests']} (taxa not embedded "
+                  f"{r['taxa_missing']}, minimum {r['taxa_min']}); full harvest {f['seconds']:.1f} s; "
+                  f"no-change recorded {nc['recorded_written']} B written, probe only: {nc['no_change']}; "
+                  f"429s {r['refused']}", flush=True)
+        fl = bench_floor(args.floor_size, args.floor_rate, args.species, work)
+        f = fl["full"]
+        print(f"time vs floor at {fl['rate']:g} req/s, N={fl['n']}: {f['requests']} requests "
+              f"(⌈N/200⌉ = {fl['pages']} + taxa {f['taxa_requests']}, minimum from the data "
+              f"{fl['pages'] + fl['taxa_min']}), harvest {f['seconds']:.1f} s, floor {fl['floor_s']:.1f} s, "
+              f"×floor {f['seconds'] / fl['floor_s']:.3f}", flush=True)
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -249,6 +249,35 @@ def to_v2(record: dict) -> dict:
     return out
 
 
+def parse_rison(text: str):
+    """The RISON subset of a v2 ``fields`` selection: ``(a:!t,b:(c:!t))`` -> nested dict."""
+    pos = 0
+
+    def value():
+        nonlocal pos
+        if text.startswith("!t", pos):
+            pos += 2
+            return True
+        if text[pos] != "(":
+            raise ValueError(f"bad RISON at {pos}: {text!r}")
+        pos += 1
+        out = {}
+        while text[pos] != ")":
+            end = text.index(":", pos)
+            key = text[pos:end]
+            pos = end + 1
+            out[key] = value()
+            if text[pos] == ",":
+                pos += 1
+        pos += 1
+        return out
+
+    result = value()
+    if pos != len(text):
+        raise ValueError(f"trailing RISON: {text!r}")
+    return result
+
+
 def v2_answer(record: dict, fields) -> dict:
     """What ``/v2/observations`` returns for one record: only ``uuid`` without a
     selection, everything with ``fields=all``, else the nested projection."""
@@ -340,6 +369,7 @@ class StandInInat:
         self.mutate_v2 = None                  # callable(results) -> results, applied to the next v2 page only
         self.empty_v2_pages = 0                # this many v2 pages answered with results [] (total kept)
         self.bytes_sent = 0                    # response bodies as sent (gzip when accepted)
+        self.json_bytes_sent = 0               # the same before compression
         self.log: list[tuple[str, dict, dict]] = []
         self.count = 0
         self.obs_pages = 0
@@ -436,6 +466,14 @@ class StandInInat:
             answer["results"] = []
         return answer
 
+    def taxa_v2(self, ids: list[int], fields) -> dict:
+        """``/v2/taxa/{ids}``: only ``id`` without a selection (the real minimal answer)."""
+        from biodiv.inat.fields import project
+
+        answer = self.taxa(ids)
+        answer["results"] = [project(t, fields) if fields else {"id": t["id"]} for t in answer["results"]]
+        return answer
+
     def taxa(self, ids: list[int]) -> dict:
         results = [self.taxonomy.answer(i) for i in ids[:30] if i in self.taxonomy.records]
         return {"total_results": len(results), "page": 1, "per_page": 30, "results": results}
@@ -449,6 +487,7 @@ def _make_handler(server: StandInInat):
             pass
 
         def _send(self, status: int, body: bytes, headers: dict | None = None):
+            server.json_bytes_sent += len(body)
             if status == 200 and "gzip" in self.headers.get("Accept-Encoding", ""):
                 body = gzip.compress(body, 6)
                 headers = dict(headers or {}, **{"Content-Encoding": "gzip"})
@@ -485,6 +524,8 @@ def _make_handler(server: StandInInat):
                 q.update({k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in body.items()})
             elif q.get("fields") == "all":
                 fields = "all"
+            elif q.get("fields") and parsed.path.startswith("/v2/observations"):
+                fields = parse_rison(q["fields"])
             with server._lock:
                 server.count += 1
                 server.log.append((parsed.path, q, dict(self.headers) | ({"_fields": fields} if fields else {})))
@@ -514,6 +555,16 @@ def _make_handler(server: StandInInat):
                     return self._send(422, b'{"error":"per_page too large","status":422}')
                 body = server.observations(q)
                 server.obs_pages += 1
+            elif parsed.path.startswith("/v2/taxa/"):
+                if server.v2_status:
+                    return self._send(server.v2_status, json.dumps(
+                        {"error": "Unprocessable", "status": server.v2_status}).encode())
+                ids = [int(x) for x in parsed.path.rsplit("/", 1)[1].split(",") if x.strip().isdigit()]
+                try:
+                    selection = parse_rison(q["fields"]) if q.get("fields") else None
+                except ValueError:
+                    return self._send(422, b'{"error":"invalid fields","status":422}')
+                body = server.taxa_v2(ids, selection)
             elif parsed.path.startswith("/v1/taxa/"):
                 ids = [int(x) for x in parsed.path.rsplit("/", 1)[1].split(",") if x.strip().isdigit()]
                 body = server.taxa(ids)

@@ -81,7 +81,7 @@ def test_full_then_incremental(tmp_path, world, prepare):
             assert float(q["swlng"]) == BBOX[0] and float(q["nelat"]) == BBOX[3]
             assert "biodiv/" in headers["User-Agent"]
             assert [int(c[1]["id_above"]) for c in obs_calls[1:]] == [obs.ids()[200 * k - 1] for k in range(1, pages)]
-            taxa_calls = api.requests_to("/v1/taxa/")
+            taxa_calls = api.requests_to("/v2/taxa/")
             assert first["requests"] == api.count == pages + len(taxa_calls)
             assert all(len(c[0].rsplit("/", 1)[1].split(",")) <= 30 for c in taxa_calls)
             asked = [int(i) for c in taxa_calls for i in c[0].rsplit("/", 1)[1].split(",")]

@@ -3,8 +3,9 @@
 Observations are read from API v2 (``/v2/observations``) with the field selection of
 :mod:`biodiv.inat.fields`, sent as pyinaturalist's ``v2.get_observations`` sends one: a
 ``POST`` with ``X-HTTP-Method-Override: GET``, the search parameters and ``fields`` as
-JSON body, ``per_page`` in the query string. The id listing of a reconciliation
-(``only_id``) and ``/taxa/{ids}`` stay on v1. Every response's size on the wire is
+JSON body, ``per_page`` in the query string. ``/taxa/{ids}`` is read from v2 too, with
+the selection as RISON in a ``GET`` query string. The id listing of a reconciliation
+(``only_id``) stays on v1. Every response's size on the wire is
 counted (:class:`RequestCounter`), for the footprint each run records.
 
 Why a thin class around the session rather than ``pyinaturalist.v1.get_observations``:
@@ -201,6 +202,18 @@ class InatClient:
             raise ValueError(f"at most {TAXA_PER_REQUEST} taxon ids per request")
         joined = ",".join(str(int(i)) for i in ids)
         return self._get_json(f"{self.base_url}/taxa/{joined}", {"locale": locale}).get("results") or []
+
+    def taxa_v2(self, ids: list[int], fields: dict[str, Any], locale: str = "fr") -> list[dict]:
+        """``GET /v2/taxa/{ids}`` with a field selection (RISON in the query string)."""
+        from biodiv.inat.fields import rison
+
+        if not ids:
+            return []
+        if len(ids) > TAXA_PER_REQUEST:
+            raise ValueError(f"at most {TAXA_PER_REQUEST} taxon ids per request")
+        joined = ",".join(str(int(i)) for i in ids)
+        return self._get_json(f"{self.v2_base_url}/taxa/{joined}",
+                              {"locale": locale, "fields": rison(fields)}).get("results") or []
 
     def close(self) -> None:
         self.session.close()

@@ -62,8 +62,7 @@ OBSERVATION_FIELDS: dict[str, Any] = {
     "quality_grade": True,
     "captive": True,
     "place_guess": True,
-    "uri": True,
-    "license_code": True,
+    "license_code": True,               # (uri is not asked: it is derived from the id)
     "identifications_count": True,
     "num_identification_agreements": True,
     "num_identification_disagreements": True,
@@ -76,6 +75,16 @@ OBSERVATION_FIELDS: dict[str, Any] = {
                         "user": {"login": True, "name": True}},
 }
 
+# ``/v2/taxa/{ids}`` (ancestors missing from the store): the taxon fields, every
+# conservation status with its place (biodiv.inat.parse.taxon_status_rows), and the
+# ancestors with the same descriptive fields, so that one answer brings a whole lineage.
+_TAXON_DESCRIPTION = {k: v for k, v in TAXON_FIELDS.items() if k != "conservation_status"}
+TAXA_FIELDS: dict[str, Any] = _TAXON_DESCRIPTION | {
+    "conservation_statuses": {"id": True, "status": True, "status_name": True, "iucn": True, "authority": True,
+                              "place_id": True, "place": {"name": True, "display_name": True}},
+    "ancestors": _TAXON_DESCRIPTION,
+}
+
 # Allowed JSON types of selected scalars (None is always allowed: iNaturalist sends null
 # for what is unknown). Numbers may come as strings in v1 (coordinates, accuracies).
 _NUM = (int, float, str)
@@ -85,7 +94,7 @@ KINDS: dict[str, tuple[type, ...]] = {
     "id": (int,), "uuid": _STR, "observed_on": _STR, "time_observed_at": _STR, "observed_time_zone": _STR,
     "created_at": _STR, "updated_at": _STR, "geojson": (dict,), "positional_accuracy": _NUM,
     "public_positional_accuracy": _NUM, "geoprivacy": _STR, "taxon_geoprivacy": _STR, "obscured": _BOOL,
-    "quality_grade": _STR, "captive": _BOOL, "place_guess": _STR, "uri": _STR, "license_code": _STR,
+    "quality_grade": _STR, "captive": _BOOL, "place_guess": _STR, "license_code": _STR,
     "identifications_count": _NUM, "num_identification_agreements": _NUM,
     "num_identification_disagreements": _NUM, "taxon": (dict,), "user": (dict,), "photos": (list,),
     "identifications": (list,),
@@ -154,6 +163,15 @@ def check_record(record: Any, require_all: bool = True, fields: dict[str, Any] =
                 f"observation {oid}: unknown {key} value {_short(value)} "
                 f"(known: {', '.join(sorted(GEOPRIVACY_VALUES))})"
             )
+
+
+def rison(fields: dict[str, Any]) -> str:
+    """A selection as RISON, the form ``GET`` requests of API v2 take in ``fields``:
+    ``{"id": True, "taxon": {"name": True}}`` -> ``(id:!t,taxon:(name:!t))``."""
+    parts = []
+    for key, sub in fields.items():
+        parts.append(f"{key}:{'!t' if sub is True else rison(sub)}")
+    return "(" + ",".join(parts) + ")"
 
 
 def selected_paths(fields: dict[str, Any] = OBSERVATION_FIELDS, prefix: str = "") -> list[str]:

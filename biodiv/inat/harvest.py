@@ -36,7 +36,7 @@ from biodiv.inat.client import (
     InatUnreachable,
     RequestCounter,
 )
-from biodiv.inat.fields import OBSERVATION_FIELDS, RecordProblem, check_record, project
+from biodiv.inat.fields import OBSERVATION_FIELDS, TAXA_FIELDS, RecordProblem, check_record, project
 from biodiv.inat.parse import (
     observation_taxon,
     parse_observation,
@@ -104,11 +104,12 @@ class _Run:
             "mode": None, "resumed": False, "new": 0, "updated": 0, "unchanged": 0, "restored": 0,
             "removed": 0, "pages": 0, "observations_seen": 0, "skipped": 0, "taxa_fetched": 0,
             "taxa_requests": 0, "reconcile_pages": 0, "unknown_in_reconcile": 0,
-            "requests": 0, "requests_by_day": {}, "api": "v2", "bytes_downloaded": 0, "json_bytes": 0,
+            "requests": 0, "requests_by_day": {}, "api": "v2", "taxa_api": "v2", "bytes_downloaded": 0, "json_bytes": 0,
             "bytes_written": 0,
         }
         self.log: list[str] = []          # run-log lines (also kept in stats["log"])
         self.use_v1 = False               # v2 refused: the rest of this pass reads v1
+        self.taxa_v1 = False              # the same for /taxa
         self.lock = threading.Lock()
         self.written_at_start = _written_bytes()
         self.taxa_seen: set[int] = set()   # taxa already upserted by this run (once is enough)
@@ -167,6 +168,21 @@ def fetch_observations(client: InatClient, run: "_Run", params: dict[str, Any]) 
             run.stats["api"] = "v1"
             run.note(f"API v2 refused the observation query ({exc}); reading API v1 instead for the rest of this run")
     return client.observations(params | {"locale": LOCALE}), False
+
+
+def fetch_taxa(client: InatClient, run: "_Run", batch: list[int]) -> list[dict]:
+    """``/v2/taxa/{ids}`` with :data:`TAXA_FIELDS`; v1 (whole records, ~36 KB each) when v2
+    answers an error, said in the run log, for the rest of the run."""
+    if not run.taxa_v1:
+        try:
+            return [project(t, TAXA_FIELDS) for t in client.taxa_v2(batch, TAXA_FIELDS, locale=LOCALE)]
+        except InatError as exc:
+            if isinstance(exc, InatUnreachable) or exc.status == 429:
+                raise
+            run.taxa_v1 = True
+            run.stats["taxa_api"] = "v1"
+            run.note(f"API v2 refused the taxa query ({exc}); reading API v1 instead for the rest of this run")
+    return client.taxa(batch, locale=LOCALE)
 
 
 def harvest(cfg, con, full: bool = False, reconcile: bool = False, progress: bool = True,
@@ -433,7 +449,7 @@ def _resolve_taxa(con, client: InatClient, run: _Run) -> None:
 
 def _fetch_taxa(con, client: InatClient, run: _Run, batch: list[int]) -> set[int]:
     """One ``/taxa/{ids}`` request stored in one transaction; returns the ids received."""
-    records = client.taxa(batch, locale=LOCALE)
+    records = fetch_taxa(client, run, batch)
     taxa, statuses = [], []
     for record in records:
         for t in taxa_in_record(record):

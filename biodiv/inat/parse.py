@@ -209,7 +209,7 @@ def parse_observation(obs: dict) -> dict[str, Any]:
         "license_code": to_str(obs.get("license_code")),
         "photo_url": photo_url(first_photo),
         "photo_license": to_str(first_photo.get("license_code")) if first_photo else None,
-        "uri": to_str(obs.get("uri")),
+        "uri": to_str(obs.get("uri")) or observation_uri(obs.get("id")),
         "identifications_count": to_int(obs.get("identifications_count")),
         "identifications_agree": to_int(obs.get("num_identification_agreements")),
         "identifications_disagree": to_int(obs.get("num_identification_disagreements")),
@@ -219,6 +219,12 @@ def parse_observation(obs: dict) -> dict[str, Any]:
         "identified_by": identified_by,
         "identified_at": identified_at,
     }
+
+
+def observation_uri(oid: Any) -> str | None:
+    """The observation's page, which API v2 is not asked for (it follows from the id)."""
+    oid = to_int(oid)
+    return f"https://www.inaturalist.org/observations/{oid}" if oid is not None else None
 
 
 def observed_at(obs: dict) -> datetime | None:
