@@ -28,20 +28,27 @@ def fixture_db(tmp_path_factory) -> Path:
     return build_fixture_db(tmp_path_factory.mktemp("dash_app") / "fixture.duckdb")
 
 
+CLICKS: dict[str, dict] = {}   # st_folium key -> properties of the feature "clicked"
+
+
 @pytest.fixture
 def maps_shown(monkeypatch) -> dict[str, str]:
     """Map HTML by st_folium key, as the app renders it."""
     shown: dict[str, str] = {}
     original = ui.show_map
 
-    def capture(m, key, height=560):
+    def capture(m, key, height=560, clicks=False):
         # folium writes GeoJSON with \uXXXX escapes: decode them to assert on the text
         shown[key] = re.sub(r"\\u([0-9a-fA-F]{4})", lambda x: chr(int(x.group(1), 16)),
                             m.get_root().render())
-        return original(m, key, height)
+        original(m, key, height, clicks)
+        # a click is simulated by a test setting CLICKS[key] (st_folium is opaque in AppTest)
+        return CLICKS.get(key) if clicks else None
 
     monkeypatch.setattr(ui, "show_map", capture)
-    return shown
+    CLICKS.clear()
+    yield shown
+    CLICKS.clear()
 
 
 def app_for(monkeypatch, tmp_path, db: Path, **dashboard) -> AppTest:
@@ -74,6 +81,28 @@ def all_text(at) -> str:
     return "\n".join(str(p) for p in parts)
 
 
+def charts(at) -> list[dict]:
+    """The Vega-Lite charts of the page: title, axis titles, and data rows (Arrow datasets)."""
+    import json
+
+    import pyarrow as pa
+
+    out = []
+    for el in at.get("vega_lite_chart"):
+        spec = json.loads(el.proto.spec)
+        rows = []
+        for ds in el.proto.datasets:
+            rows += pa.ipc.open_stream(ds.data.data).read_all().to_pylist()
+        title = spec.get("title")
+        out.append({"spec": spec, "rows": rows, "title": title.get("text") if isinstance(title, dict) else title})
+    return out
+
+
+def axis_titles(chart: dict) -> set[str]:
+    spec = chart["spec"].get("spec", chart["spec"])
+    return {v["title"] for k, v in spec["encoding"].items() if k in ("x", "y") and v.get("title")}
+
+
 def test_overview_shows_the_known_figures(monkeypatch, tmp_path, fixture_db, maps_shown):
     at = app_for(monkeypatch, tmp_path, fixture_db).run()
     assert not at.exception
@@ -88,43 +117,85 @@ def test_overview_shows_the_known_figures(monkeypatch, tmp_path, fixture_db, map
     assert "Dernière mise à jour : 02/01/2026" in text
     assert "Données de démonstration" not in text
     tables = [m.value for m in at.markdown if "<table" in m.value]
-    groups, years, new = tables
+    groups, new = tables
     assert "<td>Oiseaux</td><td><div class=\"bd-b\"><span style=\"width:100%\"></span><b>4</b>" in groups
     assert "<td>Plantes</td>" in groups and "<td>Mammifères</td>" not in groups
-    row_2024 = years.split("<td>2024</td>")[1].split("</tr>")[0]
-    assert "<b>3</b>" in row_2024 and "<b>2</b>" in row_2024           # observations, species
-    assert 'title="avr. : 1"' in row_2024 and 'title="juil. : 2"' in row_2024
     assert "<td>Papilio machaon</td>" in new and "<td>01/01/" in new and "Merops" not in new
+    assert "1 espèce observée pour la première fois" in text and "espèce(s)" not in text
+    # the charts: hand-computed from the fixture (2024: observations 3, 4, 5 → 3 obs, 2 species,
+    # 3 observers; July: 2 observations, a reptile and a plant)
+    months, years = charts(at)
+    assert months["title"] == "Observations par mois de l'année"
+    assert axis_titles(months) == {"Mois", "Nombre d'observations"}
+    by_month = {}
+    for r in months["rows"]:
+        by_month[r["mois"]] = by_month.get(r["mois"], 0) + r["observations"]
+    assert by_month == {"janv.": 1, "mars": 1, "avr.": 1, "mai": 2, "juin": 1, "juil.": 2, "août": 1}
+    assert years["title"] == "Évolution par année" and axis_titles(years) == {"Année", "Nombre"}
+    y2024 = {r["indicateur"]: r["n"] for r in years["rows"] if r["année"] == "2024"}
+    assert y2024 == {"Observations": 3, "Espèces": 2, "Observateurs": 3}
     html = maps_shown["overview_map"]
-    assert "Alpha" in html and "Beta" in html and "Gamma" in html and "Delta" not in html
+    assert "Alpha" in html and "Beta" in html and "Gamma" in html and '"name": "Delta"' not in html
 
 
-def test_map_page_draws_points_with_popups_and_overlays(monkeypatch, tmp_path, fixture_db, maps_shown):
+MAIN_MAP = "main_map_communes:observations"
+
+
+def test_map_page_draws_one_layer_with_points_legend_and_overlays(monkeypatch, tmp_path, fixture_db, maps_shown):
     at = app_for(monkeypatch, tmp_path, fixture_db).run()
     at.switch_page(PAGES + "carte.py").run()
     assert not at.exception
     assert at.title[0].value == "Carte des observations"
-    html = maps_shown["main_map"]
+    html = maps_shown[MAIN_MAP]
     assert "Site ZSC d'essai" in html and "Site ZPS d'essai" in html
     assert "Natura 2000 ZSC (directive Habitats)" in html and "L.control.layers" in html
     assert html.count("Voir sur iNaturalist") == 1                  # only obs 11 has a URL
     assert "Rougegorge familier" in html and "static.inaturalist.org/photos/11" in html
     assert "alice" in html                                            # logins shown outside public mode
     assert "3.11, 43.11" not in html and "3.11,43.11" not in html     # obscured point not drawn
+    assert html.count("biodiv-legend") == 1                           # one legend, inside the map
+    assert "imperial\": false" in html or "imperial: false" in html
+    assert "contributeurs iNaturalist" in html and "IGN" in html and "INPN" in html
+    assert '"collapsed": true' in html
+    assert html.count('biodiv-name') == 3                    # the territory's communes named
     captions = all_text(at)
     assert "8 observations affichées en points" in captions
-    assert "1 observations à localisation floutée" in captions
-    at.radio(key="map_measure").set_value("species").run()
-    assert "Espèces" in maps_shown["main_map"]
+    assert "1 observation à localisation floutée" in captions
+    at.radio(key="map_layer").set_value("communes:species").run()
+    assert "Espèces" in maps_shown["main_map_communes:species"]
 
 
-def test_map_page_aggregates_above_the_point_limit(monkeypatch, tmp_path, fixture_db, maps_shown):
+def test_map_page_grid_layer_and_a_click_on_a_cell(monkeypatch, tmp_path, fixture_db, maps_shown):
+    from biodiv.dashboard.grid import cell_code, l93
+
     at = app_for(monkeypatch, tmp_path, fixture_db, point_limit=5).run()
     at.switch_page(PAGES + "carte.py").run()
+    assert "affichées en points" not in all_text(at)               # above the limit: no points, no grid
+    at.radio(key="map_layer").set_value("grid:10000").run()
     assert not at.exception
-    assert "regroupées par mailles" in all_text(at)
-    html = maps_shown["main_map"]
-    assert "Voir sur iNaturalist" not in html and "Observations (grille)" in html
+    html = maps_shown["main_map_grid:10000"]
+    assert "Voir sur iNaturalist" not in html and "Mailles 10 km" in html
+    assert html.count("biodiv-legend") == 1 and "Observations par maille de 10 km" in html
+    # the two Quercus ilex observations 2 (3.05, 43.05) and 3 (3.15, 43.05), hand-placed
+    code2 = cell_code(10_000, *(int(v // 10_000) for v in l93(3.05, 43.05)))
+    assert code2 in html and code2.startswith("10kmL93E0")
+    CLICKS["main_map_grid:10000"] = {"kind": "cell", "code": code2}
+    at.radio(key="map_layer").set_value("grid:10000").run()
+    assert not at.exception
+    assert any(h.value == f"Maille {code2}" for h in at.subheader)
+    cell = frame(at, "Nom scientifique")
+    assert "Quercus ilex" in set(cell["Nom scientifique"])
+
+
+def test_a_click_on_a_commune_opens_its_sheet(monkeypatch, tmp_path, fixture_db, maps_shown):
+    at = app_for(monkeypatch, tmp_path, fixture_db).run()
+    at.switch_page(PAGES + "carte.py").run()
+    CLICKS[MAIN_MAP] = {"kind": "commune", "code": "T0002", "name": "Beta"}
+    at.radio(key="map_layer").set_value("communes:observations").run()
+    assert not at.exception
+    assert at.title[0].value == "Fiche commune"
+    assert at.query_params["commune"] == ["T0002"] or at.query_params["commune"] == "T0002"
+    assert at.header[0].value == "Beta"
 
 
 def test_commune_sheet_compares_with_territory(monkeypatch, tmp_path, fixture_db, maps_shown):
@@ -190,8 +261,8 @@ def test_filters_are_shared_across_pages(monkeypatch, tmp_path, fixture_db, maps
     assert at.multiselect(key="w_groups").value == ["Oiseaux"]
     assert metrics(at)["Observations"] == "4"
     at.switch_page(PAGES + "carte.py").run()
-    assert maps_shown["main_map"].count("Voir sur iNaturalist") == 1   # obs 11 is a bird
-    assert "Chêne vert" not in maps_shown["main_map"]
+    assert maps_shown[MAIN_MAP].count("Voir sur iNaturalist") == 1   # obs 11 is a bird
+    assert "Chêne vert" not in maps_shown[MAIN_MAP]
 
 
 def test_filters_wait_for_the_map_at_a_session_first_run_only(monkeypatch, tmp_path, fixture_db):
@@ -204,7 +275,7 @@ def test_filters_wait_for_the_map_at_a_session_first_run_only(monkeypatch, tmp_p
     assert pauses == [] and not at.sidebar.multiselect
     at.switch_page(PAGES + "carte.py").run()
     assert pauses == [dash_app.FILTERS_DELAY_S]
-    assert at.multiselect(key="w_groups") is not None and at.sidebar.date_input
+    assert at.multiselect(key="w_groups") is not None and at.sidebar.slider
     at.multiselect(key="w_groups").set_value(["Oiseaux"]).run()
     at.switch_page(PAGES + "vue_ensemble.py").run()
     assert pauses == [dash_app.FILTERS_DELAY_S]
@@ -212,9 +283,9 @@ def test_filters_wait_for_the_map_at_a_session_first_run_only(monkeypatch, tmp_p
     # the pause comes after the page's content: the map is sent before it
     order: list[str] = []
     monkeypatch.setattr(dash_app, "_pause", lambda s: order.append("pause"))
-    monkeypatch.setattr(ui, "show_map", lambda m, key, height=560: order.append(key))
+    monkeypatch.setattr(ui, "show_map", lambda m, key, height=560, clicks=False: order.append(key))
     app_for(monkeypatch, tmp_path, fixture_db).switch_page(PAGES + "carte.py").run()
-    assert order == ["main_map", "pause"]
+    assert order == [MAIN_MAP, "pause"]
 
 
 def test_demo_banner_on_every_page(monkeypatch, tmp_path):
@@ -295,11 +366,27 @@ def test_corrupt_database_is_a_clear_message(monkeypatch, tmp_path):
     assert bad.read_bytes() == b"this is not a database" * 100        # left untouched
 
 
-def test_period_filter(monkeypatch, tmp_path, fixture_db, maps_shown):
+def test_period_filter_and_the_new_species_follow_it(monkeypatch, tmp_path, fixture_db, maps_shown):
     from datetime import date
 
     at = app_for(monkeypatch, tmp_path, fixture_db).run()
-    assert at.date_input(key="w_period").value == (date(2023, 5, 10), date(THIS_YEAR, 1, 1))
-    at.date_input(key="w_period").set_value((date(2024, 1, 1), date(2024, 12, 31))).run()
+    assert at.slider(key="w_period").value == (date(2023, 5, 10), date(THIS_YEAR, 1, 1))
+    at.slider(key="w_period").set_value((date(2024, 1, 1), date(2024, 12, 31))).run()
     assert metrics(at)["Observations"] == "3"
-    assert "Filtres actifs : du 01/01/2024 au 31/12/2024" in all_text(at)
+    text = all_text(at)
+    assert "Filtres actifs : du 01/01/2024 au 31/12/2024" in text
+    # first seen in 2024 over all data: Timon lepidus (20/07/2024) only (Quercus ilex: 2023;
+    # the "Quercus" genus is no species)
+    assert "Nouvelles espèces pour le territoire du 01/01/2024 au 31/12/2024" in text
+    new = [m.value for m in at.markdown if "<table" in m.value][-1]
+    assert "<td>Timon lepidus</td>" in new and "Quercus ilex" not in new and "Machaon" not in new
+
+
+def test_widgets_carry_no_english(monkeypatch, tmp_path, fixture_db, maps_shown):
+    """What Streamlit would print in English: the multiselects' "Select all" entry is off, and
+    the period is a slider (Streamlit's calendar is English, weeks from Sunday)."""
+    at = app_for(monkeypatch, tmp_path, fixture_db).run()
+    assert not at.sidebar.date_input
+    for box in at.sidebar.multiselect:
+        assert box.proto.select_all == 0, box.label
+        assert box.placeholder and not box.placeholder.startswith("Choose")

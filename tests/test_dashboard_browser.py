@@ -6,6 +6,8 @@ served locally and no basemap is needed.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from biodiv.dashboard.server import assets
@@ -53,9 +55,10 @@ def test_map_page_draws_offline_in_chromium(tmp_path, monkeypatch, browser_ready
         carte = visit(browser, f"{server.url}/carte", min_polygons=3)
         assert carte.seconds_to_map is not None, server.log.read_text()[-2000:]
         assert carte.probe["height"] > 300 and carte.probe["width"] > 300
-        assert carte.probe["polygons"] == 5          # 3 communes + 1 ZSC + 1 ZPS
+        # 3 communes as the base + the same 3 coloured (one thematic layer) + 1 ZSC + 1 ZPS
+        assert carte.probe["polygons"] == 8
         assert carte.probe["points"] == 8            # the obscured observation is not drawn
-        for text in ("Carte des observations", "Colorer les communes selon",
+        for text in ("Carte des observations", "Couche affichée",
                      "Vue d'ensemble", "Mode atelier", "8 observations affichées en points"):
             assert text in carte.text
         assert "Données de démonstration" not in carte.text
@@ -92,4 +95,169 @@ def test_map_page_draws_offline_in_chromium(tmp_path, monkeypatch, browser_ready
         overview = visit(browser, server.url + "/", min_polygons=3)
         assert overview.seconds_to_map is not None
         assert "Vue d'ensemble — Territoire d'essai" in overview.text
-        assert "Nouvelles espèces pour le territoire" in overview.text
+        context = new_context(browser)
+        page = context.new_page()
+        page.goto(server.url + "/")
+        page.get_by_text("Nouvelles espèces pour le territoire").wait_for(timeout=30_000)   # below the charts
+        context.close()
+
+
+# In the map's frame: what the legend says, how many legends, the scale's text, and the
+# on-screen position of commune ``code``'s centre (to click it with the mouse).
+MAP_FACTS_JS = """(code) => {
+  let m = null;
+  for (const k of Object.keys(window)) if (k.startsWith('map_') && window[k] instanceof L.Map) m = window[k];
+  if (!m) return null;
+  let at = null;
+  m.eachLayer(l => {
+    const p = l.feature && l.feature.properties;
+    if (p && p.kind === 'commune' && p.code === code && l.getBounds) {
+      const c = m.latLngToContainerPoint(l.getBounds().getCenter());
+      at = {x: c.x, y: c.y};
+    }
+  });
+  const legends = [...document.querySelectorAll('.biodiv-legend')];
+  return {at, legends: legends.length, legend: legends.map(l => l.innerText).join('|'),
+          scale: (document.querySelector('.leaflet-control-scale') || {innerText: ''}).innerText,
+          attribution: (document.querySelector('.leaflet-control-attribution') || {innerText: ''}).innerText,
+          layersFolded: !!document.querySelector('.leaflet-control-layers:not(.leaflet-control-layers-expanded)')};
+}"""
+
+
+def _map_frame(page, code="T0002", timeout_s=40):
+    for _ in range(timeout_s * 10):
+        for frame in page.frames:
+            try:
+                facts = frame.evaluate(MAP_FACTS_JS, code)
+            except Exception:
+                continue
+            if facts and facts["at"]:
+                return frame, facts
+        page.wait_for_timeout(100)
+    raise AssertionError("no map with the commune drawn")
+
+
+def test_a_click_on_a_commune_opens_its_sheet_and_back_returns(tmp_path, monkeypatch, browser_ready):
+    from biodiv.dashboard.server.browser import chromium, new_context, streamlit_server
+
+    db = build_fixture_db(tmp_path / "fixture.duckdb")
+    monkeypatch.delenv("BIODIV_CONFIG", raising=False)
+    with streamlit_server(db, log_dir=tmp_path) as server, chromium() as browser:
+        context = new_context(browser)
+        page = context.new_page()
+        page.goto(f"{server.url}/carte")
+        frame, facts = _map_frame(page)
+        # one legend (the thematic layer's), with Natura 2000; metric scale; credits; folded layers
+        assert facts["legends"] == 1
+        assert "Observations" in facts["legend"] and "Natura 2000 ZSC" in facts["legend"]
+        assert "km" in facts["scale"] and "mi" not in facts["scale"].split()
+        assert "iNaturalist" in facts["attribution"] and "IGN" in facts["attribution"]
+        assert facts["layersFolded"]
+        # a real mouse click on Beta (T0002), away from the site outline and the points, once
+        # the page is drawn (sidebar included) and the map has stopped moving
+        page.locator('[data-testid="stSidebar"]').get_by_text("Certitude de localisation").wait_for(timeout=30_000)
+        for _ in range(50):
+            page.wait_for_timeout(300)
+            frame, again = _map_frame(page)
+            if again["at"] == facts["at"]:
+                break
+            facts = again
+        box = frame.frame_element().bounding_box()
+        page.mouse.click(box["x"] + facts["at"]["x"] + 25, box["y"] + facts["at"]["y"] + 35)
+        page.wait_for_url("**/fiche-commune?commune=T0002", timeout=30_000)
+        page.get_by_text("Commune · code T0002").wait_for(timeout=30_000)
+        assert page.locator("h2").filter(has_text="Beta").count() >= 1
+        # the sheet has one commune selector (the sidebar's commune filter is left out)
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text("Groupe taxonomique").wait_for(timeout=30_000)
+        for _ in range(100):          # the Carte's sidebar stays until the sheet's run ends
+            lines = [t.strip() for t in sidebar.inner_text().splitlines()]
+            if "Commune" not in lines and "Certitude de localisation" in lines:
+                break
+            page.wait_for_timeout(200)
+        assert "Commune" not in lines and "Site Natura 2000" in lines, lines
+        page.go_back()
+        page.wait_for_url(re.compile(r"/carte"), timeout=30_000)
+        page.get_by_text("Couche affichée").wait_for(timeout=30_000)
+        # opened directly from its address, a sheet shows its subject
+        page.goto(f"{server.url}/fiche-commune?commune=T0003")
+        page.get_by_text("Commune · code T0003").wait_for(timeout=30_000)
+        context.close()
+
+
+ENGLISH = re.compile(r"\b(Select all|No results|Press Enter|Choose an option|Sunday|Monday|January|February|"
+                     r"Download|Search|Fullscreen|Show|Hide|Loading|Running|Deploy|Settings|Close|Skip to main)\b")
+
+
+# The text a reader sees: text nodes of rendered elements whose font is not 0 px (see
+# biodiv/dashboard/french.py), plus the ::after text shown in their place; icon ligatures
+# (Material Symbols: "dashboard", "map"…) are glyphs, not words, and are left out.
+VISIBLE_TEXT_JS = """() => {
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!el || !n.textContent.trim() || !el.checkVisibility()) continue;
+    const cs = getComputedStyle(el);
+    if (cs.fontSize === '0px' || cs.fontFamily.includes('Material')) continue;
+    if (['SCRIPT', 'STYLE', 'NOSCRIPT'].includes(el.tagName)) continue;
+    out.push(n.textContent.trim());
+  }
+  for (const el of document.querySelectorAll('*')) {
+    const after = getComputedStyle(el, '::after').content;
+    if (after && after !== 'none' && after !== 'normal' && after.length > 2) out.push(after.slice(1, -1));
+  }
+  return out.join('\\n');
+}"""
+
+
+def _all_text(page) -> str:
+    parts = []
+    for frame in page.frames:
+        try:
+            parts.append(frame.evaluate(VISIBLE_TEXT_JS))
+        except Exception:
+            pass
+    return "\n".join(parts)
+
+
+def test_no_english_on_any_page_and_charts_in_french(tmp_path, monkeypatch, browser_ready):
+    from biodiv.dashboard.server.browser import chromium, new_context, streamlit_server
+
+    db = build_fixture_db(tmp_path / "fixture.duckdb")
+    monkeypatch.delenv("BIODIV_CONFIG", raising=False)
+    with streamlit_server(db, log_dir=tmp_path) as server, chromium() as browser:
+        context = new_context(browser)
+        page = context.new_page()
+        for path in ("", "carte", "fiche-commune?commune=T0001", "fiche-site?site=FR9990001",
+                     "fiche-espece?taxon=6", "atelier"):
+            page.goto(f"{server.url}/{path}")
+            page.get_by_text("Filtres" if path != "atelier" else "observations").first.wait_for(timeout=40_000)
+            page.wait_for_timeout(2500)
+            found = ENGLISH.findall(_all_text(page))
+            assert not found, (path, found)
+        # an opened multiselect offers no "Select all"
+        page.goto(f"{server.url}/carte")
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text("Groupe taxonomique").wait_for(timeout=40_000)
+        page.wait_for_timeout(1500)
+        sidebar.locator('[data-testid="stMultiSelect"] input').first.click()
+        listbox = page.locator('[role="listbox"]')
+        listbox.wait_for(timeout=10_000)
+        menu = listbox.inner_text()
+        assert "Oiseaux" in menu and "Select all" not in menu
+        page.keyboard.type("zzzz")                               # nothing matches: French, not "No results"
+        page.wait_for_timeout(800)
+        seen = _all_text(page)
+        assert "Aucun résultat" in seen and not ENGLISH.findall(seen), ENGLISH.findall(seen)
+        page.keyboard.press("Escape")
+        # the charts: Vega-Lite SVG with French titles and axes
+        page.goto(f"{server.url}/")
+        charts = page.locator('[data-testid="stVegaLiteChart"]')
+        charts.first.wait_for(timeout=40_000)
+        page.wait_for_timeout(1500)
+        texts = [charts.nth(i).inner_text() for i in range(charts.count())]
+        assert any("Observations par mois de l'année" in t and "Nombre d'observations" in t and "juil." in t
+                   for t in texts), texts
+        assert any("Évolution par année" in t and "Observateurs" in t and "Année" in t for t in texts), texts
+        context.close()

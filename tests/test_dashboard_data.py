@@ -108,9 +108,53 @@ def test_points_never_include_obscured_and_grid_counts(con):
     assert sorted(pts["id"]) == [1, 2, 3, 4, 5, 6, 7, 11]
     row = pts.set_index("id").loc[4]
     assert row["certainty"] == "edge"
-    grid = data.map_grid(con, Filters(), 0.1)
-    assert grid["observations"].sum() == 8
     assert len(data.map_points(con, Filters(), 3)) == 3
+
+
+def test_national_grid_counts_cells_with_official_codes(con):
+    """Each drawable observation in the Lambert-93 cell its point falls in (placed by hand
+    with pyproj), never the obscured one; species and observation days per cell."""
+    from pyproj import Transformer
+
+    to_l93 = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True)
+    pts = data.map_points(con, Filters(), 100)
+    expected: dict[str, int] = {}
+    for lon, lat in zip(pts["lon"], pts["lat"]):
+        x, y = to_l93.transform(lon, lat)
+        code = f"1kmL93E{int(x // 1000):04d}N{int(y // 1000):04d}"
+        expected[code] = expected.get(code, 0) + 1
+    grid = data.grid_counts(con, Filters(), 1_000)
+    assert dict(zip(grid["code"], grid["observations"])) == expected
+    assert grid.attrs["unplaced"] == 1                                  # the obscured observation
+    g10 = data.grid_counts(con, Filters(), 10_000)
+    assert g10["observations"].sum() == 8 and all(c.startswith("10kmL93E0") for c in g10["code"])
+    x, y = to_l93.transform(3.05, 43.05)                                # observation 2 (Quercus ilex)
+    ix, iy = int(x // 10_000), int(y // 10_000)
+    cell = data.cell_species(con, Filters(), 10_000, ix, iy)
+    assert "Quercus ilex" in set(cell["sci_name"])
+    obs = data.cell_observations(con, Filters(), 10_000, ix, iy)
+    assert 2 in set(obs["id"]) and 8 not in set(obs["id"])
+
+
+def test_imprecise_observations_stay_out_of_finer_cells(tmp_path):
+    from biodiv.store.database import Store
+
+    from helpers_dashboard import build_fixture_db
+
+    db = build_fixture_db(tmp_path / "imprecise.duckdb")
+    with Store(db).write() as w:
+        w.execute("UPDATE observations SET positional_accuracy = 5000 WHERE id = 2")
+    with Store(db).read() as c:
+        assert data.grid_counts(c, Filters(), 1_000)["observations"].sum() == 7
+        assert data.grid_counts(c, Filters(), 10_000)["observations"].sum() == 8
+
+
+def test_survey_effort_per_commune(con):
+    """Observation days = distinct (observer, day): Alpha has alice 10/05/2023, bob 15/06/2023,
+    dave 01/01 this year (obs 9 removed) → 3 days over 90 km²."""
+    m = data.area_measures(con, Filters(), "commune").set_index("code")
+    assert m.loc["T0001", "obs_days"] == 3 and m.loc["T0001", "observers"] == 3
+    assert abs(m.loc["T0001", "effort"] - 3 / 90) < 1e-9
 
 
 def test_species_search_ignores_case_and_accents(con):
@@ -137,18 +181,13 @@ def test_db_info_and_species_info(con):
     assert sp["photo_url"].endswith("/11/square.jpg")
 
 
-def test_monthly_strip_and_grid_cell_size():
-    from biodiv.dashboard.ui import grid_cell
-
+def test_monthly_strip():
     months = pd.DataFrame({"month": [date(2024, 4, 1), date(2024, 7, 1), date(2025, 3, 1)],
                            "observations": [1, 2, 5]})
     strip = data.monthly_by_year(months).set_index("year")
     assert strip.loc[2024, "months"] == [0, 0, 0, 1, 0, 0, 2, 0, 0, 0, 0, 0]
     assert strip.loc[2025, "months"][2] == 5
     assert data.monthly_by_year(months.iloc[0:0]).empty
-    assert grid_cell((3.43, 43.50, 3.75, 43.79)) == 0.01          # CCVH: ~900 cells of ~1 km
-    big = grid_cell((2.5, 43.2, 4.2, 43.97))                       # a whole department
-    assert big > 0.01 and (1.7 / big) * (0.77 / big) <= 3000
 
 
 def test_latest_with_photo_only(con):

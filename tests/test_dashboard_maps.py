@@ -66,12 +66,55 @@ def test_basemap_auto_offers_tiles_without_showing_them():
     assert shown.count(".addTo(map_") > html.count(".addTo(map_")
 
 
+def test_colour_classes_are_contiguous():
+    """No gap between classes: each starts at the next whole number (counts), the next day
+    (dates) or the same bound (ratios) after the previous one ends."""
+    _, legend = maps.colour_classes([3, 10, 40, 75, 120, 141, 200, 500, 0])
+    bounds = [label.split(" – ") for _, label in legend[1:]]
+    for (_, hi), (lo, _) in zip(bounds, bounds[1:]):
+        assert int(lo.replace("\u202f", "")) == int(hi.replace("\u202f", "")) + 1
+    _, ratios = maps.colour_classes([0.5, 1.25, 2.0, 3.5, 7.0, 9.0, 12.0])
+    rb = [label.split(" – ") for _, label in ratios[1:]]
+    assert all(hi == lo for (_, hi), (lo, _) in zip(rb, rb[1:]) if len(rb) > 1)
+    _, dates = maps.colour_classes([date(2024, 1, 1), date(2024, 3, 1), date(2025, 6, 1)])
+    assert [lab for _, lab in dates[1:]] == ["01/01/2024", "02/01/2024 – 01/03/2024", "02/03/2024 – 01/06/2025"]
+
+
+def test_map_has_one_legend_metric_scale_french_attribution_and_folded_layers():
+    m = maps.new_map((3.0, 43.0, 3.2, 43.1), basemap="none")
+    legend = maps.add_choropleth(m, FEATURES, pd.DataFrame({"area_id": [1, 2], "observations": [5, 0]}),
+                                 "observations")
+    m.add_child(maps.Legend("Observations", legend, [(maps.ZSC_COLOUR, "Natura 2000 ZSC")]))
+    maps.finish(m)
+    html = m.get_root().render()
+    assert html.count("biodiv-legend") == 1 and "Natura 2000 ZSC" in html
+    assert "imperial: false" in html and "control.scale" in html
+    assert "contributeurs iNaturalist" in html and "IGN/Etalab" in html and "INPN" in html
+    assert '"collapsed": true' in html
+    assert '"kind": "commune"' in html and '"code": "C1"' in html          # what a click opens
+
+
+def test_grid_formula_matches_pyproj():
+    from pyproj import Transformer
+
+    from biodiv.dashboard import grid
+
+    t = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True)
+    for lon, lat in [(3.5, 43.6), (-4.5, 48.4), (7.7, 48.6), (9.4, 42.0), (2.35, 51.05)]:
+        x, y = grid.l93(lon, lat)
+        px, py = t.transform(lon, lat)
+        assert abs(x - px) < 0.05 and abs(y - py) < 0.05
+    assert grid.cell_code(10_000, 68, 628) == "10kmL93E068N628"
+    assert grid.parse_code("1kmL93E0740N6278") == (1000, 740, 6278)
+    assert grid.parse_code("10kmL93E068N62") is None and grid.parse_code("T0001") is None
+
+
 def test_colour_classes_grey_for_zero_and_dates_get_date_labels():
     colour, legend = maps.colour_classes([0, 1, 2, 3, 50, None])
     assert colour(0) == maps.EMPTY_COLOUR and colour(None) == maps.EMPTY_COLOUR
     assert colour(50) == maps.PALETTE[-1]
     assert colour(1) != colour(50)
-    assert legend[0] == (maps.EMPTY_COLOUR, "aucune donnée")
+    assert legend[0] == (maps.EMPTY_COLOUR, "0 (aucune donnée)")
     dcolour, dlegend = maps.colour_classes([date(2024, 1, 1), date(2025, 6, 1), None])
     assert dcolour(date(2025, 6, 1)) == maps.PALETTE[-1]
     assert any("01/06/2025" in label for _, label in dlegend)
@@ -101,9 +144,12 @@ def test_point_limit_payload_stays_under_3_mb():
     })
     m = maps.new_map((3.0, 43.0, 3.2, 43.2), "none")
     maps.add_points(m, pts)
-    grid = pd.DataFrame({"lon0": np.repeat(3.0 + np.arange(20) * 0.01, 20),
-                         "lat0": np.tile(43.0 + np.arange(20) * 0.01, 20), "observations": np.arange(400)})
-    maps.add_grid(m, grid, 0.01)
+    from biodiv.dashboard.grid import cell_code
+
+    ix, iy = np.repeat(np.arange(740, 760), 20), np.tile(np.arange(6270, 6290), 20)
+    grid = pd.DataFrame({"ix": ix, "iy": iy, "code": [cell_code(1000, a, b) for a, b in zip(ix, iy)],
+                         "observations": np.arange(400)})
+    maps.add_grid(m, grid, 1000)
     maps.finish(m)
     size = maps.map_size(m)
     assert size < 3_000_000

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from biodiv.dashboard import ui
+from biodiv.dashboard import french, ui
 
 PAGES_DIR = Path("biodiv/dashboard/pages")
 
@@ -51,16 +51,18 @@ def _before_first_filters() -> None:
 
 def main() -> None:
     st.set_page_config(page_title="biodiv — observations naturalistes", page_icon="🦋", layout="wide")
+    french.apply()
     root = Path(__file__).resolve().parents[2]
     pages = [
         st.Page(str(root / PAGES_DIR / file), title=title, url_path=url, icon=icon, default=i == 0)
         for i, (file, title, url, icon) in enumerate(PAGES)
     ]
+    ui.register_pages(pages)
     page = st.navigation(pages, position="top")
     db = ui.open_db()
     sidebar = page.url_path != "atelier"
     if sidebar:
-        ui.sidebar_filters(db, ui.SESSION_VALUES)  # the filters, as the widgets hold them
+        ui.sidebar_filters(db, ui.SESSION_VALUES, page.url_path)  # the filters, as the widgets hold them
     try:
         page.run()
     finally:
@@ -68,4 +70,4 @@ def main() -> None:
         # session's first run only once the map has had time to draw
         if sidebar:
             _before_first_filters()
-            ui.sidebar_filters(db)
+            ui.sidebar_filters(db, page=page.url_path)

@@ -207,10 +207,23 @@ def per_year(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.Data
     sql, params = _with_filtered(
         f,
         """SELECT year(observed_on) AS year, count(*) AS observations,
-                  count(DISTINCT species_key) AS species
+                  count(DISTINCT species_key) AS species,
+                  count(DISTINCT coalesce(user_id, hash(user_login))) AS observers
            FROM f WHERE observed_on IS NOT NULL GROUP BY 1 ORDER BY 1""",
     )
     return _df(con, sql, params)
+
+
+def phenology_by_group(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.DataFrame:
+    """Observations per calendar month (1..12) and taxonomic group (French name)."""
+    sql, params = _with_filtered(
+        f,
+        """SELECT month(observed_on) AS month, coalesce(iconic, '') AS iconic, count(*) AS observations
+           FROM f WHERE observed_on IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 3 DESC""",
+    )
+    df = _df(con, sql, params)
+    df.insert(1, "group", [group_fr(i) for i in df["iconic"]])
+    return df.drop(columns=["iconic"])
 
 
 def per_month(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.DataFrame:
@@ -355,21 +368,27 @@ def species_info(con: duckdb.DuckDBPyConnection, species_key: int) -> dict[str, 
 
 
 def new_species(con: duckdb.DuckDBPyConnection, year: int, f: Filters = NO_FILTERS) -> pd.DataFrame:
-    """Species first seen in the territory (all data, not just the filter) during ``year``.
+    """Species first seen in the territory (all data, not just the filter) during ``year``,
+    or during the filter's period when it has one (the "new species" follow the period).
 
-    The filter only narrows which of these species are listed (e.g. birds only).
+    The other filters only narrow which of these species are listed (e.g. birds only).
     """
     base, _ = filtered_sql(NO_FILTERS)
     sql, params = filtered_sql(f)
+    if f.date_from is None and f.date_to is None:
+        when, extra = "year(first.first_seen) = ?", [year]
+    else:
+        when = "first.first_seen BETWEEN ? AND ?"
+        extra = [f.date_from or date(1, 1, 1), f.date_to or date(9999, 12, 31)]
     q = f"""WITH b AS ({base}), f AS ({sql}),
         first AS (SELECT species_key, min(observed_on) AS first_seen, count(*) AS observations
                   FROM b WHERE species_key IS NOT NULL GROUP BY 1)
         SELECT first.species_key, coalesce(s.common_name_fr, '') AS common_name_fr, s.name AS sci_name,
                s.iconic_taxon_name AS iconic, first.first_seen, first.observations
         FROM first LEFT JOIN taxa s ON s.id = first.species_key
-        WHERE year(first.first_seen) = ? AND first.species_key IN (SELECT species_key FROM f)
+        WHERE {when} AND first.species_key IN (SELECT species_key FROM f)
         ORDER BY first.first_seen DESC, sci_name"""
-    df = _df(con, q, params + [year])
+    df = _df(con, q, params + extra)
     df.insert(3, "group", [group_fr(i) for i in df["iconic"]])
     return df.drop(columns=["iconic"])
 
@@ -428,20 +447,72 @@ def map_points(con: duckdb.DuckDBPyConnection, f: Filters, limit: int) -> pd.Dat
     return df.drop(columns=["iconic"])
 
 
-def map_grid(con: duckdb.DuckDBPyConnection, f: Filters, cell_deg: float = 0.01) -> pd.DataFrame:
-    """Filtered non-obscured observations counted per square cell of ``cell_deg`` degrees.
+def _in_grid_sql(size_m: int) -> tuple[str, str, str]:
+    """Lambert-93 cell indices of the filtered rows ``f`` and the condition for a row to be
+    placed in a cell of ``size_m``: not obscured, with coordinates, and located at least as
+    precisely as the cell (an observation known to 5 km is not put in a 1 km cell)."""
+    from biodiv.dashboard.grid import l93_sql
 
-    Returns the cell's south-west corner (lon0, lat0) and the observation count.
+    x, y = l93_sql("lon", "lat")
+    cond = (f"NOT obscured AND lon IS NOT NULL AND (positional_accuracy IS NULL "
+            f"OR positional_accuracy <= {int(size_m)})")
+    return f"CAST(floor({x} / {int(size_m)}) AS INTEGER)", f"CAST(floor({y} / {int(size_m)}) AS INTEGER)", cond
+
+
+def grid_counts(con: duckdb.DuckDBPyConnection, f: Filters, size_m: int = 10_000) -> pd.DataFrame:
+    """Filtered observations per cell of the national Lambert-93 grid (``grid.SIZES``).
+
+    Returns ix, iy (cell indices), code (INPN/EEA code), observations, species, observers and
+    observation days (distinct observer × day), and how many filtered rows could not be
+    placed (obscured, no coordinates, or too imprecise for the cell) in ``attrs["unplaced"]``.
     """
+    from biodiv.dashboard.grid import cell_code
+
+    ix, iy, cond = _in_grid_sql(size_m)
     sql, params = _with_filtered(
         f,
-        """SELECT floor(lon / ?) AS ix, floor(lat / ?) AS iy, count(*) AS observations
-           FROM f WHERE NOT obscured AND lon IS NOT NULL GROUP BY 1, 2""",
+        f"""SELECT {ix} AS ix, {iy} AS iy, count(*) AS observations,
+                   count(DISTINCT species_key) AS species,
+                   count(DISTINCT coalesce(user_id, hash(user_login))) AS observers,
+                   count(DISTINCT (coalesce(user_id, hash(user_login)), observed_on)) AS obs_days
+            FROM f WHERE {cond} GROUP BY 1, 2 ORDER BY 1, 2""",
     )
-    df = _df(con, sql, [cell_deg, cell_deg] + params)
-    df["lon0"] = (df["ix"] * cell_deg).round(5)
-    df["lat0"] = (df["iy"] * cell_deg).round(5)
-    return df[["lon0", "lat0", "observations"]]
+    df = _df(con, sql, params)
+    df.insert(2, "code", [cell_code(size_m, a, b) for a, b in zip(df["ix"], df["iy"])])
+    total = key_figures(con, f)["observations"]
+    df.attrs["unplaced"] = int(total - df["observations"].sum())
+    return df
+
+
+def cell_species(con: duckdb.DuckDBPyConnection, f: Filters, size_m: int, ix: int, iy: int) -> pd.DataFrame:
+    """Species of one grid cell (as :func:`species_list`, limited to the cell)."""
+    sub_ix, sub_iy, cond = _in_grid_sql(size_m)
+    sql, params = filtered_sql(f)
+    q = f"""WITH f AS ({sql}), c AS (SELECT * FROM f WHERE {cond} AND {sub_ix} = ? AND {sub_iy} = ?),
+        agg AS (SELECT species_key, count(*) AS observations, max(observed_on) AS last_observed,
+                       any_value(sci_name) AS any_sci, any_value(common_name_fr) AS any_fr
+                FROM c WHERE species_key IS NOT NULL GROUP BY 1)
+        SELECT agg.species_key, coalesce(s.common_name_fr, agg.any_fr, '') AS common_name_fr,
+               coalesce(s.name, agg.any_sci) AS sci_name, s.iconic_taxon_name AS iconic,
+               agg.observations, agg.last_observed
+        FROM agg LEFT JOIN taxa s ON s.id = agg.species_key
+        ORDER BY agg.observations DESC, sci_name"""
+    df = _df(con, q, params + [int(ix), int(iy)])
+    df.insert(3, "group", [group_fr(i) for i in df["iconic"]])
+    return df.drop(columns=["iconic"])
+
+
+def cell_observations(con: duckdb.DuckDBPyConnection, f: Filters, size_m: int, ix: int, iy: int,
+                      limit: int = 200) -> pd.DataFrame:
+    """The latest observations of one grid cell (at most ``limit``)."""
+    sub_ix, sub_iy, cond = _in_grid_sql(size_m)
+    sql, params = _with_filtered(
+        f,
+        f"""SELECT id, observed_on, common_name_fr, sci_name, quality_grade, user_login, uri
+            FROM f WHERE {cond} AND {sub_ix} = ? AND {sub_iy} = ?
+            ORDER BY observed_on DESC NULLS LAST, id DESC LIMIT ?""",
+    )
+    return _df(con, sql, params + [int(ix), int(iy), int(limit)])
 
 
 # ---------------------------------------------------------------------------
@@ -483,12 +554,15 @@ def area_measures(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS,
     sql, params = filtered_sql(f)
     q = f"""WITH f AS ({sql}),
         counts AS (SELECT oa.area_id, count(*) AS observations, count(DISTINCT f.species_key) AS species,
-                          max(f.observed_on) AS last_observed
+                          max(f.observed_on) AS last_observed,
+                          count(DISTINCT coalesce(f.user_id, hash(f.user_login))) AS observers,
+                          count(DISTINCT (coalesce(f.user_id, hash(f.user_login)), f.observed_on)) AS obs_days
                    FROM f JOIN observation_areas oa ON oa.observation_id = f.id GROUP BY 1)
         SELECT a.id AS area_id, a.code, a.name, a.area_km2,
                coalesce(c.observations, 0) AS observations, coalesce(c.species, 0) AS species,
                CASE WHEN a.area_km2 > 0 THEN coalesce(c.observations, 0) / a.area_km2 END AS per_km2,
-               c.last_observed
+               c.last_observed, coalesce(c.observers, 0) AS observers, coalesce(c.obs_days, 0) AS obs_days,
+               CASE WHEN a.area_km2 > 0 THEN coalesce(c.obs_days, 0) / a.area_km2 END AS effort
         FROM areas a LEFT JOIN counts c ON c.area_id = a.id
         WHERE a.type = ? AND (a.type <> 'commune' OR a.in_territory)
         ORDER BY a.name"""
@@ -516,14 +590,15 @@ def area_features(con: duckdb.DuckDBPyConnection, area_type: str, tolerance: flo
         )
     rows = con.execute(
         f"""SELECT a.id, a.code, a.name,
-                   ST_AsGeoJSON(ST_ReducePrecision(ST_SimplifyPreserveTopology(a.geom, ?), 0.00001))
+                   ST_AsGeoJSON(ST_ReducePrecision(ST_SimplifyPreserveTopology(a.geom, ?), 0.00001)),
+                   round(ST_X(ST_PointOnSurface(a.geom)), 5), round(ST_Y(ST_PointOnSurface(a.geom)), 5)
             FROM areas a WHERE {' AND '.join(cond)} ORDER BY a.name""",
         [tolerance] + params,
     ).fetchall()
     features = [
         {
             "type": "Feature",
-            "properties": {"area_id": r[0], "code": r[1], "name": r[2]},
+            "properties": {"area_id": r[0], "code": r[1], "name": r[2], "label_lon": r[4], "label_lat": r[5]},
             "geometry": json.loads(r[3]),
         }
         for r in rows

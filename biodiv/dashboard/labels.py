@@ -42,6 +42,19 @@ MEASURES_FR: dict[str, str] = {
     "species": "Espèces",
     "per_km2": "Observations par km²",
     "last_observed": "Date de la dernière observation",
+    "effort": "Jours d'observation par km²",
+}
+
+# The Carte's thematic layers: one drawn at a time (key -> French label). "communes:<m>"
+# colours the communes by measure <m>; "grid:<metres>" draws the national Lambert-93 grid.
+LAYERS_FR: dict[str, str] = {
+    "communes:observations": "Communes : nombre d'observations",
+    "communes:species": "Communes : nombre d'espèces",
+    "communes:per_km2": "Communes : observations par km²",
+    "communes:last_observed": "Communes : date de la dernière observation",
+    "communes:effort": "Communes : effort de prospection (jours d'observation par km²)",
+    "grid:10000": "Mailles 10 km (grille nationale Lambert-93)",
+    "grid:1000": "Mailles 1 km (grille nationale Lambert-93)",
 }
 
 AREA_TYPES_FR: dict[str, str] = {
@@ -73,3 +86,26 @@ def format_int(n: int | float | None) -> str:
     if n is None:
         return "0"
     return f"{int(n):,}".replace(",", "\u202f")
+
+
+def plural(n: int | float | None, one: str, many: str | None = None) -> str:
+    """``1 observation``, ``2 observations``, ``0 observation`` (French: 0 and 1 are singular),
+    with the thousands separator of :func:`format_int`."""
+    n = 0 if n is None else n
+    word = one if abs(n) < 2 else (many or one + "s")
+    return f"{format_int(n)} {word}"
+
+
+def format_date(d) -> str:
+    """dd/mm/yyyy, or "—" when missing."""
+    if d is None:
+        return "—"
+    try:
+        import pandas as pd
+
+        if pd.isna(d):
+            return "—"
+        return pd.Timestamp(d).strftime("%d/%m/%Y")
+    except (TypeError, ValueError):
+        return str(d)
+

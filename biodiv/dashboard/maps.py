@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterable
 
 import folium
 import pandas as pd
+from branca.element import Element, MacroElement
+from jinja2 import Template
 
 from biodiv.dashboard.server.assets import localize
 from biodiv.dashboard.labels import CERTAINTY_FR, HIDDEN_OBSERVER_FR, MEASURES_FR, QUALITY_FR, format_int
@@ -41,6 +43,40 @@ IGN_ATTR = "&copy; IGN Géoplateforme"
 # Base map
 # ---------------------------------------------------------------------------
 
+ATTRIBUTION = "Observations © contributeurs iNaturalist · Communes IGN/Etalab · Natura 2000 INPN"
+BACKGROUND = "#dde7ee"       # beyond the territory: a pale blue-grey, read as "outside"
+TERRITORY_FILL = "#fbfaf5"   # the territory drawn as a base (paper colour), communes over it
+
+
+class _MapSetup(MacroElement):
+    """Metric-only scale, French attributions, and the map container's offline background.
+
+    Why a macro: folium's ``control_scale`` always adds miles and its attribution control
+    only says "Leaflet"; Leaflet's own options do what the dashboard needs."""
+
+    _template = Template("""{% macro script(this, kwargs) %}
+        L.control.scale({metric: true, imperial: false, position: 'bottomleft'}).addTo({{ this._parent.get_name() }});
+        {{ this._parent.get_name() }}.attributionControl.setPrefix(false);
+        {{ this._parent.get_name() }}.attributionControl.addAttribution({{ this.attribution|tojson }});
+        {{ this._parent.get_name() }}.getContainer().style.background = {{ this.background|tojson }};
+        {% if this.bounds %}
+        // fit again once the frame has its final size (the first fit can see a 0-height frame)
+        setTimeout(function () {
+          {{ this._parent.get_name() }}.invalidateSize();
+          {{ this._parent.get_name() }}.fitBounds({{ this.bounds|tojson }}, {padding: [8, 8]});
+        }, 50);
+        {% endif %}
+    {% endmacro %}""")
+
+    def __init__(self, attribution: str = ATTRIBUTION, background: str = BACKGROUND,
+                 bounds: list | None = None) -> None:
+        super().__init__()
+        self._name = "MapSetup"
+        self.attribution = attribution
+        self.background = background
+        self.bounds = bounds
+
+
 def new_map(bounds: tuple[float, float, float, float] | None, basemap: str = "auto",
             height: int | str = "100%") -> folium.Map:
     """An empty map fitted to ``bounds`` (xmin, ymin, xmax, ymax).
@@ -49,24 +85,29 @@ def new_map(bounds: tuple[float, float, float, float] | None, basemap: str = "au
     ``auto`` (outlines shown; OSM and IGN Plan offered in the layer control, fetched only
     when a user picks them: nothing is requested offline).
     """
-    m = folium.Map(tiles=None, prefer_canvas=True, control_scale=True, height=height,
-                   zoom_control=True)
+    m = folium.Map(tiles=None, prefer_canvas=True, control_scale=False, height=height,
+                   zoom_control=True, zoom_snap=0.25, zoom_delta=0.5)
     m.options["maxZoom"] = 18
     if bounds:
         xmin, ymin, xmax, ymax = bounds
-        m.fit_bounds([[ymin, xmin], [ymax, xmax]])
+        m.fit_bounds([[ymin, xmin], [ymax, xmax]], padding=(8, 8))
     if basemap in ("osm", "auto"):
         folium.TileLayer(OSM_TILES, attr=OSM_ATTR, name="Fond OpenStreetMap (en ligne)",
                          overlay=basemap == "auto", show=basemap == "osm", max_zoom=19).add_to(m)
     if basemap in ("ign", "auto"):
         folium.TileLayer(IGN_TILES, attr=IGN_ATTR, name="Fond IGN Plan (en ligne)",
                          overlay=basemap == "auto", show=basemap == "ign", max_zoom=19).add_to(m)
+    m.add_child(_MapSetup(bounds=[[bounds[1], bounds[0]], [bounds[3], bounds[2]]] if bounds else None))
+    m.get_root().header.add_child(Element(
+        "<style>.leaflet-container .leaflet-control-attribution{font-size:10px;line-height:1.3}"
+        ".leaflet-container{font-family:sans-serif}</style>"), name="biodiv_map_style")
     return m
 
 
-def finish(m: folium.Map, base_url: str | None = None, collapsed: bool = False) -> folium.Map:
-    """Add the layer control (folded on small maps) and make every asset local (call last)."""
-    folium.LayerControl(collapsed=collapsed).add_to(m)
+def finish(m: folium.Map, base_url: str | None = None, collapsed: bool = True) -> folium.Map:
+    """Add the layer control (folded: it would cover the map) and make every asset local
+    (call last)."""
+    folium.LayerControl(collapsed=True).add_to(m)
     return localize(m) if base_url is None else localize(m, base_url)
 
 
@@ -87,10 +128,10 @@ def _numeric(v: Any) -> float | None:
     return float(v)
 
 
-def _label(v: float, is_date: bool) -> str:
-    if is_date:
+def _label(v: float, kind: str) -> str:
+    if kind == "date":
         return date.fromordinal(int(v)).strftime("%d/%m/%Y")
-    if abs(v) >= 10 or v == int(v):
+    if kind == "int" or abs(v) >= 10:
         return format_int(round(v))
     return f"{v:.1f}".replace(".", ",")
 
@@ -99,13 +140,17 @@ def colour_classes(values: Iterable[Any], n: int = len(PALETTE)
                    ) -> tuple[Callable[[Any], str], list[tuple[str, str]]]:
     """Quantile classes: returns ``colour(value)`` and a legend ``[(colour, label), …]``.
 
-    Zero and missing values get a neutral grey, so "nothing seen" reads as such.
+    Classes are contiguous: each starts right after the previous one ends (next whole
+    number for counts, next day for dates, the same bound for ratios), so the legend covers
+    every value between the smallest and the largest. Zero and missing values get a neutral
+    grey, so "nothing seen" reads as such.
     """
     raw = list(values)
     is_date = any(isinstance(v, (date, datetime, pd.Timestamp)) for v in raw if v is not None)
     nums = sorted({x for x in (_numeric(v) for v in raw) if x is not None and (is_date or x > 0)})
     if not nums:
         return (lambda v: EMPTY_COLOUR), [(EMPTY_COLOUR, "aucune donnée")]
+    kind = "date" if is_date else ("int" if all(x == int(x) for x in nums) else "ratio")
     k = min(n, len(nums))
     # upper bound of each class, from quantiles of the distinct values
     uppers = [nums[min(len(nums) - 1, math.ceil((i + 1) * len(nums) / k) - 1)] for i in range(k)]
@@ -121,13 +166,48 @@ def colour_classes(values: Iterable[Any], n: int = len(PALETTE)
                 return c
         return colours[-1]
 
-    legend = [(EMPTY_COLOUR, "aucune donnée")]
+    legend = [(EMPTY_COLOUR, "aucune donnée" if is_date else "0 (aucune donnée)")]
     low = nums[0]
     for up, c in zip(uppers, colours):
-        legend.append((c, _label(low, is_date) if low == up else f"{_label(low, is_date)} – {_label(up, is_date)}"))
-        nxt = [x for x in nums if x > up]
-        low = nxt[0] if nxt else up
+        legend.append((c, _label(low, kind) if low == up else f"{_label(low, kind)} – {_label(up, kind)}"))
+        low = up if kind == "ratio" else up + 1
     return colour, legend
+
+
+class Legend(MacroElement):
+    """The map's one legend, drawn inside the map (bottom right): the thematic layer's
+    classes, then one line per outline layer drawn (Natura 2000…)."""
+
+    _template = Template("""{% macro html(this, kwargs) %}{% endmacro %}
+        {% macro script(this, kwargs) %}
+        (function () {
+          var c = L.control({position: 'bottomright'});
+          c.onAdd = function () {
+            var d = L.DomUtil.create('div', 'biodiv-legend');
+            d.innerHTML = {{ this.content|tojson }};
+            L.DomEvent.disableClickPropagation(d);
+            return d;
+          };
+          c.addTo({{ this._parent.get_name() }});
+        })();
+        {% endmacro %}""")
+
+    STYLE = ("background:rgba(255,255,255,.92);padding:6px 8px;border-radius:4px;"
+             "box-shadow:0 0 4px rgba(0,0,0,.3);font:{size}px/1.35 sans-serif;color:#222;white-space:nowrap")
+
+    def __init__(self, title: str, classes: list[tuple[str, str]],
+                 outlines: list[tuple[str, str]] = (), font_px: int = 12) -> None:
+        super().__init__()
+        self._name = "Legend"
+        rows = [f"<b>{html.escape(title)}</b>"]
+        rows += [f'<div><span style="display:inline-block;width:1em;height:1em;background:{c};'
+                 f'border:1px solid #888;vertical-align:-2px;margin-right:4px"></span>{html.escape(t)}</div>'
+                 for c, t in classes]
+        rows += [f'<div><span style="display:inline-block;width:1em;height:1em;border:2px dashed {c};'
+                 f'vertical-align:-2px;margin-right:4px;background:{c}22{";border-radius:50%;border-style:solid" if t.startswith("Observation") else ""}">'
+                 f'</span>{html.escape(t)}</div>'
+                 for c, t in outlines]
+        self.content = f'<div style="{self.STYLE.format(size=font_px)}">' + "".join(rows) + "</div>"
 
 
 # ---------------------------------------------------------------------------
@@ -140,16 +220,50 @@ def _fmt_value(v: Any, measure: str) -> str:
         return "—"
     if measure == "last_observed":
         return pd.Timestamp(v).strftime("%d/%m/%Y")
-    if measure == "per_km2":
+    if measure in ("per_km2", "effort"):
         return f"{x:.1f}".replace(".", ",")
     return format_int(x)
 
 
+def add_base(m: folium.Map, features: dict[str, Any], name: str = "Fond : communes du territoire") -> None:
+    """The offline base: the territory's communes in paper colour with grey borders, below
+    any thematic layer (not in the layer control: it is the map's ground)."""
+    if not features["features"]:
+        return
+    folium.GeoJson(
+        features, name=name,
+        style_function=lambda f: {"fillColor": TERRITORY_FILL, "color": "#8a8a8a", "weight": 1,
+                                  "fillOpacity": 1},
+        interactive=False, overlay=True, control=False, show=True,
+    ).add_to(m)
+
+
+def add_names(m: folium.Map, features: dict[str, Any], font_px: int = 11,
+              name: str = "Noms des communes") -> None:
+    """Commune names at a point inside each commune (``label_lon``/``label_lat``), as text
+    markers (no image: offline-safe), toggleable."""
+    group = folium.FeatureGroup(name=name, overlay=True, control=True, show=True)
+    style = (f"font:600 {font_px}px/1.1 sans-serif;color:#333;text-align:center;white-space:nowrap;"
+             "text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 2px #fff;transform:translate(-50%,-50%);"
+             "pointer-events:none")
+    for feat in features["features"]:
+        p = feat["properties"]
+        if p.get("label_lon") is None or p.get("label_lat") is None:
+            continue
+        folium.Marker(
+            [p["label_lat"], p["label_lon"]], interactive=False,
+            icon=folium.DivIcon(html=f'<div class="biodiv-name" style="{style}">{html.escape(p["name"] or "")}</div>',
+                                icon_size=(0, 0), icon_anchor=(0, 0)),
+        ).add_to(group)
+    group.add_to(m)
+
+
 def add_choropleth(m: folium.Map, features: dict[str, Any], measures: pd.DataFrame, measure: str,
-                   name: str = "Communes") -> list[tuple[str, str]]:
+                   name: str = "Communes", kind: str = "commune") -> list[tuple[str, str]]:
     """Area outlines coloured by ``measure`` (a column of ``measures``, keyed by area_id).
 
-    Returns the legend. Each feature carries its name and value for the tooltip.
+    Returns the legend. Each feature carries its name, value, code and ``kind`` (what a
+    click on it opens: see ``ui.show_map``).
     """
     by_id = measures.set_index("area_id")[measure].to_dict() if len(measures) else {}
     colour, legend = colour_classes(by_id.values())
@@ -157,13 +271,15 @@ def add_choropleth(m: folium.Map, features: dict[str, Any], measures: pd.DataFra
     feats = []
     for feat in features["features"]:
         v = by_id.get(feat["properties"]["area_id"])
-        props = dict(feat["properties"], value=_fmt_value(v, measure), fill=colour(v))
+        props = {"area_id": feat["properties"]["area_id"], "code": feat["properties"]["code"],
+                 "name": feat["properties"]["name"], "kind": kind,
+                 "value": _fmt_value(v, measure), "fill": colour(v)}
         feats.append({"type": "Feature", "properties": props, "geometry": feat["geometry"]})
     folium.GeoJson(
         {"type": "FeatureCollection", "features": feats},
         name=name,
         style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#555555",
-                                  "weight": 1, "fillOpacity": 0.7},
+                                  "weight": 1, "fillOpacity": 0.8},
         highlight_function=lambda f: {"weight": 3},
         tooltip=folium.GeoJsonTooltip(fields=["name", "value"], aliases=["", label], localize=False),
         overlay=True, control=True, show=True,
@@ -172,17 +288,25 @@ def add_choropleth(m: folium.Map, features: dict[str, Any], measures: pd.DataFra
 
 
 def add_outlines(m: folium.Map, features: dict[str, Any], name: str, colour: str,
-                 show: bool = True) -> None:
-    """Unfilled outlines (Natura 2000 sites, an area's border), toggleable in the layer control."""
+                 show: bool = True, kind: str | None = "site") -> bool:
+    """Outlines (Natura 2000 sites, an area's border), toggleable in the layer control.
+
+    A feature with ``kind`` opens its sheet when clicked (see ``ui.show_map``). Returns
+    whether anything was drawn (for the legend)."""
     if not features["features"]:
-        return
+        return False
+    feats = [{"type": "Feature", "geometry": f["geometry"],
+              "properties": {"area_id": f["properties"]["area_id"], "code": f["properties"]["code"],
+                             "name": f["properties"]["name"], **({"kind": kind} if kind else {})}}
+             for f in features["features"]]
     folium.GeoJson(
-        features, name=name,
+        {"type": "FeatureCollection", "features": feats}, name=name,
         style_function=lambda f, c=colour: {"color": c, "weight": 2, "fillColor": c,
                                             "fillOpacity": 0.12, "dashArray": "5 4"},
         tooltip=folium.GeoJsonTooltip(fields=["code", "name"], aliases=["", ""], localize=False),
-        overlay=True, control=True, show=show,
+        interactive=kind is not None, overlay=True, control=True, show=show,
     ).add_to(m)
+    return True
 
 
 def _text(v: Any) -> str | None:
@@ -231,23 +355,29 @@ def add_points(m: folium.Map, points: pd.DataFrame, public_mode: bool = False,
     ).add_to(m)
 
 
-def add_grid(m: folium.Map, grid: pd.DataFrame, cell_deg: float,
-             name: str = "Observations (grille)") -> list[tuple[str, str]]:
-    """Counts per square cell (computed in DuckDB) as one GeoJSON layer of squares."""
-    colour, legend = colour_classes(grid["observations"])
+def add_grid(m: folium.Map, grid: pd.DataFrame, size_m: int, measure: str = "observations",
+             name: str | None = None) -> list[tuple[str, str]]:
+    """Cells of the national Lambert-93 grid (rows of ``data.grid_counts``) coloured by
+    ``measure``, as one GeoJSON layer; each cell carries its official code (a click lists
+    its species: see the Carte page)."""
+    from biodiv.dashboard.grid import cell_ring
+
+    colour, legend = colour_classes(grid[measure] if len(grid) else [])
+    label = MEASURES_FR.get(measure, measure)
     feats = []
-    for r in grid.itertuples():
-        x0, y0 = round(r.lon0, 5), round(r.lat0, 5)
-        x1, y1 = round(r.lon0 + cell_deg, 5), round(r.lat0 + cell_deg, 5)
+    for r in grid.to_dict("records"):
+        v = r[measure]
         feats.append({"type": "Feature",
-                      "properties": {"n": format_int(r.observations), "fill": colour(r.observations)},
-                      "geometry": {"type": "Polygon",
-                                   "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}})
+                      "properties": {"code": r["code"], "kind": "cell", "value": _fmt_value(v, measure),
+                                     "n": format_int(r["observations"]), "fill": colour(v)},
+                      "geometry": {"type": "Polygon", "coordinates": [cell_ring(size_m, r["ix"], r["iy"])]}})
     folium.GeoJson(
-        {"type": "FeatureCollection", "features": feats}, name=name,
-        style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#333333",
-                                  "weight": 0.3, "fillOpacity": 0.75},
-        tooltip=folium.GeoJsonTooltip(fields=["n"], aliases=["Observations"], localize=False),
+        {"type": "FeatureCollection", "features": feats},
+        name=name or f"Mailles {size_m // 1000} km",
+        style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#444444",
+                                  "weight": 0.6, "fillOpacity": 0.8},
+        highlight_function=lambda f: {"weight": 2.5},
+        tooltip=folium.GeoJsonTooltip(fields=["code", "value"], aliases=["Maille", label], localize=False),
         overlay=True, control=True, show=True,
     ).add_to(m)
     return legend

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from biodiv.dashboard import data, ui
-from biodiv.dashboard.labels import AREA_TYPES_FR, MONTHS_FR, format_int
+from biodiv.dashboard.labels import AREA_TYPES_FR, MONTHS_FR, format_int, plural
 
 SPECIES_COLUMNS = {
     "common_name_fr": "Nom français", "sci_name": "Nom scientifique", "group": "Groupe",
@@ -25,16 +25,18 @@ def species_csv(df: pd.DataFrame) -> bytes:
 
 
 def months_chart(db: ui.Db, f: data.Filters) -> None:
-    """Phenology: observations and species per month of the year."""
-    ph = ui.q(db, data.phenology, f)
-    ph = ph.assign(mois=[MONTHS_FR[m - 1] for m in ph["month"]])
-    ui.bars(ph, "mois", "Mois", {"observations": "Observations", "species": "Espèces"})
+    """Phenology: observations per month of the year, by group (all twelve months)."""
+    from biodiv.dashboard.charts import phenology_chart
+
+    st.altair_chart(phenology_chart(ui.q(db, data.phenology_by_group, f)), width="stretch")
 
 
-def years_chart(db: ui.Db, f: data.Filters) -> None:
-    y = ui.q(db, data.per_year, f)
-    ui.bars(y.assign(année=y["year"].astype(str)), "année", "Année",
-            {"observations": "Observations", "species": "Espèces"})
+def years_chart(db: ui.Db, f: data.Filters, measures: dict[str, str] | None = None) -> None:
+    """Trends: observations, species and observers per year."""
+    from biodiv.dashboard.charts import TREND_MEASURES, trend_chart
+
+    st.altair_chart(trend_chart(ui.q(db, data.per_year, f), measures=measures or TREND_MEASURES),
+                    width="stretch")
 
 
 def _share(a: float | None, b: float | None) -> str:
@@ -58,12 +60,18 @@ def comparison(ka: dict, kt: dict, area_km2: float | None, territory_km2: float 
     out.append(("Part « recherche »", "—" if ra is None else f"{ra * 100:.0f} %",
                 "—" if rt is None else f"{rt * 100:.0f} %", ""))
     da, dt = dens(ka, area_km2), dens(kt, territory_km2)
-    out.append(("Observations par km²", "—" if da is None else f"{da:.1f}".replace(".", ","),
-                "—" if dt is None else f"{dt:.1f}".replace(".", ","), ""))
+
+    def ratio(x: float | None) -> str:
+        return "—" if x is None else (f"{x:.1f}" if x >= 1 or x == 0 else f"{x:.2f}").replace(".", ",")
+
+    out.append(("Observations par km²", ratio(da), ratio(dt), ""))
     return pd.DataFrame(out, columns=["Indicateur", "Cette zone", "Territoire", "Part de la zone"])
 
 
-def area_sheet(types: tuple[str, ...], title: str, choose: str, none_msg: str) -> None:
+def area_sheet(types: tuple[str, ...], title: str, choose: str, none_msg: str, kind: str) -> None:
+    """The sheet of one area of ``types``; ``kind`` ("commune" / "site") names the address
+    parameter holding its code (``?commune=34114``): opened on it, and kept in step with the
+    selector so the address can be bookmarked or sent."""
     db = ui.open_db()
     ui.header(db, title)
     f = ui.current_filters()
@@ -72,8 +80,23 @@ def area_sheet(types: tuple[str, ...], title: str, choose: str, none_msg: str) -
         st.info(none_msg)
         st.stop()
     names = {int(a): f"{n} ({c})" for a, n, c in zip(areas["area_id"], areas["name"], areas["code"])}
-    area_id = st.selectbox(choose, list(names), format_func=names.get, key=f"sheet_{types[0]}")
+    by_code = {str(c): int(a) for a, c in zip(areas["area_id"], areas["code"])}
+    key = f"sheet_{types[0]}"
+    wanted = ui.subject(kind)
+    if wanted is not None:
+        if wanted in by_code:
+            st.session_state[key] = by_code[wanted]
+        else:
+            st.warning(f"Le code « {wanted} » ne correspond à aucune zone chargée : choisissez-en une ci-dessous.")
+    if st.session_state.get(key) not in names:
+        st.session_state[key] = next(iter(names))
+
+    def follow() -> None:
+        st.query_params[ui.SHEETS[kind][1]] = str(areas.loc[areas["area_id"] == st.session_state[key], "code"].iloc[0])
+
+    area_id = st.selectbox(choose, list(names), format_func=names.get, key=key, on_change=follow)
     info = ui.q(db, data.area_info, area_id)
+    st.query_params[ui.SHEETS[kind][1]] = str(info["code"])
     km2 = info["area_km2"]
     st.header(info["name"] or info["code"])
     st.caption(f"{AREA_TYPES_FR.get(info['type'], info['type'])} · code {info['code']}"
@@ -93,19 +116,16 @@ def area_sheet(types: tuple[str, ...], title: str, choose: str, none_msg: str) -
     left, right = st.columns([3, 2])
     with left:
         st.subheader("Carte")
-        m, notes = ui.observation_map(db, f, "observations", area_id=area_id, collapsed=True)
+        m, notes = ui.observation_map(db, f, "observations", area_id=area_id)
         ui.show_map(m, key=f"sheet_map_{types[0]}", height=460)
         ui.map_caption(notes)
     with right:
-        st.subheader("Observations par mois")
         months_chart(db, fa)
-        st.subheader("Par année")
         years_chart(db, fa)
 
     st.subheader("Liste des espèces")
     species = ui.q(db, data.species_list, fa)
-    st.write(f"{format_int(len(species))} espèce(s) — cliquez sur un en-tête de colonne pour trier.")
-    st.dataframe(species[list(SPECIES_COLUMNS)].rename(columns=SPECIES_COLUMNS),
-                 hide_index=True, width="stretch")
+    st.write(f"{plural(len(species), 'espèce')} — cliquez sur un en-tête de colonne pour trier.")
+    ui.species_table(species, key=f"species_{types[0]}")
     st.download_button("Télécharger la liste (CSV)", species_csv(species),
                        file_name=f"especes_{info['code']}.csv", mime="text/csv")

@@ -24,7 +24,7 @@ import streamlit as st
 from biodiv.config import Config, load_config
 from biodiv.dashboard import data
 from biodiv.dashboard.labels import (
-    CERTAINTY_FR, QUALITY_FR, UNKNOWN_GROUP_FR, format_int, group_fr,
+    CERTAINTY_FR, QUALITY_FR, UNKNOWN_GROUP_FR, format_int, group_fr, plural,
 )
 from biodiv.errors import BiodivError
 from biodiv.store.database import Store, StoreBusy, StoreMissing, cursor as store_cursor
@@ -130,6 +130,18 @@ def overview_tables(db: Db, f: data.Filters, year: int) -> tuple[pd.DataFrame, p
     return groups, years, q(db, data.new_species, year, f)
 
 
+def new_species_texts(f: data.Filters, year: int) -> tuple[str, str, str]:
+    """(heading, message when none, phrase "en 2026" / "du … au …") of the new-species
+    section: the period filter when set, else the current year (as ``data.new_species``)."""
+    if f.date_from is None and f.date_to is None:
+        return (f"Nouvelles espèces pour le territoire en {year}",
+                f"Aucune espèce observée pour la première fois en {year}.", f"en {year}")
+    a = f.date_from.strftime("%d/%m/%Y") if f.date_from else "…"
+    b = f.date_to.strftime("%d/%m/%Y") if f.date_to else "…"
+    return (f"Nouvelles espèces pour le territoire du {a} au {b}",
+            f"Aucune espèce observée pour la première fois du {a} au {b}.", f"du {a} au {b}")
+
+
 def figures(db: Db, f: data.Filters = data.NO_FILTERS) -> dict[str, Any]:
     """Key figures of the filtered observations, with the communes covered."""
     return {**q(db, data.key_figures, f), **data.coverage(q(db, data.area_measures, f, "commune"))}
@@ -215,20 +227,127 @@ def bars(df: pd.DataFrame, label: str, label_title: str, columns: dict[str, str]
     st.dataframe(df[cols], column_config=config, hide_index=True, width="stretch", height=height)
 
 
-def legend(items: list[tuple[str, str]], title: str) -> None:
-    chips = " ".join(
-        f'<span style="display:inline-block;width:1em;height:1em;background:{c};'
-        f'border:1px solid #999;vertical-align:middle"></span>&nbsp;{label}'
-        for c, label in items
-    )
-    st.markdown(f"**{title}** : {chips}", unsafe_allow_html=True)
+LEAFLET_MISSING_FR = ("La carte ne peut pas s'afficher : les fichiers de cartographie (Leaflet) ne sont "
+                      "pas installés sur ce poste. Lancez `biodiv dashboard --install-assets` "
+                      "(une seule fois, avec accès au registre npm), puis rechargez la page.")
 
 
-def show_map(m, key: str, height: int = 560) -> None:
-    """Render a folium map; no reruns on pan/zoom/click (returned_objects=[])."""
+def show_map(m, key: str, height: int = 560, clicks: bool = False) -> dict[str, Any] | None:
+    """Render a folium map; with ``clicks``, return the properties of the feature clicked
+    last (a commune, a site, a grid cell) else None. Pan and zoom never rerun the page.
+
+    Without the Leaflet files the map would be an empty frame: a French message instead."""
     from streamlit_folium import st_folium
 
-    st_folium(m, key=key, height=height, use_container_width=True, returned_objects=[])
+    from biodiv.dashboard.server.assets import assets_installed
+
+    if not assets_installed():
+        st.warning(LEAFLET_MISSING_FR, icon=":material/map:")
+        return None
+    out = st_folium(m, key=key, height=height, use_container_width=True,
+                    returned_objects=["last_active_drawing"] if clicks else [])
+    feature = (out or {}).get("last_active_drawing") if clicks else None
+    return (feature or {}).get("properties") or None
+
+
+# ---------------------------------------------------------------------------
+# Navigation between sheets
+# ---------------------------------------------------------------------------
+
+# subject kind -> (url path of its sheet, query parameter holding its code)
+SHEETS = {"commune": ("fiche-commune", "commune"), "site": ("fiche-site", "site"),
+          "taxon": ("fiche-espece", "taxon")}
+_PAGES: dict[str, Any] = {}
+
+
+def register_pages(pages: list[Any]) -> None:
+    """Remember the app's ``st.Page`` objects by url path (called by app.main each run)."""
+    _PAGES.update({p.url_path: p for p in pages})
+
+
+def sheet_url(kind: str, code: Any) -> str:
+    """Relative address of a subject's sheet (``fiche-commune?commune=34114``)."""
+    url, param = SHEETS[kind]
+    return f"{url}?{param}={code}"
+
+
+def open_sheet(kind: str, code: Any) -> None:
+    """Go to the sheet of a commune / site / taxon in this session (filters kept), its code
+    in the address (bookmarkable; the browser's back button returns here)."""
+    url, param = SHEETS[kind]
+    st.switch_page(_PAGES[url], query_params={param: str(code)})
+
+
+def subject(kind: str) -> str | None:
+    """The code given in the address for this sheet (``?commune=…``), if any."""
+    value = st.query_params.get(SHEETS[kind][1])
+    return str(value) if value else None
+
+
+def _picked_row(event: Any) -> int | None:
+    rows = getattr(getattr(event, "selection", None), "rows", None) or []
+    return int(rows[0]) if rows else None
+
+
+SPECIES_TABLE_COLUMNS = {  # the species tables' columns (data name -> French title)
+    "common_name_fr": "Nom français", "sci_name": "Nom scientifique", "group": "Groupe",
+    "observations": "Observations", "last_year": "Dernière année", "last_observed": "Dernière observation",
+    "status": "Statut",
+}
+
+
+def _french_table(df: pd.DataFrame, titles: dict[str, str], key: str, select: bool = True,
+                  formats: dict[str, Any] | None = None) -> Any:
+    """``df``'s columns ``titles`` under their French titles (also in the table's CSV
+    download), dates as dd/mm/yyyy, optionally one row selectable."""
+    cols = [c for c in titles if c in df.columns]
+    out = df[cols].rename(columns=titles)
+    config: dict[str, Any] = {}
+    for c in cols:
+        if pd.api.types.is_datetime64_any_dtype(df[c]) or (len(df) and isinstance(df[c].iloc[0], date)):
+            config[titles[c]] = st.column_config.DateColumn(titles[c], format="DD/MM/YYYY")
+    config.update({titles[c]: v for c, v in (formats or {}).items() if c in cols})
+    kwargs = dict(on_select="rerun", selection_mode="single-row") if select else {}
+    return st.dataframe(out, column_config=config, hide_index=True, width="stretch", key=key, **kwargs)
+
+
+def species_table(df: pd.DataFrame, key: str) -> None:
+    """Species rows; picking a row (the box at its left) opens its Fiche espèce."""
+    event = _french_table(df, SPECIES_TABLE_COLUMNS, key,
+                          formats={"last_year": st.column_config.NumberColumn("Dernière année", format="%d")})
+    st.caption("Cochez la case au début d'une ligne pour ouvrir la fiche de l'espèce.")
+    row = _picked_row(event)
+    if row is not None and row < len(df):
+        open_sheet("taxon", int(df["species_key"].iloc[row]))
+
+
+AREA_TABLE_COLUMNS = {"type": "Type", "name": "Nom", "code": "Code", "observations": "Observations",
+                      "last_observed": "Dernière observation"}
+
+
+def areas_table(df: pd.DataFrame, key: str) -> None:
+    """Areas (communes, sites) with counts; picking a row opens the area's sheet."""
+    from biodiv.dashboard.labels import AREA_TYPES_FR
+
+    shown = df.assign(type=[AREA_TYPES_FR.get(t, t) for t in df["type"]])
+    event = _french_table(shown, AREA_TABLE_COLUMNS, key)
+    st.caption("Cochez la case au début d'une ligne pour ouvrir la fiche de la commune ou du site.")
+    row = _picked_row(event)
+    if row is not None and row < len(df):
+        kind = "commune" if df["type"].iloc[row] == "commune" else "site"
+        open_sheet(kind, df["code"].iloc[row])
+
+
+OBSERVATION_TABLE_COLUMNS = {"observed_on": "Date", "common_name_fr": "Nom français", "sci_name": "Nom scientifique",
+                             "quality_grade": "Qualité", "user_login": "Observateur", "uri": "Lien"}
+
+
+def observations_table(df: pd.DataFrame, key: str) -> None:
+    """Observations (date, names, quality, observer unless public mode, link)."""
+    out = data.mask_observers(df, config().dashboard.public_mode)
+    out = out.assign(quality_grade=[QUALITY_FR.get(g, g or "") for g in out["quality_grade"]])
+    _french_table(out, OBSERVATION_TABLE_COLUMNS, key, select=False,
+                  formats={"uri": st.column_config.LinkColumn("Lien", display_text="iNaturalist")})
 
 
 # ---------------------------------------------------------------------------
@@ -287,7 +406,7 @@ class _SessionValues:
 
     button = header
 
-    def date_input(self, *args: Any, key: str, **kwargs: Any) -> Any:
+    def slider(self, *args: Any, key: str, **kwargs: Any) -> Any:
         return st.session_state.get(key)
 
     def multiselect(self, *args: Any, key: str, **kwargs: Any) -> list:
@@ -300,10 +419,17 @@ class _SessionValues:
 SESSION_VALUES = _SessionValues()
 
 
-def sidebar_filters(db: Db, sb: Any = None) -> data.Filters:
+def _multiselect(sb: Any, *args: Any, **kwargs: Any) -> list:
+    """A multiselect without Streamlit's English "Select all" entry (``select_all=False``)."""
+    return sb.multiselect(*args, select_all=False, **kwargs)
+
+
+def sidebar_filters(db: Db, sb: Any = None, page: str = "") -> data.Filters:
     """Draw the filters in the sidebar (``sb``; ``SESSION_VALUES``: only read them) and return
-    them (also kept in session state)."""
+    them (also kept in session state). On a sheet, the filter of its own kind of subject is
+    left out (the sheet's selector chooses the commune or the site: one selector, not two)."""
     sb = st.sidebar if sb is None else sb
+    skip = {"fiche-commune": "communes", "fiche-site": "sites"}.get(page)
     sb.header("Filtres")
     options = filter_options(db)
     lo, hi = options["dates"]
@@ -315,40 +441,48 @@ def sidebar_filters(db: Db, sb: Any = None) -> data.Filters:
         # a period kept from an older database may fall outside the new date bounds
         if not (isinstance(kept, (tuple, list)) and all(lo <= d <= top for d in kept)):
             st.session_state[key] = (lo, hi)
-        value = sb.date_input("Période", min_value=lo, max_value=top, key=key, format="DD/MM/YYYY")
+        # a slider, not st.date_input: Streamlit's calendar is in English with weeks starting
+        # on Sunday, and has no locale option; the slider shows only dd/mm/yyyy dates
+        value = sb.slider("Période", min_value=lo, max_value=top, key=key, format="DD/MM/YYYY")
         _save("period", value)
         if isinstance(value, (tuple, list)) and len(value) == 2:
             period = tuple(value)
     groups = options["groups"]
     group_labels = {g: (i or "") for g, i in zip(groups["group"], groups["iconic"])}
-    chosen_groups = sb.multiselect("Groupe taxonomique", list(group_labels), key=_restore("groups"),
+    chosen_groups = _multiselect(sb, "Groupe taxonomique", list(group_labels), key=_restore("groups"),
                                    placeholder="Tous les groupes")
     _save("groups", chosen_groups)
     opts = options["species"]
     labels = dict(zip(opts["species_key"].astype(int), opts["label"]))
-    chosen_species = sb.multiselect(
+    chosen_species = _multiselect(sb, 
         "Espèce (nom français ou scientifique)", list(labels), key=_restore("species"),
         format_func=lambda x: labels.get(x, str(x)), placeholder="Toutes les espèces",
     )
     _save("species", chosen_species)
-    quality = sb.multiselect("Qualité", list(QUALITY_FR), key=_restore("quality"),
+    quality = _multiselect(sb, "Qualité", list(QUALITY_FR), key=_restore("quality"),
                              format_func=QUALITY_FR.get, placeholder="Toutes")
     _save("quality", quality)
     communes = options["communes"]
     cnames = dict(zip(communes["area_id"].astype(int), communes["name"]))
-    chosen_communes = sb.multiselect("Commune", list(cnames), key=_restore("communes"),
-                                     format_func=lambda x: cnames.get(x, str(x)),
-                                     placeholder="Toutes les communes")
-    _save("communes", chosen_communes)
+    if skip == "communes":
+        chosen_communes = []
+    else:
+        chosen_communes = _multiselect(sb, "Commune", list(cnames), key=_restore("communes"),
+                                         format_func=lambda x: cnames.get(x, str(x)),
+                                         placeholder="Toutes les communes")
+        _save("communes", chosen_communes)
     sites = options["sites"]
     snames = {int(a): f"{n} ({c})" for a, n, c in zip(sites["area_id"], sites["name"], sites["code"])}
-    chosen_sites = sb.multiselect("Site Natura 2000", list(snames), key=_restore("sites"),
-                                  format_func=lambda x: snames.get(x, str(x)),
-                                  placeholder="Tous" if snames else "Aucun site chargé")
-    _save("sites", chosen_sites)
+    if skip == "sites":
+        chosen_sites = []
+    else:
+        chosen_sites = _multiselect(sb, "Site Natura 2000", list(snames), key=_restore("sites"),
+                                      format_func=lambda x: snames.get(x, str(x)),
+                                      placeholder="Tous" if snames else "Aucun site chargé")
+        _save("sites", chosen_sites)
     status_only = sb.checkbox("Espèces protégées ou menacées uniquement", key=_restore("status_only"))
     _save("status_only", status_only)
-    certainty = sb.multiselect("Certitude de localisation", list(CERTAINTY_FR), key=_restore("certainty"),
+    certainty = _multiselect(sb, "Certitude de localisation", list(CERTAINTY_FR), key=_restore("certainty"),
                                format_func=CERTAINTY_FR.get, placeholder="Toutes")
     _save("certainty", certainty)
     sb.button("Réinitialiser les filtres", on_click=reset_filters)
@@ -416,25 +550,29 @@ N2000_LAYERS = (
 )
 
 
-def grid_cell(bounds: tuple[float, float, float, float] | None, max_cells: int = 3000) -> float:
-    """Grid cell size (degrees): 0.01° (~1 km), larger for big territories to bound the payload."""
-    if not bounds:
-        return 0.01
-    w, h = bounds[2] - bounds[0], bounds[3] - bounds[1]
-    cell = 0.01
-    while (w / cell) * (h / cell) > max_cells:
-        cell *= 2
-    return round(cell, 5)
+def parse_layer(layer: str) -> tuple[str, str | int]:
+    """("communes", measure) or ("grid", size in metres) from a layer key (``LAYERS_FR``);
+    a bare measure name ("observations") means the communes coloured by it."""
+    kind, _, value = layer.partition(":")
+    if kind == "grid":
+        return "grid", int(value)
+    if kind == "communes":
+        return "communes", value
+    return "communes", layer
 
 
 def observation_map(db: Db, f: data.Filters, measure: str = "observations",
-                    area_id: int | None = None, points: bool = True, collapsed: bool = False):
-    """The map of a page: communes coloured by ``measure``, Natura 2000 overlays, and the
-    observations as points (few) or grid cells counted in DuckDB (many).
+                    area_id: int | None = None, points: bool = True, collapsed: bool = True,
+                    font_px: int = 12):
+    """The map of a page: the communes as an offline base, **one** thematic layer (the
+    communes coloured by a measure, or the national grid: ``measure`` is a key of
+    ``LAYERS_FR`` or a bare commune measure), Natura 2000 outlines, commune names, the
+    observations as points when few (``points``), and one legend inside the map.
 
-    Returns (map, notes) where notes holds the mode, counts and legends for the caption.
+    Returns (map, notes) where notes holds the layer, counts and legend for the caption.
     """
     from biodiv.dashboard import maps
+    from biodiv.dashboard.labels import MEASURES_FR
 
     cfg = config()
     bounds = q(db, data.territory_bounds)
@@ -443,46 +581,62 @@ def observation_map(db: Db, f: data.Filters, measure: str = "observations",
         if info and info["xmin"] is not None:
             bounds = (info["xmin"], info["ymin"], info["xmax"], info["ymax"])
         f = f.with_(area=area_id)
+    kind, value = parse_layer(measure)
     m = maps.new_map(bounds, cfg.dashboard.basemap)
-    notes: dict[str, Any] = {"mode": None}
-    notes["legend"] = maps.add_choropleth(
-        m, q(db, data.area_features, "commune"), q(db, data.area_measures, f, "commune"), measure,
-    )
+    communes = q(db, data.area_features, "commune")
+    maps.add_base(m, communes)
+    notes: dict[str, Any] = {"mode": None, "layer": kind}
+    if kind == "grid":
+        grid = q(db, data.grid_counts, f, value)
+        title = f"Observations par maille de {value // 1000} km"
+        notes["legend"] = maps.add_grid(m, grid, value)
+        notes.update(cell=value, cells=len(grid), unplaced=grid.attrs.get("unplaced", 0))
+    else:
+        title = MEASURES_FR.get(value, value)
+        notes["legend"] = maps.add_choropleth(m, communes, q(db, data.area_measures, f, "commune"), value)
+    outlines = []
     for area_type, name, short in N2000_LAYERS:
         colour = maps.ZSC_COLOUR if short == "ZSC" else maps.ZPS_COLOUR
-        maps.add_outlines(m, q(db, data.area_features, area_type), name, colour)
+        if maps.add_outlines(m, q(db, data.area_features, area_type), name, colour):
+            outlines.append((colour, name))
     if area_id is not None:
         info = q(db, data.area_info, area_id)
         maps.add_outlines(m, q(db, data.area_features, info["type"], area_id=area_id),
-                          f"Limite : {info['name']}", "#000000")
+                          f"Limite : {info['name']}", "#000000", kind=None)
+        outlines.append(("#000000", f"Limite : {info['name']}"))
+    maps.add_names(m, communes, font_px=font_px)
     k = q(db, data.key_figures, f)
-    counts = {"drawable": k["drawable"], "obscured": k["obscured"]}
-    notes.update(counts)
+    notes.update(drawable=k["drawable"], obscured=k["obscured"])
     limit = point_limit()
-    if points and counts["drawable"] <= limit:
-        pts = q(db, data.map_points, f, limit)
-        maps.add_points(m, pts, public_mode=cfg.dashboard.public_mode)
+    if kind == "communes" and points and k["drawable"] <= limit:
+        maps.add_points(m, q(db, data.map_points, f, limit), public_mode=cfg.dashboard.public_mode)
         notes["mode"] = "points"
-    elif points:
-        cell = grid_cell(bounds)
-        notes["grid_legend"] = maps.add_grid(m, q(db, data.map_grid, f, cell), cell)
+        outlines.append((maps.POINT_COLOUR, "Observation (point)"))
+    elif kind == "grid":
         notes["mode"] = "grid"
-        notes["cell"] = cell
-    maps.finish(m, collapsed=collapsed)
+    notes["title"] = title
+    m.add_child(maps.Legend(title, notes["legend"], outlines, font_px=font_px))
+    maps.finish(m)
     return m, notes
 
 
 def map_caption(notes: dict[str, Any]) -> None:
-    limit = point_limit()
     if notes["mode"] == "points":
-        st.caption(f"{format_int(notes['drawable'])} observations affichées en points "
+        st.caption(f"{plural(notes['drawable'], 'observation affichée', 'observations affichées')} en points "
                    "(cliquez sur un point pour le détail).")
     elif notes["mode"] == "grid":
-        km = notes["cell"] * 111 * 0.72
-        st.caption(f"{format_int(notes['drawable'])} observations : plus de {format_int(limit)}, "
-                   f"elles sont regroupées par mailles d'environ {km:.1f} km ".replace(".", ",")
-                   + "(affinez les filtres pour voir les points).")
-    if notes.get("obscured"):
-        st.caption(f"{format_int(notes['obscured'])} observations à localisation floutée par iNaturalist "
-                   "ne sont pas placées sur la carte : elles comptent dans les chiffres et les communes "
-                   "qui contiennent toute leur zone de floutage.")
+        km = notes["cell"] // 1000
+        text = (f"{plural(notes['cells'], 'maille')} de {km} km de la grille nationale (Lambert-93, "
+                "codes INPN) : cliquez sur une maille pour la liste de ses espèces.")
+        if notes.get("unplaced"):
+            text += (f" {plural(notes['unplaced'], 'observation')} hors maille : localisation floutée, "
+                     f"absente ou moins précise que {km} km.")
+        st.caption(text)
+    n = notes.get("obscured") or 0
+    if n and notes["mode"] != "grid":
+        one = n < 2
+        st.caption(f"{plural(n, 'observation')} à localisation floutée par iNaturalist : "
+                   + ("non placée sur la carte, elle compte dans les chiffres et dans les communes qui "
+                      "contiennent toute sa zone de floutage." if one else
+                      "non placées sur la carte, elles comptent dans les chiffres et dans les communes qui "
+                      "contiennent toute leur zone de floutage."))

@@ -1,6 +1,7 @@
-"""Fiche commune: one sheet per commune of the territory."""
+"""Fiche commune: one sheet per commune of the territory (``?commune=<INSEE code>``)."""
 
 from biodiv.dashboard.sheets import area_sheet
 
 area_sheet(("commune",), "Fiche commune", "Commune",
-           "Aucune commune du territoire n'est chargée : lancez `biodiv init`.")
+           "Les communes du territoire ne sont pas encore chargées : lancez `biodiv areas fetch` "
+           "(ou `biodiv update`), puis rechargez la page.", kind="commune")

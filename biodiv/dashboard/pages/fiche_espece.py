@@ -1,9 +1,10 @@
-"""Fiche espèce: photo, status, map, months, years, communes and sites where seen."""
+"""Fiche espèce (``?taxon=<species key>``): photo, status, map, months, years, and the
+communes and sites where the species was seen (each opens its sheet)."""
 
 import streamlit as st
 
 from biodiv.dashboard import data, ui
-from biodiv.dashboard.labels import AREA_TYPES_FR, format_int
+from biodiv.dashboard.labels import format_date, format_int
 from biodiv.dashboard.sheets import months_chart, years_chart
 
 db = ui.open_db()
@@ -14,6 +15,14 @@ if opts.empty:
     st.info("Aucune espèce observée sur le territoire.")
     st.stop()
 labels = dict(zip(opts["species_key"].astype(int), opts["label"]))
+wanted = ui.subject("taxon")
+if wanted is not None:
+    if wanted.isdigit() and int(wanted) in labels:
+        if st.session_state.get("species_sheet") != int(wanted):
+            st.session_state["species_search"] = ""      # the search must not hide the species asked for
+        st.session_state["species_sheet"] = int(wanted)
+    else:
+        st.warning(f"Le taxon « {wanted} » n'a pas été observé sur le territoire : choisissez une espèce ci-dessous.")
 search = st.text_input("Rechercher une espèce (nom français ou scientifique, accents facultatifs)",
                        key="species_search", placeholder="ex. : guepier, merops…")
 found = data.search_species(opts, search)
@@ -23,7 +32,14 @@ if found.empty:
 keys = [int(k) for k in found["species_key"]]
 if st.session_state.get("species_sheet") not in keys:
     st.session_state["species_sheet"] = f.species[0] if f.species and f.species[0] in keys else keys[0]
-key = st.selectbox("Espèce", keys, format_func=labels.get, key="species_sheet")
+
+
+def _follow() -> None:
+    st.query_params["taxon"] = str(st.session_state["species_sheet"])
+
+
+key = st.selectbox("Espèce", keys, format_func=labels.get, key="species_sheet", on_change=_follow)
+st.query_params["taxon"] = str(key)
 info = ui.q(db, data.species_info, key) or {}
 fs = f.with_(species=(key,))
 k = ui.figures(db, fs)
@@ -38,32 +54,23 @@ with text_col:
     st.header(info.get("common_name_fr") or info.get("sci_name") or str(key))
     st.markdown(f"*{info.get('sci_name', '')}* · {info.get('group', '')}")
     st.markdown(f"**Statut** : {info.get('status') or 'aucun statut de protection ou de menace connu'}  \n"
-                "**Dernière observation** : "
-                + (k["last_observed"].strftime("%d/%m/%Y") if k["last_observed"] else "—"))
+                f"**Dernière observation** : {format_date(k['last_observed'])}")
     ui.metrics([
         ("Observations", format_int(k["observations"]), None),
         ("Observateurs", format_int(k["observers"]), None),
         ("Communes", f"{k['communes_covered']} / {k['communes_total']}", None),
     ])
 
-m, notes = ui.observation_map(db, fs, "observations", collapsed=True)
+m, notes = ui.observation_map(db, fs, "observations")
 ui.show_map(m, key="species_map", height=460)
 ui.map_caption(notes)
 
 c1, c2 = st.columns(2)
 with c1:
-    st.subheader("Observations par mois")
     months_chart(db, fs)
 with c2:
-    st.subheader("Par année")
-    years_chart(db, fs)
+    # one species: its number of species per year is always 1, not shown
+    years_chart(db, fs, {"observations": "Observations", "observers": "Observateurs"})
 
 st.subheader("Communes et sites où l'espèce a été vue")
-where = ui.q(db, data.species_areas, fs)
-st.dataframe(
-    where.assign(type=[AREA_TYPES_FR.get(t, t) for t in where["type"]])[
-        ["type", "name", "code", "observations", "last_observed"]].rename(columns={
-            "type": "Type", "name": "Nom", "code": "Code", "observations": "Observations",
-            "last_observed": "Dernière observation"}),
-    hide_index=True, width="stretch",
-)
+ui.areas_table(ui.q(db, data.species_areas, fs), key="species_areas")

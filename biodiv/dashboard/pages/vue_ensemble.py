@@ -1,7 +1,7 @@
-"""Vue d'ensemble: key figures, a small map, observations per group / year / month, new species.
+"""Vue d'ensemble: key figures, the communes map (a click opens the commune's sheet),
+observations per group, phenology and yearly trends (Vega-Lite charts), new species.
 
-Tables here are static HTML (see dashboard/html.py): this page is the first one opened and
-must load fast."""
+The map is sent first (this page is the first one opened); the charts follow it."""
 
 from datetime import date
 
@@ -9,7 +9,8 @@ import streamlit as st
 
 from biodiv.dashboard import data, ui
 from biodiv.dashboard.html import bars_table, plain_table
-from biodiv.dashboard.labels import format_int
+from biodiv.dashboard.labels import format_int, plural
+from biodiv.dashboard.sheets import months_chart, years_chart
 
 db = ui.open_db()
 info = ui.header(db, f"Vue d'ensemble — {ui.q(db, data.db_info)['territory'] or 'territoire'}")
@@ -23,8 +24,10 @@ left, right = st.columns([3, 2])
 with left:
     st.subheader("Observations par commune")
     m, notes = ui.observation_map(db, f, "observations", points=False, collapsed=True)
-    ui.show_map(m, key="overview_map", height=420)
-    ui.legend(notes["legend"], "Observations")
+    clicked = ui.show_map(m, key="overview_map", height=420, clicks=True)
+    st.caption("Cliquez sur une commune ou un site pour ouvrir sa fiche.")
+    if clicked and clicked.get("kind") in ("commune", "site"):
+        ui.open_sheet(clicked["kind"], clicked["code"])
 with right:
     year = date.today().year
     groups, years, new = ui.overview_tables(db, f, year)   # after the map: it is sent first
@@ -33,16 +36,19 @@ with right:
                            {"observations": "Observations", "species": "Espèces"}),
                 unsafe_allow_html=True)
 
-st.subheader("Par année et par mois")
-st.markdown(bars_table(years, "year", "Année", {"observations": "Observations", "species": "Espèces"},
-                       months="months"), unsafe_allow_html=True)
+c1, c2 = st.columns(2)
+with c1:
+    months_chart(db, f)
+with c2:
+    years_chart(db, f)
 
-st.subheader(f"Nouvelles espèces pour le territoire en {year}")
+new_title, new_none, new_intro = ui.new_species_texts(f, year)
+st.subheader(new_title)
 if new.empty:
-    st.write(f"Aucune espèce observée pour la première fois en {year}.")
+    st.write(new_none)
 else:
-    st.write(f"{format_int(len(new))} espèce(s) observée(s) pour la première fois sur le territoire en {year}"
-             + (" (les 50 plus récentes ci-dessous)." if len(new) > 50 else "."))
+    st.write(f"{plural(len(new), 'espèce observée', 'espèces observées')} pour la première fois sur le "
+             f"territoire {new_intro}" + (" (les 50 plus récentes ci-dessous)." if len(new) > 50 else "."))
     st.markdown(plain_table(new, {"common_name_fr": "Nom français", "sci_name": "Nom scientifique",
                                   "group": "Groupe", "first_seen": "Première observation",
                                   "observations": "Observations"}, limit=50),
