@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 import geopandas as gpd
+import pandas as pd
 import shapely
 
 from biodiv.areas.layers import (  # noqa: F401  (re-exported: the public names of this area)
@@ -51,28 +52,36 @@ def check_type(con: duckdb.DuckDBPyConnection | None, area_type: str) -> None:
 # ---------------------------------------------------------------------------
 
 def write_areas(
-    con: duckdb.DuckDBPyConnection, prepared: PreparedAreas, source: str | None, source_date: date | None
+    con: duckdb.DuckDBPyConnection, prepared: PreparedAreas, source: str | None, source_date: date | None,
+    append: bool = False,
 ) -> dict:
-    """Replace the areas of ``prepared.area_type`` (one transaction) and re-flag the territory.
+    """Replace the areas of ``prepared.area_type`` (one transaction) and re-flag the territory;
+    with ``append``, add them to those already loaded instead (a code already loaded is refused).
 
     Codes present before and after keep their ``areas.id`` (links and bookmarks stay
-    meaningful); vanished codes are deleted with their observation links.
+    meaningful); vanished codes are deleted with their observation links. The frame may
+    carry its own ``source``/``source_date`` per row (several files, :func:`combine_loaded`).
     """
-    rows = prepared.frame.assign(source=source, source_date=source_date)
+    rows = prepared.frame
+    if "source" not in rows.columns:
+        rows = rows.assign(source=source, source_date=source_date)
+    if append:
+        refuse_loaded_codes(con, prepared.area_type, rows["code"].tolist())
     with transaction(con):
         con.register("_new_areas", rows)
         try:
-            con.execute(
-                """
-                DELETE FROM observation_areas WHERE area_id IN (
-                    SELECT id FROM areas WHERE type = $t AND code NOT IN (SELECT code FROM _new_areas))
-                """,
-                {"t": prepared.area_type},
-            )
-            con.execute(
-                "DELETE FROM areas WHERE type = $t AND code NOT IN (SELECT code FROM _new_areas)",
-                {"t": prepared.area_type},
-            )
+            if not append:
+                con.execute(
+                    """
+                    DELETE FROM observation_areas WHERE area_id IN (
+                        SELECT id FROM areas WHERE type = $t AND code NOT IN (SELECT code FROM _new_areas))
+                    """,
+                    {"t": prepared.area_type},
+                )
+                con.execute(
+                    "DELETE FROM areas WHERE type = $t AND code NOT IN (SELECT code FROM _new_areas)",
+                    {"t": prepared.area_type},
+                )
             con.execute(
                 """
                 INSERT INTO areas (type, code, name, geom, area_km2, xmin, ymin, xmax, ymax,
@@ -113,6 +122,24 @@ def write_areas(
     }
 
 
+def refuse_loaded_codes(con: duckdb.DuckDBPyConnection, area_type: str, codes: list[str]) -> None:
+    """``--append``: refuse codes already loaded for ``area_type`` (one line naming them).
+
+    Why refuse rather than overwrite: appending the same department twice, or two files
+    that share border communes, is a mistake to see, not to resolve silently."""
+    clash = con.execute(
+        "SELECT code, any_value(source) FROM areas WHERE type = $t AND list_contains($codes, code) "
+        "GROUP BY code ORDER BY code",
+        {"t": area_type, "codes": [str(c) for c in codes]},
+    ).fetchall()
+    if clash:
+        shown = ", ".join(c for c, _ in clash[:10]) + (", ..." if len(clash) > 10 else "")
+        raise AreaImportError(
+            f"{len(clash)} {area_type} code(s) already loaded ({shown}; from {clash[0][1]}): --append only adds "
+            "new codes; import all the files at once without --append to replace the layer"
+        )
+
+
 def reattach(con: duckdb.DuckDBPyConnection, area_types: list[str] | None) -> dict | None:
     """Recompute observation links for ``area_types`` (biodiv.attach.links, when it exists)."""
     try:
@@ -149,10 +176,11 @@ def import_frame(
 
 
 def store_prepared(
-    con: duckdb.DuckDBPyConnection, prepared: PreparedAreas, source: str | None, source_date: date | None
+    con: duckdb.DuckDBPyConnection, prepared: PreparedAreas, source: str | None, source_date: date | None,
+    append: bool = False,
 ) -> dict:
     """Write checked areas, then recompute the observation links of their type."""
-    stats = write_areas(con, prepared, source, source_date)
+    stats = write_areas(con, prepared, source, source_date, append=append)
     stats["attach"] = reattach(con, [prepared.area_type])
     return stats
 
@@ -193,12 +221,46 @@ def load_file(
     )
 
 
-def store_loaded(con: duckdb.DuckDBPyConnection, loaded: LoadedFile, started: datetime | None = None) -> dict:
-    """Write a :class:`LoadedFile` (replacing its type), attach, and record the run."""
+def combine_loaded(loaded: list[LoadedFile]) -> LoadedFile:
+    """Several checked files of one type as one layer (a territory spanning departments:
+    boundaries are distributed per department), each row keeping its file as source.
+
+    A code present in two files is refused (one line naming the codes and files): the
+    files overlap, and which geometry is right is the user's call."""
+    if len(loaded) == 1:
+        return loaded[0]
+    types = {lf.prepared.area_type for lf in loaded}
+    if len(types) != 1:
+        raise AreaImportError(f"the files hold different area types ({', '.join(sorted(types))})")
+    frames = [lf.prepared.frame.assign(source=lf.source, source_date=lf.source_date) for lf in loaded]
+    rows = pd.concat(frames, ignore_index=True)
+    dup = rows[rows["code"].duplicated(keep=False)]
+    if len(dup):
+        codes = sorted(dup["code"].unique())
+        files = sorted({Path(src).name for src in dup["source"]})
+        raise AreaImportError(
+            f"{len(codes)} code(s) in more than one file ({', '.join(codes[:10])}{', ...' if len(codes) > 10 else ''}"
+            f"; files {', '.join(files)}): one feature per area, remove them from all files but one"
+        )
+    first = loaded[0].prepared
+    crs = sorted({lf.prepared.source_crs for lf in loaded if lf.prepared.source_crs})
+    prepared = PreparedAreas(
+        first.area_type, rows, first.code_field, first.name_field, ", ".join(crs) or None,
+        sum(lf.prepared.repaired for lf in loaded),
+        [f"{Path(lf.source).name}: {note}" for lf in loaded for note in lf.prepared.notes],
+    )
+    return LoadedFile(prepared, "; ".join(lf.source for lf in loaded), max(lf.source_date for lf in loaded))
+
+
+def store_loaded(con: duckdb.DuckDBPyConnection, loaded: LoadedFile, started: datetime | None = None,
+                 append: bool = False) -> dict:
+    """Write a :class:`LoadedFile` (replacing its type, or added to it with ``append``),
+    attach, and record the run."""
     started = started or datetime.now(timezone.utc)
     check_type(con, loaded.prepared.area_type)
-    stats = store_prepared(con, loaded.prepared, loaded.source, loaded.source_date)
-    record_run(con, "areas_import", started, {"source": loaded.source, "type": loaded.prepared.area_type}, stats)
+    stats = store_prepared(con, loaded.prepared, loaded.source, loaded.source_date, append=append)
+    record_run(con, "areas_import", started,
+               {"source": loaded.source, "type": loaded.prepared.area_type, "append": append}, stats)
     return stats
 
 

@@ -129,7 +129,9 @@ def fetch(
 @areas_app.command("import")
 def import_(
     ctx: typer.Context,
-    path: Path = typer.Argument(..., help="GeoJSON, Shapefile, GeoPackage, zipped Shapefile, any OGR format."),
+    paths: List[Path] = typer.Argument(
+        ..., help="GeoJSON, Shapefile, GeoPackage, zipped Shapefile, any OGR format; several files make one layer."
+    ),
     area_type: str = typer.Option(..., "--type", "-t", help="commune, n2000_zsc, n2000_zps, znieff1, znieff2, custom."),
     code_field: Optional[str] = typer.Option(None, "--code-field", help="Attribute holding the area code."),
     name_field: Optional[str] = typer.Option(None, "--name-field", help="Attribute holding the area name."),
@@ -137,9 +139,12 @@ def import_(
     source_date: Optional[str] = typer.Option(
         None, "--source-date", help="Date of the layer, YYYY-MM-DD (default: the file's date)."
     ),
+    append: bool = typer.Option(
+        False, "--append", help="Add to the areas of this type already loaded (new codes only) instead of replacing them."
+    ),
 ) -> None:
-    """Replace the areas of one type with the polygons of a local file."""
-    from biodiv.areas.reference import AreaImportError, load_file, store_loaded
+    """Replace the areas of one type with the polygons of local files (or add to them with --append)."""
+    from biodiv.areas.reference import AreaImportError, combine_loaded, load_file, refuse_loaded_codes, store_loaded
     from biodiv.cli.context import get_config
 
     console, _ = _console()
@@ -151,11 +156,18 @@ def import_(
         except ValueError:
             raise AreaImportError(f"--source-date {source_date!r} is not a date (YYYY-MM-DD)") from None
     cfg = get_config(ctx)
-    loaded = load_file(path, area_type, code_field, name_field, source_date=when, layer=layer)  # before any write
-    with cfg.store().write() as con:
-        stats = store_loaded(con, loaded, started)
+    loaded = combine_loaded(  # every file read and checked before any write
+        [load_file(p, area_type, code_field, name_field, source_date=when, layer=layer) for p in paths]
+    )
+    store = cfg.store()
+    if append and store.exists():
+        with store.read() as con:   # refused before a working copy is even made
+            refuse_loaded_codes(con, area_type, loaded.prepared.frame["code"].tolist())
+    with store.write() as con:
+        stats = store_loaded(con, loaded, started, append=append)
+    what = str(paths[0]) if len(paths) == 1 else f"{len(paths)} files"
     console.print(
-        f"[green]{stats['type']}[/]: {stats['count']} areas imported from {path} "
+        f"[green]{stats['type']}[/]: {stats['count']} areas {'after adding' if append else 'imported from'} {what} "
         f"({stats['in_territory']} in the territory, {stats['area_km2']:.1f} km²"
         f"{', CRS ' + stats['source_crs'] if stats['source_crs'] else ''})",
         highlight=False, soft_wrap=True,
