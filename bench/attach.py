@@ -1,7 +1,7 @@
 """Benchmark: `attach` end to end against geopandas.sjoin on the same data.
 
     BIODIV_SHARED_DATA=../shared/data python bench/attach.py [--sizes 100000 1000000] [--repeat 3]
-        [--verify] [--sjoin-processes 2]
+        [--verify] [--sjoin-processes 2] [--command] [--naive-sample 20000]
 
 Builds a real DuckDB file (spatial loaded) with the 343 real Hérault communes (the 28 of
 the CCVH as territory), ten large overlapping polygons standing for Natura 2000 sites
@@ -28,6 +28,11 @@ polygon with every projected point (an STRtree narrows the candidates), certaint
 ``shapely.distance`` from the point to the polygon's border, greater than its accuracy;
 obscured points by ``shapely.contains`` of their whole 0.2° cell, in WGS84. It prints
 the pairs compared and every disagreement (missing, extra, other relation).
+
+``--command`` times ``biodiv attach --all`` run as its own process on the same file (Python
+start, working copy, spatial load, the attach with its links to delete first, checkpoint
+and publication). ``--naive-sample K`` times DuckDB's plain ``JOIN … ON ST_Contains`` of
+the first K points with the same polygons, and prints it per million points.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ import csv
 import multiprocessing
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -50,6 +57,7 @@ from _common import shared_data
 from biodiv.areas.territory import territory_crs
 from biodiv.attach import crs, precision
 from biodiv.attach.links import attach
+from biodiv.config import Config
 from biodiv.store.database import Store
 
 
@@ -221,6 +229,10 @@ def main() -> None:
                         help="check every link of the last attach against shapely (brute force)")
     parser.add_argument("--sjoin-processes", type=int, default=0, metavar="P",
                         help="also time sjoin split over P forked processes (a peer using as many cores)")
+    parser.add_argument("--command", action="store_true",
+                        help="also time `biodiv attach --all` run as its own process on the same file")
+    parser.add_argument("--naive-sample", type=int, default=0, metavar="K",
+                        help="also time DuckDB's plain JOIN ON ST_Contains on the first K points")
     args = parser.parse_args()
     print(f"load average at the start: {load_average()}; {os.cpu_count()} cores: attach runs "
           f"{os.cpu_count()} threads over the areas (+1 for obscured points), sjoin one")
@@ -261,6 +273,23 @@ def main() -> None:
                     t0 = time.perf_counter()
                     pairs_forked = pool.run()
                     forked.append(time.perf_counter() - t0)
+            extra = []
+            if args.naive_sample:
+                k = min(args.naive_sample, n)
+                with store.read() as con:
+                    wall, _, pairs = clocked(lambda: con.execute(
+                        "SELECT count(*) FROM (SELECT geom FROM observations WHERE id <= ?) o "
+                        "JOIN areas a ON ST_Contains(a.geom, o.geom)", [k]).fetchone()[0])
+                extra.append(f"naive DuckDB JOIN ON ST_Contains, first {k:,} points: {wall:.2f} s "
+                             f"({pairs:,} pairs), {wall * 1e6 / k:.1f} s per million points")
+            if args.command:
+                cfg = Config(db_path=str(store.path), cache_dir=str(Path(tmp) / "cache"))
+                cfg_file = cfg.save(Path(tmp) / "biodiv.toml")
+                t0 = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "biodiv", "-c", str(cfg_file), "attach", "--all"],
+                               check=True, capture_output=True)
+                extra.append(f"`biodiv attach --all` as its own process (links already there): "
+                             f"{time.perf_counter() - t0:.2f} s")
             checked = verify(store) if args.verify else None
         if pool:
             pool.close()
@@ -281,6 +310,8 @@ def main() -> None:
             print(f"{'':>10} sjoin in {args.sjoin_processes} processes: {t_forked:.2f} s "
                   f"({min(forked):.2f}–{max(forked):.2f}), {pairs_forked:,} pairs; "
                   f"ratio {t_forked / t_attach:.1f}x (this sjoin median / attach median)", flush=True)
+        for line in extra:
+            print(f"{'':>10} {line}", flush=True)
         if checked:
             bad = checked["missing"] + checked["extra"] + checked["other_relation"]
             print(f"{'':>10} verify: {checked['pairs']:,} (point, area) pairs by shapely "
