@@ -49,6 +49,80 @@ def parse_insee_codes(text: str | Iterable[str]) -> list[str]:
     return codes
 
 
+# Departments with INSEE commune codes: metropolitan 01–95 (20 split into 2A/2B in 1976),
+# the overseas departments 971–976 and the collectivities that have codes (975, 977, 978, 98x).
+DEPARTMENTS = frozenset(
+    {f"{i:02d}" for i in range(1, 96) if i != 20} | {"2A", "2B"}
+    | {"971", "972", "973", "974", "975", "976", "977", "978", "984", "986", "987", "988", "989"}
+)
+COMMUNES_FILE_HINT = "pass --communes-file communes.json (@etalab/decoupage-administratif) to check them offline"
+
+
+def department_code(insee_code: str) -> str:
+    return insee_code[:3] if insee_code[:2] in ("97", "98") else insee_code[:2]
+
+
+def check_departments(codes: list[str]) -> None:
+    """Refuse codes of a department that does not exist (``00000``, ``20004``): true
+    without any list, so checked always."""
+    bad = [c for c in codes if department_code(c) not in DEPARTMENTS]
+    if bad:
+        raise TerritoryError(
+            f"{', '.join(bad[:10])}{', ...' if len(bad) > 10 else ''}: no such INSEE commune code "
+            f"(no department {department_code(bad[0])}; codes start with 01–95, 2A, 2B or 971–989)"
+        )
+
+
+def read_communes_file(path: Path | str) -> list[dict]:
+    """The records of an ``@etalab/decoupage-administratif`` ``communes.json``
+    (``{code, nom, type, departement, chefLieu?, ...}``)."""
+    path = Path(path)
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TerritoryError(f"communes file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TerritoryError(f"communes file {path} is not readable JSON ({str(exc).splitlines()[0]})") from None
+    if not isinstance(records, list) or not all(isinstance(r, dict) and "code" in r for r in records):
+        raise TerritoryError(f"{path} is not a decoupage-administratif communes.json (a list of {{code, nom, type}})")
+    return records
+
+
+def check_codes_in_list(codes: list[str], records: list[dict], label: str) -> list[str]:
+    """Check codes against the official commune list; returns warnings, raises for codes
+    that do not exist.
+
+    A code is refused only when the list covers its department (a file may hold one
+    department); codes of other departments are warned as unchecked. A *commune déléguée*
+    or *associée* is accepted with a warning: boundaries and iNaturalist places follow the
+    current commune (``chefLieu``)."""
+    by_code: dict[str, dict] = {}
+    for rec in records:
+        by_code.setdefault(str(rec["code"]), rec)
+        if rec.get("type") == "commune-actuelle":
+            by_code[str(rec["code"])] = rec
+    covered = {str(r.get("departement") or department_code(str(r["code"]))) for r in records}
+    unknown = [c for c in codes if c not in by_code and department_code(c) in covered]
+    if unknown:
+        raise TerritoryError(
+            f"unknown INSEE commune code(s) {', '.join(unknown[:10])}{', ...' if len(unknown) > 10 else ''} "
+            f"(not in the official list {label}): check them"
+        )
+    warnings = []
+    unchecked = [c for c in codes if department_code(c) not in covered]
+    if unchecked:
+        warnings.append(f"{', '.join(unchecked[:10])} not checked: {label} has no commune of their department")
+    for c in codes:
+        rec = by_code.get(c)
+        if rec and rec.get("type") not in (None, "commune-actuelle"):
+            kind = str(rec["type"]).replace("commune-", "commune ").replace("deleguee", "déléguée")
+            warnings.append(
+                f"{c} ({rec.get('nom')}) is a {kind} of {rec.get('chefLieu') or '?'}: boundaries and "
+                "observations follow the current commune, list its code instead"
+            )
+    return warnings
+
+
 def check_siren(siren: str) -> str:
     siren = str(siren).strip()
     if not SIREN_RE.match(siren):

@@ -47,13 +47,18 @@ def init(
     epci_file: Optional[Path] = typer.Option(
         None, "--epci-file", help="Offline: an @etalab/decoupage-administratif epci.json to read the EPCI from."
     ),
+    communes_file: Optional[Path] = typer.Option(
+        None, "--communes-file",
+        help="Offline: an @etalab/decoupage-administratif communes.json to check the --communes codes against.",
+    ),
 ) -> None:
     """Choose the territory: write the config file and create the database."""
     from biodiv.areas.reference import missing_types, reattach, record_run
     from biodiv.cli.context import get_config
     from biodiv.store.database import transaction
     from biodiv.areas.territory import (
-        TerritoryError, epci_from_file, parse_insee_codes, resolve_epci, save_territory, territory_crs,
+        COMMUNES_FILE_HINT, TerritoryError, check_codes_in_list, check_departments, epci_from_file,
+        parse_insee_codes, read_communes_file, resolve_epci, save_territory, territory_crs,
     )
 
     console, _ = _console()
@@ -62,8 +67,16 @@ def init(
     cfg = get_config(ctx) if path.exists() else Config()  # init may create the file
     if communes and (epci or epci_file):
         raise TerritoryError("give either --communes or --epci/--epci-file, not both")
+    if communes_file and not communes:
+        raise TerritoryError("--communes-file checks the codes of --communes: give both")
+    notes: list[str] = []
     if communes:
         codes = parse_insee_codes(communes)
+        check_departments(codes)   # all refusals before anything is written
+        if communes_file:
+            notes = check_codes_in_list(codes, read_communes_file(communes_file), str(communes_file))
+        else:
+            notes = [f"the codes were not checked against the official commune list: {COMMUNES_FILE_HINT}"]
         siren = None
         terr_name = name or f"Territoire de {len(codes)} commune{'s' if len(codes) > 1 else ''}"
     else:
@@ -91,6 +104,8 @@ def init(
     what = f"EPCI {siren}" if siren else "communes"
     console.print(f"[green]territory[/] {terr_name} ({what}, {len(codes)} communes)", highlight=False, soft_wrap=True)
     console.print(f"config written to {path}; database {store.path}", highlight=False, soft_wrap=True)
+    for note in notes:
+        _console()[1].print(f"[yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
     _warn_missing(terr.get("missing_codes", []))
     if missing:
         console.print(

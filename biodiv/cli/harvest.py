@@ -100,7 +100,7 @@ def _first_init(ctx: typer.Context, err) -> None:
 
     err.print("no database yet: defining the territory first (biodiv init)", highlight=False)
     try:
-        ctx.invoke(init, ctx, epci=None, communes=None, name=None, epci_file=None)
+        ctx.invoke(init, ctx, epci=None, communes=None, name=None, epci_file=None, communes_file=None)
     except BiodivError as exc:
         raise BiodivError(
             f"{exc}. Without network, explore biodiv with fictional demonstration data: "
