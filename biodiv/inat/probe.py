@@ -112,7 +112,11 @@ def probe(cfg, store, attach: bool = True, needs_writer=None) -> Probe | dict | 
     if not store.exists() or store.wip_path.exists():
         return None
     started = time.monotonic()
-    with store.read() as con:
+    import duckdb
+
+    # a plain in-memory instance: the probe reads no geometry, and loading spatial costs ~0.3 s
+    con = store.reader(duckdb.connect(":memory:"))
+    try:
         state = db.load_state(con, SCOPE_OBSERVATIONS)
         if state["in_progress"] or state["last_success_at"] is None or raw_format(con) == LEGACY:
             return None
@@ -131,6 +135,8 @@ def probe(cfg, store, attach: bool = True, needs_writer=None) -> Probe | dict | 
         spent = db.requests_on(con, today) + sum(
             int((e.get("stats") or {}).get("requests_by_day", {}).get(today.isoformat(), 0))
             for e in pending if e["probe_id"] not in merged)
+    finally:
+        con.close()
     per_day = int(cfg.inaturalist.per_day)
     began = db.utcnow()
     since = state["last_success_at"] - timedelta(days=float(cfg.inaturalist.overlap_days))
