@@ -117,6 +117,23 @@ class SqlConfig(Table):
     temp_limit: Size = "2GB"                                    # DuckDB temp files of a read
 
 
+Uuid = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
+                 Expect('a UUID, e.g. "4d331cae-65e4-4948-b0b2-a11bc5bb46c2"')]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), Expect('an e-mail address')]
+
+
+class ExportsConfig(Table):
+    """Who publishes the exports (Darwin Core EML) and the GeoNature dataset they go to."""
+
+    organization: str = ""                      # publisher; default: the territory's name
+    contact_name: str = ""
+    contact_email: Email | None = None
+    jdd_uuid: Uuid | None = None                # GeoNature dataset (jeu de données) UUID
+    jdd_nom: str = ""
+    ca_uuid: Uuid | None = None                 # its acquisition framework (cadre d'acquisition)
+    ca_nom: str = ""
+
+
 class Config(Table):
     db_path: NonEmpty = "data/biodiv.duckdb"
     cache_dir: NonEmpty = "data/cache"
@@ -125,6 +142,7 @@ class Config(Table):
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     sql: SqlConfig = Field(default_factory=SqlConfig)
+    exports: ExportsConfig = Field(default_factory=ExportsConfig)
 
     _source_file: Path | None = PrivateAttr(default=None)
 

@@ -256,3 +256,34 @@ def test_public_mode_drops_names_logins_and_identifiers(con, tmp_path):
     export(con, "csv", csv_out, ALL, public_mode=True)
     columns = set(pd.read_csv(csv_out).columns)
     assert not columns & {"user_id", "user_login", "user_name"}
+
+
+def test_gbif_profile_counts_what_it_leaves_out(con, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from biodiv.analysis.exports import ExportError, gbif_profile
+
+    out = tmp_path / "gbif.zip"
+    result = export(con, "dwca", out, ExportFilter(), profile="gbif",
+                    dataset={"organization": "CC Test", "contact_name": "Service environnement",
+                             "contact_email": "env@example.org"})
+    recs = _dwca(out)
+    assert sorted(recs, key=int) == ["1", "2", "4", "6", "22", "26"]           # research grade, open licence
+    assert result.notes == ["left out 4 record(s) not research grade"]          # 3, 5, 9, 25
+    with zipfile.ZipFile(out) as zf:
+        eml = ET.fromstring(zf.read("eml.xml"))
+    rights = eml.find("dataset/intellectualRights/para/ulink")
+    assert rights.get("url") == "http://creativecommons.org/licenses/by-nc/4.0/"   # most restrictive of cc0, cc-by, cc-by-nc
+    assert eml.find("dataset/contact/electronicMailAddress").text == "env@example.org"
+    assert eml.find("dataset/contact/organizationName").text == "CC Test"
+    assert eml.find("dataset/methods/methodStep/description/para").text.startswith("Opportunistic")
+    assert eml.find("dataset/coverage/geographicCoverage/boundingCoordinates/westBoundingCoordinate").text == "3.41235"
+    # a research-grade record under a licence GBIF refuses is left out and counted apart
+    obs = select_observations(con, ExportFilter(area="34001"))
+    obs.loc[obs["id"] == 1, "license_code"] = "cc-by-sa"
+    kept, notes = gbif_profile(obs)
+    assert 1 not in set(kept["id"]) and "1 research-grade record(s) without a licence GBIF accepts" in notes[-1]
+    with pytest.raises(ExportError, match="applies to --format dwca only"):
+        export(con, "csv", tmp_path / "a.csv", profile="gbif")
+    with pytest.raises(ExportError, match="no observation fits GBIF"):
+        export(con, "dwca", tmp_path / "b.zip", ExportFilter(quality="casual"), profile="gbif")

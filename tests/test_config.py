@@ -182,6 +182,15 @@ timeout_seconds = 0.5
 max_rows = 1
 memory_limit = "512MB"
 temp_limit = "1.5GiB"
+
+[exports]
+organization = "CC Test"
+contact_name = "Service environnement"
+contact_email = "env@example.org"
+jdd_uuid = "4d331cae-65e4-4948-b0b2-a11bc5bb46c2"
+jdd_nom = "Jeu test"
+ca_uuid = "57b7d0f2-4183-4b7b-8f08-6e105d476dc5"
+ca_nom = "Cadre test"
 '''
 
 

@@ -35,6 +35,11 @@ class ExportFormat(str, Enum):
     csv = "csv"
     parquet = "parquet"
     dwca = "dwca"
+    geonature = "geonature"
+
+
+class Profile(str, Enum):
+    gbif = "gbif"
 
 
 class Quality(str, Enum):
@@ -240,7 +245,7 @@ def _date(value: Optional[str], option: str) -> Optional[date]:
 
 def export(
     ctx: typer.Context,
-    fmt: ExportFormat = typer.Option(..., "--format", "-f", help="gpkg (QGIS), geojson, csv, parquet (GeoParquet) or dwca (Darwin Core archive)."),
+    fmt: ExportFormat = typer.Option(..., "--format", "-f", help="gpkg (QGIS), geojson, csv, parquet (GeoParquet), dwca (Darwin Core archive) or geonature (GeoNature/SINP synthesis CSV)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output file."),
     area: Optional[str] = typer.Option(None, "--area", help="Only this area: INSEE commune code or Natura 2000 site code."),
     since: Optional[str] = typer.Option(None, "--since", help="Observed on or after this date (YYYY-MM-DD)."),
@@ -251,6 +256,7 @@ def export(
     include_outside: bool = typer.Option(False, "--include-outside", help="Also observations attached outside the territory."),
     public: Optional[bool] = typer.Option(None, "--public/--private", help="Drop observer logins (default: dashboard.public_mode)."),
     spreadsheet: bool = typer.Option(False, "--spreadsheet", help="CSV only: for a French spreadsheet (; separator, UTF-8 with BOM, decimal comma)."),
+    profile: Optional[Profile] = typer.Option(None, "--profile", help="dwca only: gbif = research-grade records under CC0, CC-BY or CC-BY-NC (what is left out is counted)."),
 ) -> None:
     """Export observations (GeoPackage adds communes, natura2000 and territory layers)."""
     from biodiv.cli.context import get_config
@@ -270,7 +276,8 @@ def export(
     con = _reader(ctx)
     try:
         result = do_export(con, fmt.value, out, filters, public_mode=public_mode,
-                           csv_dialect="spreadsheet" if spreadsheet else "standard")
+                           csv_dialect="spreadsheet" if spreadsheet else "standard",
+                           dataset=cfg.exports.model_dump(), profile=profile.value if profile else None)
     finally:
         con.close()
     console, err = _consoles()

@@ -20,10 +20,30 @@ from biodiv.analysis.exports.select import (
 )
 from biodiv.errors import BiodivError
 
-FORMATS = ("gpkg", "geojson", "csv", "parquet", "dwca")
+FORMATS = ("gpkg", "geojson", "csv", "parquet", "dwca", "geonature")
 
 __all__ = ["ExportError", "ExportFilter", "ExportResult", "FORMATS", "QUALITIES", "export",
            "select_observations", "territory_info"]
+
+
+PROFILES = (None, "gbif")
+
+
+def gbif_profile(obs):
+    """The records GBIF takes from an iNaturalist export (as iNaturalist's own GBIF dataset):
+    research grade, licensed CC0, CC-BY or CC-BY-NC. Returns (kept, what was left out)."""
+    from biodiv.analysis.exports.dwca import GBIF_LICENSES
+
+    not_research = obs["quality_grade"].fillna("") != "research"
+    licence = obs["license_code"].fillna("").astype(str).str.lower()
+    closed = ~licence.isin(list(GBIF_LICENSES))
+    notes = []
+    if not_research.any():
+        notes.append(f"left out {int(not_research.sum())} record(s) not research grade")
+    if (closed & ~not_research).any():
+        notes.append(f"left out {int((closed & ~not_research).sum())} research-grade record(s) without "
+                     "a licence GBIF accepts (CC0, CC-BY, CC-BY-NC)")
+    return obs[~not_research & ~closed], notes
 
 
 def _temp_path(out: Path) -> Path:
@@ -37,8 +57,15 @@ def export(
     f: ExportFilter | None = None,
     public_mode: bool = False,
     csv_dialect: str = "standard",
+    dataset: dict | None = None,
+    profile: str | None = None,
 ) -> ExportResult:
-    """Write the filtered observations (and area layers for GeoPackage) to ``out``."""
+    """Write the filtered observations (and area layers for GeoPackage) to ``out``.
+
+    ``dataset``: the ``[exports]`` configuration (contact for the Darwin Core EML, GeoNature
+    dataset and acquisition framework names and UUIDs). ``profile="gbif"`` (Darwin Core
+    only) keeps what GBIF publishes: research-grade records under CC0, CC-BY or CC-BY-NC;
+    what it leaves out is counted in the notes."""
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -46,6 +73,10 @@ def export(
 
     if csv_dialect not in csv_format.DIALECTS:
         raise ExportError(f"unknown CSV dialect {csv_dialect!r} (choose from {', '.join(csv_format.DIALECTS)})")
+    if profile not in PROFILES:
+        raise ExportError(f"unknown profile {profile!r} (choose from {', '.join(p for p in PROFILES if p)})")
+    if profile and fmt != "dwca":
+        raise ExportError(f"--profile {profile} applies to --format dwca only")
     f = f or ExportFilter()
     out = Path(out)
     if not out.parent.exists():
@@ -53,7 +84,13 @@ def export(
     obs = select_observations(con, f, public_mode)
     if obs.empty:
         raise ExportError(f"no observation matches these filters ({f.describe()}): nothing written")
+    left_out: list[str] = []
+    if profile == "gbif":
+        obs, left_out = gbif_profile(obs)
+        if obs.empty:
+            raise ExportError(f"no observation fits GBIF ({'; '.join(left_out)}): nothing written")
     result = ExportResult(out, fmt, {"observations": len(obs)})
+    result.notes.extend(left_out)
     tmp = _temp_path(out)
     tmp.unlink(missing_ok=True)
     try:
@@ -62,7 +99,10 @@ def export(
         elif fmt == "dwca":
             from biodiv.analysis.exports.dwca import write_dwca
 
-            result.notes.extend(write_dwca(obs, tmp, territory_info(con), f.describe(), public_mode))
+            result.notes.extend(write_dwca(obs, tmp, territory_info(con), f.describe(), public_mode,
+                                           contact=dataset))
+        elif fmt == "geonature":
+            _geonature(obs, out, tmp, dataset or {}, public_mode, result)
         elif fmt == "parquet":
             from biodiv.analysis.exports import parquet
 
@@ -84,3 +124,25 @@ def export(
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ExportError(f"writing {out} failed: {first}") from None
     return result
+
+
+def unmatched_path(out: Path) -> Path:
+    """Where the GeoNature export lists the taxa it left out (beside the export)."""
+    return out.with_name(f"{out.stem}.unmatched-taxa.csv")
+
+
+def _geonature(obs, out: Path, tmp: Path, dataset: dict, public_mode: bool, result: ExportResult) -> None:
+    from biodiv.analysis.exports import geonature
+
+    frame, unmatched, notes = geonature.write(obs, tmp, dataset, public_mode)
+    if frame.empty:
+        raise ExportError("no record can go to GeoNature: " + "; ".join(notes[:2]))
+    result.counts["observations"] = len(frame)
+    result.counts["left out"] = len(obs) - len(frame)
+    result.notes.extend(notes)
+    side = unmatched_path(out)
+    if len(unmatched):
+        part = _temp_path(side)
+        unmatched.to_csv(part, index=False, sep=";")
+        os.replace(part, side)
+        result.notes.append(f"{len(unmatched)} taxa without a TAXREF link listed in {side}")

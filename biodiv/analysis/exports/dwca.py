@@ -274,11 +274,11 @@ def eml_xml(obs: pd.DataFrame, territory: dict, selection: str, contact: dict | 
 
     def party(tag: str) -> None:
         el = ET.SubElement(ds, tag)
-        if contact.get("name"):
-            ET.SubElement(ET.SubElement(el, "individualName"), "surName").text = contact["name"]
+        if contact.get("contact_name"):
+            ET.SubElement(ET.SubElement(el, "individualName"), "surName").text = contact["contact_name"]
         ET.SubElement(el, "organizationName").text = contact.get("organization") or name
-        if contact.get("email"):
-            ET.SubElement(el, "electronicMailAddress").text = contact["email"]
+        if contact.get("contact_email"):
+            ET.SubElement(el, "electronicMailAddress").text = contact["contact_email"]
 
     party("creator")
     party("metadataProvider")

@@ -152,7 +152,8 @@ OPTIONAL_COLUMNS = {
     "identified_at": "TIMESTAMPTZ", "photo_attribution": "VARCHAR", "description": "VARCHAR",
 }
 # TAXREF link of the taxon (migration 007, `biodiv refs import TAXREFvNN.txt`).
-TAXREF_COLUMNS = ("cd_nom", "cd_ref", "taxref_name", "taxref_vernacular", "group1_inpn", "group2_inpn", "taxref_rank")
+TAXREF_COLUMNS = ("cd_nom", "cd_ref", "taxref_name", "nom_valide", "taxref_vernacular", "regne",
+                  "group1_inpn", "group2_inpn", "taxref_rank")
 
 _OBS_COLUMNS = """
     o.id, o.uuid, o.observed_on, timezone('UTC', o.observed_at) AS observed_at_utc,

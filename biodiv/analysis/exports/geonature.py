@@ -1,0 +1,160 @@
+"""GeoNature / SINP: the CSV that GeoNature's import module reads into its synthesis.
+
+Why this layout: French regional platforms (SINP) run GeoNature, whose import module maps a
+``;``-separated UTF-8 CSV onto ``gn_synthese.synthese``. The columns are exactly those of
+GeoNature's own synthesis import test file (``COLUMNS``, checked against
+``../shared/data/sinp/geonature_synthese_columns.txt``); nomenclature columns hold French
+labels, as in that file ("Terrain", "Présent", "Non"...). docs/exports.md says which column
+comes from where.
+
+What is never invented: a taxon without a TAXREF link (``biodiv refs import TAXREFvNN.txt``)
+has no ``cd_nom``, and a private record has no geometry, so both are left out, counted, and
+the taxa are listed in a side file; nomenclatures that iNaturalist does not tell
+(life stage, sex, count, sensitivity, which GeoNature computes itself) are left empty, so
+GeoNature applies its defaults.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from pathlib import Path
+
+import pandas as pd
+
+from biodiv.analysis.exports.select import local_iso
+
+COLUMNS = (
+    "id_synthese;id_origine;comment_releve;comment_occurrence;date_debut;date_fin;heure_debut;heure_fin;"
+    "cd_nom;cd_ref;nom_valide;nom_vernaculaire;nom_cite;regne;group1_inpn;group2_inpn;classe;ordre;famille;"
+    "rang_taxo;nombre_min;nombre_max;alti_min;alti_max;prof_min;prof_max;observateurs;determinateur;communes;"
+    "geometrie_wkt_4326;x_centroid_4326;y_centroid_4326;nom_lieu;validateur;niveau_validation;date_validation;"
+    "comment_validation;preuve_numerique_url;preuve_non_numerique;jdd_nom;jdd_uuid;jdd_id;ca_nom;ca_uuid;ca_id;"
+    "cd_habref;cd_habitat;nom_habitat;precision_geographique;nature_objet_geo;type_regroupement;"
+    "methode_regroupement;technique_observation;biologique_statut;etat_biologique;biogeographique_statut;"
+    "naturalite;preuve_existante;niveau_precision_diffusion;stade_vie;sexe;objet_denombrement;"
+    "type_denombrement;niveau_sensibilite;statut_observation;floutage_dee;statut_source;type_info_geo;"
+    "methode_determination;comportement;reference_biblio;uuid_perm_sinp;uuid_perm_grp_sinp;date_creation;"
+    "date_modification"
+).split(";")
+
+# Nomenclature labels (GeoNature's ref_nomenclatures, label_default), the values biodiv knows.
+STATUT_SOURCE = "Terrain"                               # STATUT_SOURCE Te: field observation
+STATUT_OBSERVATION = "Présent"                          # STATUT_OBS Pr
+METHODE_DETERMINATION = "Autre méthode de détermination"  # METH_DETERMIN 2: community identification on photos/sounds
+NIVEAU_VALIDATION = "En attente de validation"          # STATUT_VALID: iNaturalist grades are not SINP validation
+TYPE_INFO_GEO = "Géoréférencement"                      # TYP_INF_GEO 1: the point itself
+TYPE_REGROUPEMENT = "OBS"                               # TYP_GRP OBS: one observation
+FLOU_OUI, FLOU_NON = "Oui", "Non"                       # DEE_FLOU
+PRECIS_PRECISE, PRECIS_MAILLE = "Précise", "Maille"     # NIV_PRECIS 5 / 2: obscured = a 0.2° cell
+NATURALITE = {False: "Sauvage", True: "Cultivé/élevé"}  # NATURALITE 1 / 2
+PREUVE_OUI = "Oui"                                      # PREUVE_EXIST 1: a photo on iNaturalist
+
+_UUID_NAMESPACE = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")  # RFC 4122 URL namespace
+
+
+def _uuid(value, url: str) -> str:
+    """The iNaturalist uuid; a stable uuid derived from the observation URL when it is not one."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return str(uuid.uuid5(_UUID_NAMESPACE, url))
+
+
+def _fmt_number(v) -> str:
+    if v is None or pd.isna(v):
+        return ""
+    f = float(v)
+    return str(int(f)) if f.is_integer() else repr(round(f, 7))
+
+
+def selection_gaps(obs: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(rows without a TAXREF link, rows without coordinates): both are left out."""
+    no_taxref = obs["cd_nom"].isna()
+    no_place = obs["lat"].isna() | obs["lon"].isna()
+    return no_taxref, no_place & ~no_taxref
+
+
+def synthese_frame(obs: pd.DataFrame, dataset: dict, public_mode: bool) -> pd.DataFrame:
+    """One row per exportable observation, the :data:`COLUMNS` as text (pure)."""
+    n = len(obs)
+    idx = obs.index
+    empty = pd.Series([""] * n, index=idx, dtype=object)
+    local = local_iso(obs["observed_at"], obs["zone"])
+    date = obs["observed_on"].map(lambda d: d.isoformat() if d is not None and not pd.isna(d) else "")
+    hour = local.map(lambda s: s[11:19] if isinstance(s, str) else "")
+    ids = obs["id"].astype("int64").astype(str)
+    url = obs["uri"].where(obs["uri"].fillna("") != "", "https://www.inaturalist.org/observations/" + ids)
+    obscured = obs["obscured"].fillna(False).astype(bool)
+    people = empty if public_mode else obs.get("user_name", empty).where(
+        obs.get("user_name", empty).fillna("").astype(str) != "", obs.get("user_login", empty)).fillna("")
+    determiner = empty if public_mode else obs.get("identified_by", empty).fillna("")
+    photo = obs["photo_url"].fillna("").astype(str) != ""
+    captive = obs["captive"].astype("boolean")
+    grade = obs["quality_grade"].fillna("").astype(str)
+    created = obs["created_at"].dt.strftime("%Y-%m-%d %H:%M:%S").where(obs["created_at"].notna(), "")
+    modified = obs["updated_at"].dt.strftime("%Y-%m-%d %H:%M:%S").where(obs["updated_at"].notna(), "")
+    lon, lat = obs["lon"].map(_fmt_number), obs["lat"].map(_fmt_number)
+    values = {
+        "id_origine": ids,
+        "comment_occurrence": "Observation iNaturalist " + url + " (qualité : " + grade + ")",
+        "date_debut": date, "date_fin": date, "heure_debut": hour, "heure_fin": hour,
+        "cd_nom": obs["cd_nom"], "cd_ref": obs["cd_ref"],
+        "nom_valide": obs["nom_valide"].fillna(obs["taxref_name"]), "nom_vernaculaire": obs.get("taxref_vernacular", empty),
+        "nom_cite": obs["scientific_name"], "regne": obs.get("regne", obs["kingdom_name"]),
+        "group1_inpn": obs.get("group1_inpn", empty), "group2_inpn": obs["group2_inpn"],
+        "classe": obs["class_name"], "ordre": obs["order_name"], "famille": obs["family_name"],
+        "rang_taxo": obs.get("taxref_rank", empty),
+        "observateurs": people, "determinateur": determiner, "communes": obs["commune_name"],
+        "geometrie_wkt_4326": "POINT(" + lon + " " + lat + ")",
+        "x_centroid_4326": lon, "y_centroid_4326": lat, "nom_lieu": obs["place_guess"],
+        "niveau_validation": pd.Series(NIVEAU_VALIDATION, index=idx),
+        "preuve_numerique_url": url.where(photo, ""),
+        "jdd_nom": dataset.get("jdd_nom") or "", "jdd_uuid": dataset.get("jdd_uuid") or "",
+        "ca_nom": dataset.get("ca_nom") or "", "ca_uuid": dataset.get("ca_uuid") or "",
+        "precision_geographique": obs["coordinate_uncertainty_m"].map(
+            lambda v: "" if pd.isna(v) else str(int(round(v)))),
+        "type_regroupement": pd.Series(TYPE_REGROUPEMENT, index=idx),
+        "naturalite": captive.map(NATURALITE).astype(object).where(captive.notna(), ""),
+        "preuve_existante": pd.Series(PREUVE_OUI, index=idx).where(photo, ""),
+        "niveau_precision_diffusion": pd.Series(PRECIS_PRECISE, index=idx).where(~obscured, PRECIS_MAILLE),
+        "statut_observation": pd.Series(STATUT_OBSERVATION, index=idx),
+        "floutage_dee": pd.Series(FLOU_NON, index=idx).where(~obscured, FLOU_OUI),
+        "statut_source": pd.Series(STATUT_SOURCE, index=idx),
+        "type_info_geo": pd.Series(TYPE_INFO_GEO, index=idx),
+        "methode_determination": pd.Series(METHODE_DETERMINATION, index=idx),
+        "uuid_perm_sinp": [_uuid(u, l) for u, l in zip(obs["uuid"], url)],
+        "date_creation": created, "date_modification": modified,
+    }
+    frame = pd.DataFrame({c: values.get(c, empty) for c in COLUMNS}, index=idx)
+    return frame.fillna("").astype(str).replace({"nan": "", "None": "", "<NA>": ""})
+
+
+def unmatched_taxa(obs: pd.DataFrame) -> pd.DataFrame:
+    """The taxa of the left-out records without a TAXREF link, most observed first."""
+    no_taxref, _ = selection_gaps(obs)
+    sub = obs[no_taxref]
+    return (sub.groupby(["taxon_id", "scientific_name"], dropna=False).size().rename("n_observations")
+            .reset_index().sort_values(["n_observations", "scientific_name"], ascending=[False, True]))
+
+
+def write(obs: pd.DataFrame, tmp: Path, dataset: dict, public_mode: bool) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Write the synthesis CSV to ``tmp``; returns (rows written, unmatched taxa, notes)."""
+    no_taxref, no_place = selection_gaps(obs)
+    kept = obs[~no_taxref & ~no_place]
+    frame = synthese_frame(kept, dataset, public_mode) if len(kept) else pd.DataFrame(columns=COLUMNS)
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=";", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(COLUMNS)
+    writer.writerows(frame.itertuples(index=False, name=None))
+    tmp.write_text(buf.getvalue(), encoding="utf-8")
+    notes = []
+    if no_taxref.any():
+        notes.append(f"{int(no_taxref.sum())} record(s) left out: their taxon has no TAXREF link "
+                     "(biodiv refs import TAXREFvNN.txt; the taxa are listed beside the export)")
+    if no_place.any():
+        notes.append(f"{int(no_place.sum())} record(s) left out: no coordinates (private geoprivacy)")
+    if not dataset.get("jdd_uuid"):
+        notes.append("no [exports] jdd_uuid in the configuration: choose the dataset in GeoNature's import")
+    return frame, unmatched_taxa(obs), notes
