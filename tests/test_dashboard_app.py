@@ -7,6 +7,7 @@ hands it to st_folium (``ui.show_map``) and asserted on.
 from __future__ import annotations
 
 import re
+from datetime import date, time
 from pathlib import Path
 
 import pytest
@@ -239,17 +240,35 @@ def test_species_sheet(monkeypatch, tmp_path, fixture_db, maps_shown):
     assert set(where["Nom"]) == {"Beta", "Gamma", "Site ZSC d'essai", "Site ZPS d'essai"}
 
 
-def test_workshop_mode_big_figures_and_public_mode(monkeypatch, tmp_path, fixture_db, maps_shown):
-    at = app_for(monkeypatch, tmp_path, fixture_db, public_mode=True, refresh_seconds=30).run()
+def test_workshop_mode_big_figures_no_login_new_species_and_qr(monkeypatch, tmp_path, fixture_db, maps_shown):
+    cfg = Config(dashboard=DashboardConfig(public_mode=False, refresh_seconds=30))
+    cfg.inaturalist.project_id = 4242
+    cfg.save(tmp_path / "atelier.toml")
+    monkeypatch.setenv("BIODIV_DB", str(fixture_db))
+    monkeypatch.setenv("BIODIV_CONFIG", str(cfg.source_file))
+    monkeypatch.setattr(dash_app, "FILTERS_DELAY_S", 0.0)
+    at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page(PAGES + "atelier.py").run()
     assert not at.exception
     text = all_text(at)
     assert '<div class="v">9</div><div class="l">observations</div>' in text
-    assert '<div class="v">1</div><div class="l">nouvelles espèces en' in text
-    assert "Machaon" in text and "toutes les 30 s" in text
-    assert "observateur masqué" in text and "dave" not in text
-    assert "alice" not in maps_shown["atelier_map"]
+    assert '<div class="v">1</div><div class="l">nouvelle espèce en' in text
+    assert "Machaon" in text and "nouvelle espèce !" in text and "atl-new" in text
+    assert "toutes les 30 s" in text and "Données iNaturalist" in text
+    # public mode is off in the configuration, yet no login reaches the room
+    for login in ("alice", "bob", "carol", "dave"):
+        assert login not in text and login not in maps_shown["atelier_map"]
+    assert "<svg" in text and "Rejoignez le projet iNaturalist" in text      # QR code, inline
+    assert "biodiv-legend" in maps_shown["atelier_map"] and "font:28px" in maps_shown["atelier_map"].replace(
+        "font:600 28px", "font:28px")
     assert not at.sidebar.multiselect                                  # no filters on the projection screen
+    # bioblitz from 00:00 today: only this year's 01/01 observation counts if today is 01/01,
+    # none otherwise (every other fixture observation is older)
+    at.toggle(key="bioblitz_on").set_value(True).run()
+    at.time_input(key="bioblitz_start").set_value(time(0, 0)).run()
+    expected = 1 if date.today() == date(THIS_YEAR, 1, 1) else 0
+    assert f'<div class="v">{expected}</div><div class="l">observation' in all_text(at)
+    assert "Bioblitz : observations depuis aujourd'hui 00:00" in all_text(at)
 
 
 def test_filters_are_shared_across_pages(monkeypatch, tmp_path, fixture_db, maps_shown):
@@ -295,6 +314,22 @@ def test_demo_banner_on_every_page(monkeypatch, tmp_path):
         at.switch_page(PAGES + page + ".py").run()
         assert not at.exception, page
         assert any("Données de démonstration (fictives)" in w.value for w in at.warning), page
+
+
+def test_communes_not_loaded_yet_says_which_command_to_run(monkeypatch, tmp_path, maps_shown):
+    """After `biodiv init` for another territory: observations stored, no commune of the new
+    territory imported. Every page says so in French, with the command; none crashes."""
+    db = build_fixture_db(tmp_path / "no_communes.duckdb")
+    with Store(db).write() as con:
+        con.execute("DELETE FROM observation_areas WHERE area_id IN (SELECT id FROM areas WHERE type = 'commune')")
+        con.execute("DELETE FROM areas WHERE type = 'commune'")
+    at = app_for(monkeypatch, tmp_path, db).run()
+    for page in ["vue_ensemble", "carte", "fiche_commune", "fiche_site", "fiche_espece", "atelier"]:
+        at.switch_page(PAGES + page + ".py").run()
+        assert not at.exception, (page, at.exception)
+        msg = " ".join(i.value for i in at.info)
+        assert "communes du territoire ne sont pas encore chargées" in msg, page
+        assert "biodiv areas fetch" in msg and "biodiv update" in msg and "biodiv init" not in msg, page
 
 
 def test_missing_database_says_what_to_run(monkeypatch, tmp_path):

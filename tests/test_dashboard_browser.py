@@ -261,3 +261,50 @@ def test_no_english_on_any_page_and_charts_in_french(tmp_path, monkeypatch, brow
                    for t in texts), texts
         assert any("Évolution par année" in t and "Observateurs" in t and "Année" in t for t in texts), texts
         context.close()
+
+
+# Font sizes of the visible text of the page (the map's frame apart: its furniture, scale
+# and credits, is not text the room reads), and the scroll state.
+ATELIER_FACTS_JS = """() => {
+  const sizes = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!el || !n.textContent.trim() || !el.checkVisibility()) continue;
+    const cs = getComputedStyle(el);
+    if (cs.fontSize === '0px' || cs.fontFamily.includes('Material') || el.closest('svg')) continue;
+    if (['SCRIPT', 'STYLE'].includes(el.tagName)) continue;
+    sizes.push([parseFloat(cs.fontSize), n.textContent.trim().slice(0, 40)]);
+  }
+  const main = document.querySelector('[data-testid=stMain]');
+  const nav = [...document.querySelectorAll('a[href]')].filter(a => a.checkVisibility() && /carte|fiche/.test(a.href));
+  return {sizes, docScroll: document.documentElement.scrollHeight, mainScroll: main.scrollHeight,
+          mainHeight: main.clientHeight, navLinks: nav.length};
+}"""
+
+
+def test_workshop_screen_fits_1920x1080_without_scroll_navigation_or_login(tmp_path, monkeypatch, browser_ready):
+    from biodiv.dashboard.server.browser import chromium, streamlit_server
+
+    db = build_fixture_db(tmp_path / "fixture.duckdb")
+    monkeypatch.delenv("BIODIV_CONFIG", raising=False)
+    with streamlit_server(db, log_dir=tmp_path) as server, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        page.goto(f"{server.url}/atelier")
+        page.get_by_text("Dernières observations").wait_for(timeout=40_000)
+        _map_frame(page, "T0001")                                    # the map is drawn
+        page.wait_for_timeout(1500)
+        facts = page.evaluate(ATELIER_FACTS_JS)
+        page.screenshot(path=str(tmp_path / "atelier.png"))
+        assert facts["docScroll"] <= 1080 and facts["mainScroll"] <= facts["mainHeight"], facts
+        assert facts["navLinks"] == 0
+        small = [(px, t) for px, t in facts["sizes"] if px < 28]
+        assert not small, small
+        text = _all_text(page)
+        for login in ("alice", "bob", "carol", "dave", "erin", "frank"):
+            assert login not in text
+        assert "Machaon" in text and "nouvelle espèce !" in text
+        assert not ENGLISH.findall(text)
+        legend = page.frames[1].evaluate("() => document.querySelector('.biodiv-legend').innerText") \
+            if len(page.frames) > 1 else ""
+        assert "Observations" in legend and "Natura 2000" in legend

@@ -130,10 +130,12 @@ def update_command(
     """The everyday command: fetch reference areas if missing, harvest, attach.
 
     Exit code 3 (partial) when an optional layer (Natura 2000) could not be fetched."""
+    from biodiv.dashboard import photos
     from biodiv.errors import EXIT_PARTIAL
 
     summary = _run(ctx, full, reconcile, progress, fetch_areas=True)
     print_summary(summary)
+    photos.after_update(ctx)   # square thumbnails of the latest observations, for Mode atelier offline
     if summary.get("areas_not_fetched"):
         _, err = _consoles()
         err.print("[yellow]partial:[/] harvested and attached, but some reference areas could not be fetched "

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import duckdb
@@ -60,6 +60,7 @@ class Filters:
     status_only: bool = False           # protected or threatened taxa only
     certainty: tuple[str, ...] = ()     # precise, edge, obscured
     area: int | None = None             # one area (fiche commune / site)
+    since: datetime | None = None       # bioblitz: observed at or after this instant (aware)
 
     def with_(self, **changes: Any) -> "Filters":
         return replace(self, **changes)
@@ -108,6 +109,10 @@ def filtered_sql(f: Filters = NO_FILTERS) -> tuple[str, list[Any]]:
     if f.area is not None:
         where.append("o.id IN (SELECT observation_id FROM observation_areas WHERE area_id = ?)")
         params.append(f.area)
+    if f.since is not None:
+        # the observation's time when known, else its day (an observation of that day counts)
+        where.append("coalesce(o.observed_at >= ?, o.observed_on >= ?)")
+        params += [f.since, f.since.date()]
     if f.status_only:
         where.append(
             f"(coalesce(t.threatened, false) OR t.id IN {_STATUS_TAXA} OR t.species_id IN {_STATUS_TAXA})"
@@ -162,6 +167,19 @@ def db_info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "communes": communes,
         "last_update": last_run or last_harvest,
     }
+
+
+def refresh_runs(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """The last successful harvest from iNaturalist and the last failed one (finished_at,
+    message) recorded in the published file (no-change runs of ``<db>.runs.jsonl``: see ui)."""
+    ok = con.execute("SELECT CAST(max(finished_at) AS TIMESTAMPTZ) FROM runs WHERE kind = 'harvest' AND status = 'ok'"
+                     ).fetchone()[0]
+    failed = con.execute(
+        """SELECT CAST(coalesce(finished_at, started_at) AS TIMESTAMPTZ), status, message FROM runs
+           WHERE kind = 'harvest' AND status NOT IN ('ok', 'running')
+           ORDER BY coalesce(finished_at, started_at) DESC LIMIT 1""").fetchone()
+    return {"ok_at": ok, "failed_at": failed[0] if failed else None,
+            "failed_status": failed[1] if failed else None, "failed_message": failed[2] if failed else None}
 
 
 # ---------------------------------------------------------------------------
@@ -375,7 +393,9 @@ def new_species(con: duckdb.DuckDBPyConnection, year: int, f: Filters = NO_FILTE
     """
     base, _ = filtered_sql(NO_FILTERS)
     sql, params = filtered_sql(f)
-    if f.date_from is None and f.date_to is None:
+    if f.since is not None:
+        when, extra = "first.first_seen >= ?", [f.since.date()]
+    elif f.date_from is None and f.date_to is None:
         when, extra = "year(first.first_seen) = ?", [year]
     else:
         when = "first.first_seen BETWEEN ? AND ?"
@@ -415,7 +435,7 @@ def latest_observations(con: duckdb.DuckDBPyConnection, n: int = 10, f: Filters 
     sql, params = _with_filtered(
         f,
         f"""SELECT id, observed_on, common_name_fr, sci_name, iconic, quality_grade, user_login,
-                   photo_url, uri, obscured
+                   photo_url, uri, obscured, species_key
             FROM f {'WHERE photo_url IS NOT NULL' if with_photo else ''}
             ORDER BY observed_on DESC NULLS LAST, id DESC LIMIT ?""",
     )

@@ -267,6 +267,8 @@ def add_choropleth(m: folium.Map, features: dict[str, Any], measures: pd.DataFra
     """
     by_id = measures.set_index("area_id")[measure].to_dict() if len(measures) else {}
     colour, legend = colour_classes(by_id.values())
+    if not features["features"]:
+        return legend          # folium's tooltip refuses an empty layer
     label = MEASURES_FR.get(measure, measure)
     feats = []
     for feat in features["features"]:
@@ -363,6 +365,8 @@ def add_grid(m: folium.Map, grid: pd.DataFrame, size_m: int, measure: str = "obs
     from biodiv.dashboard.grid import cell_ring
 
     colour, legend = colour_classes(grid[measure] if len(grid) else [])
+    if grid.empty:
+        return legend          # folium's tooltip refuses an empty layer
     label = MEASURES_FR.get(measure, measure)
     feats = []
     for r in grid.to_dict("records"):

@@ -163,6 +163,13 @@ def header(db: Db, title: str) -> dict[str, Any]:
         st.warning(f"**{DEMO_BANNER}** — ces observations et ces communes sont générées, "
                    "elles ne décrivent aucun territoire réel.", icon=":material/science:")
     st.title(title)
+    if not info["communes"]:
+        # a territory chosen by `biodiv init` whose communes are not imported yet: no map,
+        # no commune figures (and nothing is flagged in the territory yet)
+        st.info("Les communes du territoire ne sont pas encore chargées : lancez `biodiv areas fetch` "
+                "(ou `biodiv update`, qui les charge puis rattache les observations), "
+                "puis rechargez la page.", icon=":material/location_city:")
+        st.stop()
     if info["observations_in_territory"] == 0:
         if info["observations_total"] == 0:
             st.info("La base ne contient encore aucune observation : lancez `biodiv update` "
@@ -179,6 +186,49 @@ def last_update_text(info: dict[str, Any]) -> str:
     if when is None:
         return "Dernière mise à jour : inconnue"
     return f"Dernière mise à jour : {pd.Timestamp(when).strftime('%d/%m/%Y à %H:%M')}"
+
+
+def refresh_state(db: Db) -> dict[str, Any]:
+    """When the data was last refreshed from iNaturalist (the published file's harvest runs,
+    and the no-change runs kept beside it in ``<db>.runs.jsonl``) and the last failure, if
+    it is more recent than the last success."""
+    from biodiv.inat.probe import read_pending
+
+    runs = dict(q(db, data.refresh_runs))
+    times = [pd.Timestamp(runs["ok_at"])] if runs["ok_at"] is not None else []
+    for entry in read_pending(Path(db.path)):
+        if entry.get("status", "ok") == "ok" and entry.get("finished_at"):
+            try:
+                times.append(pd.Timestamp(entry["finished_at"]))
+            except ValueError:
+                pass
+    times = [t.tz_localize("UTC") if t.tzinfo is None else t for t in times]
+    runs["ok_at"] = max(times) if times else None
+    if runs["failed_at"] is not None:
+        failed = pd.Timestamp(runs["failed_at"])
+        failed = failed.tz_localize("UTC") if failed.tzinfo is None else failed
+        runs["failed_at"] = failed if runs["ok_at"] is None or failed > runs["ok_at"] else None
+    return runs
+
+
+def local_time(t: Any) -> str:
+    """A stored instant as French local time: 01/12/2026 à 10:05 (Europe/Paris)."""
+    ts = pd.Timestamp(t)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return ts.tz_convert("Europe/Paris").strftime("%d/%m/%Y à %H:%M")
+
+
+def refresh_text(db: Db) -> tuple[str, str | None]:
+    """(the line saying when data came from iNaturalist, a failure line or None)."""
+    r = refresh_state(db)
+    ok = (f"Données iNaturalist actualisées le {local_time(r['ok_at'])}" if r["ok_at"] is not None
+          else "Données iNaturalist : aucune actualisation enregistrée")
+    failed = None
+    if r["failed_at"] is not None:
+        failed = (f"La dernière actualisation a échoué le {local_time(r['failed_at'])}"
+                  + (f" : {r['failed_message']}" if r.get("failed_message") else ""))
+    return ok, failed
 
 
 def metrics(items: list[tuple[str, str, str | None]], big: bool = False) -> None:

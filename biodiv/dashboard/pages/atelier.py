@@ -1,64 +1,67 @@
-"""Mode atelier: a projection screen (very large figures, the map, the latest observations,
-new species), refreshed by itself every ``dashboard.refresh_seconds``, no sidebar."""
+"""Mode atelier: the projection screen of a workshop (1920×1080 read from 5 m). One screen,
+no scrolling, no navigation bar, text of 28 px and more: big figures, the map with its
+legend and commune names, the latest observations with their photos (cached locally by
+``biodiv update``: see ``photos``), new species for the territory highlighted, a QR code
+of the iNaturalist project or place, and when the data last came from iNaturalist.
+Observer names are never shown here, whatever ``dashboard.public_mode`` says. Refreshed by
+itself every ``dashboard.refresh_seconds``; the bioblitz option counts from a start time.
+"""
 
-from datetime import date, datetime
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from biodiv.dashboard import data, ui
-from biodiv.dashboard.labels import HIDDEN_OBSERVER_FR, format_int
+from biodiv.dashboard import atelier, data, ui
+from biodiv.dashboard.labels import format_int, plural
 
-st.markdown(
-    "<style>[data-testid='stSidebar'],[data-testid='stSidebarCollapsedControl']{display:none}</style>",
-    unsafe_allow_html=True,
-)
+st.html(atelier.STYLE)
 cfg = ui.config()
 refresh = max(5, int(cfg.dashboard.refresh_seconds))
+
+with st.popover("Bioblitz", icon=":material/timer:"):
+    on = st.toggle("Compter depuis une heure de début (aujourd'hui)", key="bioblitz_on")
+    start = st.time_input("Heure de début", value=time(9, 0), key="bioblitz_start", step=900)
 
 
 @st.fragment(run_every=refresh)
 def live() -> None:
     db = ui.open_db()
-    info = ui.header(db, f"Biodiversité observée — {ui.q(db, data.db_info)['territory'] or 'territoire'}")
+    info = ui.q(db, data.db_info)
+    territory = info["territory"] or "territoire"
+    ui.header(db, f"Biodiversité observée — {territory}")
+    since = (datetime.combine(date.today(), start, ZoneInfo("Europe/Paris"))
+             if st.session_state.get("bioblitz_on") else None)
+    f = data.NO_FILTERS.with_(since=since)
     year = date.today().year
-    k = ui.figures(db)
-    new = ui.q(db, data.new_species, year)
-    ui.metrics([
-        ("observations", format_int(k["observations"]), None),
-        ("espèces", format_int(k["species"]), None),
-        ("observateurs", format_int(k["observers"]), None),
-        (f"nouvelles espèces en {year}", format_int(len(new)), None),
-    ], big=True)
+    k = ui.figures(db, f)
+    new = ui.q(db, data.new_species, year, f)
+    new_label = (f"nouvelles espèces depuis {since:%H:%M}" if since else f"nouvelles espèces en {year}")
+    top, qr = st.columns([5, 1])
+    with top:
+        ui.metrics([
+            (plural(k["observations"], "observation").split(" ", 1)[1], format_int(k["observations"]), None),
+            (plural(k["species"], "espèce").split(" ", 1)[1], format_int(k["species"]), None),
+            (plural(k["observers"], "observateur").split(" ", 1)[1], format_int(k["observers"]), None),
+            (new_label if len(new) != 1 else new_label.replace("nouvelles espèces", "nouvelle espèce"),
+             format_int(len(new)), None),
+        ], big=True)
+        if since:
+            st.markdown(f'<div class="atl-note">Bioblitz : observations depuis aujourd\'hui {since:%H:%M}</div>',
+                        unsafe_allow_html=True)
+    with qr:
+        st.markdown(atelier.qr_block(cfg), unsafe_allow_html=True)
     left, right = st.columns([3, 2])
     with left:
-        m, notes = ui.observation_map(db, data.NO_FILTERS, "observations", collapsed=True)
-        ui.show_map(m, key="atelier_map", height=560)
+        m, notes = ui.observation_map(db, f, "observations", points=False, font_px=28)
+        ui.show_map(m, key="atelier_map", height=atelier.MAP_HEIGHT)
     with right:
-        st.subheader("Dernières observations")
-        latest = ui.q(db, data.latest_observations, 6, with_photo=True)   # photos first
-        if len(latest) < 3:
-            latest = ui.q(db, data.latest_observations, 6)
-        latest = data.mask_observers(latest, cfg.dashboard.public_mode)
-        for row in latest.to_dict("records"):
-            photo, text = st.columns([1, 3])
-            if isinstance(row["photo_url"], str) and row["photo_url"]:
-                photo.image(row["photo_url"], width=90)
-            else:
-                photo.markdown("<div style='width:90px;height:90px;background:#e8f5e9;color:#2e7d32;"
-                               "display:flex;align-items:center;justify-content:center;font-size:.8rem'>"
-                               "sans photo</div>", unsafe_allow_html=True)
-            who = row["user_login"] or HIDDEN_OBSERVER_FR
-            where = " · localisation floutée" if row["obscured"] else ""
-            text.markdown(f"**{row['common_name_fr'] or row['sci_name']}**  \n*{row['sci_name']}*  \n"
-                          f"{row['observed_on']:%d/%m/%Y} · {who}{where}")
-        st.subheader(f"Nouvelles espèces en {year}")
-        if new.empty:
-            st.write("Aucune pour l'instant.")
-        for row in new.head(8).to_dict("records"):
-            st.markdown(f"- **{row['common_name_fr'] or row['sci_name']}** (*{row['sci_name']}*), "
-                        f"vue le {row['first_seen']:%d/%m/%Y}")
-    st.caption(f"Actualisation automatique toutes les {refresh} s · {ui.last_update_text(info)} · "
-               f"affiché à {datetime.now():%H:%M:%S}")
+        latest = ui.q(db, data.latest_observations, 40, f)
+        st.markdown(atelier.latest_block(latest, set(new["species_key"]), n=5), unsafe_allow_html=True)
+        st.markdown(atelier.new_species_block(new, new_label), unsafe_allow_html=True)
+    ok, failed = ui.refresh_text(db)
+    st.markdown(atelier.footer(ok, failed, refresh, datetime.now(ZoneInfo("Europe/Paris"))),
+                unsafe_allow_html=True)
 
 
 live()
