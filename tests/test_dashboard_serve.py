@@ -197,3 +197,82 @@ def test_served_compressed_and_the_map_still_draws(tmp_path, monkeypatch):
     plain = sum((static / "static" / u.split("/static/", 1)[1]).stat().st_size for u, _ in js)
     assert sum(n for _, n in js) < plain / 2  # what crossed the network is the compressed form
     assert carte.bytes_http + carte.bytes_ws < 3_000_000
+
+
+def test_downloaded_files_live_in_a_per_user_folder_not_in_the_package(monkeypatch, tmp_path):
+    """Leaflet (and any other downloaded file) goes to platformdirs' user data folder, or
+    $BIODIV_STATIC_DIR: never beside the installed code, which may be read-only and is
+    replaced by every upgrade."""
+    import biodiv
+    from platformdirs import user_data_dir
+
+    from biodiv.dashboard.server import assets
+
+    monkeypatch.delenv(assets.STATIC_ENV, raising=False)
+    package = Path(biodiv.__file__).resolve().parent
+    assert assets.static_dir() == Path(user_data_dir("biodiv", appauthor=False)) / "static"
+    assert package not in assets.default_vendor_dir().resolve().parents
+    monkeypatch.setenv(assets.STATIC_ENV, str(tmp_path / "mine"))
+    assert assets.default_vendor_dir() == tmp_path / "mine" / "vendor"
+    assert not assets.assets_installed()
+
+
+def test_unwritable_assets_folder_is_one_clear_line(tmp_path):
+    from biodiv.dashboard.server import assets
+    from biodiv.errors import BiodivError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(BiodivError, match=r"cannot write .*BIODIV_STATIC_DIR"):
+        assets._write(blocker / "leaflet" / "leaflet.js", b"x")
+    assert blocker.read_text() == "not a folder"
+
+
+def test_static_route_serves_the_per_user_folder(monkeypatch, tmp_path):
+    """``/app/static/...`` (Streamlit's URL for an app's own files) answers from the per-user
+    folder, under a base URL too, and never outside it."""
+    from starlette.applications import Starlette
+
+    from biodiv.dashboard.server.assets import STATIC_ENV, static_route
+
+    (tmp_path / "static" / "vendor" / "leaflet").mkdir(parents=True)
+    (tmp_path / "static" / "vendor" / "leaflet" / "leaflet.js").write_bytes(JS)
+    (tmp_path / "secret.txt").write_text("outside")
+    monkeypatch.setenv(STATIC_ENV, str(tmp_path / "static"))
+    app = Starlette(routes=[static_route()])
+    status, headers, body = asgi_get(app, "/app/static/vendor/leaflet/leaflet.js")
+    assert status == 200 and body == JS and headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert "etag" in headers
+    assert asgi_get(app, "/app/static/vendor/leaflet/missing.js")[0] == 404
+    assert asgi_get(app, "/app/static/../secret.txt")[0] == 404
+    assert asgi_get(app, "/app/static/%2e%2e/secret.txt")[2] != b"outside"
+    prefixed = Starlette(routes=[static_route("/biodiv/")])
+    assert asgi_get(prefixed, "/biodiv/app/static/vendor/leaflet/leaflet.js")[2] == JS
+    assert asgi_get(prefixed, "/app/static/vendor/leaflet/leaflet.js")[0] == 404
+
+
+def test_the_real_server_runs_from_any_folder_and_serves_the_per_user_files(tmp_path, monkeypatch):
+    """The server as ``biodiv dashboard`` starts it, from a folder with nothing of biodiv in
+    it: the page answers 200, the per-user Leaflet file is served (compressed by Streamlit's
+    own gzip, as before) and its log holds no traceback."""
+    from biodiv.dashboard.server.assets import STATIC_ENV
+    from biodiv.dashboard.server.browser import streamlit_server
+
+    static = tmp_path / "user-static"
+    (static / "vendor" / "leaflet").mkdir(parents=True)
+    (static / "vendor" / "leaflet" / "leaflet.js").write_bytes(JS)
+    monkeypatch.setenv(STATIC_ENV, str(static))
+    monkeypatch.delenv("BIODIV_CONFIG", raising=False)
+    db = build_fixture_db(tmp_path / "fixture.duckdb")
+    run_dir = tmp_path / "elsewhere"
+    run_dir.mkdir()
+    with streamlit_server(db, log_dir=run_dir) as server:
+        with urllib.request.urlopen(server.url + "/carte", timeout=30) as r:
+            assert r.status == 200 and b"<head>" in r.read()
+        req = urllib.request.Request(server.url + "/app/static/vendor/leaflet/leaflet.js",
+                                     headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status == 200 and r.headers["Content-Encoding"] == "gzip"
+            assert gzip.decompress(r.read()) == JS
+    log = server.log.read_text()
+    assert "Traceback" not in log and "static folder" not in log.lower(), log[-2000:]

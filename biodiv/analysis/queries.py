@@ -48,9 +48,15 @@ _SQL_PARAM_RE = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
 
 def queries_dir() -> Path:
-    """``$BIODIV_QUERIES_DIR``, else the ``queries/`` folder at the project root."""
+    """``$BIODIV_QUERIES_DIR``; else the copy an installed package carries
+    (``biodiv/analysis/named_queries``, built from ``queries/`` by setup.py); else, in a
+    checkout, the ``queries/`` folder at its top (where the files are edited)."""
     env = os.environ.get(QUERIES_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "queries"
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    packaged = here / "named_queries"
+    return packaged if packaged.is_dir() else here.parents[1] / "queries"
 
 
 @dataclass(frozen=True)

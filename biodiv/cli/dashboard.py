@@ -12,15 +12,8 @@ from typing import Optional
 
 import typer
 
-from biodiv.config import Config
+from biodiv.cli.context import demo_path
 from biodiv.errors import BiodivError
-
-
-def demo_path(cfg: Config) -> Path:
-    """Where the demo database lives: ``data/demo.duckdb`` beside the configuration."""
-    from biodiv.store.demo import DEMO_DB_NAME
-
-    return cfg.resolve(f"data/{DEMO_DB_NAME}")
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
@@ -30,18 +23,17 @@ def streamlit_command(host: str, port: int) -> list[str]:
     return [
         sys.executable, "-m", "biodiv.dashboard.server.serve",
         "--server.address", host, "--server.port", str(port),
-        "--server.headless", "true", "--server.enableStaticServing", "true",
-        "--browser.gatherUsageStats", "false",
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]
 
 
 def dashboard(
     ctx: typer.Context,
-    demo: bool = typer.Option(False, "--demo", help="Open the demo database (built by `biodiv demo`)."),
+    demo: bool = typer.Option(False, "--demo", help="Open the demo database (built by `biodiv demo`; same as biodiv --demo dashboard)."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 to share on a network)."),
     port: int = typer.Option(8501, help="Port to listen on."),
     install_assets: bool = typer.Option(
-        False, "--install-assets", help="Only fetch the Leaflet files into static/vendor (npm) and exit."
+        False, "--install-assets", help="Only fetch the Leaflet files (npm) into the per-user folder and exit."
     ),
 ) -> None:
     """Start the dashboard (Streamlit) on the database, read-only."""
@@ -51,7 +43,8 @@ def dashboard(
     cfg = get_config(ctx)
     if install_assets:
         written = assets.install_assets()
-        console.print(f"Leaflet files in {assets.VENDOR_DIR} ({len(written)} written)")
+        console.print(f"Leaflet files in {assets.default_vendor_dir()} ({len(written)} written)",
+                      soft_wrap=True)
         return
     env = dict(os.environ)
     if demo:
@@ -69,7 +62,7 @@ def dashboard(
         except BiodivError as exc:
             err_console.print(f"[yellow]warning:[/] maps need the Leaflet files and could not fetch them: {exc}")
     console.print(f"Dashboard on http://{host}:{port} — database {env['BIODIV_DB']} (Ctrl+C to stop)")
-    code = run_until_stopped(streamlit_command(host, port), env=env, cwd=assets.PROJECT_DIR)
+    code = run_until_stopped(streamlit_command(host, port), env=env, cwd=Path.cwd())
     if code:
         raise typer.Exit(code)
 
@@ -104,17 +97,28 @@ def demo(
     from biodiv.store.demo import build_demo
 
     cfg = get_config(ctx)
-    target = path or demo_path(cfg)
+    obj = ctx.find_root().obj
+    # biodiv --db PATH demo builds it at PATH; the real database is the one the
+    # configuration names, whatever --db/--demo chose for this command
+    target = path or obj.get("chosen_db") or demo_path(cfg)
     try:
         end_date = date.fromisoformat(end) if end else None
     except ValueError:
         raise BiodivError(f"--end must be a date YYYY-MM-DD, got {end!r}") from None
-    stats = build_demo(target, real_db=cfg.db, n_observations=observations, seed=seed, end=end_date)
+    stats = build_demo(target, real_db=obj.get("real_db", cfg.db), n_observations=observations, seed=seed, end=end_date)
+    default = target == demo_path(cfg)
     console.print(
         f"Demo database {target}: {stats['observations']} observations, {stats['taxa']} taxa, "
         f"{stats['areas']} areas ({stats['in_territory']} observations in the territory). "
-        "Open it with `biodiv dashboard --demo`."
+        + ("Open it with `biodiv dashboard --demo`." if default
+           else f"Open it with `biodiv --db {_quote(target)} dashboard`.")
     )
+
+
+def _quote(path: Path) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
 
 
 def register(app: typer.Typer) -> None:

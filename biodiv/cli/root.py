@@ -16,10 +16,15 @@ from biodiv.errors import BiodivError
 
 app = typer.Typer(
     name="biodiv",
-    help="iNaturalist observations of a French territory: harvest, attach to areas, explore, query.",
+    help="iNaturalist observations of a French territory: harvest, attach to areas, explore, query."
+         "\n\nThe database is the configuration's (db_path, or $BIODIV_DB); --db PATH or --demo,"
+         " given before the command, choose another for every command: biodiv --demo status.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help: every option's help whole (Rich's tables cut it at 80 columns)
+    # and no <bool> placeholder after a flag
+    rich_markup_mode=None,
 )
 
 
@@ -29,11 +34,26 @@ def _root(
     config: Optional[Path] = typer.Option(
         None, "--config", "-c", help="Config file (default: $BIODIV_CONFIG or ./biodiv.toml)."
     ),
+    db: Optional[Path] = typer.Option(
+        None, "--db", metavar="PATH",
+        help="Database file for this command (default: $BIODIV_DB, else db_path of the config).",
+    ),
+    demo: bool = typer.Option(
+        False, "--demo", help="Use the demo database (data/demo.duckdb, built by `biodiv demo`).",
+    ),
 ) -> None:
-    ctx.obj = {"config_path": config}
+    ctx.obj = {"config_path": config, "db": db, "demo": demo}
+
+
+_registered = False
 
 
 def _register() -> None:
+    """Add every area's commands to ``app`` (once per process)."""
+    global _registered
+    if _registered:
+        return
+    _registered = True
     from biodiv.cli import analysis
     from biodiv.cli import areas
     from biodiv.cli import core
@@ -44,10 +64,27 @@ def _register() -> None:
         module.register(app)
 
 
-def main() -> None:
+def command():
+    """The click command tree of ``app``, each command's summary in its group's listing
+    whole (click cuts it to the width left beside the names: "Harvest iNaturalist
+    observations of the territory (first...")."""
     _register()
+    root = typer.main.get_command(app)
+
+    def visit(cmd) -> None:
+        if cmd.help and not cmd.short_help:
+            cmd.short_help = " ".join(cmd.help.split("\n\n")[0].split())
+        for sub in getattr(cmd, "commands", {}).values():
+            visit(sub)
+
+    for sub in getattr(root, "commands", {}).values():
+        visit(sub)
+    return root
+
+
+def main() -> None:
     try:
-        app(standalone_mode=False)
+        command()(standalone_mode=False, prog_name="biodiv")
     except BiodivError as exc:
         # escaped: messages hold TOML tables ([dashboard]) and SQL lists, not rich markup
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)

@@ -1,7 +1,8 @@
 """The dashboard's frame: page setup, navigation, the demo banner and the shared filters.
 
-Pages are files under ``biodiv/dashboard/pages`` (paths relative to the top-level
-``app.py``, which Streamlit runs), so each can be opened alone in tests.
+Pages are files under ``biodiv/dashboard/pages`` (absolute paths, so the same pages serve
+whichever entry script Streamlit runs: the packaged ``streamlit_app/app.py`` or a
+checkout's ``app.py``), so each can be opened alone in tests.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import streamlit as st
 
 from biodiv.dashboard import french, ui
 
-PAGES_DIR = Path("biodiv/dashboard/pages")
+PAGES_DIR = Path(__file__).resolve().parent / "pages"
 
 # (file, French title, url path, icon)
 PAGES = [
@@ -52,9 +53,8 @@ def _before_first_filters() -> None:
 def main() -> None:
     st.set_page_config(page_title="biodiv — observations naturalistes", page_icon="🦋", layout="wide")
     french.apply()
-    root = Path(__file__).resolve().parents[2]
     pages = [
-        st.Page(str(root / PAGES_DIR / file), title=title, url_path=url, icon=icon, default=i == 0)
+        st.Page(str(PAGES_DIR / file), title=title, url_path=url, icon=icon, default=i == 0)
         for i, (file, title, url, icon) in enumerate(PAGES)
     ]
     ui.register_pages(pages)

@@ -1,9 +1,12 @@
 """Leaflet served from this machine, so maps draw with no internet (a workshop's Wi-Fi may be down).
 
 Why: folium links Leaflet, jQuery and Bootstrap from CDNs; offline the map iframe stays
-empty. The files are fetched once from the npm registry (``npm pack``, never committed:
-``static/vendor/`` is git-ignored) and served by Streamlit's static file server
-(``.streamlit/config.toml``: ``enableStaticServing``) at ``/app/static/vendor/...``.
+empty. The files are fetched once from the npm registry (``npm pack``, never committed)
+into a per-user folder (:func:`static_dir`: ``~/.local/share/biodiv/static`` on Linux,
+``$BIODIV_STATIC_DIR`` if set), never into the installed package, whose folder may be
+read-only and is replaced by every upgrade. The dashboard's server serves that folder at
+``/app/static/`` (:func:`static_route`, a route of Streamlit's own app, where Streamlit
+would serve a ``static/`` folder beside its script), so the URLs are Streamlit's usual ones.
 :func:`localize` then rewrites every folium element's CDN links to those URLs and drops
 the ones the dashboard does not use (jQuery, Bootstrap, Awesome Markers: we only draw
 CircleMarkers and GeoJSON).
@@ -11,6 +14,7 @@ CircleMarkers and GeoJSON).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tarfile
@@ -22,9 +26,9 @@ from branca.element import Element
 
 from biodiv.errors import BiodivError
 
-PROJECT_DIR = Path(__file__).resolve().parents[3]   # where app.py and static/ live
-VENDOR_DIR = PROJECT_DIR / "static" / "vendor"
-STATIC_URL = "app/static/vendor"                    # Streamlit serves ./static at /app/static
+STATIC_ENV = "BIODIV_STATIC_DIR"
+STATIC_ROUTE = "app/static"                 # the URL path Streamlit gives an app's static files
+STATIC_URL = f"{STATIC_ROUTE}/vendor"       # the Leaflet files, under static_dir()/vendor
 
 # npm package -> files copied from its tarball (paths inside the tarball -> under vendor/<name>/)
 NPM_ASSETS: dict[str, tuple[str, dict[str, str]]] = {
@@ -40,7 +44,39 @@ NPM_ASSETS: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
-def assets_installed(vendor_dir: Path = VENDOR_DIR) -> bool:
+def static_dir() -> Path:
+    """The per-user folder served at ``/app/static/``: ``$BIODIV_STATIC_DIR``, else
+    platformdirs' user data folder for biodiv (``~/.local/share/biodiv/static`` on Linux).
+    Data rather than cache: the maps need these files offline, when they cannot be fetched
+    again."""
+    env = os.environ.get(STATIC_ENV)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("biodiv", appauthor=False)) / "static"
+
+
+def default_vendor_dir() -> Path:
+    """Where the Leaflet files go: ``vendor/`` in :func:`static_dir`."""
+    return static_dir() / "vendor"
+
+
+def static_route(base_url: str = ""):
+    """The route that serves :func:`static_dir` at ``<base_url>/app/static/`` (Starlette's
+    ``StaticFiles``: path checks, ETag and Last-Modified, 304s), for ``st.App(routes=...)``.
+    Inside Streamlit's middleware, so its gzip compresses Leaflet's JavaScript as it did."""
+    from starlette.routing import Mount
+    from starlette.staticfiles import StaticFiles
+
+    base = base_url.strip("/")
+    path = f"/{base}/{STATIC_ROUTE}" if base else f"/{STATIC_ROUTE}"
+    # check_dir=False: the folder may appear after start (biodiv dashboard --install-assets)
+    return Mount(path, app=StaticFiles(directory=static_dir(), check_dir=False), name="biodiv-static")
+
+
+def assets_installed(vendor_dir: Path | None = None) -> bool:
+    vendor_dir = vendor_dir or default_vendor_dir()
     return all(
         (vendor_dir / name / dest).is_file()
         for name, (_, files) in NPM_ASSETS.items()
@@ -48,8 +84,10 @@ def assets_installed(vendor_dir: Path = VENDOR_DIR) -> bool:
     )
 
 
-def install_assets(vendor_dir: Path = VENDOR_DIR, npm: str = "npm", force: bool = False) -> list[Path]:
-    """Fetch the Leaflet files with ``npm pack`` into ``vendor_dir`` (idempotent)."""
+def install_assets(vendor_dir: Path | None = None, npm: str = "npm", force: bool = False) -> list[Path]:
+    """Fetch the Leaflet files with ``npm pack`` into ``vendor_dir`` (default:
+    :func:`default_vendor_dir`; idempotent)."""
+    vendor_dir = vendor_dir or default_vendor_dir()
     if assets_installed(vendor_dir) and not force:
         return []
     if shutil.which(npm) is None:
@@ -74,10 +112,27 @@ def install_assets(vendor_dir: Path = VENDOR_DIR, npm: str = "npm", force: bool 
                     if src is None:
                         raise BiodivError(f"{member} missing from {tgz.name}")
                     out = target / dest
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    out.write_bytes(src.read())
+                    _write(out, src.read())
                     written.append(out)
     return written
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (an interrupted install leaves no half file that
+    :func:`assets_installed` would take for a good one)."""
+    part = path.with_name(path.name + ".part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part.write_bytes(data)
+        part.replace(path)
+    except OSError as exc:
+        try:
+            part.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise BiodivError(
+            f"cannot write {path}: {exc.strerror or exc}; set ${STATIC_ENV} to a writable folder"
+        ) from None
 
 
 def local_js_css(base_url: str = "/" + STATIC_URL) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:

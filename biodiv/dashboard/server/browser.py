@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from biodiv.dashboard.server.assets import PROJECT_DIR
-
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -69,8 +67,9 @@ class Server:
 @contextmanager
 def streamlit_server(db: Path, config: Path | None = None, timeout: float = 60.0,
                      log_dir: Path | None = None) -> Iterator[Server]:
-    """``streamlit run app.py`` (via biodiv.dashboard.server.serve) on 127.0.0.1, free port, reading
-    ``db``; stopped on exit."""
+    """The dashboard's server (biodiv.dashboard.server.serve, as ``biodiv dashboard`` runs it)
+    on 127.0.0.1, free port, reading ``db``, started in the log's folder (any folder works);
+    stopped on exit."""
     port = free_port()
     env = dict(os.environ, BIODIV_DB=str(db))
     if config is not None:
@@ -78,12 +77,13 @@ def streamlit_server(db: Path, config: Path | None = None, timeout: float = 60.0
     else:
         env.pop("BIODIV_CONFIG", None)
     log = (log_dir or Path(db).parent) / f"streamlit-{port}.log"
+    cwd = log.parent
     cmd = [sys.executable, "-m", "biodiv.dashboard.server.serve",
            "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-           "--server.enableStaticServing", "true", "--browser.gatherUsageStats", "false",
+           "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout

@@ -1,8 +1,13 @@
 """``python -m biodiv.dashboard.server.serve [--section.option value ...]``: the dashboard's server.
 
-What ``biodiv dashboard`` runs. It serves the same script as ``streamlit run app.py``, with
-the same options and ``.streamlit/config.toml``, through Streamlit's own ASGI entry point
-(``st.App``, Streamlit ≥ 1.5x: Starlette + uvicorn), and adds four things:
+What ``biodiv dashboard`` runs. It serves the script shipped in the package
+(``biodiv/dashboard/streamlit_app/app.py``, the same pages as a checkout's ``streamlit run
+app.py``) with its ``.streamlit/config.toml``, through Streamlit's own ASGI entry point
+(``st.App``, Streamlit ≥ 1.5x: Starlette + uvicorn), from any directory, and adds five things:
+
+* the downloaded files (Leaflet) are served at ``/app/static/`` from the per-user folder
+  (``assets.static_route``), where Streamlit alone would look beside its script, inside the
+  installed package;
 
 * the heavy imports (folium, pandas, DuckDB spatial) happen before the server listens:
   Streamlit runs the app script only when the first visitor connects, who used to wait
@@ -26,9 +31,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from biodiv.dashboard.server.assets import PROJECT_DIR
-
-SCRIPT = PROJECT_DIR / "app.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py"
 
 
 def preload() -> None:
@@ -74,11 +77,14 @@ def parse_options(args: list[str]) -> dict[str, Any]:
     return out
 
 
-def make_app():
-    """The Streamlit app (``st.App``) with the gzip middleware and the background warm-up."""
+def make_app(options: dict[str, Any] | None = None):
+    """The Streamlit app (``st.App``) with the per-user static files, the gzip middleware
+    and the background warm-up. ``options`` are the command line's (``server.baseUrlPath``
+    places the static route)."""
     import streamlit as st
     from starlette.middleware import Middleware
 
+    from biodiv.dashboard.server.assets import static_route
     from biodiv.dashboard.server.compress import StaticGzipMiddleware
     from biodiv.dashboard.server.entry import EntryPageMiddleware
 
@@ -92,7 +98,8 @@ def make_app():
         yield
         warmer.stop()
 
-    return st.App(str(SCRIPT), lifespan=lifespan,
+    base_url = str((options or {}).get("server.baseUrlPath") or "")
+    return st.App(str(SCRIPT), lifespan=lifespan, routes=[static_route(base_url)],
                   # the entry page is changed first, then compressed
                   middleware=[Middleware(StaticGzipMiddleware), Middleware(EntryPageMiddleware)])
 
@@ -109,9 +116,9 @@ def _warm_up() -> None:
 def main(argv: list[str] | None = None) -> None:
     options = parse_options(list(sys.argv[1:] if argv is None else argv))
     preload()
-    app = make_app()
-    # st.App.run anchors the script folder (sys.path, .streamlit/, static/) on argv[0]: the
-    # project's app.py, exactly as `streamlit run app.py` does.
+    app = make_app(options)
+    # st.App.run anchors the script folder (sys.path, script-level .streamlit/) on argv[0]:
+    # the packaged script, exactly as `streamlit run` would.
     sys.argv = [str(SCRIPT)]
     app.run(config=options)
 
