@@ -190,7 +190,7 @@ def test_served_compressed_and_the_map_still_draws(tmp_path, monkeypatch):
         with chromium() as browser:
             carte = visit(browser, f"{server.url}/carte", min_polygons=3)
     assert carte.seconds_to_map is not None, server.log.read_text()[-2000:]
-    assert carte.probe["polygons"] == 5 and carte.probe["points"] == 8
+    assert carte.probe["polygons"] == 8 and carte.probe["points"] == 8   # as in test_dashboard_browser.py
     assert "Carte des observations" in carte.text
     js = [(u, n) for u, n in carte.responses if "/static/js/" in u and "/component/" not in u]
     assert len(js) > 20
