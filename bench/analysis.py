@@ -17,7 +17,11 @@ DuckDB in one statement, so the build itself is quick), then prints the median o
 * with ``BIODIV_SHARED_DATA`` set: parsing the real protected-species list against a bare
   ``csv.reader`` pass over the same file, then storing it and matching;
 * each export format against a baseline of selecting the same rows (``select_observations``)
-  — the ratio is the cost of encoding the file; file sizes are printed too (REEN: bytes).
+  — the ratio is the cost of encoding the file; file sizes are printed too (REEN: bytes);
+  ``geonature`` runs after the TAXREF import below (it needs the codes);
+* ``biodiv refs import TAXREFvNN.txt`` at the real file's size (``--taxref-names``, 700,000
+  names in the v18 layout, 42 columns; the bench taxa among them) against a baseline of
+  pyarrow reading the same file — the ratio is what storing and linking every taxon adds.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from biodiv.analysis import refs  # noqa: E402
 from biodiv.analysis import exports  # noqa: E402
+from biodiv.analysis import taxref  # noqa: E402
 from biodiv.analysis.queries import list_queries, lock_down, run_query  # noqa: E402
 from biodiv.store.database import Store  # noqa: E402
 
@@ -89,6 +94,32 @@ def build(path: Path, n: int) -> Store:
     return store
 
 
+TAXREF_COLUMNS = ("REGNE PHYLUM CLASSE ORDRE FAMILLE SOUS_FAMILLE TRIBU GROUP1_INPN GROUP2_INPN GROUP3_INPN "
+                  "CD_NOM CD_TAXSUP CD_SUP CD_REF CD_BA RANG LB_NOM LB_AUTEUR NOMENCLATURAL_COMMENT NOM_COMPLET "
+                  "NOM_COMPLET_HTML NOM_VALIDE NOM_VERN NOM_VERN_ENG HABITAT FR GF MAR GUA SM SB SPM MAY EPA "
+                  "REU SA TA TAAF PF NC WF CLI URL").split()
+
+
+def write_taxref(path: Path, n: int) -> None:
+    """A TAXREF v18-shaped table of ``n`` names (one in three a synonym), by DuckDB: the bench's
+    species and subspecies (in TAXREF spelling, 'subsp.') are among the first names."""
+    cols = {c: "''" for c in TAXREF_COLUMNS}
+    cols.update({
+        "REGNE": "'Animalia'", "CLASSE": "'Aves'", "GROUP1_INPN": "'Chordés'", "GROUP2_INPN": "'Oiseaux'",
+        "CD_NOM": "CAST(i AS VARCHAR)", "CD_REF": "CAST(CASE WHEN i % 3 = 2 THEN i - 1 ELSE i END AS VARCHAR)",
+        "RANG": "'ES'", "LB_AUTEUR": "'(Linnaeus, 1758)'",
+        "LB_NOM": "CASE WHEN i < 4000 THEN 'Genus' || (i // 10) || ' species' || i "
+                  "WHEN i < 4500 THEN 'Genus' || ((i - 3000) // 10) || ' species' || (i - 3000) || ' subsp. sub' "
+                  "ELSE 'Taxon' || i || ' nomen' || (i % 97) END",
+        "NOM_COMPLET": "'Taxon ' || i || ' (Linnaeus, 1758)'", "NOM_VALIDE": "'Taxon ' || (i - i % 3) || ' (Linnaeus, 1758)'",
+        "NOM_VERN": "'Nom vernaculaire ' || i", "FR": "'P'", "URL": "'https://inpn.mnhn.fr/espece/cd_nom/' || i",
+    })
+    db = __import__("duckdb").connect()
+    db.execute(f"COPY (SELECT {', '.join(f'{v} AS {k}' for k, v in cols.items())} FROM range(1000, 1000 + {n}) t(i)) "
+               f"TO '{path}' (HEADER, DELIMITER '\t', QUOTE '')")
+    db.close()
+
+
 def median_time(fn, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -102,7 +133,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--observations", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--taxref-names", type=int, default=700_000)
     args = ap.parse_args()
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         t = time.perf_counter()
@@ -128,10 +161,30 @@ def main() -> None:
         n_rows = len(exports.select_observations(con, f))
         print(f"\nbaseline: select_observations ({n_rows:,} rows) {sel * 1000:8.1f} ms")
         print(f"{'export':10} {'ms':>9} {'x baseline':>11} {'MB':>8}")
-        for fmt in ("csv", "parquet", "geojson", "gpkg", "dwca"):
-            out = tmp / f"out.{fmt}"
-            ms = median_time(lambda: exports.export(con, fmt, out, f), args.repeat)
+        for fmt in ("csv", "csv;", "parquet", "geojson", "gpkg", "dwca"):
+            out = tmp / f"out.{fmt.strip(';')}"
+            dialect = "spreadsheet" if fmt.endswith(";") else "standard"
+            ms = median_time(lambda: exports.export(con, fmt.strip(";"), out, f, csv_dialect=dialect), args.repeat)
             print(f"{fmt:10} {ms * 1000:9.1f} {ms / sel:11.2f} {out.stat().st_size / 1e6:8.2f}")
+        con.close()
+
+        txt = tmp / "TAXREFv18.txt"
+        write_taxref(txt, args.taxref_names)
+        import pyarrow.csv as pacsv
+
+        read_base = median_time(lambda: pacsv.read_csv(txt, parse_options=pacsv.ParseOptions(
+            delimiter="\t", quote_char=False)), args.repeat)
+        with store.write() as wcon:
+            imp = median_time(lambda: taxref.import_taxref(wcon, txt), args.repeat)
+            rep = taxref.import_taxref(wcon, txt)
+        print(f"\nTAXREF import ({rep.n_names:,} names, {txt.stat().st_size / 1e6:.0f} MB): {imp * 1000:.0f} ms, "
+              f"{imp / read_base:.1f}x pyarrow reading the file ({read_base * 1000:.0f} ms); "
+              f"{rep.n_matched:,} of {rep.n_taxa:,} taxa linked, {rep.n_via_synonym:,} via synonym, "
+              f"{len(rep.ambiguous)} ambiguous")
+        con = lock_down(store.reader())
+        out = tmp / "synthese.csv"
+        ms = median_time(lambda: exports.export(con, "geonature", out, f), args.repeat)
+        print(f"{'geonature':10} {ms * 1000:9.1f} {ms / sel:11.2f} {out.stat().st_size / 1e6:8.2f}   (export after TAXREF)")
         con.close()
 
         with store.write() as wcon:

@@ -315,11 +315,11 @@ def table_frame(obs: pd.DataFrame) -> pd.DataFrame:
             continue  # dropped by public mode
         s = obs[col]
         if dtype == DATE:
-            s = pd.array(list(s.where(s.notna(), None)), dtype=DATE)
+            s = pd.Series(pd.arrays.ArrowExtensionArray(pa.array(s.tolist(), type=pa.date32())), index=obs.index)
         elif dtype == UTC:
             s = pd.to_datetime(s, utc=True).astype(UTC)
         elif dtype == "string":
-            s = s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v)).astype("string")
+            s = s.astype("string")
         else:
             s = s.astype(dtype)
         out[name] = s
