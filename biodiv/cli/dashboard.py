@@ -29,7 +29,7 @@ def streamlit_command(host: str, port: int) -> list[str]:
 
 def dashboard(
     ctx: typer.Context,
-    demo: bool = typer.Option(False, "--demo", help="Open the demo database (built by `biodiv demo`; same as biodiv --demo dashboard)."),
+    demo: bool = typer.Option(False, "--demo", help="Open the demo database (built by `biodiv demo`; same as `biodiv --demo dashboard`)."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 to share on a network)."),
     port: int = typer.Option(8501, help="Port to listen on."),
     install_assets: bool = typer.Option(

@@ -4,6 +4,7 @@ exit code 1; nothing here holds logic of its own."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Optional
@@ -18,7 +19,7 @@ app = typer.Typer(
     name="biodiv",
     help="iNaturalist observations of a French territory: harvest, attach to areas, explore, query."
          "\n\nThe database is the configuration's (db_path, or $BIODIV_DB); --db PATH or --demo,"
-         " given before the command, choose another for every command: biodiv --demo status.",
+         " given before the command, choose another for every command: `biodiv --demo status`.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -65,21 +66,50 @@ def _register() -> None:
 
 
 def command():
-    """The click command tree of ``app``, each command's summary in its group's listing
-    whole (click cuts it to the width left beside the names: "Harvest iNaturalist
-    observations of the territory (first...")."""
+    """The click command tree of ``app``, as ``biodiv`` prints its help: each command's
+    summary whole in its group's listing (click cuts it to the width left beside the names:
+    "Harvest iNaturalist observations of the territory (first..."), and a command quoted in
+    a help text (`biodiv dashboard --demo`) never broken across lines."""
     _register()
     root = typer.main.get_command(app)
 
+    class Context(root.context_class):
+        formatter_class = _command_keeping_formatter(root.context_class.formatter_class)
+
     def visit(cmd) -> None:
+        cmd.context_class = Context
         if cmd.help and not cmd.short_help:
             cmd.short_help = " ".join(cmd.help.split("\n\n")[0].split())
         for sub in getattr(cmd, "commands", {}).values():
             visit(sub)
 
-    for sub in getattr(root, "commands", {}).values():
-        visit(sub)
+    visit(root)
     return root
+
+
+_GLUE = "\ue000"               # stands for a space that must not break a line
+_HYPHEN = "\ue001"             # stands for a hyphen that must not end a line (YYYY-MM-DD)
+_QUOTED = re.compile(r"`[^`\n]*`")
+
+
+def _glued(text: str) -> str:
+    return _QUOTED.sub(lambda m: m.group(0).replace(" ", _GLUE), text).replace("-", _HYPHEN)
+
+
+def _command_keeping_formatter(base):
+    """``base`` (click's HelpFormatter) wrapping text between backticks as one word."""
+
+    class Formatter(base):
+        def write(self, string: str) -> None:
+            super().write(string.replace(_GLUE, " ").replace(_HYPHEN, "-"))
+
+        def write_text(self, text: str) -> None:
+            super().write_text(_glued(text))
+
+        def write_dl(self, rows, *args, **kwargs) -> None:
+            super().write_dl([(first, _glued(second)) for first, second in rows], *args, **kwargs)
+
+    return Formatter
 
 
 def main() -> None:
