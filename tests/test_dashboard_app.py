@@ -188,6 +188,28 @@ def test_map_page_grid_layer_and_a_click_on_a_cell(monkeypatch, tmp_path, fixtur
     assert "Quercus ilex" in set(cell["Nom scientifique"])
 
 
+def test_survey_effort_lists_the_least_surveyed_communes_and_cells(monkeypatch, tmp_path, fixture_db, maps_shown):
+    """Observation days (observer × day): Alpha 3, Beta 3, Gamma 2 over 90 km² each; the
+    territory 9 over 270 km² (the obscured observation counts for the territory only)."""
+    at = app_for(monkeypatch, tmp_path, fixture_db).run()
+    at.switch_page(PAGES + "carte.py").run()
+    at.radio(key="map_layer").set_value("communes:effort").run()
+    assert not at.exception
+    assert "Jours d'observation par km²" in maps_shown["main_map_communes:effort"]
+    text = all_text(at)
+    assert "peu prospectés" in text and "pauvre" not in text.replace("pas forcément pauvres", "")
+    table = frame(at, "Par rapport au territoire")
+    first = table.iloc[0]
+    assert first["Commune"] == "Gamma" and first["Jours d'observation"] == "2"
+    assert first["Jours d'observation par km²"] == "0,02" and first["Par rapport au territoire"] == "67 % de la moyenne"
+    assert set(table["Par rapport au territoire"].iloc[1:]) == {"100 % de la moyenne"}
+    at.radio(key="map_layer").set_value("grid:10000").run()
+    assert not at.exception
+    cells = frame(at, "Maille")
+    assert all(c.startswith("10kmL93E") for c in cells["Maille"])
+    assert "sans aucune observation localisée à 10 km près" in all_text(at)
+
+
 def test_a_click_on_a_commune_opens_its_sheet(monkeypatch, tmp_path, fixture_db, maps_shown):
     at = app_for(monkeypatch, tmp_path, fixture_db).run()
     at.switch_page(PAGES + "carte.py").run()
@@ -241,6 +263,7 @@ def test_species_sheet(monkeypatch, tmp_path, fixture_db, maps_shown):
 
 
 def test_workshop_mode_big_figures_no_login_new_species_and_qr(monkeypatch, tmp_path, fixture_db, maps_shown):
+    pytest.importorskip("segno")       # a dependency since this test: older venvs lack it
     cfg = Config(dashboard=DashboardConfig(public_mode=False, refresh_seconds=30))
     cfg.inaturalist.project_id = 4242
     cfg.save(tmp_path / "atelier.toml")

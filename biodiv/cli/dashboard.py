@@ -35,6 +35,8 @@ def dashboard(
     install_assets: bool = typer.Option(
         False, "--install-assets", help="Only fetch the Leaflet files (npm) into the per-user folder and exit."
     ),
+    live: bool = typer.Option(False, "--live", help="Run `biodiv update` in the background while serving."),
+    every: str = typer.Option("5m", "--every", help="With --live: time between updates (e.g. 5m, 90s; >= 1m)."),
 ) -> None:
     """Start the dashboard (Streamlit) on the database, read-only."""
     from biodiv.cli.context import console, err_console, get_config
@@ -61,8 +63,21 @@ def dashboard(
             assets.install_assets()
         except BiodivError as exc:
             err_console.print(f"[yellow]warning:[/] maps need the Leaflet files and could not fetch them: {exc}")
+    updater = None
+    if live:
+        from biodiv.dashboard.live import LiveUpdater, parse_interval, update_command
+
+        if demo:
+            raise BiodivError("--live updates the real database from iNaturalist: not with --demo")
+        interval = parse_interval(every)
+        updater = LiveUpdater(cfg.db, update_command(cfg.source_file), interval, env=dict(os.environ)).start()
+        console.print(f"Live: `biodiv update` now and every {interval // 60} min {interval % 60} s".replace(" 0 s", ""))
     console.print(f"Dashboard on http://{host}:{port} — database {env['BIODIV_DB']} (Ctrl+C to stop)")
-    code = run_until_stopped(streamlit_command(host, port), env=env, cwd=Path.cwd())
+    try:
+        code = run_until_stopped(streamlit_command(host, port), env=env, cwd=Path.cwd())
+    finally:
+        if updater is not None:
+            updater.stop()
     if code:
         raise typer.Exit(code)
 

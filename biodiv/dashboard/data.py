@@ -209,6 +209,18 @@ def key_figures(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> dict
     return out
 
 
+def effort_totals(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> dict[str, int]:
+    """Survey effort of the whole filtered set: observation days (distinct observer × day)
+    and observers (the territory's reference for "peu prospecté")."""
+    sql, params = _with_filtered(
+        f,
+        """SELECT count(DISTINCT (coalesce(user_id, hash(user_login)), observed_on)),
+                  count(DISTINCT coalesce(user_id, hash(user_login))) FROM f""",
+    )
+    days, observers = con.execute(sql, params).fetchone()
+    return {"obs_days": int(days), "observers": int(observers)}
+
+
 def coverage(measures: pd.DataFrame) -> dict[str, int]:
     """Communes covered (at least one observation) and total, from :func:`area_measures`."""
     return {"communes_covered": int((measures["observations"] > 0).sum()), "communes_total": len(measures)}

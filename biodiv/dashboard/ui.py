@@ -204,6 +204,16 @@ def refresh_state(db: Db) -> dict[str, Any]:
                 pass
     times = [t.tz_localize("UTC") if t.tzinfo is None else t for t in times]
     runs["ok_at"] = max(times) if times else None
+    from biodiv.dashboard.live import read_status
+
+    live = read_status(Path(db.path)) or {}
+    if live.get("ok_at"):
+        t = pd.Timestamp(live["ok_at"])
+        runs["ok_at"] = max(x for x in (runs["ok_at"], t) if x is not None)
+    if live.get("status") == "failed" and live.get("attempt_at"):
+        t = pd.Timestamp(live["attempt_at"])
+        if runs["failed_at"] is None or t > pd.Timestamp(runs["failed_at"]):
+            runs["failed_at"], runs["failed_message"] = t, live.get("message")
     if runs["failed_at"] is not None:
         failed = pd.Timestamp(runs["failed_at"])
         failed = failed.tz_localize("UTC") if failed.tzinfo is None else failed
@@ -598,6 +608,18 @@ N2000_LAYERS = (
     ("n2000_zsc", "Natura 2000 ZSC (directive Habitats)", "ZSC"),
     ("n2000_zps", "Natura 2000 ZPS (directive Oiseaux)", "ZPS"),
 )
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _territory_cells(db: Db, size_m: int) -> pd.DataFrame:
+    from biodiv.dashboard import effort
+
+    return effort.territory_cells(q(db, data.area_features, "commune"), size_m)
+
+
+def territory_cells(db: Db, size_m: int) -> pd.DataFrame:
+    """The national grid's cells meeting the territory (cached per file and size)."""
+    return _territory_cells(db, size_m)
 
 
 def parse_layer(layer: str) -> tuple[str, str | int]:

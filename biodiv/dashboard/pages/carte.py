@@ -4,7 +4,7 @@ its sheet, a click on a grid cell lists its species and observations below the m
 
 import streamlit as st
 
-from biodiv.dashboard import data, grid, ui
+from biodiv.dashboard import data, effort, grid, ui
 from biodiv.dashboard.labels import LAYERS_FR, plural
 
 db = ui.open_db()
@@ -33,3 +33,19 @@ if cell:
     ui.species_table(species, key="cell_species")
     st.markdown("**Dernières observations de la maille**")
     ui.observations_table(obs, key="cell_obs")
+
+if layer in ("communes:effort", "grid:10000", "grid:1000"):
+    st.subheader("Où aller observer ? Les lieux les moins prospectés")
+    st.markdown(effort.NOTE_FR)
+    if layer == "communes:effort":
+        communes = ui.q(db, data.area_list, "commune")
+        table = effort.under_surveyed_communes(ui.q(db, data.area_measures, f, "commune"),
+                                               ui.q(db, data.effort_totals, f),
+                                               float(communes["area_km2"].sum()) if len(communes) else None)
+        st.dataframe(table, hide_index=True, width="stretch")
+    else:
+        size = int(layer.split(":")[1])
+        cells = ui.territory_cells(db, size)
+        table, empty, total = effort.under_surveyed_cells(cells, ui.q(db, data.grid_counts, f, size), size)
+        st.write(f"{plural(empty, 'maille')} sur {total} sans aucune observation localisée à {size // 1000} km près.")
+        st.dataframe(table, hide_index=True, width="stretch")

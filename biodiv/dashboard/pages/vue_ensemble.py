@@ -16,6 +16,9 @@ db = ui.open_db()
 info = ui.header(db, f"Vue d'ensemble — {ui.q(db, data.db_info)['territory'] or 'territoire'}")
 f = ui.current_filters()
 st.caption(ui.last_update_text(info) + ("  \n" + ui.filters_summary(f) if ui.filters_summary(f) else ""))
+_, failed = ui.refresh_text(db)
+if failed:
+    st.error(failed, icon=":material/sync_problem:")     # a failed refresh is shown, not hidden
 
 k = ui.figures(db, f)
 ui.metrics(ui.key_figure_items(k))
