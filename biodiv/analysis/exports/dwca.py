@@ -94,8 +94,14 @@ def _text(v) -> str:
     return " ".join(str(v).replace("\t", " ").splitlines()).strip()
 
 
-def _col(values, index) -> pd.Series:
-    """Any column as clean strings: '' for missing, no tab or line break inside."""
+# Terms whose values are free text from users or iNaturalist (names, places, remarks): the
+# only ones that can hold a tab or a line break, so the only ones cleaned of them.
+FREE_TEXT = {"occurrenceRemarks", "recordedBy", "identifiedBy", "scientificName", "vernacularName",
+             "municipality", "verbatimLocality", "rightsHolder", "creator", "datasetName"}
+
+
+def _col(values, index, free_text: bool = False) -> pd.Series:
+    """Any column as clean strings: '' for missing (free text: no tab or line break inside)."""
     s = values if isinstance(values, pd.Series) else pd.Series(values, index=index)
     missing = s.isna()
     if (pd.api.types.is_float_dtype(s) or pd.api.types.is_integer_dtype(s)
@@ -105,7 +111,9 @@ def _col(values, index) -> pd.Series:
     else:
         out = s.map(_text)
     out = out.where(~missing, "")
-    return out.str.replace(r"[\t\r\n]+", " ", regex=True).str.strip()
+    if free_text:
+        out = out.str.replace(r"[\t\r\n]+", " ", regex=True).str.strip()
+    return out
 
 
 def _optional(obs: pd.DataFrame, name: str) -> pd.Series:
@@ -154,13 +162,16 @@ def occurrence_frame(obs: pd.DataFrame, public_mode: bool, dataset_name: str = "
     user_url = none if public_mode else ("https://www.inaturalist.org/people/" + obs["user_id"].astype("Int64").astype(str)).where(obs["user_id"].notna(), None)
     identified_by = none if public_mode else _optional(obs, "identified_by")
     captive = obs["captive"].astype("boolean")
-    dynamic = [
-        json.dumps({k: v for k, v in (("inaturalistLogin", lg), ("captive", cv)) if v is not None},
-                   ensure_ascii=False, separators=(",", ":"))
-        for lg, cv in zip(login.where(login.notna(), None),
-                          captive.map({True: "captive", False: "wild"}).astype(object).where(captive.notna(), None))
-    ]
-    dynamic = pd.Series(dynamic, index=idx).replace("{}", "")
+    # {"inaturalistLogin":"alice","captive":"wild"}: each distinct login encoded once
+    uniq = login.dropna().unique()
+    login_json = login.map(dict(zip(uniq, (json.dumps(str(v), ensure_ascii=False) for v in uniq))))
+    parts = pd.Series("", index=idx, dtype=object)
+    has_login = login_json.notna()
+    parts[has_login] = '"inaturalistLogin":' + login_json[has_login].astype(str)
+    has_captive = captive.notna()
+    word = captive[has_captive].map({True: '"captive":"captive"', False: '"captive":"wild"'}).astype(str)
+    parts[has_captive] = (parts[has_captive] + ",").where(parts[has_captive] != "", "") + word
+    dynamic = ("{" + parts + "}").where(parts != "", "")
     taxon = obs["taxon_id"]
     taxon_url = ("https://www.inaturalist.org/taxa/" + taxon.astype("Int64").astype(str)).where(taxon.notna(), None)
     commune = obs["commune_code"]
@@ -196,7 +207,7 @@ def occurrence_frame(obs: pd.DataFrame, public_mode: bool, dataset_name: str = "
         "modified": utc_iso(obs["updated_at"]),
     }
     assert list(columns) == [t for t, _ in TERMS]
-    return pd.DataFrame({term: _col(values, idx) for term, values in columns.items()}, index=idx)
+    return pd.DataFrame({term: _col(values, idx, term in FREE_TEXT) for term, values in columns.items()}, index=idx)
 
 
 _PHOTO_ID = re.compile(r"/photos/(\d+)/")
@@ -225,7 +236,8 @@ def multimedia_frame(obs: pd.DataFrame, occurrence: pd.DataFrame, public_mode: b
         "creator": occurrence["recordedBy"], "publisher": pd.Series("iNaturalist", index=obs.index),
         "license": licence.map(LICENSE_URLS), "rightsHolder": holder,
     }
-    return pd.DataFrame({term: _col(values, obs.index) for term, values in columns.items()}, index=obs.index)
+    return pd.DataFrame({term: _col(values, obs.index, term in FREE_TEXT) for term, values in columns.items()},
+                        index=obs.index)
 
 
 def meta_xml(with_media: bool) -> bytes:
@@ -336,14 +348,12 @@ def _para(text: str) -> ET.Element:
     return p
 
 
-def _lines(frame: pd.DataFrame, terms) -> str:
-    header = "\t".join(term for term, _ in terms)
-    if frame.empty:
-        return header + "\n"
-    lines = frame.iloc[:, 0]
-    for col in frame.columns[1:]:
-        lines = lines + "\t" + frame[col]
-    return header + "\n" + "\n".join(lines.tolist()) + "\n"
+def _lines(frame: pd.DataFrame, terms) -> bytes:
+    """The tab-separated file, header first, without quoting (values hold no tab nor line
+    break: :func:`_col`)."""
+    rows = ["\t".join(term for term, _ in terms)]
+    rows += ["\t".join(r) for r in frame.to_numpy(dtype=object).tolist()]
+    return ("\n".join(rows) + "\n").encode("utf-8")
 
 
 def write_dwca(obs: pd.DataFrame, out: Path, territory: dict, selection: str, public_mode: bool,
