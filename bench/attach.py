@@ -6,7 +6,8 @@
 Builds a real DuckDB file (spatial loaded) with the 343 real Hérault communes (the 28 of
 the CCVH as territory), ten large overlapping polygons standing for Natura 2000 sites
 (unions of neighbouring communes: thousands of vertices each), and N observations with a
-realistic mix of accuracies (some unknown, some obscured). As in real use, the areas are
+realistic mix of accuracies (some unknown, some obscured), drawn from (--seed, N) so that
+a size is the same data whatever the other --sizes of the command. As in real use, the areas are
 attached when they are loaded (as `biodiv areas import` does), which builds their spatial
 index once and caches it in the file (table area_index; its build time is printed).
 Prints, for each N, the time of `biodiv.attach.links.attach(all_observations=True)` (read,
@@ -244,7 +245,8 @@ def main() -> None:
     print(f"{'N':>10} {'attach (s)':>17} {'cores':>5} {'sjoin (s)':>17} {'cores':>5} {'ratio':>6} "
           f"{'links':>10}   median run: read + compute + write (commit included)")
     for n in args.sizes:
-        points = build_points(n, rng)
+        # points drawn from their own seed: size N is the same data whatever the other --sizes
+        points = build_points(n, np.random.default_rng([args.seed, n]))
         gpts = gpd.GeoDataFrame(
             {"id": points["id"].to_numpy()},
             geometry=gpd.points_from_xy(points["lon"].to_numpy(), points["lat"].to_numpy()), crs=4326,
