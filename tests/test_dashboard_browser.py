@@ -308,3 +308,22 @@ def test_workshop_screen_fits_1920x1080_without_scroll_navigation_or_login(tmp_p
         legend = page.frames[1].evaluate("() => document.querySelector('.biodiv-legend').innerText") \
             if len(page.frames) > 1 else ""
         assert "Observations" in legend and "Natura 2000" in legend
+
+
+def test_phone_width_has_no_page_overflow_and_a_labelled_filter_toggle(tmp_path, monkeypatch, browser_ready):
+    from biodiv.dashboard.server.browser import chromium, streamlit_server
+
+    db = build_fixture_db(tmp_path / "fixture.duckdb")
+    monkeypatch.delenv("BIODIV_CONFIG", raising=False)
+    with streamlit_server(db, log_dir=tmp_path) as server, chromium() as browser:
+        page = browser.new_page(viewport={"width": 400, "height": 800})
+        for path in ("", "fiche-commune?commune=T0002"):
+            page.goto(f"{server.url}/{path}")
+            page.get_by_text("Observateurs").first.wait_for(timeout=40_000)
+            page.wait_for_timeout(2500)
+            facts = page.evaluate("""() => ({width: document.documentElement.scrollWidth,
+                labels: [...document.querySelectorAll('[data-testid=stExpandSidebarButton],'
+                         + '[data-testid=stSidebarCollapsedControl] button')]
+                        .filter(e => e.checkVisibility()).map(e => getComputedStyle(e, '::after').content)})""")
+            assert facts["width"] <= 400, (path, facts)
+            assert '"Filtres"' in facts["labels"], (path, facts)

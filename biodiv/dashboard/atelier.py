@@ -16,9 +16,13 @@ import pandas as pd
 from biodiv.dashboard import photos
 from biodiv.dashboard.labels import format_date
 
-MAP_HEIGHT = 640
+MAP_HEIGHT = 620
+LATEST_ROWS = 4             # with the heading and the new-species line: the map's height
 THUMB_PX = 96
 MIN_TEXT_PX = 28
+# commune names on the map: 28 px names overlap on a real territory (28 communes of CCVH on
+# a 1,100 px map); the legend keeps MIN_TEXT_PX
+MAP_NAMES_PX = 20
 
 STYLE = f"""<style>
 header[data-testid="stHeader"], [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
@@ -29,7 +33,7 @@ header[data-testid="stHeader"], [data-testid="stSidebar"], [data-testid="stSideb
 [data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li,
 [data-testid="stPopover"] button p {{font-size:{MIN_TEXT_PX}px !important}}
 [data-testid="stVerticalBlock"] {{gap:.45rem}}
-.biodiv-big .v {{font-size:84px !important}} .biodiv-big .l {{font-size:{MIN_TEXT_PX + 2}px !important}}
+.biodiv-row {{gap:4.5rem !important}} .biodiv-big .v {{font-size:84px !important}} .biodiv-big .l {{font-size:{MIN_TEXT_PX + 2}px !important}}
 .atl-h {{font-size:34px; font-weight:700; margin:0 0 6px}}
 .atl-obs {{display:flex; gap:16px; align-items:center; margin:0 0 10px; font-size:{MIN_TEXT_PX}px; line-height:1.2}}
 .atl-obs img, .atl-tile {{width:{THUMB_PX}px; height:{THUMB_PX}px; border-radius:8px; object-fit:cover; flex:none}}

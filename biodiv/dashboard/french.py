@@ -7,7 +7,10 @@ into the page by the front end:
 
 * "No results" in an open multiselect / selectbox list when nothing matches what is typed;
 * "Press Enter to apply" under a text input while typing;
-* "Skip to main content", the accessibility link read by screen readers.
+* "Skip to main content", the accessibility link read by screen readers;
+
+and, on a phone, the button that unfolds the filters is an icon alone: a French label
+"Filtres" is added to it.
 
 This CSS hides each English text (font size 0) and shows a French one in its place
 (``::after``). It depends on the front end's markup — ``[role=listbox][data-empty=true]``,
@@ -29,8 +32,15 @@ REPLACEMENTS = {
 }
 
 
+# On a phone the sidebar is folded behind an icon-only button: say what it opens.
+LABELS = {
+    '[data-testid="stSidebarCollapsedControl"] button': "Filtres",
+    '[data-testid="stExpandSidebarButton"]': "Filtres",
+}
+
+
 def css() -> str:
-    rules = []
+    rules = [f'{sel}::after{{content:"{text}";font-size:.9rem;margin-left:.3rem}}' for sel, text in LABELS.items()]
     for selector, text in REPLACEMENTS.items():
         rules.append(f"{selector}{{font-size:0 !important}}")
         rules.append(f'{selector}::after{{content:"{text}";font-size:.85rem}}')

@@ -16,6 +16,7 @@ import pandas as pd
 from biodiv.dashboard.labels import MONTHS_FR, format_int
 
 STYLE = """<style>
+.bd-w{overflow-x:auto;max-width:100%}
 .bd-t{border-collapse:collapse;width:100%;font-size:.95rem}
 .bd-t th{text-align:left;font-weight:600;border-bottom:1px solid #ccc;padding:.25rem .4rem}
 .bd-t td{padding:.2rem .4rem;border-bottom:1px solid #eee;vertical-align:middle}
@@ -53,8 +54,8 @@ def bars_table(df: pd.DataFrame, label: str, label_title: str, columns: dict[str
         if months:
             cells.append(_months([int(v) for v in r[months]]) if r.get(months) is not None else "")
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return (STYLE + '<table class="bd-t"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in head)
-            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    return (STYLE + '<div class="bd-w"><table class="bd-t"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
 
 
 def plain_table(df: pd.DataFrame, columns: dict[str, str], limit: int | None = None) -> str:
@@ -71,6 +72,6 @@ def plain_table(df: pd.DataFrame, columns: dict[str, str], limit: int | None = N
                 v = format_int(v)
             cells.append(html.escape("" if v is None else str(v)))
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return (STYLE + '<table class="bd-t"><thead><tr>'
+    return (STYLE + '<div class="bd-w"><table class="bd-t"><thead><tr>'
             + "".join(f"<th>{html.escape(t)}</th>" for t in columns.values())
-            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")

@@ -635,7 +635,7 @@ def parse_layer(layer: str) -> tuple[str, str | int]:
 
 def observation_map(db: Db, f: data.Filters, measure: str = "observations",
                     area_id: int | None = None, points: bool = True, collapsed: bool = True,
-                    font_px: int = 12):
+                    font_px: int = 12, names_px: int | None = None):
     """The map of a page: the communes as an offline base, **one** thematic layer (the
     communes coloured by a measure, or the national grid: ``measure`` is a key of
     ``LAYERS_FR`` or a bare commune measure), Natura 2000 outlines, commune names, the
@@ -676,7 +676,7 @@ def observation_map(db: Db, f: data.Filters, measure: str = "observations",
         maps.add_outlines(m, q(db, data.area_features, info["type"], area_id=area_id),
                           f"Limite : {info['name']}", "#000000", kind=None)
         outlines.append(("#000000", f"Limite : {info['name']}"))
-    maps.add_names(m, communes, font_px=font_px)
+    maps.add_names(m, communes, font_px=names_px or font_px)
     k = q(db, data.key_figures, f)
     notes.update(drawable=k["drawable"], obscured=k["obscured"])
     limit = point_limit()

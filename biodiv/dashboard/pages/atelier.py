@@ -53,11 +53,11 @@ def live() -> None:
         st.markdown(atelier.qr_block(cfg), unsafe_allow_html=True)
     left, right = st.columns([3, 2])
     with left:
-        m, notes = ui.observation_map(db, f, "observations", points=False, font_px=28)
+        m, notes = ui.observation_map(db, f, "observations", points=False, font_px=28, names_px=atelier.MAP_NAMES_PX)
         ui.show_map(m, key="atelier_map", height=atelier.MAP_HEIGHT)
     with right:
         latest = ui.q(db, data.latest_observations, 40, f)
-        st.markdown(atelier.latest_block(latest, set(new["species_key"]), n=5), unsafe_allow_html=True)
+        st.markdown(atelier.latest_block(latest, set(new["species_key"]), n=atelier.LATEST_ROWS), unsafe_allow_html=True)
         st.markdown(atelier.new_species_block(new, new_label), unsafe_allow_html=True)
     ok, failed = ui.refresh_text(db)
     st.markdown(atelier.footer(ok, failed, refresh, datetime.now(ZoneInfo("Europe/Paris"))),
