@@ -84,7 +84,7 @@ def _truncation_note(df) -> None:
         _consoles()[1].print(
             f"[yellow]note:[/] only the first {limit:,} rows are shown; raise the limit with "
             "--max-rows or sql.max_rows in biodiv.toml, or write whole tables with `biodiv export`",
-            highlight=False,
+            highlight=False, soft_wrap=True,
         )
 
 
