@@ -141,8 +141,15 @@ def connect(path: Path | str | None = None, read_only: bool = False) -> duckdb.D
         raise _open_error(target, exc) from None
     except duckdb.Error as exc:
         raise StoreError(f"{target} could not be opened: {str(exc).splitlines()[0]}") from None
+    _quiet(con)  # before loading spatial: loading the 81 MB extension can itself take > 2 s
     load_spatial(con)
     return con
+
+
+def _quiet(con: duckdb.DuckDBPyConnection) -> None:
+    """No DuckDB progress bar: it is drawn on stdout for statements over 2 s (a loaded machine
+    is enough) and ends up in command output and CSV. A per-connection setting."""
+    con.execute("SET enable_progress_bar = false")
 
 
 # Rows per row group of the files biodiv writes. DuckDB's default (122,880) makes every
@@ -179,6 +186,7 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """A new connection to ``con``'s instance (for another thread), on the database file:
     a DuckDB cursor starts in the instance's default catalog, not the one in use."""
     cur = con.cursor()
+    _quiet(cur)
     cur.execute(f"USE {CATALOG}")
     return cur
 
