@@ -134,7 +134,22 @@ class ExportsConfig(Table):
     ca_nom: str = ""
 
 
+Catalog = Annotated[str, StringConstraints(pattern=r"^(sqlite|postgres):\S.*$"),
+                    Expect('"sqlite:<file>" or "postgres:<libpq connection string>"')]
+
+
+class StoreConfig(Table):
+    """Where the data lives: one DuckDB file (``db_path``), or a DuckLake (docs/ducklake.md)."""
+
+    backend: Literal["file", "ducklake"] = "file"
+    catalog: Catalog = "sqlite:data/catalog.sqlite"   # ducklake: the catalog database
+    data_path: NonEmpty = "data/lake/"                 # ducklake: Parquet folder or object-store URL
+
+
 class Config(Table):
+    # ``store`` is also the method that opens the store: the table is the field ``store_``
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
     db_path: NonEmpty = "data/biodiv.duckdb"
     cache_dir: NonEmpty = "data/cache"
     territory: TerritoryConfig = Field(default_factory=TerritoryConfig)
@@ -143,6 +158,7 @@ class Config(Table):
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     sql: SqlConfig = Field(default_factory=SqlConfig)
     exports: ExportsConfig = Field(default_factory=ExportsConfig)
+    store_: StoreConfig = Field(default_factory=StoreConfig, alias="store")
 
     _source_file: Path | None = PrivateAttr(default=None)
 
@@ -166,8 +182,33 @@ class Config(Table):
 
     @property
     def db(self) -> Path:
+        """The database file; on a DuckLake with a SQLite catalog, that catalog file
+        (``Store(path)`` opens either kind, see :class:`biodiv.store.Store`)."""
         env = os.environ.get("BIODIV_DB")
-        return Path(env) if env else self.resolve(self.db_path)
+        if env:
+            return Path(env)
+        lake = self.lake_spec()
+        if lake is not None and lake.catalog_file is not None:
+            return lake.catalog_file
+        return self.resolve(self.db_path)
+
+    @property
+    def file_db(self) -> Path:
+        """The single-file database path (``db_path``), whatever the backend."""
+        return self.resolve(self.db_path)
+
+    def lake_spec(self):
+        """The DuckLake of ``[store]`` (paths resolved), or ``None`` for the file backend."""
+        if self.store_.backend != "ducklake":
+            return None
+        from biodiv.store.lake import LakeSpec
+
+        return LakeSpec(
+            self.store_.catalog if self.store_.catalog.startswith("postgres:")
+            else "sqlite:" + str(self.resolve(self.store_.catalog.split(":", 1)[1])),
+            self.store_.data_path if "://" in self.store_.data_path
+            else str(self.resolve(self.store_.data_path)) + "/",
+        )
 
     @property
     def cache(self) -> Path:
@@ -180,11 +221,17 @@ class Config(Table):
     def store(self):
         from biodiv.store.database import Store
 
-        return Store(self.db)
+        lake = self.lake_spec()
+        if lake is not None and lake.catalog_file is None:
+            return Store(self.file_db.with_suffix(".lake"), lake=lake)   # lock file beside db_path
+        return Store(self.db, lake=lake)
 
     # -- serialisation ---------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
+        data = self.model_dump(exclude_none=True, by_alias=True)
+        if data.get("store") == StoreConfig().model_dump():
+            data.pop("store")   # the default backend: nothing to write
+        return data
 
     def save(self, path: Path | str) -> Path:
         """Write the file (``biodiv init``); a value that would not read back is refused first."""
@@ -242,7 +289,7 @@ def _table_of(model: type) -> tuple:
     """Where a table model sits in :class:`Config` (``("dashboard",)``; ``()`` for Config)."""
     for name, field in Config.model_fields.items():
         if field.annotation is model:
-            return (name,)
+            return (field.alias or name,)
     return ()
 
 

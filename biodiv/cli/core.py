@@ -70,6 +70,11 @@ def _print_status(console, st: dict) -> None:
     size = st["size_bytes"] or 0
     console.print(f"[bold]database[/] {st['database']} ({size / 1e6:.1f} MB, schema v{st['schema_version']})"
                   + ("  [yellow]DEMO DATA (fictional)[/]" if st["demo"] else ""))
+    if st.get("lake"):
+        lk = st["lake"]
+        console.print(f"[bold]DuckLake[/] {lk['snapshots']} snapshots (last #{lk['last_snapshot']} at "
+                      f"{lk['last_snapshot_at']}), {lk['data_files']} data files ({lk['data_bytes'] / 1e6:.1f} MB) "
+                      f"in {lk['data_path']}", highlight=False, soft_wrap=True)
     t = st["territory"]
     if t is None:
         console.print("[yellow]no territory: run `biodiv init`[/]")

@@ -60,8 +60,9 @@ def _register() -> None:
     from biodiv.cli import core
     from biodiv.cli import dashboard
     from biodiv.cli import harvest
+    from biodiv.cli import store
 
-    for module in (areas, core, harvest, dashboard, analysis):
+    for module in (areas, core, harvest, dashboard, analysis, store):
         module.register(app)
 
 

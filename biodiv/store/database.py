@@ -266,11 +266,23 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
 # ---------------------------------------------------------------------------
 
 class Store:
-    """The biodiv DuckDB file at ``path`` and its working copy."""
+    """The biodiv DuckDB file at ``path`` and its working copy, or a DuckLake (``lake``).
 
-    def __init__(self, path: Path | str):
+    ``lake`` (a :class:`biodiv.store.lake.LakeSpec`) selects the DuckLake backend
+    (:mod:`biodiv.store.lake`); a ``path`` that is a SQLite file is taken as the catalog of
+    one, so ``Store(path)`` callers (dashboard) open either kind. The lock stays at ``path``.
+    """
+
+    def __init__(self, path: Path | str, lake=None):
         self.path = Path(path)
         self.resumed = False   # set by each writer: did it resume a leftover working copy?
+        self.lake = None
+        from biodiv.store import lake as lake_backend
+
+        if lake is None and lake_backend.is_lake_catalog(self.path):
+            lake = lake_backend.LakeSpec(f"sqlite:{self.path}")
+        if lake is not None:
+            self.lake = lake_backend.LakeBackend(lake, self.lock_path)
 
     @property
     def wip_path(self) -> Path:
@@ -281,7 +293,7 @@ class Store:
         return self.path.with_name(self.path.name + ".lock")
 
     def exists(self) -> bool:
-        return self.path.exists()
+        return self.lake.exists() if self.lake else self.path.exists()
 
     # -- readers ------------------------------------------------------------
     def reader(self, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
@@ -291,6 +303,8 @@ class Store:
         when given, e.g. the dashboard's plain instances without spatial), so a reader
         always sees what the path holds now, even after a writer replaced it.
         """
+        if self.lake:
+            return self.lake.reader(con)
         if not self.path.exists():
             raise StoreMissing(
                 f"no database at {self.path}: run `biodiv init` then `biodiv update` (or `biodiv demo`)"
@@ -412,7 +426,12 @@ class Store:
         ``create=False`` refuses to create a database that does not exist yet (only
         ``biodiv init`` and the demo create one). On an exception nothing is published:
         the working copy stays so that committed work (harvest pages) resumes next time.
+        On DuckLake (:meth:`biodiv.store.lake.LakeBackend.write`) each commit is published.
         """
+        if self.lake:
+            with self.lake.write(create=create) as con:
+                yield con
+            return
         with self._lock():
             if not create and not self.path.exists() and not self.wip_path.exists():
                 raise StoreMissing(f"no database at {self.path}: run `biodiv init` first")
@@ -462,7 +481,10 @@ class Store:
         return corrupt_error(self.path, exc)
 
     def discard_wip(self) -> None:
-        """Forget unpublished work (used after a failed step whose effects must not survive)."""
+        """Forget unpublished work (used after a failed step whose effects must not survive).
+        A lake has none: its commits are published."""
+        if self.lake:
+            return
         with self._lock():
             self.wip_path.unlink(missing_ok=True)
             Path(str(self.wip_path) + ".wal").unlink(missing_ok=True)

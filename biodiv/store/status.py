@@ -66,11 +66,18 @@ def collect_status(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> 
                 footprint[0] += 1
                 for i, k in enumerate(FOOTPRINT_KEYS, 1):
                     footprint[i] += int((e.get("stats") or {}).get(k) or 0)
+    lake = None
+    if con.execute("SELECT any_value(type) FROM duckdb_databases() WHERE database_name = current_database()"
+                   ).fetchone()[0] == "ducklake":
+        from biodiv.store.lake import snapshot_summary
+
+        lake = snapshot_summary(con)
     return {
         "database": str(path) if path else None,
         "size_bytes": path.stat().st_size if path and path.exists() else None,
         "schema_version": schema_version(con),
         "demo": bool(demo and demo[0] == "true"),
+        "lake": lake,   # DuckLake backend: snapshots and data files (None: one DuckDB file)
         "territory": None if territory is None else {
             "name": territory[0], "epci_siren": territory[1], "communes": territory[2],
             "area_km2": territory[3], "has_outline": territory[4],

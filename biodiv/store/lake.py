@@ -1,0 +1,393 @@
+"""The DuckLake backend of :class:`biodiv.store.Store`: a catalog database plus Parquet files.
+
+Why: the file backend copies the whole file for every write and keeps it on one machine.
+DuckLake keeps the metadata in a catalog (SQLite locally, PostgreSQL for several machines)
+and the rows in Parquet files under ``data_path`` (a folder or an object-store URL): a write
+adds files and a snapshot, readers in other processes read the last committed snapshot,
+never a lock error. So there is no working copy: every transaction a writer commits (a
+harvest page, an attach batch) is at once what readers see, and a killed writer loses
+only its open transaction.
+
+The lake is attached under the same catalog name as the file (:data:`CATALOG`), so every
+``read()``/``write()`` caller runs unchanged; the writer's connection is a
+:class:`LakeConnection`, which runs each statement through :func:`lake_sql.translate`
+(upserts, sequences and RETURNING, which DuckLake 1.5.5 lacks). The extensions load offline
+from the PyPI wheels ``duckdb-extension-ducklake`` and ``duckdb-extension-sqlite-scanner``
+(``duckdb-extension-sqlite`` does not load on 1.5.5).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+
+from biodiv.store import lake_sql
+from biodiv.store.database import (
+    CATALOG, StoreBusy, StoreError, StoreMissing, applied_versions, connect, migrations,
+    schema_version,
+)
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+# small data files are merged once there are this many live ones (a harvest page, an attach
+# batch and each small commit add one or more)
+COMPACT_AFTER_FILES = 64
+METADATA = f"__ducklake_metadata_{CATALOG}"
+
+
+# ---------------------------------------------------------------------------
+# extensions, offline
+# ---------------------------------------------------------------------------
+
+def _wheel_extension(module: str, name: str) -> Path | None:
+    try:
+        mod = import_module(module)
+    except ImportError:
+        return None
+    ext = Path(mod.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+    return ext if ext.exists() else None
+
+
+def load_extension(con: duckdb.DuckDBPyConnection, name: str, module: str) -> None:
+    """``LOAD name``: from the PyPI wheel when installed (offline), else DuckDB's repository."""
+    try:
+        con.execute(f"LOAD {name}")
+        return
+    except duckdb.Error:
+        pass
+    ext = _wheel_extension(module, name)
+    try:
+        con.execute(f"LOAD '{ext.as_posix()}'" if ext else f"INSTALL {name}; LOAD {name}")
+    except duckdb.Error as exc:
+        raise StoreError(
+            f"the DuckDB extension {name} cannot be loaded ({str(exc).splitlines()[0]}): "
+            f"pip install 'biodiv[ducklake]' (wheel {module.replace('_', '-')}=={duckdb.__version__})"
+        ) from None
+
+
+# ---------------------------------------------------------------------------
+# where the lake is
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LakeSpec:
+    """``catalog``: ``sqlite:<file>`` or ``postgres:<libpq connection string>``;
+    ``data_path``: folder or object-store URL (``None``: the one the catalog recorded)."""
+
+    catalog: str
+    data_path: str | None = None
+
+    @property
+    def kind(self) -> str:
+        kind = self.catalog.split(":", 1)[0].lower()
+        if kind not in ("sqlite", "postgres") or ":" not in self.catalog:
+            raise StoreError(
+                f"[store] catalog must be 'sqlite:<file>' or 'postgres:<connection string>', not {self.catalog!r}"
+            )
+        return kind
+
+    @property
+    def catalog_file(self) -> Path | None:
+        return Path(self.catalog.split(":", 1)[1]) if self.kind == "sqlite" else None
+
+    @property
+    def display(self) -> str:
+        """Where the lake is, for messages (no password)."""
+        if self.kind == "sqlite":
+            return str(self.catalog_file)
+        import re
+
+        return "postgres:" + re.sub(r"password=\S+", "password=…", self.catalog.split(":", 1)[1])
+
+    def local_data_dir(self) -> Path | None:
+        if self.data_path and "://" not in self.data_path:
+            return Path(self.data_path)
+        return None
+
+
+def is_lake_catalog(path: Path) -> bool:
+    """Is ``path`` a SQLite file (a DuckLake catalog) rather than a DuckDB database?"""
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+def attach_lake(spec: LakeSpec, read_only: bool,
+                con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+    """``con`` (or a new instance with spatial) with the lake attached as :data:`CATALOG`, in use."""
+    con = connect(None) if con is None else con
+    try:
+        load_extension(con, "ducklake", "duckdb_extension_ducklake")
+        if spec.kind == "sqlite":
+            load_extension(con, "sqlite_scanner", "duckdb_extension_sqlite_scanner")
+        else:
+            load_extension(con, "postgres_scanner", "duckdb_extension_postgres_scanner")
+        if spec.data_path and "://" in spec.data_path:
+            # object storage (s3://, gs://, …): httpfs, with credentials from a DuckDB secret
+            load_extension(con, "httpfs", "duckdb_extension_httpfs")
+    except BaseException:
+        con.close()
+        raise
+    options = ["READ_ONLY"] if read_only else []
+    if spec.data_path and not read_only:
+        options.append(f"DATA_PATH '{_quote(spec.data_path)}'")
+    opts = f" ({', '.join(options)})" if options else ""
+    try:
+        con.execute(f"ATTACH 'ducklake:{_quote(spec.catalog)}' AS {CATALOG}{opts}")
+    except duckdb.Error as exc:
+        con.close()
+        msg = str(exc).splitlines()[0]
+        if "lock" in msg.lower():
+            raise StoreBusy(f"the DuckLake catalog {spec.display} is locked: {msg}") from None
+        raise StoreError(f"the DuckLake catalog {spec.display} cannot be opened ({msg})") from None
+    con.execute(f"USE {CATALOG}")
+    if read_only:
+        _allow_lake_files(con, spec)
+    return con
+
+
+def _quote(s: str) -> str:
+    return s.replace("'", "''")
+
+
+def _allow_lake_files(con: duckdb.DuckDBPyConnection, spec: LakeSpec) -> None:
+    """Let the lake's own files be read once ad-hoc SQL turns file access off (lock_down)."""
+    data = con.execute(f"SELECT value FROM {CATALOG}.options() WHERE option_name = 'data_path'").fetchone()
+    dirs = [d for d in (data[0] if data else None,) if d]
+    if dirs:
+        con.execute("SET allowed_directories = ?", [dirs])
+    if spec.catalog_file is not None:
+        con.execute("SET allowed_paths = ?", [[str(spec.catalog_file)]])
+
+
+# ---------------------------------------------------------------------------
+# the writer's connection
+# ---------------------------------------------------------------------------
+
+class LakeConnection:
+    """A DuckDB connection whose ``execute``/``executemany`` speak DuckLake (see lake_sql).
+
+    Everything else (fetch*, register, cursor, …) is the wrapped connection's.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, schema: lake_sql.LakeSchema):
+        self._con = con
+        self._schema = schema
+
+    def execute(self, query: str, parameters: Any = None) -> "LakeConnection":
+        steps = _steps(query, self._schema)
+        if not steps:
+            return self
+        for step in steps:
+            params = lake_sql.step_params(step, step.sql, parameters)
+            if params is None or params == [] or params == {}:
+                self._con.execute(step.sql)
+            else:
+                self._con.execute(step.sql, params)
+        return self
+
+    def executemany(self, query: str, parameters: Any = None) -> "LakeConnection":
+        for params in parameters or []:
+            self.execute(query, params)
+        return self
+
+    def cursor(self) -> "LakeConnection":
+        return LakeConnection(self._con.cursor(), self._schema)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._con, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+_STEP_CACHE: dict[str, tuple[lake_sql.Step, ...]] = {}
+
+
+def _steps(query: str, schema: lake_sql.LakeSchema) -> tuple[lake_sql.Step, ...]:
+    steps = _STEP_CACHE.get(query)
+    if steps is None:
+        stmts = duckdb.extract_statements(query) if ";" in query else None
+        texts = [s.query for s in stmts] if stmts and len(stmts) > 1 else [query]
+        steps = tuple(step for text in texts for step in lake_sql.translate(text, schema))
+        if len(_STEP_CACHE) > 512:
+            _STEP_CACHE.clear()
+        _STEP_CACHE[query] = steps
+    return steps
+
+
+# ---------------------------------------------------------------------------
+# migrations on the lake
+# ---------------------------------------------------------------------------
+
+def migrate_lake(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply the missing migrations, translated for DuckLake, each in one transaction."""
+    schema = lake_sql.lake_schema()
+    done = applied_versions(con)
+    applied = []
+    for m in migrations():
+        if m.version in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for stmt in schema.statements[m.version]:
+                con.execute(stmt)
+            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [m.version, m.name])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(m.version)
+    return applied
+
+
+def start_sequences(con: duckdb.DuckDBPyConnection, schema: lake_sql.LakeSchema) -> None:
+    """Temporary sequences past the stored maximum, for the columns a sequence numbered."""
+    for table, (column, seq) in schema.sequences.items():
+        top = con.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchone()[0]
+        con.execute(f"CREATE OR REPLACE TEMP SEQUENCE {seq} START {int(top) + 1}")
+
+
+# ---------------------------------------------------------------------------
+# snapshots and compaction
+# ---------------------------------------------------------------------------
+
+def live_files(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(number, bytes) of the data files the last snapshot uses."""
+    row = con.execute(
+        f"SELECT count(*), coalesce(sum(file_size_bytes), 0) FROM {METADATA}.ducklake_data_file "
+        "WHERE end_snapshot IS NULL"
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def snapshot_summary(con: duckdb.DuckDBPyConnection) -> dict:
+    """Snapshots (count, last id and time, the last few changes) and live data files."""
+    n, last_id, last_time = con.execute(
+        f"SELECT count(*), max(snapshot_id), max(snapshot_time) FROM {CATALOG}.snapshots()"
+    ).fetchone()
+    recent = con.execute(
+        f"SELECT snapshot_id, snapshot_time, changes FROM {CATALOG}.snapshots() ORDER BY snapshot_id DESC LIMIT 5"
+    ).fetchall()
+    files, size = live_files(con)
+    data_path = con.execute(f"SELECT value FROM {CATALOG}.options() WHERE option_name = 'data_path'").fetchone()
+    return {
+        "snapshots": int(n), "last_snapshot": last_id, "last_snapshot_at": str(last_time) if last_time else None,
+        "data_files": files, "data_bytes": size, "data_path": data_path[0] if data_path else None,
+        "recent": [{"id": r[0], "at": str(r[1]), "changes": {k: list(v) for k, v in (r[2] or {}).items()}}
+                   for r in recent],
+    }
+
+
+def compact(con: duckdb.DuckDBPyConnection, expire_older_than: str | None = None) -> dict:
+    """Merge small adjacent data files; optionally expire old snapshots and delete the files
+    no snapshot uses any more (time travel before that point is then gone)."""
+    before = live_files(con)
+    con.execute(f"CALL ducklake_merge_adjacent_files('{CATALOG}')")
+    expired = 0
+    if expire_older_than is not None:
+        expired = len(con.execute(
+            f"CALL ducklake_expire_snapshots('{CATALOG}', older_than => now() - CAST(? AS INTERVAL))",
+            [expire_older_than],
+        ).fetchall())
+        con.execute(f"CALL ducklake_cleanup_old_files('{CATALOG}', cleanup_all => true)")
+    after = live_files(con)
+    return {"files_before": before[0], "files_after": after[0], "bytes_after": after[1],
+            "snapshots_expired": expired}
+
+
+# ---------------------------------------------------------------------------
+# the backend Store delegates to
+# ---------------------------------------------------------------------------
+
+class LakeBackend:
+    """reader/read/write/exists for a :class:`LakeSpec` (see :class:`biodiv.store.Store`)."""
+
+    def __init__(self, spec: LakeSpec, lock_path: Path):
+        self.spec = spec
+        self.lock_path = lock_path
+
+    def exists(self) -> bool:
+        if self.spec.kind == "sqlite":
+            f = self.spec.catalog_file
+            return f.exists() and f.stat().st_size > 0
+        try:
+            con = attach_lake(self.spec, read_only=True, con=duckdb.connect(":memory:"))
+        except StoreError:
+            return False
+        con.close()
+        return True
+
+    def reader(self, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+        if not self.exists():
+            raise StoreMissing(
+                f"no DuckLake catalog at {self.spec.display}: run `biodiv init` "
+                "(or `biodiv store migrate --to ducklake` from a database file)"
+            )
+        con = attach_lake(self.spec, read_only=True, con=con)
+        missing = {m.version for m in migrations()} - applied_versions(con)
+        if missing:
+            have = schema_version(con)
+            con.close()
+            raise StoreError(
+                f"the DuckLake {self.spec.display} has schema version {have} and lacks migration(s) "
+                f"{', '.join(map(str, sorted(missing)))}: run `biodiv migrate` to upgrade it"
+            )
+        return con
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                raise StoreBusy(
+                    f"another biodiv command is writing {self.spec.display} (pid {holder}); try again when it ends"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def write(self, create: bool = False) -> Iterator[LakeConnection]:
+        """A writer on the lake: each committed transaction is a snapshot readers see.
+
+        Nothing to publish at the end; small files are merged once they pile up.
+        """
+        with self._lock():
+            if not create and not self.exists():
+                raise StoreMissing(f"no DuckLake catalog at {self.spec.display}: run `biodiv init` first")
+            if self.spec.catalog_file is not None:
+                self.spec.catalog_file.parent.mkdir(parents=True, exist_ok=True)
+            local = self.spec.local_data_dir()
+            if local is not None:
+                local.mkdir(parents=True, exist_ok=True)
+            con = attach_lake(self.spec, read_only=False)
+            try:
+                migrate_lake(con)
+                schema = lake_sql.lake_schema()
+                start_sequences(con, schema)
+                yield LakeConnection(con, schema)
+                if live_files(con)[0] >= COMPACT_AFTER_FILES:
+                    compact(con)
+            finally:
+                con.close()

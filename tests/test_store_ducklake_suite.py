@@ -1,0 +1,84 @@
+"""Store-facing test modules of the suite, run again on the DuckLake backend.
+
+The tests below are the other modules' own, imported as they are: in this module the
+``config`` fixture (and the fixtures that copy a template database file) give a DuckLake
+store with a SQLite catalog and a local data path, so each of them runs on DuckLake here and
+on the file backend in its own module. The fixture overrides come after the imports, which
+would otherwise replace them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("duckdb_extension_ducklake")
+
+from test_areas_import import *  # noqa: E402,F401,F403
+from test_attach_store import *  # noqa: E402,F401,F403
+from test_areas_fetch import *  # noqa: E402,F401,F403
+from test_harvest_run import *  # noqa: E402,F401,F403
+
+from pathlib import Path  # noqa: E402
+
+from biodiv.config import Config, StoreConfig  # noqa: E402
+from biodiv.store.database import Store  # noqa: E402
+
+
+def as_lake(cfg: Config) -> Config:
+    """The same config on a DuckLake beside its database path."""
+    cfg.store_ = StoreConfig(backend="ducklake", catalog=f"sqlite:{cfg.file_db.parent / 'catalog.sqlite'}",
+                             data_path=str(cfg.file_db.parent / "lake"))
+    return cfg
+
+
+def lake_copy_of(template: Path, directory: Path) -> Store:
+    """A new DuckLake in ``directory`` holding what the database file ``template`` holds."""
+    from biodiv.store.lake import LakeSpec
+    from biodiv.store.lake_copy import file_to_lake
+
+    store = Store(directory / "catalog.sqlite",
+                  lake=LakeSpec(f"sqlite:{directory / 'catalog.sqlite'}", str(directory / "lake") + "/"))
+    file_to_lake(template, store)
+    return store
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch) -> Config:
+    for var in ("BIODIV_DB", "BIODIV_CONFIG", "BIODIV_INAT_API_URL"):
+        monkeypatch.delenv(var, raising=False)
+    cfg = Config(db_path=str(tmp_path / "biodiv.duckdb"), cache_dir=str(tmp_path / "cache"))
+    cfg.source_file = tmp_path / "biodiv.toml"
+    return as_lake(cfg)
+
+
+@pytest.fixture
+def ccvh_store(config, ccvh_template):  # noqa: F811
+    """test_areas_import's ``ccvh_store`` on DuckLake: the CCVH template migrated into a new lake."""
+    from biodiv.store.lake_copy import file_to_lake
+
+    store = config.store()
+    file_to_lake(ccvh_template, store)
+    return store
+
+
+@pytest.fixture
+def prepare():  # noqa: F811
+    """test_harvest_run's ``prepare`` on DuckLake: a new lake holding the template's territory."""
+    from helpers_harvest import make_territory
+
+    def _prepare(cfg):
+        store = as_lake(cfg).store()
+        with store.write(create=True) as con:
+            make_territory(con)
+        return store
+    return _prepare
+
+
+# File-backend semantics, by design not DuckLake's: there, a failed command publishes
+# nothing, while on DuckLake every committed transaction (an attach batch, the 'failed' row
+# of a run) is at once what readers see (tests/test_store_ducklake.py checks what DuckLake
+# promises instead).
+del test_failed_attach_leaves_the_published_store_unchanged  # noqa: F821
+del test_unreachable_inaturalist_leaves_data_unchanged  # noqa: F821
+# waits for the file backend's working copy to appear before it kills the import
+del test_killed_import_leaves_the_published_database_intact  # noqa: F821
