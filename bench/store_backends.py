@@ -14,7 +14,9 @@ the process sent to the block layer):
   $BIODIV_SHARED_DATA/inaturalist/api_v1/get_observation*.json, tens of KB of JSON each, given
   the ids of 200 stored observations, new coordinates and a new ``updated_at``) upserted with
   their taxa and the harvest cursor in one transaction, as a harvest page is
-  (biodiv.inat.harvest._store_page), in one ``Store.write()``;
+  (biodiv.inat.harvest._store_page: the records projected on the selected fields first), in
+  one ``Store.write()``; "on disk" is the growth of the file, or of the catalog plus the
+  data folder;
 * no-change update: the same page again (every record identical: nothing to write);
 * attach: ``biodiv.attach.links.attach`` of every observation (``--all``), in one write;
 * readers: the dashboard's map queries (``map_grid`` and ``map_points`` with no filter) and
@@ -80,13 +82,14 @@ def child(step: str, cfg_file: str, shared: str, repeat: int) -> None:
     out: dict = {}
     if step in ("page", "nochange"):
         from biodiv.inat import db
+        from biodiv.inat.fields import project
         from biodiv.inat.parse import observation_taxon, parse_observation, parse_taxon, raw_json
         from biodiv.store.database import transaction
 
         with store.write() as con:
             ids = [r[0] for r in con.execute(
                 f"SELECT id FROM observations ORDER BY id LIMIT {PAGE} OFFSET 1000").fetchall()]
-            records = _page_records(Path(shared), ids, 0.0)
+            records = [project(r) for r in _page_records(Path(shared), ids, 0.0)]  # as _store_page does
             rows = [parse_observation(r) for r in records]
             texts = [raw_json(r) for r in records]
             taxa = {t["id"]: parse_taxon(t) for t in (observation_taxon(r) for r in records) if t}
@@ -174,10 +177,10 @@ def bench(n: int, shared: Path, work: Path, repeat: int) -> dict:
     for name, toml, size_of in (("file", file_toml, lambda: disk_bytes(d / "biodiv.duckdb")),
                                 ("ducklake", lake_toml, lambda: disk_bytes(d / "lake") + disk_bytes(d / "catalog.sqlite"))):
         r = {"size_before": size_of()}
-        r["page"] = run_child("page", toml, shared, repeat)
-        r["nochange"] = run_child("nochange", toml, shared, repeat)
-        r["attach"] = run_child("attach", toml, shared, repeat)
-        r["read"] = run_child("read", toml, shared, repeat)
+        for step in ("page", "nochange", "attach", "read"):
+            before = size_of()
+            r[step] = run_child(step, toml, shared, repeat)
+            r[step]["disk_growth"] = size_of() - before
         r["size_after"] = size_of()
         res["backends"][name] = r
     return res
@@ -188,7 +191,8 @@ def report(res: dict) -> None:
     mb = lambda b: f"{b / 1e6:10.2f}"  # noqa: E731
     print(f"\nN = {res['n']:,} observations (demo build {res['build_s']:.1f} s; "
           f"file -> DuckLake copy {res['migrate_s']:.1f} s); load average {os.getloadavg()[0]:.1f}")
-    print(f"  page: {f['page']['counts']}, {f['page']['json_kb']:.0f} KB of JSON")
+    print(f"  page: {f['page']['counts']}, {f['page']['json_kb']:.0f} KB of JSON; "
+          f"no change: {f['nochange']['counts']}")
     print(f"{'':34} {'file':>10} {'ducklake':>10} {'ratio':>7}")
 
     def row(label, a, b, fmt=mb):
@@ -197,8 +201,10 @@ def report(res: dict) -> None:
 
     row("one-page update: MB written", f["page"]["wchar"], k["page"]["wchar"])
     row("  (to the block layer, MB)", f["page"]["write_bytes"], k["page"]["write_bytes"])
+    row("  on disk: growth, MB", f["page"]["disk_growth"], k["page"]["disk_growth"])
     row("  seconds", f["page"]["seconds"], k["page"]["seconds"], lambda x: f"{x:10.2f}")
     row("no-change update: MB written", f["nochange"]["wchar"], k["nochange"]["wchar"])
+    row("  on disk: growth, MB", f["nochange"]["disk_growth"], k["nochange"]["disk_growth"])
     row("  seconds", f["nochange"]["seconds"], k["nochange"]["seconds"], lambda x: f"{x:10.2f}")
     row("attach --all: seconds (attach)", f["attach"]["attach_s"], k["attach"]["attach_s"], lambda x: f"{x:10.2f}")
     row("  seconds (whole write)", f["attach"]["seconds"], k["attach"]["seconds"], lambda x: f"{x:10.2f}")

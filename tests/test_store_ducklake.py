@@ -108,7 +108,7 @@ def test_writer_statements_run_on_a_lake(tmp_path):
         assert (first, second) == (1, 2)
         con.execute("INSERT OR REPLACE INTO meta VALUES ('k', 'a')")
         con.execute("INSERT OR REPLACE INTO meta VALUES ('k', 'b')")
-        assert con.execute("SELECT * FROM meta").fetchall() == [("k", "b")]
+        assert con.execute("SELECT * FROM meta WHERE key = 'k'").fetchall() == [("k", "b")]
         done = con.execute("UPDATE runs SET status = $s WHERE kind = $k RETURNING id", {"s": "ok", "k": "x"}).fetchall()
         assert sorted(done) == [(1,), (2,)]
     with store.write() as con:          # a new writer continues the sequences past the stored ids
@@ -124,7 +124,8 @@ def _table(store: Store, sql: str):
         return con.execute(sql).fetchall()
 
 
-def test_harvest_and_attach_give_the_same_tables_on_both_backends(tmp_path):
+@pytest.mark.shared
+def test_harvest_and_attach_give_the_same_tables_on_both_backends(tmp_path, shared_data):
     tax = Taxonomy(30)
     obs = ObservationSet(500, tax)
     stores = {}
@@ -181,7 +182,8 @@ READER = textwrap.dedent("""
 """)
 
 
-def test_sigkill_during_a_harvest_loses_nothing_and_readers_never_fail(tmp_path):
+@pytest.mark.shared
+def test_sigkill_during_a_harvest_loses_nothing_and_readers_never_fail(tmp_path, shared_data):
     """kill -9 on a page: the committed pages stay, the resumed run fetches the rest, no id
     twice; two reader processes loop meanwhile and see only committed pages, never an error."""
     tax = Taxonomy(40)
@@ -231,7 +233,8 @@ def test_sigkill_during_a_harvest_loses_nothing_and_readers_never_fail(tmp_path)
 # moving between backends, snapshots, compaction
 # ---------------------------------------------------------------------------
 
-def test_store_migrate_to_ducklake_and_back_keeps_every_row(tmp_path):
+@pytest.mark.shared
+def test_store_migrate_to_ducklake_and_back_keeps_every_row(tmp_path, shared_data):
     tax = Taxonomy(20)
     obs = ObservationSet(300, tax)
     with StandInInat(obs, tax) as api:

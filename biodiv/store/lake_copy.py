@@ -14,8 +14,9 @@ from biodiv.store.database import CATALOG, Store, StoreError
 from biodiv.store.lake import LakeSpec, _quote, load_extension
 
 SOURCE = "biodiv_source"
-# rows a migration itself inserts: replaced by the source's, not counted as "data"
-SEEDED = {"schema_migrations", "area_types"}
+# a target holding rows in these already has a store (migrations themselves seed only
+# small tables such as area_types and meta, which the copy replaces)
+DATA_TABLES = ("territory", "areas", "observations", "taxa", "runs")
 
 
 def _tables() -> list[str]:
@@ -23,8 +24,7 @@ def _tables() -> list[str]:
 
 
 def _refuse_if_filled(con, where: str) -> None:
-    filled = [t for t in _tables() if t not in SEEDED
-              and con.execute(f"SELECT count(*) FROM {CATALOG}.{t}").fetchone()[0]]
+    filled = [t for t in DATA_TABLES if con.execute(f"SELECT count(*) FROM {CATALOG}.{t}").fetchone()[0]]
     if filled:
         raise StoreError(
             f"{where} already holds data (tables {', '.join(filled[:4])}): "

@@ -154,6 +154,7 @@ def _table_ddl(scratch: duckdb.DuckDBPyConnection, table: str, schema: LakeSchem
 
 
 def _record_keys(scratch: duckdb.DuckDBPyConnection, schema: LakeSchema) -> None:
+    """Keys and columns of every table as the scratch database holds them now."""
     schema.keys.clear()
     rows = scratch.execute(
         "SELECT table_name, constraint_type, constraint_column_names FROM duckdb_constraints() "
@@ -197,9 +198,11 @@ def lake_schema() -> LakeSchema:
                     continue
                 elif kind == "CREATE" and re.match(r"CREATE\s+(UNIQUE\s+)?INDEX\b", body, re.I):
                     continue
+                elif kind == "INSERT":
+                    out.extend(step.sql for step in translate(text, schema))
                 else:
                     out.append(_enum_casts(text, schema.enums))
-            _record_keys(scratch, schema)
+                _record_keys(scratch, schema)
             schema.statements[m.version] = out
     finally:
         scratch.close()
