@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 END = date(2026, 11, 20)
 PAGE = 200
+UPDATED_AT = "2026-11-30T12:00:00+00:00"
 REAL_FILES = ("get_observation.json", "get_observation_with_ofvs.json", "get_observations_by_id.json",
               "get_observations_page1.json", "get_observations_page2.json")
 
@@ -61,7 +62,7 @@ def _page_records(shared: Path, ids: list[int], shift: float) -> list[dict]:
     for name in REAL_FILES:
         real.extend(r for r in json.loads((shared / "inaturalist" / "api_v1" / name).read_text())["results"]
                     if r.get("id") and r.get("taxon"))
-    now = datetime.now(timezone.utc).isoformat()
+    now = UPDATED_AT   # fixed: the no-change pass must send exactly the same records
     out = []
     for i, oid in enumerate(ids):
         rec = copy.deepcopy(real[i % len(real)])

@@ -149,6 +149,9 @@ def attach_lake(spec: LakeSpec, read_only: bool,
             raise StoreBusy(f"the DuckLake catalog {spec.display} is locked: {msg}") from None
         raise StoreError(f"the DuckLake catalog {spec.display} cannot be opened ({msg})") from None
     con.execute(f"USE {CATALOG}")
+    # DuckLake's scans of many small files can pass DuckDB's 2 s progress-bar threshold: a
+    # library prints nothing on stdout
+    con.execute("SET enable_progress_bar = false")
     if read_only:
         _allow_lake_files(con, spec)
     return con
@@ -158,14 +161,20 @@ def _quote(s: str) -> str:
     return s.replace("'", "''")
 
 
+def _literal(s: str) -> str:
+    """A SQL string literal. Literals rather than bound parameters here: DuckDB's client
+    imports pandas on the first bound parameter (see biodiv.pandas_guard)."""
+    return "'" + _quote(s) + "'"
+
+
 def _allow_lake_files(con: duckdb.DuckDBPyConnection, spec: LakeSpec) -> None:
     """Let the lake's own files be read once ad-hoc SQL turns file access off (lock_down)."""
     data = con.execute(f"SELECT value FROM {CATALOG}.options() WHERE option_name = 'data_path'").fetchone()
     dirs = [d for d in (data[0] if data else None,) if d]
     if dirs:
-        con.execute("SET allowed_directories = ?", [dirs])
+        con.execute(f"SET allowed_directories = [{', '.join(_literal(d) for d in dirs)}]")
     if spec.catalog_file is not None:
-        con.execute("SET allowed_paths = ?", [[str(spec.catalog_file)]])
+        con.execute(f"SET allowed_paths = [{_literal(str(spec.catalog_file))}]")
 
 
 # ---------------------------------------------------------------------------
@@ -246,7 +255,7 @@ def migrate_lake(con: duckdb.DuckDBPyConnection) -> list[int]:
         try:
             for stmt in schema.statements[m.version]:
                 con.execute(stmt)
-            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [m.version, m.name])
+            con.execute(f"INSERT INTO schema_migrations (version, name) VALUES ({int(m.version)}, {_literal(m.name)})")
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")

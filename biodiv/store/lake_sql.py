@@ -129,9 +129,11 @@ class LakeSchema:
 
 
 def _table_ddl(scratch: duckdb.DuckDBPyConnection, table: str, schema: LakeSchema) -> str:
+    # no bound parameter: DuckDB's client imports pandas on the first one (biodiv.pandas_guard)
+    quoted = table.replace("'", "''")
     cols = scratch.execute(
         "SELECT column_name, data_type, is_nullable, column_default FROM duckdb_columns() "
-        "WHERE database_name = 'memory' AND table_name = ? ORDER BY column_index", [table],
+        f"WHERE database_name = 'memory' AND table_name = '{quoted}' ORDER BY column_index"
     ).fetchall()
     enum_types = {r[0].lower() for r in scratch.execute(
         "SELECT type_name FROM duckdb_types() WHERE logical_type = 'ENUM' AND database_name = 'memory'"
