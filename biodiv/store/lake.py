@@ -120,6 +120,29 @@ def is_lake_catalog(path: Path) -> bool:
         return False
 
 
+def use_wal(catalog: Path | None) -> None:
+    """Put a SQLite catalog in write-ahead-log mode (kept in the file), once.
+
+    Why: in SQLite's default rollback-journal mode a reader is refused ("database is
+    locked") while a writer commits; in WAL mode readers keep reading the last committed
+    state during a commit (sqlite.org/wal.html). Seen without it: a reader in the harvest's
+    process failed during a page commit on a loaded machine.
+    """
+    if catalog is None or not catalog.exists() or catalog.stat().st_size == 0:
+        return
+    import sqlite3
+
+    try:
+        db = sqlite3.connect(catalog, timeout=5)
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+        finally:
+            db.close()
+    except sqlite3.Error:
+        pass   # busy or not a SQLite file: the attach that follows says what is wrong
+
+
 def attach_lake(spec: LakeSpec, read_only: bool,
                 con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
     """``con`` (or a new instance with spatial) with the lake attached as :data:`CATALOG`, in use."""
@@ -390,6 +413,7 @@ class LakeBackend:
             local = self.spec.local_data_dir()
             if local is not None:
                 local.mkdir(parents=True, exist_ok=True)
+            use_wal(self.spec.catalog_file)
             con = attach_lake(self.spec, read_only=False)
             try:
                 migrate_lake(con)
@@ -400,3 +424,4 @@ class LakeBackend:
                     compact(con)
             finally:
                 con.close()
+                use_wal(self.spec.catalog_file)   # a catalog this writer created
