@@ -213,4 +213,5 @@ def test_attach_keeps_pandas_out_of_the_process(store):
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["True", "False"]
+    # the last line: under load DuckDB may print its progress bar on stdout first
+    assert proc.stdout.splitlines()[-1].split() == ["True", "False"]
