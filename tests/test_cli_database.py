@@ -118,3 +118,37 @@ def test_in_process_runs_leave_the_environment_as_they_found_it(tmp_path, monkey
     assert result.exit_code == 0, result.output
     assert "InProc" in result.output
     assert "BIODIV_DB" not in os.environ
+
+
+def test_db_reaches_the_dashboards_server(tmp_path):
+    """``biodiv --db PATH dashboard``: the server process reads PATH (it is told through
+    $BIODIV_DB, which the CLI's --db sets for the command)."""
+    import time
+    import urllib.request
+
+    from biodiv.dashboard.server.browser import free_port
+
+    db = small_db(tmp_path / "served.duckdb", "Served")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("BIODIV_DB", "BIODIV_CONFIG")}
+    proc = subprocess.Popen([sys.executable, "-m", "biodiv", "--db", "served.duckdb", "dashboard",
+                             "--port", str(port)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert f"database {db}" in first, first
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the dashboard did not start"
+            time.sleep(0.3)
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0]
+    assert "Traceback" not in out, out
