@@ -73,6 +73,8 @@ def check(root, command: str) -> str | None:
             param = options[name]
             if not param.is_flag and not param.count and "=" not in word:
                 i += 1   # its value
+        elif hasattr(current, "commands") and word in ("…", "..."):   # ``biodiv store …``
+            return None if i == len(words) - 1 else f"{word!r} must come last"
         elif hasattr(current, "commands") and "|" in word:   # ``biodiv query list|run``
             missing = [w for w in word.split("|") if w not in current.commands]
             if missing:
@@ -97,6 +99,7 @@ def test_the_checker_catches_what_does_not_exist():
     assert "no option --dmeo" in check(root, "biodiv dashboard --dmeo")
     assert "no command 'serve'" in check(root, "biodiv serve")
     assert check(root, "biodiv query list|run") is None
+    assert check(root, "biodiv areas …") is None
     assert "no command 'show'" in check(root, "biodiv query list|show")
 
 
