@@ -1,4 +1,4 @@
-"""``biodiv store …``: the storage backend (one DuckDB file or a DuckLake, docs/ducklake.md)."""
+"""``biodiv store``: the storage backend (one DuckDB file or a DuckLake, docs/ducklake.md)."""
 
 from __future__ import annotations
 
