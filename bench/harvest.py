@@ -95,6 +95,7 @@ def _child(mode: str, cfg_path: str) -> None:
         out.update(seconds=time.perf_counter() - t0, requests=summary["requests"],
                    no_change=bool(summary.get("no_change")), recorded_written=summary.get("bytes_written"))
     out["process_s"] = time.perf_counter() - t_start
+    out["cpu_s"] = time.process_time()          # CPU of the whole process (imports included)
     out["maxrss_mb"] = _proc("VmHWM") / 1024
     out["write_bytes"] = _proc("write_bytes", "/proc/self/io")
     print(json.dumps(out))
@@ -280,7 +281,8 @@ def main() -> None:
                   f"{written / max(base['nochange']['write_bytes'], 1):>7.4f}", flush=True)
             print(f"{'':>7} pages {r['pages']}, taxa requests {f['taxa_requests']} (taxa not embedded "
                   f"{r['taxa_missing']}, minimum {r['taxa_min']}); full harvest {f['seconds']:.1f} s; "
-                  f"no-change recorded {nc['recorded_written']} B written, probe only: {nc['no_change']}; "
+                  f"no-change recorded {nc['recorded_written']} B written, probe only: {nc['no_change']}, "
+                  f"CPU {nc.get('cpu_s', 0):.2f} s for its whole process (wall depends on the load); "
                   f"429s {r['refused']}", flush=True)
         fl = bench_floor(args.floor_size, args.floor_rate, args.species, work)
         f = fl["full"]

@@ -138,6 +138,8 @@ def probe(cfg, store, attach: bool = True, needs_writer=None) -> Probe | dict | 
     finally:
         con.close()
     per_day = int(cfg.inaturalist.per_day)
+    if spent >= per_day:
+        return None          # the writer's run records the budget stop, as always
     began = db.utcnow()
     since = state["last_success_at"] - timedelta(days=float(cfg.inaturalist.overlap_days))
     counter = RequestCounter(limit=max(per_day - spent, 0))
