@@ -238,6 +238,40 @@ def bench_floor(n: int, rate: float, species: int, work: Path) -> dict:
             "floor_s": full["requests"] / rate, "min_floor_s": (pages + taxa_min) / rate}
 
 
+def bench_no_change_only(n: int, species: int, work: Path) -> dict:
+    """A store of ``n`` real-shaped observations filled without HTTP (the records a v2
+    harvest would store, through the harvester's own ``_store_page``), then the no-change
+    update against the stand-in server: what item 7 of issue 10 asks at 100,000 observations
+    without waiting for a full harvest through the rate limiter."""
+    from biodiv.inat import db
+    from biodiv.inat.client import RequestCounter
+    from biodiv.inat.fields import OBSERVATION_FIELDS
+    from biodiv.inat.harvest import SCOPE_OBSERVATIONS, _Run, _store_page
+    from biodiv.store.database import Store
+    from helpers_harvest import StandInInat, harvest_config, make_territory, v2_answer
+
+    tax, obs = _world(n, species)
+    with StandInInat(obs, tax) as api:
+        d = work / f"nochange{n}"
+        d.mkdir()
+        cfg = harvest_config(d, api.url, timeout=120)
+        with Store(cfg.db).write(create=True) as con:
+            make_territory(con)
+            run = _Run(cfg, con, db.start_run(con, "harvest", {}), RequestCounter())
+            ids, cursor = obs.ids(), 0
+            for k in range(0, len(ids), 200):
+                page = [v2_answer(obs.record(i), OBSERVATION_FIELDS) for i in ids[k:k + 200]]
+                cursor = _store_page(con, run, page, cursor, may_restore=False)
+            db.save_state(con, SCOPE_OBSERVATIONS, mode="full", in_progress=False, last_success_at=db.utcnow())
+            db.finish_run(con, run.run_id, "ok", run.snapshot())
+            con.execute("UPDATE observations SET needs_attach = false")
+        cfg_path = cfg.save(d / "biodiv.toml")
+        before = api.count
+        nochange = _run_child("no-change", cfg_path)
+        nochange["server_requests"] = api.count - before
+    return {"n": n, "db_bytes": cfg.db.stat().st_size, "nochange": nochange}
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         _child(sys.argv[2], sys.argv[3])
@@ -250,7 +284,23 @@ def main() -> None:
     ap.add_argument("--baseline-rev", default="87433a5", help="git revision of the v1 full-record harvester")
     ap.add_argument("--floor-size", type=int, default=4000)
     ap.add_argument("--floor-rate", type=float, default=1.0)
+    ap.add_argument("--no-change-only", type=int, metavar="N",
+                    help="only the no-change update on a store of N observations filled without HTTP")
     args = ap.parse_args()
+    if args.no_change_only:
+        work = Path(tempfile.mkdtemp(prefix="bench-harvest-"))
+        try:
+            load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+            r = bench_no_change_only(args.no_change_only, args.species, work)
+            nc = r["nochange"]
+            print(f"no-change update on {r['n']:,} observations ({r['db_bytes'] / 1e6:.1f} MB store), load {load}: "
+                  f"{nc['server_requests']} request, {nc['seconds']:.2f} s in the process "
+                  f"({nc['process_s']:.2f} s with imports, {nc['wall_s']:.2f} s wall, CPU {nc['cpu_s']:.2f} s), "
+                  f"{nc['write_bytes'] / 1e3:.1f} kB written (recorded: {nc['recorded_written']} B), "
+                  f"writer opened: {not nc['no_change']}")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     print(f"harvest bench: real-shaped records, {args.species} species, size runs at {args.rate:g} req/s; "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="bench-harvest-"))
