@@ -115,7 +115,7 @@ def test_overview_shows_the_known_figures(monkeypatch, tmp_path, fixture_db, map
     assert got["Part « recherche »"] == EXPECTED["research_share_pct"]
     assert got["Communes couvertes"] == "3 / 3"
     text = all_text(at)
-    assert "Dernière mise à jour : 02/01/2026" in text
+    assert "Dernière mise à jour : 02/01/2026 à 11:00" in text          # 10:00 UTC, in Paris
     assert "Données de démonstration" not in text
     tables = [m.value for m in at.markdown if "<table" in m.value]
     groups, new = tables

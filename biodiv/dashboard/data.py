@@ -152,9 +152,9 @@ def db_info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         " count(*) FILTER (WHERE removed_at IS NOT NULL) FROM observations"
     ).fetchone()
     last_run = con.execute(
-        "SELECT CAST(max(finished_at) AS TIMESTAMP) FROM runs WHERE status = 'ok'"
+        "SELECT max(finished_at) FROM runs WHERE status = 'ok'"   # TIMESTAMPTZ: an instant, shown in Paris time
     ).fetchone()[0]
-    last_harvest = con.execute("SELECT CAST(max(harvested_at) AS TIMESTAMP) FROM observations").fetchone()[0]
+    last_harvest = con.execute("SELECT max(harvested_at) FROM observations").fetchone()[0]
     communes = con.execute(
         "SELECT count(*) FROM areas WHERE type = 'commune' AND in_territory"
     ).fetchone()[0]

@@ -185,7 +185,7 @@ def last_update_text(info: dict[str, Any]) -> str:
     when = info.get("last_update")
     if when is None:
         return "Dernière mise à jour : inconnue"
-    return f"Dernière mise à jour : {pd.Timestamp(when).strftime('%d/%m/%Y à %H:%M')}"
+    return f"Dernière mise à jour : {local_time(when)}"   # stored in UTC, read in French local time
 
 
 def refresh_state(db: Db) -> dict[str, Any]:
