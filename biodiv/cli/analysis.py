@@ -17,7 +17,7 @@ query_app = typer.Typer(
     no_args_is_help=True,
 )
 refs_app = typer.Typer(
-    help="Official status lists: protected species (PN/PR/PD) and red lists (INPN/TAXREF).",
+    help="Official references: protected species (PN/PR/PD), red lists (INPN) and TAXREF codes.",
     no_args_is_help=True,
 )
 
