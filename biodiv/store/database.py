@@ -265,6 +265,28 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
 # The store: published file, working copy, readers and writers
 # ---------------------------------------------------------------------------
 
+@contextmanager
+def writer_lock(lock_path: Path, what: object) -> Iterator[None]:
+    """The one-writer-at-a-time lock of a store (file or DuckLake): an exclusive ``flock`` on
+    ``lock_path`` holding the writer's pid, so a second writer is refused in one line naming
+    the first, and a killed writer's lock goes with its process."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise StoreBusy(
+                f"another biodiv command is writing {what} (pid {holder}); try again when it ends"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
 class Store:
     """The biodiv DuckDB file at ``path`` and its working copy, or a DuckLake (``lake``).
 
@@ -335,23 +357,8 @@ class Store:
             con.close()
 
     # -- writers ------------------------------------------------------------
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                raise StoreBusy(
-                    f"another biodiv command is writing {self.path} (pid {holder}); try again when it ends"
-                ) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
-            yield
-        finally:
-            os.close(fd)
+    def _lock(self):
+        return writer_lock(self.lock_path, self.path)
 
     def _open_wip(self) -> duckdb.DuckDBPyConnection:
         """Open the working copy: a killed run's leftover (resumed) or a fresh copy.

@@ -18,8 +18,6 @@ from the PyPI wheels ``duckdb-extension-ducklake`` and ``duckdb-extension-sqlite
 
 from __future__ import annotations
 
-import fcntl
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import import_module
@@ -31,7 +29,7 @@ import duckdb
 from biodiv.store import lake_sql
 from biodiv.store.database import (
     CATALOG, StoreBusy, StoreError, StoreMissing, applied_versions, connect, migrations,
-    schema_version,
+    schema_version, writer_lock,
 )
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -381,23 +379,8 @@ class LakeBackend:
             )
         return con
 
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                raise StoreBusy(
-                    f"another biodiv command is writing {self.spec.display} (pid {holder}); try again when it ends"
-                ) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
-            yield
-        finally:
-            os.close(fd)
+    def _lock(self):
+        return writer_lock(self.lock_path, self.spec.display)
 
     @contextmanager
     def write(self, create: bool = False) -> Iterator[LakeConnection]:
