@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 import duckdb
 
@@ -236,11 +236,17 @@ def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
     return {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+def migrate(
+    con: duckdb.DuckDBPyConnection,
+    statements: Callable[[Migration], Iterable[str]] = lambda m: (m.sql,),
+) -> list[int]:
     """Apply every migration not yet recorded, in order, each in its own transaction.
 
     Missing numbers are applied even below the highest recorded one, so a migration
-    that lands after a later-numbered one is never skipped.
+    that lands after a later-numbered one is never skipped. ``statements`` gives the SQL
+    run for a migration: its file as is, or the DuckLake backend's translation of it
+    (:func:`biodiv.store.lake.migrate_lake`). The record is written without bound
+    parameters, which would make DuckDB import pandas.
     """
     done = applied_versions(con)
     applied = []
@@ -249,10 +255,10 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(m.sql)
-            con.execute(
-                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [m.version, m.name]
-            )
+            for stmt in statements(m):
+                con.execute(stmt)
+            name = m.name.replace("'", "''")
+            con.execute(f"INSERT INTO schema_migrations (version, name) VALUES ({int(m.version)}, '{name}')")
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")

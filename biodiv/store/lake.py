@@ -28,7 +28,7 @@ import duckdb
 
 from biodiv.store import lake_sql
 from biodiv.store.database import (
-    CATALOG, StoreBusy, StoreError, StoreMissing, applied_versions, connect, migrations,
+    CATALOG, StoreBusy, StoreError, StoreMissing, applied_versions, connect, migrate, migrations,
     schema_version, writer_lock,
 )
 
@@ -267,22 +267,7 @@ def _steps(query: str, schema: lake_sql.LakeSchema) -> tuple[lake_sql.Step, ...]
 def migrate_lake(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Apply the missing migrations, translated for DuckLake, each in one transaction."""
     schema = lake_sql.lake_schema()
-    done = applied_versions(con)
-    applied = []
-    for m in migrations():
-        if m.version in done:
-            continue
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for stmt in schema.statements[m.version]:
-                con.execute(stmt)
-            con.execute(f"INSERT INTO schema_migrations (version, name) VALUES ({int(m.version)}, {_literal(m.name)})")
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-        applied.append(m.version)
-    return applied
+    return migrate(con, lambda m: schema.statements[m.version])
 
 
 def start_sequences(con: duckdb.DuckDBPyConnection, schema: lake_sql.LakeSchema) -> None:
