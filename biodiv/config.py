@@ -35,6 +35,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError
 
 from biodiv.errors import BiodivError
+from biodiv.files import write_atomic
 
 DEFAULT_EPCI_SIREN = "243400694"
 DEFAULT_CONFIG_FILE = "biodiv.toml"
@@ -234,15 +235,17 @@ class Config(Table):
         return data
 
     def save(self, path: Path | str) -> Path:
-        """Write the file (``biodiv init``); a value that would not read back is refused first."""
+        """Write the file (``biodiv init``); a value that would not read back is refused first.
+
+        The file is replaced whole (biodiv/files.py): a full disk keeps the previous one."""
         path = Path(path)
         data = self.to_dict()
         validate(data, path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
+        write_atomic(
+            path,
             "# biodiv configuration: the territory and tunables (see docs/configuration.md).\n"
             + tomli_w.dumps(data),
-            encoding="utf-8",
+            "the configuration",
         )
         self.source_file = path.resolve()
         return path

@@ -15,7 +15,7 @@ from biodiv.analysis.queries import lock_down
 from biodiv.analysis.refs import RefError, match_statuses
 from biodiv.analysis.taxref import import_taxref, is_taxref, read_taxref
 from helpers_analysis import (
-    TAXREF_V16, TAXREF_V18, build_fixture, cli_invoke, copy_store, taxref_from_protection_list,
+    TAXREF_V16, build_fixture, cli_invoke, copy_store, taxref_from_protection_list,
 )
 
 pytestmark = pytest.mark.shared

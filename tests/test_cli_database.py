@@ -64,7 +64,7 @@ def test_demo_reaches_status_sql_query_and_export(demo_folder, tmp_path):
 
 
 def test_db_wins_over_the_environment_and_the_config(tmp_path):
-    chosen = small_db(tmp_path / "chosen.duckdb", "Chosen")
+    small_db(tmp_path / "chosen.duckdb", "Chosen")
     other = small_db(tmp_path / "other.duckdb", "Other")
     (tmp_path / "biodiv.toml").write_text(f'db_path = "{other}"\n')
     out = run(["--db", "chosen.duckdb", "status", "--json"], tmp_path, env_db=other).stdout

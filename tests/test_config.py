@@ -16,6 +16,7 @@ import pytest
 from biodiv.config import (
     Config, ConfigError, DashboardConfig, InatConfig, TerritoryConfig, load_config,
 )
+from biodiv.errors import BiodivError
 from conftest import REPO
 from helpers_analysis import build_fixture
 from helpers_areas import run_cli
@@ -139,6 +140,39 @@ def test_save_refuses_what_would_not_read_back(tmp_path):
         cfg.save(tmp_path / "biodiv.toml")
     assert not (tmp_path / "biodiv.toml").exists()
 
+
+
+def test_save_on_a_full_disk_keeps_the_previous_file(tmp_path):
+    """Config.save replaces the file whole: a full disk leaves the old one, readable."""
+    from biodiv.errors import DiskFull
+    from helpers_hardening import small_tmpfs
+
+    with small_tmpfs(tmp_path / "disk", 256 * 1024):
+        path = Config().save(tmp_path / "disk" / "biodiv.toml")
+        before = path.read_bytes()
+        fd = os.open(tmp_path / "disk" / "filler", os.O_WRONLY | os.O_CREAT)
+        try:   # fill the disk to the last byte
+            while os.write(fd, b"x" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        cfg = Config()
+        cfg.territory.name = "Nouveau nom " * 400   # a file bigger than the old one
+        with pytest.raises(DiskFull) as caught:
+            cfg.save(path)
+        line = str(caught.value)
+        assert "\n" not in line and line.startswith("disk full while writing the configuration (biodiv.toml)")
+        assert f"{path} is unchanged" in line
+        assert path.read_bytes() == before and load_config(path).to_dict() == Config().to_dict()
+        assert sorted(p.name for p in path.parent.iterdir()) == ["biodiv.toml", "filler"]   # no .part left
+
+
+def test_save_where_a_folder_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "notadir").write_text("", encoding="utf-8")
+    with pytest.raises(BiodivError, match=r"^cannot write the configuration to .*notadir/biodiv.toml: .*was not created$"):
+        Config().save(tmp_path / "notadir" / "biodiv.toml")
 
 # ---------------------------------------------------------------------------
 # Valid files

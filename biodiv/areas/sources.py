@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -33,7 +32,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from biodiv.errors import BiodivError, DiskFull, disk_full_cause, free_bytes, megabytes
+from biodiv.errors import BiodivError
+from biodiv.files import write_atomic
 
 try:  # the package version for the User-Agent, without failing in a source checkout
     from importlib.metadata import version as _version
@@ -146,22 +146,6 @@ def _ows_exception(text: str) -> str | None:
     return " ".join(m.group(1).split())[:200] if m else None
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".part")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        if disk_full_cause(exc) is None:
-            raise
-        raise DiskFull(
-            f"disk full while caching {path.name} in {path.parent}: {megabytes(len(data))} needed, "
-            f"{megabytes(free_bytes(path.parent))} free; free some space and run the command again"
-        ) from None
-
-
 def _cached(path: Path, url: str, refresh: bool) -> Download | None:
     if path.exists() and not refresh:
         return Download(path, url, date.fromtimestamp(path.stat().st_mtime), True)
@@ -236,7 +220,7 @@ def fetch_commune_boundaries(
         resp = _get(session, url, {"codeEpci": siren, **params}, GEO_API, timeout, BOUNDARY_HINT)
         doc = _json(resp, GEO_API)
         _check_collection(doc, GEO_API, resp.url)
-        _write_atomic(path, json.dumps(doc, ensure_ascii=False).encode())
+        write_atomic(path, json.dumps(doc, ensure_ascii=False).encode(), "the downloaded layer")
         return Download(path, resp.url, date.today(), False)
 
     if not insee_codes:
@@ -256,7 +240,7 @@ def fetch_commune_boundaries(
         _check_collection(doc, GEO_API, resp.url)
         features.extend(doc["features"])
     merged = {"type": "FeatureCollection", "features": features}
-    _write_atomic(path, json.dumps(merged, ensure_ascii=False).encode())
+    write_atomic(path, json.dumps(merged, ensure_ascii=False).encode(), "the downloaded layer")
     return Download(path, urls, date.today(), False)
 
 
@@ -340,5 +324,5 @@ def fetch_wfs_layer(
     else:
         raise GeoSourceError(f"{WFS} kept sending pages for {layer} (more than {WFS_MAX_PAGES})")
     merged = {"type": "FeatureCollection", "features": features}
-    _write_atomic(path, json.dumps(merged, ensure_ascii=False).encode())
+    write_atomic(path, json.dumps(merged, ensure_ascii=False).encode(), "the downloaded layer")
     return Download(path, source, date.today(), False)

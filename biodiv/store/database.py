@@ -93,7 +93,10 @@ def _open_error(path: Path | str, exc: BaseException) -> StoreError:
         return StoreBusy(f"{path} is locked by another process: {msg}")
     if kind == "corrupt":
         return corrupt_error(Path(path), exc)
-    return StoreError(f"{path} is not a readable DuckDB database ({msg})")
+    return StoreError(
+        f"{path} is not a readable DuckDB database ({msg}): check the path (`--db`, `db_path`), "
+        "restore a backup, or move it away and run `biodiv init`"
+    )
 
 
 # ---------------------------------------------------------------------------
