@@ -255,17 +255,23 @@ def _pick_zip_member(zf: zipfile.ZipFile, where: str) -> str:
     return max(chosen, key=lambda i: i.file_size).filename
 
 
+def check_file(path: Path | str, what: str) -> Path:
+    """``path`` as a Path, or a one-line RefError if it is missing or empty (before any parse)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RefError(f"{what} {path} does not exist")
+    if path.stat().st_size == 0:
+        raise RefError(f"{path} is empty")
+    return path
+
+
 @contextmanager
 def open_rows(path: Path, encoding: str) -> Iterator[tuple[list[str], Iterator[dict]]]:
     """Header and streamed rows of a reference CSV (or of the CSV inside a zip).
 
     Streamed, because the BDC statuts CSV is hundreds of MB: it is never held in memory.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise RefError(f"reference file {path} does not exist")
-    if path.stat().st_size == 0:
-        raise RefError(f"{path} is empty")
+    path = check_file(path, "reference file")
     with ExitStack() as stack:
         try:
             if zipfile.is_zipfile(path):

@@ -28,7 +28,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from biodiv.analysis.refs import RefError, file_sha256
+from biodiv.analysis.refs import RefError, check_file, file_sha256
 
 SOURCE = "taxref"
 REQUIRED = ("CD_NOM", "CD_REF", "LB_NOM")
@@ -91,11 +91,7 @@ def is_taxref(path: Path) -> bool:
 def read_taxref(path: Path) -> tuple[pa.Table, list[str]]:
     """The TAXREF rows (columns renamed to the table's, all text) and the optional columns the
     file lacks. Nothing is written: a bad file changes nothing."""
-    path = Path(path)
-    if not path.is_file():
-        raise RefError(f"TAXREF file {path} does not exist")
-    if path.stat().st_size == 0:
-        raise RefError(f"{path} is empty")
+    path = check_file(path, "TAXREF file")
     with ExitStack() as stack:
         try:
             stream = _member(path, stack)

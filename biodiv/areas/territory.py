@@ -73,16 +73,21 @@ def check_departments(codes: list[str]) -> None:
         )
 
 
+def _read_json(path: Path, what: str):
+    """The parsed JSON of a local reference file, or a one-line TerritoryError."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TerritoryError(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TerritoryError(f"{what} {path} is not readable JSON ({str(exc).splitlines()[0]})") from None
+
+
 def read_communes_file(path: Path | str) -> list[dict]:
     """The records of an ``@etalab/decoupage-administratif`` ``communes.json``
     (``{code, nom, type, departement, chefLieu?, ...}``)."""
     path = Path(path)
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TerritoryError(f"communes file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TerritoryError(f"communes file {path} is not readable JSON ({str(exc).splitlines()[0]})") from None
+    records = _read_json(path, "communes file")
     if not isinstance(records, list) or not all(isinstance(r, dict) and "code" in r for r in records):
         raise TerritoryError(f"{path} is not a decoupage-administratif communes.json (a list of {{code, nom, type}})")
     return records
@@ -149,12 +154,7 @@ def epci_from_file(path: Path | str, siren: str) -> tuple[str, list[str]]:
     """Name and member codes of EPCI ``siren`` from a local ``epci.json`` (offline init)."""
     path = Path(path)
     siren = check_siren(siren)
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TerritoryError(f"EPCI file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TerritoryError(f"EPCI file {path} is not readable JSON ({str(exc).splitlines()[0]})") from None
+    records = _read_json(path, "EPCI file")
     try:
         return epci_from_records(records, siren)
     except TerritoryError as exc:

@@ -312,16 +312,28 @@ def _report(ref, report, unmatched_out: Optional[Path], con) -> None:
         f"{report.n_taxa_with_status} of {report.n_taxa} taxa now carry an official status",
         highlight=False,
     )
-    if report.ambiguous:
-        err.print(f"[yellow]{len(report.ambiguous)} ambiguous name(s), left without status:[/]")
-        for taxon_id, name, source, candidates in report.ambiguous[:30]:
-            err.print(f"  {name} (taxon {taxon_id}, {source}): CD_REF {', '.join(candidates)}", highlight=False)
-        if len(report.ambiguous) > 30:
-            err.print(f"  ... and {len(report.ambiguous) - 30} more (table ref_matches, status 'ambiguous')")
+    _print_ambiguous(
+        err, "status", "ref_matches",
+        [(f"{name} (taxon {taxon_id}, {source})", candidates) for taxon_id, name, source, candidates in report.ambiguous],
+    )
     if unmatched_out is not None:
-        df = unmatched_reference(con)
-        df.to_csv(unmatched_out, index=False)
-        console.print(f"{len(df)} reference taxa without a matching taxon listed in {unmatched_out}")
+        _write_unmatched(console, unmatched_reference(con), unmatched_out, "reference taxa without a matching taxon")
+
+
+def _print_ambiguous(err, left_without: str, table: str, rows: list[tuple[str, list]]) -> None:
+    """The names matching several reference taxa (left unlinked), 30 at most on screen."""
+    if not rows:
+        return
+    err.print(f"[yellow]{len(rows)} ambiguous name(s), left without {left_without}:[/]")
+    for label, candidates in rows[:30]:
+        err.print(f"  {label}: CD_REF {', '.join(map(str, candidates))}", highlight=False)
+    if len(rows) > 30:
+        err.print(f"  ... and {len(rows) - 30} more (table {table}, status 'ambiguous')")
+
+
+def _write_unmatched(console, df, out: Path, what: str) -> None:
+    df.to_csv(out, index=False)
+    console.print(f"{len(df)} {what} listed in {out}")
 
 
 @refs_app.command("import")
@@ -358,16 +370,12 @@ def _import_taxref(ctx: typer.Context, file: Path, unmatched_out: Optional[Path]
             f"{report.n_taxa} taxa ({report.n_via_synonym} through a synonym)", highlight=False)
         if report.missing_columns:
             console.print(f"columns not in this version: {', '.join(report.missing_columns)}", style="dim")
-        if report.ambiguous:
-            err.print(f"[yellow]{len(report.ambiguous)} ambiguous name(s), left without TAXREF code:[/]")
-            for taxon_id, name, candidates in report.ambiguous[:30]:
-                err.print(f"  {name} (taxon {taxon_id}): CD_REF {', '.join(map(str, candidates))}", highlight=False)
-            if len(report.ambiguous) > 30:
-                err.print(f"  ... and {len(report.ambiguous) - 30} more (table taxon_taxref, status 'ambiguous')")
+        _print_ambiguous(
+            err, "TAXREF code", "taxon_taxref",
+            [(f"{name} (taxon {taxon_id})", candidates) for taxon_id, name, candidates in report.ambiguous],
+        )
         if unmatched_out is not None:
-            df = unlinked_taxa(con)
-            df.to_csv(unmatched_out, index=False)
-            console.print(f"{len(df)} taxa without a TAXREF link listed in {unmatched_out}")
+            _write_unmatched(console, unlinked_taxa(con), unmatched_out, "taxa without a TAXREF link")
 
 
 @refs_app.command("fetch")
