@@ -4,9 +4,13 @@ for the dashboard tests (data layer, AppTest pages, browser).
 Layout (lon/lat squares of 0.1°): communes Alpha (T0001), Beta (T0002), Gamma (T0003) in
 the territory, Delta (T0004) outside; one ZSC over Alpha/Beta, one ZPS in Gamma.
 
-Known figures (territory, removed excluded): 9 observations, 5 species, 4 observers,
-6 research grade (67 %), 3 communes of 3 covered, 1 obscured, 8 drawable, one species new
-this year (Machaon), 4 observations of protected or threatened taxa.
+Known figures of the default view (territory, removed excluded, quality "verifiable" =
+research + needs_id, as the named queries): 9 observations, 5 species, 4 observers, 6 research
+grade (67 %), 3 communes of 3 covered, 1 obscured, 8 drawable, one species new this year
+(Machaon), 4 observations of protected or threatened taxa.
+
+Every quality grade (the filter emptied): one casual observation more (12, Quercus ilex in
+Gamma, by gus): 10 observations, 5 species, 5 observers, 6 research grade (60 %), 9 drawable.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ EXPECTED = {
     "obscured": 1,
     "drawable": 8,
 }
+# the same with every quality grade (observation 12, casual, counts too)
+EXPECTED_ALL_QUALITIES = {"observations": 10, "species": 5, "observers": 5, "research_share_pct": "60 %",
+                          "drawable": 9}
 
 COMMUNES = [
     ("T0001", "Alpha", (3.0, 43.0, 3.1, 43.1), True),
@@ -67,12 +74,13 @@ OBSERVATIONS = [
      [("T0003", "certain"), ("FR9990002", "certain")]),
     (6, date(2025, 3, 3), 7, "research", 3.07, 43.17, 12, "carol", False, False, True,
      [("T0003", "certain"), ("FR9990002", "certain")]),
-    (7, date(THIS_YEAR, 1, 1), 4, "casual", 3.09, 43.09, 13, "dave", False, False, True, [("T0001", "certain")]),
+    (7, date(THIS_YEAR, 1, 1), 4, "needs_id", 3.09, 43.09, 13, "dave", False, False, True, [("T0001", "certain")]),
     (8, date(2025, 5, 5), 1, "research", 3.11, 43.11, 10, "alice", True, False, True, []),
     (9, date(2025, 6, 6), 2, "research", 3.04, 43.04, 14, "erin", False, True, True, [("T0001", "certain")]),
     (10, date(2025, 6, 7), 2, "research", 3.15, 43.15, 15, "frank", False, False, False, [("T0004", "certain")]),
     (11, date(2025, 8, 8), 6, "research", 3.12, 43.08, 11, "bob", False, False, True,
      [("T0002", "certain"), ("FR9990001", "certain")]),
+    (12, date(2024, 9, 9), 2, "casual", 3.06, 43.13, 17, "gus", False, False, True, [("T0003", "certain")]),
 ]
 
 

@@ -405,8 +405,8 @@ def test_reads_while_a_writer_works_and_sees_the_publication(monkeypatch, tmp_pa
         con.execute(
             """INSERT INTO observations (id, observed_on, quality_grade, taxon_id, lon, lat, user_id,
                                          user_login, in_territory, needs_attach)
-               VALUES (12, DATE '2025-09-09', 'research', 2, 3.01, 43.01, 16, 'gina', true, false)""")
-        con.execute("INSERT INTO observation_areas VALUES (12, 1, 'certain')")
+               VALUES (20, DATE '2025-09-09', 'research', 2, 3.01, 43.01, 16, 'gina', true, false)""")
+        con.execute("INSERT INTO observation_areas VALUES (20, 1, 'certain')")
         at.run()                                                       # no lock error, old snapshot
         assert not at.exception and not at.error
         assert metrics(at)["Observations"] == "9"

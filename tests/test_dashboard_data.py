@@ -41,10 +41,11 @@ def test_key_figures_exclude_removed_and_outside(con):
 
 
 def test_each_filter_selects_the_expected_observations(con):
-    assert ids_of(con, Filters()) == [1, 2, 3, 4, 5, 6, 7, 8, 11]
+    assert ids_of(con, Filters()) == [1, 2, 3, 4, 5, 6, 7, 8, 11]      # default quality: casual 12 left out
+    assert ids_of(con, Filters(quality=())) == [1, 2, 3, 4, 5, 6, 7, 8, 11, 12]
     assert ids_of(con, Filters(groups=("Aves",))) == [1, 6, 8, 11]
     assert ids_of(con, Filters(species=(6,))) == [6, 11]            # subspecies counts for its species
-    assert ids_of(con, Filters(quality=("needs_id", "casual"))) == [3, 5, 7]
+    assert ids_of(con, Filters(quality=("needs_id", "casual"))) == [3, 5, 7, 12]
     assert ids_of(con, Filters(date_from=date(2024, 1, 1), date_to=date(2024, 12, 31))) == [3, 4, 5]
     alpha = con.execute("SELECT id FROM areas WHERE code = 'T0001'").fetchone()[0]
     zsc = con.execute("SELECT id FROM areas WHERE code = 'FR9990001'").fetchone()[0]
@@ -175,7 +176,7 @@ def test_public_mode_masks_logins(con):
 def test_db_info_and_species_info(con):
     info = data.db_info(con)
     assert info["demo"] is False and info["territory"] == "Territoire d'essai"
-    assert info["observations_in_territory"] == 9 and info["observations_removed"] == 1
+    assert info["observations_in_territory"] == 10 and info["observations_removed"] == 1   # every grade
     sp = data.species_info(con, 6)
     assert sp["common_name_fr"] == "Rougegorge familier"
     assert sp["photo_url"].endswith("/11/square.jpg")

@@ -35,6 +35,19 @@ from biodiv.analysis.readonly import (  # noqa: F401  (re-exported)
 
 
 QUERIES_ENV = "BIODIV_QUERIES_DIR"
+
+# Quality grades counted when nobody chooses, everywhere: the named queries' ``quality``
+# parameter declares it as its default (``-- param: quality VARCHAR = verifiable``, checked
+# for every shipped file by tests/test_dashboard_quality.py) and the dashboard's quality
+# filter starts from it (``biodiv.dashboard.data.DEFAULT_GRADES``). "verifiable" is
+# iNaturalist's own term: research grade + needs ID (casual observations left out).
+DEFAULT_QUALITY = "verifiable"
+# The ``quality_ok(grade, q)`` macro's levels (migration 003) as the grades each keeps;
+# "any" keeps every grade, unknown ones included, so it is the empty selection.
+QUALITY_GRADES: dict[str, tuple[str, ...]] = {
+    "any": (), "verifiable": ("research", "needs_id"), "research": ("research",),
+    "needs_id": ("needs_id",), "casual": ("casual",),
+}
 TYPES = ("VARCHAR", "INTEGER", "BIGINT", "DOUBLE", "DATE", "BOOLEAN")
 HEADER_KEYS = ("title", "title_fr", "description", "param", "column")
 _PARAM_RE = re.compile(

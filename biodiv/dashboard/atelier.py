@@ -130,8 +130,9 @@ def qr_block(cfg) -> str:
     return f'<div class="atl-qr">{qr_svg(url)}<div>Rejoignez {what} iNaturalist</div></div>'
 
 
-def footer(ok: str, failed: str | None, refresh_s: int, now: datetime) -> str:
-    parts = [f'<span class="atl-foot">{html.escape(ok)} · écran actualisé toutes les {refresh_s} s '
+def footer(ok: str, failed: str | None, refresh_s: int, now: datetime, quality: str = "") -> str:
+    lead = f"{html.escape(quality)} · " if quality else ""
+    parts = [f'<span class="atl-foot">{lead}{html.escape(ok)} · écran actualisé toutes les {refresh_s} s '
              f"(affiché à {now:%H:%M:%S})</span>"]
     if failed:
         parts.append(f' <span class="atl-fail">{html.escape(failed)}</span>')

@@ -25,7 +25,12 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from biodiv.analysis.queries import DEFAULT_QUALITY, QUALITY_GRADES
 from biodiv.dashboard.labels import HIDDEN_OBSERVER_FR, group_fr
+
+# The quality grades counted by default: the named queries' default (one constant, in
+# biodiv.analysis.queries), so a commune's sheet and `biodiv query commune_richness` agree.
+DEFAULT_GRADES: tuple[str, ...] = QUALITY_GRADES[DEFAULT_QUALITY]
 
 _IS_SPECIES = (
     "(t.rank_level <= 10 OR t.rank IN ('species','subspecies','variety','form','hybrid','infrahybrid'))"
@@ -54,7 +59,7 @@ class Filters:
     date_to: date | None = None
     groups: tuple[str, ...] = ()        # iconic taxon names; "" = no iconic group
     species: tuple[int, ...] = ()       # species keys (taxa.species_id or taxon id)
-    quality: tuple[str, ...] = ()       # research, needs_id, casual
+    quality: tuple[str, ...] = DEFAULT_GRADES   # research, needs_id, casual; () = every grade
     communes: tuple[int, ...] = ()      # area ids
     sites: tuple[int, ...] = ()         # area ids (Natura 2000 or any non-commune area)
     status_only: bool = False           # protected or threatened taxa only
@@ -66,7 +71,8 @@ class Filters:
         return replace(self, **changes)
 
 
-NO_FILTERS = Filters()
+NO_FILTERS = Filters()                  # the default view: no filter but the default quality
+ALL_OBSERVATIONS = Filters(quality=())  # every quality grade (what the species search offers)
 
 
 def filtered_sql(f: Filters = NO_FILTERS) -> tuple[str, list[Any]]:
@@ -355,7 +361,7 @@ def species_list(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.
 
 def species_options(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every species seen in the territory with a search label ``Nom français (Nom scientifique)``."""
-    df = species_list(con, NO_FILTERS)
+    df = species_list(con, ALL_OBSERVATIONS)
     df["label"] = [
         f"{fr} ({sci})" if fr else str(sci) for fr, sci in zip(df["common_name_fr"], df["sci_name"])
     ]
@@ -398,12 +404,13 @@ def species_info(con: duckdb.DuckDBPyConnection, species_key: int) -> dict[str, 
 
 
 def new_species(con: duckdb.DuckDBPyConnection, year: int, f: Filters = NO_FILTERS) -> pd.DataFrame:
-    """Species first seen in the territory (all data, not just the filter) during ``year``,
-    or during the filter's period when it has one (the "new species" follow the period).
+    """Species first seen in the territory (all data of the filter's quality grades, as the
+    ``new_species_by_year`` named query) during ``year``, or during the filter's period when
+    it has one (the "new species" follow the period).
 
     The other filters only narrow which of these species are listed (e.g. birds only).
     """
-    base, _ = filtered_sql(NO_FILTERS)
+    base, base_params = filtered_sql(Filters(quality=f.quality))
     sql, params = filtered_sql(f)
     if f.since is not None:
         when, extra = "first.first_seen >= ?", [f.since.date()]
@@ -420,7 +427,7 @@ def new_species(con: duckdb.DuckDBPyConnection, year: int, f: Filters = NO_FILTE
         FROM first LEFT JOIN taxa s ON s.id = first.species_key
         WHERE {when} AND first.species_key IN (SELECT species_key FROM f)
         ORDER BY first.first_seen DESC, sci_name"""
-    df = _df(con, q, params + extra)
+    df = _df(con, q, base_params + params + extra)
     df.insert(3, "group", [group_fr(i) for i in df["iconic"]])
     return df.drop(columns=["iconic"])
 

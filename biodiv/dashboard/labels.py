@@ -30,6 +30,20 @@ QUALITY_FR: dict[str, str] = {
     "casual": "Occasionnelle",
 }
 
+
+def quality_text(grades: tuple[str, ...] | list[str], short: bool = False) -> str:
+    """The quality grades counted, as every page says them: ``Qualité : vérifiables
+    (recherche + à identifier)`` for the default (iNaturalist's "verifiable"), ``toutes``
+    for no selection, else the grades chosen; ``short`` leaves out the parenthesis (the
+    workshop screen's one-line footer)."""
+    chosen = set(grades)
+    if not chosen or chosen >= set(QUALITY_FR):
+        return "Qualité : toutes" + ("" if short else " (recherche, à identifier et occasionnelles)")
+    if chosen == {"research", "needs_id"}:
+        return "Qualité : vérifiables" + ("" if short else " (recherche + à identifier)")
+    return "Qualité : " + ", ".join(QUALITY_FR[g].lower() for g in QUALITY_FR if g in chosen)
+
+
 # Location certainty classes (see data.certainty_sql).
 CERTAINTY_FR: dict[str, str] = {
     "precise": "Localisation certaine",

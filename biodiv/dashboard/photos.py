@@ -99,11 +99,16 @@ def download(urls: list[str], directory: Path | None = None, session=None) -> di
 
 
 def latest_photo_urls(con, n: int = KEEP) -> list[str]:
-    """Photo URLs of the ``n`` latest observations of the territory (what Mode atelier shows)."""
+    """Photo URLs of the ``n`` latest observations of the territory of the default quality
+    grades (what Mode atelier shows: casual observations are not fetched for nothing)."""
+    from biodiv.dashboard.data import DEFAULT_GRADES
+
     rows = con.execute(
         """SELECT photo_url FROM observations
            WHERE photo_url IS NOT NULL AND in_territory AND removed_at IS NULL
-           ORDER BY observed_on DESC NULLS LAST, id DESC LIMIT ?""", [n]).fetchall()
+             AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], quality_grade))
+           ORDER BY observed_on DESC NULLS LAST, id DESC LIMIT ?""",
+        [list(DEFAULT_GRADES), list(DEFAULT_GRADES), n]).fetchall()
     return [r[0] for r in rows]
 
 

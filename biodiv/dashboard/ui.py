@@ -24,7 +24,7 @@ import streamlit as st
 from biodiv.config import Config, load_config
 from biodiv.dashboard import data
 from biodiv.dashboard.labels import (
-    CERTAINTY_FR, QUALITY_FR, UNKNOWN_GROUP_FR, format_int, group_fr, plural,
+    CERTAINTY_FR, QUALITY_FR, UNKNOWN_GROUP_FR, format_int, group_fr, plural, quality_text,
 )
 from biodiv.errors import BiodivError
 from biodiv.store.database import Store, StoreBusy, StoreMissing, cursor as store_cursor
@@ -156,8 +156,10 @@ def q(db: Db, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 # Page furniture
 # ---------------------------------------------------------------------------
 
-def header(db: Db, title: str) -> dict[str, Any]:
-    """Demo banner, title, and the empty-database message (stops the page when empty)."""
+def header(db: Db, title: str, f: data.Filters | None = None, quality: bool = True) -> dict[str, Any]:
+    """Demo banner, title, the empty-database message (stops the page when empty), and the
+    quality grades counted (``f``'s, else the sidebar's: said on every page, so that a
+    figure is never read without knowing whether casual observations count)."""
     info = q(db, data.db_info)
     if info["demo"]:
         st.warning(f"**{DEMO_BANNER}** — ces observations et ces communes sont générées, "
@@ -178,7 +180,14 @@ def header(db: Db, title: str) -> dict[str, Any]:
             st.info("Aucune observation n'est encore rattachée au territoire : "
                     "lancez `biodiv update` pour terminer le rattachement aux communes.")
         st.stop()
+    if quality:
+        st.caption(quality_text((f or current_filters()).quality), help=QUALITY_HELP_FR)
     return info
+
+
+QUALITY_HELP_FR = ("Par défaut, comme les requêtes SQL nommées (`biodiv query`) : observations de qualité "
+                   "« recherche » et « à identifier » ; les occasionnelles (sans photo, captives…) sont "
+                   "écartées. Le filtre « Qualité » du panneau Filtres change ce choix.")
 
 
 def last_update_text(info: dict[str, Any]) -> str:
@@ -415,7 +424,7 @@ def observations_table(df: pd.DataFrame, key: str) -> None:
 # ---------------------------------------------------------------------------
 
 _FILTER_DEFAULTS: dict[str, Any] = {
-    "period": None, "groups": [], "species": [], "quality": [], "communes": [], "sites": [],
+    "period": None, "groups": [], "species": [], "quality": list(data.DEFAULT_GRADES), "communes": [], "sites": [],
     "status_only": False, "certainty": [],
 }
 
@@ -428,7 +437,8 @@ def _restore(name: str) -> str:
     """
     store, widget = f"f_{name}", f"w_{name}"
     if store not in st.session_state:
-        st.session_state[store] = _FILTER_DEFAULTS[name]
+        default = _FILTER_DEFAULTS[name]
+        st.session_state[store] = list(default) if isinstance(default, list) else default
     if widget not in st.session_state and st.session_state[store] is not None:
         st.session_state[widget] = st.session_state[store]
     return widget
@@ -520,7 +530,8 @@ def sidebar_filters(db: Db, sb: Any = None, page: str = "") -> data.Filters:
     )
     _save("species", chosen_species)
     quality = _multiselect(sb, "Qualité", list(QUALITY_FR), key=_restore("quality"),
-                             format_func=QUALITY_FR.get, placeholder="Toutes")
+                           format_func=QUALITY_FR.get, placeholder="Toutes (y compris occasionnelles)",
+                           help=QUALITY_HELP_FR)
     _save("quality", quality)
     communes = options["communes"]
     cnames = dict(zip(communes["area_id"].astype(int), communes["name"]))
@@ -552,7 +563,7 @@ def sidebar_filters(db: Db, sb: Any = None, page: str = "") -> data.Filters:
         date_to=None if full_period else period[1],
         groups=tuple(group_labels[g] for g in chosen_groups if g in group_labels),
         species=tuple(int(s) for s in chosen_species),
-        quality=tuple(quality),
+        quality=tuple(g for g in QUALITY_FR if g in quality),   # one order: one cache key
         communes=tuple(int(c) for c in chosen_communes),
         sites=tuple(int(s) for s in chosen_sites),
         status_only=bool(status_only),
@@ -567,7 +578,8 @@ def current_filters() -> data.Filters:
 
 
 def filters_summary(f: data.Filters) -> str:
-    """One French line saying which filters are active (empty when none)."""
+    """One French line saying which filters are active (empty when none; the quality
+    grades have their own line on every page: see :func:`header`)."""
     parts = []
     if f.date_from or f.date_to:
         a = f.date_from.strftime("%d/%m/%Y") if f.date_from else "…"
@@ -577,8 +589,6 @@ def filters_summary(f: data.Filters) -> str:
         parts.append(", ".join(group_fr(g) if g else UNKNOWN_GROUP_FR for g in f.groups))
     if f.species:
         parts.append(f"{len(f.species)} espèce(s)")
-    if f.quality:
-        parts.append(", ".join(QUALITY_FR[x] for x in f.quality))
     if f.communes:
         parts.append(f"{len(f.communes)} commune(s)")
     if f.sites:

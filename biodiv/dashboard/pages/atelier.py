@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from biodiv.dashboard import atelier, data, ui
-from biodiv.dashboard.labels import format_int, plural
+from biodiv.dashboard.labels import format_int, plural, quality_text
 
 st.html(atelier.STYLE)
 cfg = ui.config()
@@ -29,10 +29,10 @@ def live() -> None:
     db = ui.open_db()
     info = ui.q(db, data.db_info)
     territory = info["territory"] or "territoire"
-    ui.header(db, f"Biodiversité observée — {territory}")
     since = (datetime.combine(date.today(), start, ZoneInfo("Europe/Paris"))
              if st.session_state.get("bioblitz_on") else None)
-    f = data.NO_FILTERS.with_(since=since)
+    f = data.NO_FILTERS.with_(since=since)      # the default quality grades, as everywhere
+    ui.header(db, f"Biodiversité observée — {territory}", f, quality=False)   # said in the footer
     year = date.today().year
     k = ui.figures(db, f)
     new = ui.q(db, data.new_species, year, f)
@@ -60,7 +60,8 @@ def live() -> None:
         st.markdown(atelier.latest_block(latest, set(new["species_key"]), n=atelier.LATEST_ROWS), unsafe_allow_html=True)
         st.markdown(atelier.new_species_block(new, new_label), unsafe_allow_html=True)
     ok, failed = ui.refresh_text(db)
-    st.markdown(atelier.footer(ok, failed, refresh, datetime.now(ZoneInfo("Europe/Paris"))),
+    st.markdown(atelier.footer(ok, failed, refresh, datetime.now(ZoneInfo("Europe/Paris")),
+                               quality_text(f.quality, short=True)),
                 unsafe_allow_html=True)
 
 
