@@ -179,6 +179,7 @@ def test_a_click_on_a_commune_opens_its_sheet_and_back_returns(tmp_path, monkeyp
         page.go_back()
         page.wait_for_url(re.compile(r"/carte"), timeout=30_000)
         page.get_by_text("Couche affichée").wait_for(timeout=30_000)
+        page.wait_for_url(re.compile(r"/carte$"), timeout=30_000)   # the sheet's ?commune= is not kept
         # opened directly from its address, a sheet shows its subject
         page.goto(f"{server.url}/fiche-commune?commune=T0003")
         page.get_by_text("Commune · code T0003").wait_for(timeout=30_000)
@@ -327,3 +328,55 @@ def test_phone_width_has_no_page_overflow_and_a_labelled_filter_toggle(tmp_path,
                         .filter(e => e.checkVisibility()).map(e => getComputedStyle(e, '::after').content)})""")
             assert facts["width"] <= 400, (path, facts)
             assert '"Filtres"' in facts["labels"], (path, facts)
+
+
+# Streamlit's tables are drawn on a canvas (glide-data-grid): rows are 35 px under a 35 px
+# header, and the row's selection box sits in the first ~30 px. This is the public widget
+# (st.dataframe with on_select), clicked as a reader clicks it.
+ROW_PX = 35
+
+
+def _click_table_row(page, table, row: int) -> None:
+    table.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    box = table.bounding_box()
+    page.mouse.click(box["x"] + 15, box["y"] + ROW_PX * (row + 1) + ROW_PX / 2)
+
+
+def _table_with(page, heading: str):
+    """The st.dataframe whose accessible copy (the grid's hidden <table>) has ``heading``."""
+    tables = page.locator('[data-testid="stDataFrame"]').filter(
+        has=page.locator("table th", has_text=heading))
+    tables.first.wait_for(timeout=40_000)
+    return tables.first
+
+
+def test_species_rows_open_the_species_sheet_and_its_areas_open_theirs(tmp_path, monkeypatch, browser_ready):
+    """Fiche commune of Beta lists Erithacus rubecula, Quercus ilex, Timon lepidus (one
+    observation each: by name); its 2nd row opens Fiche espèce of Quercus ilex (taxon 2).
+    The Rougegorge's areas are Beta, Gamma, then the ZPS and the ZSC sites."""
+    from biodiv.dashboard.server.browser import chromium, new_context, streamlit_server
+
+    db = build_fixture_db(tmp_path / "fixture.duckdb")
+    monkeypatch.delenv("BIODIV_CONFIG", raising=False)
+    with streamlit_server(db, log_dir=tmp_path) as server, chromium() as browser:
+        context = new_context(browser)
+        page = context.new_page()
+        page.goto(f"{server.url}/fiche-commune?commune=T0002")
+        page.get_by_text("Commune · code T0002").wait_for(timeout=40_000)
+        species = _table_with(page, "Nom scientifique")
+        assert "Quercus ilex" in species.locator("table").inner_text()
+        _click_table_row(page, species, 1)
+        page.wait_for_url("**/fiche-espece?taxon=2", timeout=30_000)
+        page.locator("h2").filter(has_text="Chêne vert").first.wait_for(timeout=30_000)
+        page.go_back()                                               # back returns to the commune
+        page.wait_for_url("**/fiche-commune?commune=T0002", timeout=30_000)
+        page.get_by_text("Commune · code T0002").wait_for(timeout=30_000)
+
+        page.goto(f"{server.url}/fiche-espece?taxon=6")
+        page.locator("h2").filter(has_text="Rougegorge familier").first.wait_for(timeout=40_000)
+        areas = _table_with(page, "Dernière observation")
+        _click_table_row(page, areas, 2)                             # Site ZPS d'essai
+        page.wait_for_url("**/fiche-site?site=FR9990002", timeout=30_000)
+        page.get_by_text("code FR9990002").first.wait_for(timeout=30_000)
+        context.close()

@@ -59,6 +59,8 @@ def main() -> None:
     ]
     ui.register_pages(pages)
     page = st.navigation(pages, position="top")
+    if page.url_path not in ui.SHEET_PATHS and st.query_params:
+        st.query_params.clear()       # a sheet's ?commune= kept by the back button means nothing here
     db = ui.open_db()
     sidebar = page.url_path != "atelier"
     if sidebar:

@@ -92,11 +92,11 @@ def area_sheet(types: tuple[str, ...], title: str, choose: str, none_msg: str, k
         st.session_state[key] = next(iter(names))
 
     def follow() -> None:
-        st.query_params[ui.SHEETS[kind][1]] = str(areas.loc[areas["area_id"] == st.session_state[key], "code"].iloc[0])
+        ui.show_subject(kind, areas.loc[areas["area_id"] == st.session_state[key], "code"].iloc[0])
 
     area_id = st.selectbox(choose, list(names), format_func=names.get, key=key, on_change=follow)
     info = ui.q(db, data.area_info, area_id)
-    st.query_params[ui.SHEETS[kind][1]] = str(info["code"])
+    ui.show_subject(kind, info["code"])
     km2 = info["area_km2"]
     st.header(info["name"] or info["code"])
     st.caption(f"{AREA_TYPES_FR.get(info['type'], info['type'])} · code {info['code']}"

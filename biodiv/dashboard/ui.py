@@ -326,6 +326,7 @@ def show_map(m, key: str, height: int = 560, clicks: bool = False) -> dict[str, 
 # subject kind -> (url path of its sheet, query parameter holding its code)
 SHEETS = {"commune": ("fiche-commune", "commune"), "site": ("fiche-site", "site"),
           "taxon": ("fiche-espece", "taxon")}
+SHEET_PATHS = frozenset(url for url, _ in SHEETS.values())
 _PAGES: dict[str, Any] = {}
 
 
@@ -345,6 +346,17 @@ def open_sheet(kind: str, code: Any) -> None:
     in the address (bookmarkable; the browser's back button returns here)."""
     url, param = SHEETS[kind]
     st.switch_page(_PAGES[url], query_params={param: str(code)})
+
+
+def show_subject(kind: str, code: Any) -> None:
+    """Make the address say this sheet's subject and nothing else (``?commune=34114``).
+
+    Why replace rather than add: the query parameters outlive a page change made by the
+    browser's back button, so adding ``commune`` would leave a previous sheet's ``taxon``
+    in the address of the commune's sheet."""
+    param = SHEETS[kind][1]
+    if dict(st.query_params) != {param: str(code)}:
+        st.query_params.from_dict({param: str(code)})
 
 
 def subject(kind: str) -> str | None:

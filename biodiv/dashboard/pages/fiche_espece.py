@@ -35,11 +35,11 @@ if st.session_state.get("species_sheet") not in keys:
 
 
 def _follow() -> None:
-    st.query_params["taxon"] = str(st.session_state["species_sheet"])
+    ui.show_subject("taxon", st.session_state["species_sheet"])
 
 
 key = st.selectbox("Espèce", keys, format_func=labels.get, key="species_sheet", on_change=_follow)
-st.query_params["taxon"] = str(key)
+ui.show_subject("taxon", key)
 info = ui.q(db, data.species_info, key) or {}
 fs = f.with_(species=(key,))
 k = ui.figures(db, fs)
