@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import requests
 from pyinaturalist import ClientSession
-from pyrate_limiter import SQLiteBucket
+from pyinaturalist.session import FileLockSQLiteBucket
 from pyrate_limiter.exceptions import InvalidParams
 from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
@@ -105,14 +105,24 @@ def ratelimit_file(cfg) -> Path:
     return cfg.cache / "inat-ratelimit.sqlite"
 
 
+def ratelimit_lock(cfg) -> Path:
+    """The file lock every process takes around a rate-limit decision (pyinaturalist's
+    ``FileLockSQLiteBucket``, py-filelock)."""
+    return cfg.cache / "inat-ratelimit.lock"
+
+
 def make_session(cfg) -> ClientSession:
     """A pyinaturalist session configured from ``[inaturalist]``: rates, retries, timeout, UA.
 
     The per-second (burst) and per-minute limits are pyrate-limiter buckets persisted in
     ``<cache_dir>/inat-ratelimit.sqlite`` (wall-clock times), so that they hold across
     processes: a harvest restarted 13 times in a minute still sends at most
-    ``per_minute`` requests in any 60 s. Only one harvest runs at a time (the store's
-    writer lock), so the bucket needs no cross-process file lock. Nothing lands in
+    ``per_minute`` requests in any 60 s. Processes may also run at the same time (a
+    no-change update asks its request without the store's writer lock; ``biodiv dashboard
+    --live`` updates in the background while an officer runs ``biodiv update``), so each
+    decision is taken under a file lock (``<cache_dir>/inat-ratelimit.lock``) and reads the
+    bucket's size from the file, not from a per-process cache: pyinaturalist's
+    ``FileLockSQLiteBucket``, the documented multi-process bucket. Nothing lands in
     ``$HOME``; the HTTP cache is in memory and bypassed.
     """
     ic = cfg.inaturalist
@@ -125,9 +135,9 @@ def make_session(cfg) -> ClientSession:
             per_minute=ic.per_minute,
             per_day=0,          # the daily budget is ours, counted across runs in the database
             burst=BURST,
-            bucket_class=SQLiteBucket,
+            bucket_class=FileLockSQLiteBucket,
             ratelimit_path=str(ratelimit_file(cfg)),
-            lock_path=None,
+            lock_path=str(ratelimit_lock(cfg)),
             time_function=time.time,   # comparable across processes and reboots
             max_retries=ic.max_retries,
             timeout=ic.timeout,
