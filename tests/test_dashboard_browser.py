@@ -311,23 +311,47 @@ def test_workshop_screen_fits_1920x1080_without_scroll_navigation_or_login(tmp_p
         assert "Observations" in legend and "Natura 2000" in legend
 
 
-def test_phone_width_has_no_page_overflow_and_a_labelled_filter_toggle(tmp_path, monkeypatch, browser_ready):
+# At phone width: the page's scroll width, the frames of the tables (Streamlit's grids and
+# the plain HTML tables) that reach past the screen's right edge, the HTML tables wider than
+# their frame (cut or scrolled sideways), and the label of the filters' toggle.
+PHONE_FACTS_JS = """() => {
+  const W = innerWidth, out = [], cut = [];
+  for (const el of document.querySelectorAll('[data-testid=stDataFrame], [data-testid=stTable], .bd-w')) {
+    if (!el.checkVisibility()) continue;
+    const r = el.getBoundingClientRect();
+    if (r.right > W + 0.5 || r.left < -0.5) out.push([el.className.toString().slice(0, 30), r.left, r.right]);
+  }
+  for (const w of document.querySelectorAll('.bd-w')) if (w.scrollWidth > w.clientWidth + 1) cut.push(w.innerText.slice(0, 40));
+  return {scrollWidth: document.scrollingElement.scrollWidth, innerWidth: W, outside: out, cut,
+          labels: [...document.querySelectorAll('[data-testid=stExpandSidebarButton],'
+                   + '[data-testid=stSidebarCollapsedControl] button')]
+                  .filter(e => e.checkVisibility()).map(e => getComputedStyle(e, '::after').content)};
+}"""
+
+PHONE_PAGES = {"": "Par groupe taxonomique", "carte": "Couche affichée",
+               "fiche-commune?commune=T0002": "Liste des espèces", "fiche-site?site=FR9990001": "Liste des espèces",
+               "fiche-espece?taxon=6": "Communes et sites", "atelier": "Dernières observations"}
+
+
+def test_phone_width_has_no_overflowing_table_and_a_labelled_filter_toggle(tmp_path, monkeypatch, browser_ready):
+    """400 × 800, every page: nothing wider than the screen, every table inside it (a wide
+    Streamlit grid scrolls inside its own frame), and "Filtres" written on the toggle that
+    unfolds the filters (Mode atelier, a projection screen, has no filters)."""
     from biodiv.dashboard.server.browser import chromium, streamlit_server
 
     db = build_fixture_db(tmp_path / "fixture.duckdb")
     monkeypatch.delenv("BIODIV_CONFIG", raising=False)
     with streamlit_server(db, log_dir=tmp_path) as server, chromium() as browser:
         page = browser.new_page(viewport={"width": 400, "height": 800})
-        for path in ("", "fiche-commune?commune=T0002"):
+        for path, last in PHONE_PAGES.items():
             page.goto(f"{server.url}/{path}")
-            page.get_by_text("Observateurs").first.wait_for(timeout=40_000)
+            page.get_by_text(last).first.wait_for(timeout=40_000)
             page.wait_for_timeout(2500)
-            facts = page.evaluate("""() => ({width: document.documentElement.scrollWidth,
-                labels: [...document.querySelectorAll('[data-testid=stExpandSidebarButton],'
-                         + '[data-testid=stSidebarCollapsedControl] button')]
-                        .filter(e => e.checkVisibility()).map(e => getComputedStyle(e, '::after').content)})""")
-            assert facts["width"] <= 400, (path, facts)
-            assert '"Filtres"' in facts["labels"], (path, facts)
+            facts = page.evaluate(PHONE_FACTS_JS)
+            assert facts["scrollWidth"] <= facts["innerWidth"] == 400, (path, facts)
+            assert not facts["outside"] and not facts["cut"], (path, facts)
+            if path != "atelier":
+                assert '"Filtres"' in facts["labels"], (path, facts)
 
 
 # Streamlit's tables are drawn on a canvas (glide-data-grid): rows are 35 px under a 35 px

@@ -39,7 +39,8 @@ header[data-testid="stHeader"], [data-testid="stSidebar"], [data-testid="stSideb
 .atl-obs img, .atl-tile {{width:{THUMB_PX}px; height:{THUMB_PX}px; border-radius:8px; object-fit:cover; flex:none}}
 .atl-tile {{background:#e8f5e9; color:#2e7d32; display:flex; align-items:center; justify-content:center;
            font-size:44px; font-weight:700}}
-.atl-name {{font-weight:700; font-size:{MIN_TEXT_PX + 4}px}}
+.atl-obs > div {{min-width:0}}
+.atl-name {{font-weight:700; font-size:{MIN_TEXT_PX + 4}px; display:flex; flex-wrap:wrap; align-items:center; overflow-wrap:anywhere}}
 .atl-new {{background:#fff3cd; border-left:8px solid #e6a700; padding:4px 8px; border-radius:6px}}
 .atl-badge {{background:#e6a700; color:#000; border-radius:6px; padding:0 8px; font-size:{MIN_TEXT_PX}px;
             font-weight:700; margin-left:6px}}

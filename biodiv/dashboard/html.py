@@ -24,6 +24,8 @@ STYLE = """<style>
 .bd-b span{display:inline-block;height:.7rem;background:#2e7d32;border-radius:2px}
 .bd-m{display:flex;align-items:flex-end;gap:1px;height:1.6rem}
 .bd-m span{display:inline-block;width:.45rem;background:#78c679}
+@media (max-width:640px){.bd-t{font-size:.8rem}.bd-t th,.bd-t td{padding:.15rem .2rem}
+.bd-b{gap:.2rem}.bd-m span{width:.3rem}}
 </style>"""
 
 
