@@ -155,3 +155,36 @@ def test_old_store_is_reencoded_without_a_harvest(tmp_path, shared_data):
 def test_new_store_needs_no_reencoding(tmp_path):
     with Store(tmp_path / "new.duckdb").write(create=True) as con:
         assert raw_format(con) == "selection-1" and reencode_raw(con)["rows"] == 0
+
+
+def test_check_record_refuses_wrong_sub_fields_and_points():
+    """A selected sub-field of the wrong type would be read as unknown (a taxon id "abc" as no
+    taxon, 1.5 as taxon 1, coordinates "x" as a private observation): refused by path."""
+    good = {k: None for k in OBSERVATION_FIELDS} | {
+        "id": 5, "uuid": "u", "updated_at": "2024-01-01T00:00:00Z",
+        "geojson": {"type": "Point", "coordinates": ["3.5", "43.6"]},        # v1 sends strings
+        "taxon": {"id": 3, "ancestor_ids": [1, 3], "rank_level": 10.0, "default_photo": {"square_url": "s"}},
+        "user": {"id": 7, "login": "x", "name": None},
+        "photos": [{"url": "p", "license_code": None}],
+        "identifications": [{"current": True, "taxon": {"id": 3}, "user": {"login": "x"}}],
+    }
+    check_record(good)
+    bad = [
+        ({"taxon": {"id": "abc"}}, "'taxon.id' is a str"),
+        ({"taxon": {"id": 1.5}}, "'taxon.id' is a float"),
+        ({"taxon": {"id": 3, "ancestor_ids": [1, "3"]}}, "'taxon.ancestor_ids' holds a non-integer"),
+        ({"taxon": {"id": 3, "threatened": "yes"}}, "'taxon.threatened' is a str"),
+        ({"taxon": {"id": 3, "default_photo": "s"}}, "'taxon.default_photo' is a str"),
+        ({"user": {"id": True, "login": "x"}}, "'user.id' is a bool"),
+        ({"photos": ["p"]}, r"'photos\[\]' is a str"),
+        ({"photos": [{"url": 5}]}, "'photos.url' is a int"),
+        ({"identifications": [{"taxon": {"id": "3"}}]}, "'identifications.taxon.id' is a str"),
+        ({"geojson": {"coordinates": "x"}}, "'geojson.coordinates' is not a longitude and a latitude"),
+        ({"geojson": {"coordinates": [3.5]}}, "'geojson.coordinates' is not"),
+        ({"geojson": {"coordinates": [200, 43]}}, "'geojson.coordinates' is not"),
+        ({"geojson": {"coordinates": ["nan", 43]}}, "'geojson.coordinates' is not"),
+    ]
+    for change, message in bad:
+        with pytest.raises(RecordProblem, match=f"observation 5: {message}"):
+            check_record(good | change)
+    check_record(good | {"geojson": None, "taxon": None, "photos": [], "identifications": None})

@@ -102,9 +102,21 @@ def _bad_geoprivacy(results):
     return results
 
 
+def _wrong_sub_type(results):
+    results[9]["taxon"]["id"] = "abc"            # would be stored as an observation without taxon
+    return results
+
+
+def _bad_coordinates(results):
+    results[11]["geojson"]["coordinates"] = ["3.5"]   # would be stored as without coordinates
+    return results
+
+
 @pytest.mark.parametrize("fault, message", [
     (_drop_field, "selected field 'updated_at' is missing"),
     (_wrong_type, "'taxon' is a str"),
+    (_wrong_sub_type, "'taxon.id' is a str"),
+    (_bad_coordinates, "'geojson.coordinates' is not a longitude and a latitude"),
     (_bad_geoprivacy, "unknown geoprivacy value 'secret'"),
     ("empty", "empty page while total_results"),
 ])
@@ -237,3 +249,47 @@ def test_taxa_come_from_v2_with_their_selection(setup):
     assert calls and not api.requests_to("/v1/taxa/") and summary["taxa_api"] == "v2"
     assert all(parse_rison(c[1]["fields"]) == TAXA_FIELDS for c in calls)
     assert unresolved == 0 and kingdoms == 0
+
+
+def test_bad_first_page_of_an_update_is_one_line_and_resumed(setup, tmp_path, monkeypatch, capsys):
+    """The first page of an update (asked by the no-change probe, before any writer) with a
+    wrong-typed field: ``biodiv harvest`` says it in one line naming the observation and the
+    field, exits 1, publishes nothing; the run is logged failed in the kept working copy and
+    the next run asks that page again and stores the changed observation."""
+    from datetime import datetime, timezone
+
+    from helpers_areas import run_cli
+    from helpers_harvest import make_observation
+
+    tax, obs, make = setup
+    with StandInInat(obs, tax) as api:
+        cfg = make(api)
+        cfg_file = str(cfg.save(tmp_path / "biodiv.toml"))
+        code, _, err = run_cli(["-c", cfg_file, "harvest", "--no-progress"], monkeypatch, capsys)
+        assert code == 0, err
+        store = cfg.store()
+        published = store.path.read_bytes()
+        changed = obs.ids()[42]
+        obs.put(make_observation(changed, tax.records[tax.species[1]], 3.5, 43.6, datetime.now(timezone.utc)))
+
+        def mutate(results):
+            results[0]["user"] = {"id": "seven", "login": "x", "name": None}
+            return results
+        api.mutate_v2 = mutate
+        code, out, err = run_cli(["-c", cfg_file, "harvest", "--no-progress"], monkeypatch, capsys)
+        lines = err.strip().splitlines()
+        assert code == 1 and len(lines) == 1 and "Traceback" not in err, err
+        assert f"observation {changed}: 'user.id' is a str" in lines[0] and "asks for it again" in lines[0]
+        assert store.path.read_bytes() == published            # nothing published
+        with store.write() as con:      # the kept working copy: the run failed, the record not stored
+            status, message = con.execute("SELECT status, message FROM runs WHERE kind = 'harvest' "
+                                          "ORDER BY id DESC LIMIT 1").fetchone()
+            login = con.execute("SELECT user_login FROM observations WHERE id = ?", [changed]).fetchone()[0]
+        assert status == "failed" and "'user.id' is a str" in message
+        assert login == f"user{1 + changed % 97}" != "user7"           # the former record
+        code, out, err = run_cli(["-c", cfg_file, "harvest", "--no-progress"], monkeypatch, capsys)
+        assert code == 0, err
+    with store.read() as con:
+        row = con.execute("SELECT taxon_id, user_login FROM observations WHERE id = ?", [changed]).fetchone()
+        assert row == (tax.species[1], "user7")                          # the changed one
+        assert _stored(con) == obs.ids()

@@ -100,6 +100,27 @@ KINDS: dict[str, tuple[type, ...]] = {
     "identifications": (list,),
 }
 
+# Allowed types of selected sub-fields, by dotted path (a path under a list applies to each
+# element; ``photos[]`` is the type of the elements themselves). A sub-field of the wrong
+# type would otherwise be read as unknown (a taxon id "abc" stored as no taxon, a 1.5 as
+# taxon 1, coordinates "x" as a private observation): refused like a top-level one.
+_INT = (int,)
+_TAXON_KINDS = {
+    "id": _INT, "name": _STR, "rank": _STR, "rank_level": _NUM, "iconic_taxon_name": _STR,
+    "ancestor_ids": (list,), "preferred_common_name": _STR, "min_species_taxon_id": _INT,
+    "threatened": _BOOL, "endemic": _BOOL, "introduced": _BOOL, "native": _BOOL, "wikipedia_url": _STR,
+    "default_photo": (dict,), "default_photo.square_url": _STR, "conservation_status": (dict,),
+    "conservation_status.status": _STR, "conservation_status.status_name": _STR,
+    "conservation_status.iucn": _NUM, "conservation_status.authority": _STR, "conservation_status.place_id": _INT,
+}
+SUB_KINDS: dict[str, tuple[type, ...]] = {f"taxon.{k}": v for k, v in _TAXON_KINDS.items()} | {
+    "user.id": _INT, "user.login": _STR, "user.name": _STR,
+    "photos[]": (dict,), "photos.url": _STR, "photos.license_code": _STR, "photos.attribution": _STR,
+    "identifications[]": (dict,), "identifications.current": _BOOL, "identifications.created_at": _STR,
+    "identifications.taxon": (dict,), "identifications.taxon.id": _INT,
+    "identifications.user": (dict,), "identifications.user.login": _STR, "identifications.user.name": _STR,
+}
+
 # Values iNaturalist documents for geoprivacy / taxon_geoprivacy (NULL = open).
 GEOPRIVACY_VALUES = frozenset({"open", "obscured", "private"})
 
@@ -129,9 +150,13 @@ class RecordProblem(ValueError):
 
 
 def check_record(record: Any, require_all: bool = True, fields: dict[str, Any] = OBSERVATION_FIELDS,
-                 kinds: dict[str, tuple[type, ...]] = KINDS) -> None:
+                 kinds: dict[str, tuple[type, ...]] = KINDS,
+                 sub_kinds: dict[str, tuple[type, ...]] = SUB_KINDS) -> None:
     """Raise :class:`RecordProblem` for a record missing a selected top-level field, a
-    selected field of the wrong type, or an unknown geoprivacy value.
+    selected field or sub-field of the wrong type (:data:`KINDS`, :data:`SUB_KINDS`),
+    ``geojson`` coordinates that are not a longitude and a latitude, or an unknown
+    geoprivacy value. Sub-fields may be absent (v2 leaves out a taxon's
+    ``conservation_status`` when there is none).
 
     ``require_all=False`` for v1 records, which omit some keys on older observations
     (e.g. ``taxon_geoprivacy``): only :data:`REQUIRED` must be there. A v2 answer sends
@@ -156,6 +181,10 @@ def check_record(record: Any, require_all: bool = True, fields: dict[str, Any] =
                 f"observation {oid}: '{key}' is a {type(value).__name__} ({_short(value)}), "
                 f"expected {'/'.join(t.__name__ for t in allowed)}"
             )
+    for key, (element_type, plan) in _plans(fields, sub_kinds).items():
+        if record.get(key) is not None:
+            _check_sub(oid, record[key], element_type, plan, key)
+    _check_point(oid, record.get("geojson"))
     for key in ("geoprivacy", "taxon_geoprivacy"):
         value = record.get(key)
         if value is not None and value not in GEOPRIVACY_VALUES:
@@ -163,6 +192,79 @@ def check_record(record: Any, require_all: bool = True, fields: dict[str, Any] =
                 f"observation {oid}: unknown {key} value {_short(value)} "
                 f"(known: {', '.join(sorted(GEOPRIVACY_VALUES))})"
             )
+
+
+def _wrong(oid, path: str, value: Any, allowed: tuple[type, ...]) -> RecordProblem:
+    return RecordProblem(
+        f"observation {oid}: '{path}' is a {type(value).__name__} ({_short(value)}), "
+        f"expected {'/'.join(t.__name__ for t in allowed)}"
+    )
+
+
+def _is(value: Any, allowed: tuple[type, ...]) -> bool:
+    return isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
+
+
+def _plan(fields: dict[str, Any], path: str, sub_kinds: dict[str, tuple[type, ...]]) -> tuple:
+    """The checks under ``path``, compiled once per selection: a tuple of
+    ``(key, sub_path, allowed, element_type, children)`` (no path strings built per record)."""
+    out = []
+    for key, sub in fields.items():
+        sub_path = f"{path}.{key}"
+        children = _plan(sub, sub_path, sub_kinds) if isinstance(sub, dict) else None
+        out.append((key, sub_path, sub_kinds.get(sub_path), sub_kinds.get(f"{sub_path}[]", (dict,)), children))
+    return tuple(out)
+
+
+_PLANS: dict[tuple[int, int], dict[str, tuple]] = {}
+
+
+def _plans(fields: dict[str, Any], sub_kinds: dict[str, tuple[type, ...]]) -> dict[str, tuple]:
+    key = (id(fields), id(sub_kinds))
+    if key not in _PLANS:
+        _PLANS[key] = {k: (sub_kinds.get(f"{k}[]", (dict,)), _plan(sub, k, sub_kinds))
+                       for k, sub in fields.items() if isinstance(sub, dict)}
+    return _PLANS[key]
+
+
+def _check_sub(oid, value: Any, element_type: tuple[type, ...], plan: tuple, path: str) -> None:
+    """The sub-fields of ``value`` (a selected object, or a list of them) against ``plan``."""
+    if isinstance(value, list):
+        for item in value:
+            if item is None or not _is(item, element_type):
+                raise _wrong(oid, f"{path}[]", item, element_type)
+            _check_sub(oid, item, element_type, plan, path)
+        return
+    if not isinstance(value, dict):
+        return          # the top-level kind check said what the value may be
+    for key, sub_path, allowed, sub_element, children in plan:
+        item = value.get(key)
+        if item is None:
+            continue
+        if allowed is not None and not _is(item, allowed):
+            raise _wrong(oid, sub_path, item, allowed)
+        if sub_path == "taxon.ancestor_ids" and not all(_is(a, _INT) for a in item):
+            raise RecordProblem(f"observation {oid}: 'taxon.ancestor_ids' holds a non-integer ({_short(item)})")
+        if children is not None:
+            _check_sub(oid, item, sub_element, children, sub_path)
+
+
+def _check_point(oid, geojson: Any) -> None:
+    """``geojson.coordinates``: [longitude, latitude], numbers or numeric strings (v1 sends
+    strings), within ±180/±90. A point that is not one would be stored as "no coordinates"."""
+    if not isinstance(geojson, dict) or geojson.get("coordinates") is None:
+        return
+    coords = geojson["coordinates"]
+    try:
+        if not isinstance(coords, list) or len(coords) != 2 or any(isinstance(c, bool) for c in coords):
+            raise ValueError
+        lon, lat = (float(c) for c in coords)
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):   # also false for NaN
+            raise ValueError
+    except (TypeError, ValueError):
+        raise RecordProblem(
+            f"observation {oid}: 'geojson.coordinates' is not a longitude and a latitude ({_short(coords)})"
+        ) from None
 
 
 def rison(fields: dict[str, Any]) -> str:
