@@ -339,24 +339,46 @@ _STATUS_EXPR = """coalesce(st.label, CASE WHEN s.threatened
         THEN 'Menacée' || coalesce(' (' || s.conservation_status || ')', '') END, '')"""
 
 
+# TAXREF's French name and INPN group of species ``key`` when TAXREF is imported
+# (`biodiv refs import TAXREFvNN.txt`: view v_taxon_taxref of migration 007), else NULL and
+# the iNaturalist names are shown. TAXREF lists several vernacular names ("Crapaud calamite,
+# Crapaud des joncs") and sometimes the article after the name ("Lézard ocellé (Le)"): the
+# first name is shown, without its article.
+def _taxref_join(key: str) -> str:
+    return f"LEFT JOIN v_taxon_taxref tx ON tx.taxon_id = {key}"
+
+
+_TAXREF_FR = (r"""nullif(trim(regexp_replace(split_part(tx.taxref_vernacular, ',', 1), """
+              r"""'\s*\((Le|La|Les|L'')\)\s*$', '')), '')""")
+_TAXREF_GROUP = "nullif(trim(tx.group2_inpn), '')"
+
+
+def _with_group(df: pd.DataFrame, at: int) -> pd.DataFrame:
+    """Column ``group`` at position ``at``: TAXREF's INPN group (``inpn_group``) when known,
+    else the French name of the iNaturalist iconic group; the two source columns dropped."""
+    inpn = df["inpn_group"] if "inpn_group" in df.columns else [None] * len(df)
+    df.insert(at, "group", [g if isinstance(g, str) and g else group_fr(i) for g, i in zip(inpn, df["iconic"])])
+    return df.drop(columns=[c for c in ("iconic", "inpn_group") if c in df.columns])
+
+
 def species_list(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.DataFrame:
-    """One row per species: names, group, observation count, last year seen, status."""
+    """One row per species: names, group (TAXREF's when imported), observation count, last
+    year seen, status."""
     sql, params = filtered_sql(f)
     q = f"""WITH f AS ({sql}), {_STATUS_LABELS},
         agg AS (SELECT species_key, count(*) AS observations, max(year(observed_on)) AS last_year,
                        any_value(sci_name) AS any_sci, any_value(common_name_fr) AS any_fr,
                        any_value(iconic) AS any_iconic
                 FROM f WHERE species_key IS NOT NULL GROUP BY species_key)
-        SELECT agg.species_key, coalesce(s.common_name_fr, agg.any_fr, '') AS common_name_fr,
+        SELECT agg.species_key, coalesce({_TAXREF_FR}, s.common_name_fr, agg.any_fr, '') AS common_name_fr,
                coalesce(s.name, agg.any_sci) AS sci_name,
-               coalesce(s.iconic_taxon_name, agg.any_iconic) AS iconic,
+               coalesce(s.iconic_taxon_name, agg.any_iconic) AS iconic, {_TAXREF_GROUP} AS inpn_group,
                agg.observations, agg.last_year, {_STATUS_EXPR} AS status
         FROM agg LEFT JOIN taxa s ON s.id = agg.species_key
                  LEFT JOIN st ON st.taxon_id = agg.species_key
+                 {_taxref_join("agg.species_key")}
         ORDER BY agg.observations DESC, sci_name"""
-    df = _df(con, q, params)
-    df.insert(3, "group", [group_fr(i) for i in df["iconic"]])
-    return df.drop(columns=["iconic"])
+    return _with_group(_df(con, q, params), 3)
 
 
 def species_options(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -387,19 +409,21 @@ def search_species(options: pd.DataFrame, text: str) -> pd.DataFrame:
 def species_info(con: duckdb.DuckDBPyConnection, species_key: int) -> dict[str, Any] | None:
     """Names, group, rank, status and a photo for one species (None if unknown)."""
     q = f"""WITH {_STATUS_LABELS}
-        SELECT s.id, s.name, s.common_name_fr, s.rank, s.iconic_taxon_name, {_STATUS_EXPR} AS status,
+        SELECT s.id, s.name, coalesce({_TAXREF_FR}, s.common_name_fr), s.rank, s.iconic_taxon_name,
+               {_STATUS_EXPR} AS status,
                coalesce(s.photo_url, (SELECT o.photo_url FROM observations o JOIN taxa t ON t.id = o.taxon_id
                                         WHERE coalesce(t.species_id, t.id) = s.id AND o.photo_url IS NOT NULL
                                           AND o.removed_at IS NULL
                                         ORDER BY o.observed_on DESC LIMIT 1)) AS photo_url,
-               s.wikipedia_url
-        FROM taxa s LEFT JOIN st ON st.taxon_id = s.id WHERE s.id = ?"""
+               s.wikipedia_url, {_TAXREF_GROUP}, tx.cd_ref, s.common_name_fr
+        FROM taxa s LEFT JOIN st ON st.taxon_id = s.id {_taxref_join("s.id")} WHERE s.id = ?"""
     row = con.execute(q, [species_key]).fetchone()
     if row is None:
         return None
-    keys = ["id", "sci_name", "common_name_fr", "rank", "iconic", "status", "photo_url", "wikipedia_url"]
+    keys = ["id", "sci_name", "common_name_fr", "rank", "iconic", "status", "photo_url", "wikipedia_url",
+            "inpn_group", "cd_ref", "inat_common_name_fr"]
     out = dict(zip(keys, row))
-    out["group"] = group_fr(out["iconic"])
+    out["group"] = out["inpn_group"] or group_fr(out["iconic"])   # TAXREF's INPN group when imported
     return out
 
 
@@ -422,14 +446,13 @@ def new_species(con: duckdb.DuckDBPyConnection, year: int, f: Filters = NO_FILTE
     q = f"""WITH b AS ({base}), f AS ({sql}),
         first AS (SELECT species_key, min(observed_on) AS first_seen, count(*) AS observations
                   FROM b WHERE species_key IS NOT NULL GROUP BY 1)
-        SELECT first.species_key, coalesce(s.common_name_fr, '') AS common_name_fr, s.name AS sci_name,
+        SELECT first.species_key, coalesce({_TAXREF_FR}, s.common_name_fr, '') AS common_name_fr,
+               s.name AS sci_name, {_TAXREF_GROUP} AS inpn_group,
                s.iconic_taxon_name AS iconic, first.first_seen, first.observations
-        FROM first LEFT JOIN taxa s ON s.id = first.species_key
+        FROM first LEFT JOIN taxa s ON s.id = first.species_key {_taxref_join("first.species_key")}
         WHERE {when} AND first.species_key IN (SELECT species_key FROM f)
         ORDER BY first.first_seen DESC, sci_name"""
-    df = _df(con, q, base_params + params + extra)
-    df.insert(3, "group", [group_fr(i) for i in df["iconic"]])
-    return df.drop(columns=["iconic"])
+    return _with_group(_df(con, q, base_params + params + extra), 3)
 
 
 def species_areas(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
@@ -531,14 +554,13 @@ def cell_species(con: duckdb.DuckDBPyConnection, f: Filters, size_m: int, ix: in
         agg AS (SELECT species_key, count(*) AS observations, max(observed_on) AS last_observed,
                        any_value(sci_name) AS any_sci, any_value(common_name_fr) AS any_fr
                 FROM c WHERE species_key IS NOT NULL GROUP BY 1)
-        SELECT agg.species_key, coalesce(s.common_name_fr, agg.any_fr, '') AS common_name_fr,
+        SELECT agg.species_key, coalesce({_TAXREF_FR}, s.common_name_fr, agg.any_fr, '') AS common_name_fr,
                coalesce(s.name, agg.any_sci) AS sci_name, s.iconic_taxon_name AS iconic,
+               {_TAXREF_GROUP} AS inpn_group,
                agg.observations, agg.last_observed
-        FROM agg LEFT JOIN taxa s ON s.id = agg.species_key
+        FROM agg LEFT JOIN taxa s ON s.id = agg.species_key {_taxref_join("agg.species_key")}
         ORDER BY agg.observations DESC, sci_name"""
-    df = _df(con, q, params + [int(ix), int(iy)])
-    df.insert(3, "group", [group_fr(i) for i in df["iconic"]])
-    return df.drop(columns=["iconic"])
+    return _with_group(_df(con, q, params + [int(ix), int(iy)]), 3)
 
 
 def cell_observations(con: duckdb.DuckDBPyConnection, f: Filters, size_m: int, ix: int, iy: int,

@@ -52,7 +52,9 @@ with photo_col:
         st.caption("Pas de photo disponible.")
 with text_col:
     st.header(info.get("common_name_fr") or info.get("sci_name") or str(key))
-    st.markdown(f"*{info.get('sci_name', '')}* · {info.get('group', '')}")
+    inpn = (f" · [fiche INPN (TAXREF {info['cd_ref']})](https://inpn.mnhn.fr/espece/cd_nom/{info['cd_ref']})"
+            if info.get("cd_ref") else "")          # TAXREF imported: the national reference's page
+    st.markdown(f"*{info.get('sci_name', '')}* · {info.get('group', '')}{inpn}")
     st.markdown(f"**Statut** : {info.get('status') or 'aucun statut de protection ou de menace connu'}  \n"
                 f"**Dernière observation** : {format_date(k['last_observed'])}")
     ui.metrics([
