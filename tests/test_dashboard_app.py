@@ -448,3 +448,16 @@ def test_widgets_carry_no_english(monkeypatch, tmp_path, fixture_db, maps_shown)
     for box in at.sidebar.multiselect:
         assert box.proto.select_all == 0, box.label
         assert box.placeholder and not box.placeholder.startswith("Choose")
+
+
+def test_active_filters_line_uses_french_plurals():
+    from datetime import date as d
+
+    from biodiv.dashboard import data
+
+    f = data.Filters(species=(1,), communes=(1, 2), sites=(5,), date_from=d(2024, 1, 1), date_to=d(2024, 12, 31))
+    line = ui.filters_summary(f)
+    assert line == "Filtres actifs : du 01/01/2024 au 31/12/2024 · 1 espèce · 2 communes · 1 site Natura 2000"
+    assert "(s)" not in ui.filters_summary(f.with_(species=(1, 2), sites=(1, 2)))
+    assert "2 espèces" in ui.filters_summary(f.with_(species=(1, 2)))
+    assert ui.filters_summary(data.NO_FILTERS) == ""             # the quality has its own line

@@ -600,11 +600,11 @@ def filters_summary(f: data.Filters) -> str:
     if f.groups:
         parts.append(", ".join(group_fr(g) if g else UNKNOWN_GROUP_FR for g in f.groups))
     if f.species:
-        parts.append(f"{len(f.species)} espèce(s)")
+        parts.append(plural(len(f.species), "espèce"))
     if f.communes:
-        parts.append(f"{len(f.communes)} commune(s)")
+        parts.append(plural(len(f.communes), "commune"))
     if f.sites:
-        parts.append(f"{len(f.sites)} site(s) Natura 2000")
+        parts.append(plural(len(f.sites), "site") + " Natura 2000")
     if f.status_only:
         parts.append("protégées ou menacées")
     if f.certainty:
