@@ -293,3 +293,37 @@ def test_bad_first_page_of_an_update_is_one_line_and_resumed(setup, tmp_path, mo
         row = con.execute("SELECT taxon_id, user_login FROM observations WHERE id = ?", [changed]).fetchone()
         assert row == (tax.species[1], "user7")                          # the changed one
         assert _stored(con) == obs.ids()
+
+
+def test_description_is_harvested_and_exported_as_occurrence_remarks(setup, tmp_path):
+    """The observer's notes (``description``, in the selection since migration 008) reach
+    the ``description`` column and Darwin Core occurrenceRemarks; v1's "" means none."""
+    from datetime import datetime, timezone
+
+    from dwca.read import DwCAReader
+
+    from biodiv.analysis.exports import ExportFilter, export
+    from helpers_harvest import make_observation
+
+    tax, obs, make = setup
+    when = datetime(2025, 5, 1, tzinfo=timezone.utc)
+    noted, blank = obs.ids()[0], obs.ids()[1]
+    for oid, text in ((noted, "Chant entendu\tau bord de l'Hérault,\nprès du pont"), (blank, "")):
+        rec = make_observation(oid, tax.records[tax.species[0]], 3.55, 43.65, when)
+        rec["description"] = text
+        obs.put(rec)
+    with StandInInat(obs, tax) as api:
+        cfg = make(api)
+        with cfg.store().write() as con:
+            harvest(cfg, con, progress=False)
+            stored = dict(con.execute("SELECT id, description FROM observations WHERE id IN (?, ?)",
+                                      [noted, blank]).fetchall())
+    assert stored == {noted: "Chant entendu\tau bord de l'Hérault,\nprès du pont", blank: None}
+    out = tmp_path / "dwca.zip"
+    with cfg.store().read() as con:
+        export(con, "dwca", out, ExportFilter(include_outside=True))
+    with DwCAReader(str(out)) as reader:
+        remarks = {row.data["http://rs.tdwg.org/dwc/terms/catalogNumber"]:
+                   row.data["http://rs.tdwg.org/dwc/terms/occurrenceRemarks"] for row in reader}
+    assert remarks[str(noted)] == "Chant entendu au bord de l'Hérault, près du pont"
+    assert remarks[str(blank)] == ""

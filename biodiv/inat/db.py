@@ -28,7 +28,7 @@ OBSERVATION_TYPES = {
     "photo_url": "VARCHAR", "photo_license": "VARCHAR", "uri": "VARCHAR", "identifications_count": "INTEGER",
     "identifications_agree": "INTEGER", "identifications_disagree": "INTEGER",
     "user_name": "VARCHAR", "time_zone": "VARCHAR", "photo_attribution": "VARCHAR",
-    "identified_by": "VARCHAR", "identified_at": "TIMESTAMPTZ",
+    "identified_by": "VARCHAR", "identified_at": "TIMESTAMPTZ", "description": "VARCHAR",
 }
 TAXON_TYPES = {
     "id": "BIGINT", "name": "VARCHAR", "common_name_fr": "VARCHAR", "rank": "VARCHAR",

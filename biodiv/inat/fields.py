@@ -62,6 +62,7 @@ OBSERVATION_FIELDS: dict[str, Any] = {
     "quality_grade": True,
     "captive": True,
     "place_guess": True,
+    "description": True,                # the observer's notes: Darwin Core occurrenceRemarks
     "license_code": True,               # (uri is not asked: it is derived from the id)
     "identifications_count": True,
     "num_identification_agreements": True,
@@ -94,7 +95,7 @@ KINDS: dict[str, tuple[type, ...]] = {
     "id": (int,), "uuid": _STR, "observed_on": _STR, "time_observed_at": _STR, "observed_time_zone": _STR,
     "created_at": _STR, "updated_at": _STR, "geojson": (dict,), "positional_accuracy": _NUM,
     "public_positional_accuracy": _NUM, "geoprivacy": _STR, "taxon_geoprivacy": _STR, "obscured": _BOOL,
-    "quality_grade": _STR, "captive": _BOOL, "place_guess": _STR, "license_code": _STR,
+    "quality_grade": _STR, "captive": _BOOL, "place_guess": _STR, "description": _STR, "license_code": _STR,
     "identifications_count": _NUM, "num_identification_agreements": _NUM,
     "num_identification_disagreements": _NUM, "taxon": (dict,), "user": (dict,), "photos": (list,),
     "identifications": (list,),

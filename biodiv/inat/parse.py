@@ -34,6 +34,8 @@ OBSERVATION_COLUMNS = (
     "uri", "identifications_count", "identifications_agree", "identifications_disagree",
     # migration 006
     "user_name", "time_zone", "photo_attribution", "identified_by", "identified_at",
+    # migration 008
+    "description",
 )
 
 TAXON_COLUMNS = (
@@ -204,6 +206,7 @@ def parse_observation(obs: dict) -> dict[str, Any]:
         "obscured": obscured,
         "captive": to_bool(obs.get("captive")),
         "place_guess": to_str(obs.get("place_guess")),
+        "description": to_str(obs.get("description")) or None,     # v1 sends "" for none
         "user_id": to_int(user.get("id")) if user else to_int(obs.get("user_id")),
         "user_login": to_str(user.get("login")) if user else to_str(obs.get("user_login")),
         "license_code": to_str(obs.get("license_code")),

@@ -22,7 +22,7 @@ from biodiv.store.database import transaction
 FORMAT_KEY = "observation_raw_format"
 LEGACY, CURRENT = "v1-full", "selection-1"
 BATCH = 5_000
-NEW_COLUMNS = ("user_name", "time_zone", "photo_attribution", "identified_by", "identified_at")
+NEW_COLUMNS = ("user_name", "time_zone", "photo_attribution", "identified_by", "identified_at", "description")
 
 
 def raw_format(con) -> str | None:
@@ -68,7 +68,8 @@ def reencode_raw(con, on_batch: Callable[[int], None] | None = None) -> dict[str
                         FROM (SELECT unnest($1::BIGINT[]) AS id, unnest($2::VARCHAR[]) AS user_name,
                                      unnest($3::VARCHAR[]) AS time_zone, unnest($4::VARCHAR[]) AS photo_attribution,
                                      unnest($5::VARCHAR[]) AS identified_by,
-                                     unnest($6::TIMESTAMPTZ[]) AS identified_at) n
+                                     unnest($6::TIMESTAMPTZ[]) AS identified_at,
+                                     unnest($7::VARCHAR[]) AS description) n
                         WHERE observations.id = n.id""",
                     [ids, *[list(c) for c in cols]],
                 )
