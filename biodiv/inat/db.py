@@ -178,6 +178,10 @@ def upsert_observations(con, rows: list[dict], texts: list[bytes], harvested_at:
     if not rows:
         return {"new": 0, "updated": 0, "unchanged": 0, "restored": 0}
     ids = [r["id"] for r in rows]
+    if len(set(ids)) < len(ids):   # no key to refuse a repeated id: the last copy wins
+        last = {oid: i for i, oid in enumerate(ids)}
+        keep = sorted(last.values())
+        rows, texts, ids = [rows[i] for i in keep], [texts[i] for i in keep], [ids[i] for i in keep]
     lo, hi = min(ids), max(ids)
     stored = dict(con.execute(
         "SELECT id, raw FROM observation_raw WHERE id BETWEEN ? AND ? AND id IN (SELECT unnest(?::BIGINT[]))",
@@ -194,34 +198,60 @@ def upsert_observations(con, rows: list[dict], texts: list[bytes], harvested_at:
             [lo, hi, ids],
         ).fetchall())
     if changed:
-        page = [rows[i] for i in changed]
-        cols = ", ".join(OBSERVATION_COLUMNS)
-        moved = " OR ".join(f"observations.{c} IS DISTINCT FROM excluded.{c}" for c in LOCATION_COLUMNS)
-        con.execute(
-            f"""
-            INSERT INTO observations ({cols}, geom, harvested_at, removed_at, needs_attach)
-            SELECT {cols},
-                   CASE WHEN lon IS NULL OR lat IS NULL THEN NULL ELSE ST_Point(lon, lat) END,
-                   $1, NULL, true
-            FROM (SELECT {_unnest(OBSERVATION_TYPES, 2)})
-            ON CONFLICT (id) DO UPDATE SET
-                {', '.join(f'{c} = excluded.{c}' for c in OBSERVATION_COLUMNS if c != 'id')},
-                geom = excluded.geom,
-                harvested_at = excluded.harvested_at,
-                removed_at = NULL,
-                needs_attach = observations.needs_attach OR {moved}
-            """,
-            [harvested_at, *_columns(page, OBSERVATION_TYPES)],
-        )
-        # the blobs are bound without a cast: ``?::BLOB[]`` costs ~6 ms per page (DuckDB
-        # re-casts each element), and Python bytes already bind as BLOB
-        con.execute(
-            "INSERT INTO observation_raw (id, raw) SELECT unnest(?::BIGINT[]), unnest(?) "
-            "ON CONFLICT (id) DO UPDATE SET raw = excluded.raw",
-            [[ids[i] for i in changed], [compress_text(texts[i]) for i in changed]],
-        )
+        _write_changed(con, rows, ids, texts, changed, stored, harvested_at, lo, hi)
     return {"new": new, "updated": len(changed) - new, "unchanged": len(rows) - len(changed),
             "restored": restored}
+
+
+def _write_changed(con, rows, ids, texts, changed, stored, harvested_at, lo, hi) -> None:
+    """Update the changed rows that exist, insert the others (both tables).
+
+    Why no ``ON CONFLICT``: the tables carry no key since migration 009 (a key made every
+    checkpoint rewrite the table in memory). Which ids exist is read here, from each table
+    over the page's id range (zone maps skip the other row groups), so an id is written
+    once even where an older writer left a row in one table only."""
+    changed_ids = [ids[i] for i in changed]
+    present = {r[0] for r in con.execute(
+        "SELECT id FROM observations WHERE id BETWEEN ? AND ? AND id IN (SELECT unnest(?::BIGINT[]))",
+        [lo, hi, changed_ids],
+    ).fetchall()}
+    cols = ", ".join(OBSERVATION_COLUMNS)
+    page = f"(SELECT {_unnest(OBSERVATION_TYPES, 2)})"
+    geom = "CASE WHEN p.lon IS NULL OR p.lat IS NULL THEN NULL ELSE ST_Point(p.lon, p.lat) END"
+    update = [rows[i] for i in changed if ids[i] in present]
+    if update:
+        moved = " OR ".join(f"observations.{c} IS DISTINCT FROM p.{c}" for c in LOCATION_COLUMNS)
+        sets = ", ".join(f"{c} = p.{c}" for c in OBSERVATION_COLUMNS if c != "id")
+        con.execute(
+            f"""UPDATE observations SET {sets}, geom = {geom}, harvested_at = $1, removed_at = NULL,
+                       needs_attach = observations.needs_attach OR {moved}
+                FROM {page} AS p WHERE observations.id = p.id""",
+            [harvested_at, *_columns(update, OBSERVATION_TYPES)],
+        )
+    insert = [rows[i] for i in changed if ids[i] not in present]
+    if insert:
+        con.execute(
+            f"""INSERT INTO observations ({cols}, geom, harvested_at, removed_at, needs_attach)
+                SELECT {", ".join(f"p.{c}" for c in OBSERVATION_COLUMNS)}, {geom}, $1, NULL, true
+                FROM {page} AS p""",
+            [harvested_at, *_columns(insert, OBSERVATION_TYPES)],
+        )
+    # the blobs are bound without a cast: ``?::BLOB[]`` costs ~6 ms per page (DuckDB
+    # re-casts each element), and Python bytes already bind as BLOB
+    blobs = {ids[i]: compress_text(texts[i]) for i in changed}
+    again = [oid for oid in changed_ids if oid in stored]
+    if again:
+        con.execute(
+            "UPDATE observation_raw SET raw = p.raw FROM (SELECT unnest(?::BIGINT[]) AS id, unnest(?) AS raw) AS p "
+            "WHERE observation_raw.id = p.id",
+            [again, [blobs[oid] for oid in again]],
+        )
+    first = [oid for oid in changed_ids if oid not in stored]
+    if first:
+        con.execute(
+            "INSERT INTO observation_raw (id, raw) SELECT unnest(?::BIGINT[]), unnest(?)",
+            [first, [blobs[oid] for oid in first]],
+        )
 
 
 def mark_absent_removed(con, present_ids: list[int], low: int, high: int | None, when: datetime) -> dict[str, int]:
