@@ -19,7 +19,7 @@ the process sent to the block layer):
   data folder;
 * no-change update: the same page again (every record identical: nothing to write);
 * attach: ``biodiv.attach.links.attach`` of every observation (``--all``), in one write;
-* readers: the dashboard's map queries (``map_grid`` and ``map_points`` with no filter) and
+* readers: the dashboard's map queries (``grid_counts`` (10 km cells) and ``map_points`` with no filter) and
   every named query (queries/*.sql, sample parameters), median of ``--repeat``.
 
 Goal on DuckLake: a one-page update writes ≤ 1 MB (proportional to what changed).
@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,10 +125,28 @@ def child(step: str, cfg_file: str, shared: str, repeat: int) -> None:
                 times.append(time.perf_counter() - t)
             return statistics.median(times)
 
-        out["map_grid_ms"] = median(lambda: data.map_grid(con, data.NO_FILTERS)) * 1000
+        out["grid_counts_ms"] = median(lambda: data.grid_counts(con, data.NO_FILTERS)) * 1000
         out["map_points_ms"] = median(lambda: data.map_points(con, data.NO_FILTERS, 3000)) * 1000
         out["queries_ms"] = {q.name: median(lambda: run_query(con, q, samples.get(q.name, {}))) * 1000
                              for q in list_queries()}
+        # "what changed in the last update" (the one-page update): by the harvest time stamp
+        # (both backends), and on DuckLake by the change feed over that update's snapshots,
+        # then over every snapshot since (the attach --all re-flagged every observation)
+        since = os.environ["BENCH_SINCE"]
+        sql = f"SELECT count(*) FROM observations WHERE harvested_at >= TIMESTAMPTZ '{since}'"
+        out["changed_rows"] = con.execute(sql).fetchone()[0]
+        out["changed_ms"] = median(lambda: con.execute(sql).fetchall()) * 1000
+        if os.environ.get("BENCH_SNAP_FROM"):
+            lo, hi = int(os.environ["BENCH_SNAP_FROM"]) + 1, int(os.environ["BENCH_SNAP_TO"])
+            last = con.execute("SELECT max(snapshot_id) FROM biodiv.snapshots()").fetchone()[0]
+            # a FILTER, not a WHERE: DuckDB 1.5.5 fails on a WHERE pushed into table_changes
+            # ("INTERNAL Error: optional_idx cannot be initialized with an invalid index")
+            feed = ("SELECT count(DISTINCT id) FILTER (WHERE change_type IN ('insert', 'update_postimage'))"
+                    " FROM biodiv.table_changes('observations', {}, {})")
+            out["feed_rows"] = con.execute(feed.format(lo, hi)).fetchone()[0]
+            out["feed_ms"] = median(lambda: con.execute(feed.format(lo, hi)).fetchall()) * 1000
+            out["feed_all_rows"] = con.execute(feed.format(lo, last)).fetchone()[0]
+            out["feed_all_ms"] = median(lambda: con.execute(feed.format(lo, last)).fetchall()) * 1000
         con.close()
     after = _io()
     out["seconds"] = time.perf_counter() - t0
@@ -143,6 +161,17 @@ def run_child(step: str, cfg_file: Path, shared: Path, repeat: int) -> dict:
     if proc.returncode != 0:
         sys.exit(f"{step} on {cfg_file} failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def last_snapshot(cfg_file: Path) -> int | None:
+    """The lake's last snapshot id (None for the file backend)."""
+    from biodiv.config import load_config
+
+    store = load_config(cfg_file).store()
+    if store.lake is None:
+        return None
+    with store.read() as con:
+        return con.execute("SELECT max(snapshot_id) FROM biodiv.snapshots()").fetchone()[0]
 
 
 def disk_bytes(path: Path) -> int:
@@ -178,10 +207,16 @@ def bench(n: int, shared: Path, work: Path, repeat: int) -> dict:
     for name, toml, size_of in (("file", file_toml, lambda: disk_bytes(d / "biodiv.duckdb")),
                                 ("ducklake", lake_toml, lambda: disk_bytes(d / "lake") + disk_bytes(d / "catalog.sqlite"))):
         r = {"size_before": size_of()}
+        os.environ.pop("BENCH_SNAP_FROM", None)
         for step in ("page", "nochange", "attach", "read"):
             before = size_of()
+            if step == "page":
+                os.environ["BENCH_SINCE"] = datetime.now(timezone.utc).isoformat()
+                snap_from = last_snapshot(toml)
             r[step] = run_child(step, toml, shared, repeat)
             r[step]["disk_growth"] = size_of() - before
+            if step == "page" and snap_from is not None:
+                os.environ["BENCH_SNAP_FROM"], os.environ["BENCH_SNAP_TO"] = str(snap_from), str(last_snapshot(toml))
         r["size_after"] = size_of()
         res["backends"][name] = r
     return res
@@ -210,10 +245,17 @@ def report(res: dict) -> None:
     row("attach --all: seconds (attach)", f["attach"]["attach_s"], k["attach"]["attach_s"], lambda x: f"{x:10.2f}")
     row("  seconds (whole write)", f["attach"]["seconds"], k["attach"]["seconds"], lambda x: f"{x:10.2f}")
     row("  MB written", f["attach"]["wchar"], k["attach"]["wchar"])
-    row("dashboard map_grid ms", f["read"]["map_grid_ms"], k["read"]["map_grid_ms"], lambda x: f"{x:10.1f}")
+    row("dashboard grid_counts ms", f["read"]["grid_counts_ms"], k["read"]["grid_counts_ms"], lambda x: f"{x:10.1f}")
     row("dashboard map_points ms", f["read"]["map_points_ms"], k["read"]["map_points_ms"], lambda x: f"{x:10.1f}")
     for q, ms in f["read"]["queries_ms"].items():
         row(f"query {q} ms", ms, k["read"]["queries_ms"][q], lambda x: f"{x:10.1f}")
+    row("new since last update (harvested_at) ms", f["read"]["changed_ms"], k["read"]["changed_ms"],
+        lambda x: f"{x:10.1f}")
+    print(f"  rows: {f['read']['changed_rows']} (file), {k['read']['changed_rows']} (ducklake)")
+    print(f"{'  change feed, that update (ducklake)':34} {'':>10} {k['read']['feed_ms']:10.1f} ms, "
+          f"{k['read']['feed_rows']} rows")
+    print(f"{'  change feed, every snapshot since':34} {'':>10} {k['read']['feed_all_ms']:10.1f} ms, "
+          f"{k['read']['feed_all_rows']} rows (attach --all re-flagged them)")
     row("on disk before, MB", f["size_before"], k["size_before"])
     row("on disk after, MB", f["size_after"], k["size_after"])
 

@@ -183,14 +183,15 @@ class Config(Table):
 
     @property
     def db(self) -> Path:
-        """The database file; on a DuckLake with a SQLite catalog, that catalog file
-        (``Store(path)`` opens either kind, see :class:`biodiv.store.Store`)."""
+        """The database file; on a DuckLake, its SQLite catalog file or, for a PostgreSQL
+        catalog, the locator file beside ``db_path`` (``<db_path>.lake``, written by the
+        store): ``Store(path)`` opens every kind, see :class:`biodiv.store.Store`."""
         env = os.environ.get("BIODIV_DB")
         if env:
             return Path(env)
         lake = self.lake_spec()
-        if lake is not None and lake.catalog_file is not None:
-            return lake.catalog_file
+        if lake is not None:
+            return lake.catalog_file or self.file_db.with_suffix(".lake")
         return self.resolve(self.db_path)
 
     @property
@@ -223,8 +224,8 @@ class Config(Table):
         from biodiv.store.database import Store
 
         lake = self.lake_spec()
-        if lake is not None and lake.catalog_file is None:
-            return Store(self.file_db.with_suffix(".lake"), lake=lake)   # lock file beside db_path
+        if lake is not None and self.db != (lake.catalog_file or self.file_db.with_suffix(".lake")):
+            return Store(self.db)   # --db/$BIODIV_DB names another store: its content says which kind
         return Store(self.db, lake=lake)
 
     # -- serialisation ---------------------------------------------------------

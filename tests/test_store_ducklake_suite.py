@@ -90,3 +90,34 @@ del test_daily_budget_stops_cleanly_and_holds_across_runs  # noqa: F821
 # commits in between (the run row, the settings) took 2.3 s on this shared machine (load 100);
 # full + incremental on DuckLake: tests/test_store_ducklake.py compares both backends' tables
 del test_full_then_incremental  # noqa: F821
+
+
+def test_unreachable_inaturalist_leaves_the_lake_data_unchanged(tmp_path, prepare):
+    """test_harvest_run's unreachable-iNaturalist test, as DuckLake promises it: the file test
+    compares the published file's bytes, which a lake does not have; here every data table
+    holds the same rows after the failed command (only the run log records the failure)."""
+    import subprocess
+    import sys
+
+    from test_harvest_run import REPO, _free_port
+
+    cfg = harvest_config(tmp_path, "http://unused/v1")
+    store = prepare(cfg)
+    tables = ("observations", "observation_raw", "taxa", "harvest_state", "areas", "territory")
+
+    def rows():
+        with store.read() as con:
+            return {t: sorted(map(str, con.execute(f"SELECT * FROM {t}").fetchall())) for t in tables}
+
+    before = rows()
+    cfg.inaturalist.api_url = f"http://127.0.0.1:{_free_port()}/v1"
+    cfg.inaturalist.max_retries = 1
+    cfg_file = cfg.save(tmp_path / "biodiv.toml")
+    proc = subprocess.run([sys.executable, "-m", "biodiv", "--config", str(cfg_file), "harvest", "--no-progress"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 1
+    assert "cannot be reached" in proc.stderr and "biodiv demo" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 3
+    assert rows() == before
+    with store.read() as con:
+        assert con.execute("SELECT count(*) FROM runs WHERE kind = 'harvest' AND status = 'ok'").fetchone()[0] == 0

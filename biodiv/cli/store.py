@@ -25,33 +25,50 @@ def _lake_store(cfg):
     return store
 
 
+def _lake_path(cfg, spec):
+    """The path of the [store] DuckLake (its SQLite catalog, or its locator file)."""
+    return spec.catalog_file or cfg.file_db.with_suffix(".lake")
+
+
 @store_app.command("migrate")
 def migrate(
     ctx: typer.Context,
     to: str = typer.Option(..., "--to", help="ducklake: copy the database file into the [store] DuckLake; "
                                              "file: copy the DuckLake into one database file."),
     output: Optional[Path] = typer.Option(None, "--output", "-o",
-                                          help="--to file: the new file (default: db_path of the config)."),
+                                          help="--to file: the new file (default: the --db/--demo file, else db_path)."),
 ) -> None:
-    """Copy the whole store from one backend to the other (the source is only read)."""
+    """Copy the whole store from one backend to the other (the source is only read).
+
+    The global ``--db PATH``/``--demo`` choose the single file: the source of ``--to ducklake``,
+    the new file of ``--to file``."""
     from biodiv.cli.context import console, get_config
     from biodiv.config import StoreConfig
     from biodiv.errors import BiodivError
+    from biodiv.store.database import Store
     from biodiv.store.lake_copy import file_to_lake, lake_to_file
 
     cfg = get_config(ctx)
+    # the global --db PATH / --demo name the single-file side: the source of --to ducklake,
+    # the new file of --to file (unless -o)
+    chosen = ctx.find_root().obj.get("chosen_db")
+    file_side = Path(chosen) if chosen is not None else cfg.file_db
     if to == "ducklake":
-        if cfg.lake_spec() is None:
+        spec = cfg.lake_spec()
+        if spec is None:
             cfg.store_ = StoreConfig(backend="ducklake", catalog=cfg.store_.catalog, data_path=cfg.store_.data_path)
-        target = cfg.store()
-        counts = file_to_lake(cfg.file_db, target)
-        console.print(f"copied {cfg.file_db} into the DuckLake {target.lake.spec.display} "
+            spec = cfg.lake_spec()
+        target = Store(_lake_path(cfg, spec), lake=spec)
+        counts = file_to_lake(file_side, target)
+        console.print(f"copied {file_side} into the DuckLake {target.lake.spec.display} "
                       f"(data in {target.lake.spec.data_path}): {counts.get('observations', 0):,} observations, "
                       f"{counts.get('areas', 0):,} areas", highlight=False, soft_wrap=True)
         console.print('to use it, set [store] backend = "ducklake" in the config', highlight=False)
     elif to == "file":
-        spec = _lake_store(cfg).lake.spec
-        target = output or cfg.file_db
+        spec = cfg.lake_spec()
+        if spec is None:
+            raise BiodivError('this command needs a DuckLake: set [store] backend = "ducklake" (docs/ducklake.md)')
+        target = output or file_side
         counts = lake_to_file(spec, Path(target))
         console.print(f"copied the DuckLake {spec.display} into {target}: "
                       f"{counts.get('observations', 0):,} observations, {counts.get('areas', 0):,} areas",

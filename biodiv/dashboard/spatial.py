@@ -54,13 +54,14 @@ def attached() -> list[Hashable]:
 def run(db: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``fn(cursor, *args, **kwargs)`` on the file ``db.path`` (``db``: its identity, hashable),
     attached read-only on the spatial instance."""
+    from biodiv.store.database import attach_store
+
     with _lock:
         con = _instance()
         name = _attached.get(db)
         if name is None:
             name = f"biodiv_{next(_names)}"
-            quoted = str(db.path).replace("'", "''")
-            con.execute(f"ATTACH '{quoted}' AS {name} (READ_ONLY)")
+            attach_store(con, db.path, name)   # a DuckDB file or a DuckLake (biodiv.store)
             _attached[db] = name
             while len(_attached) > KEEP:
                 _, old = _attached.popitem(last=False)

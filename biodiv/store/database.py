@@ -239,6 +239,19 @@ def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
     return {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
 
 
+def check_schema(con: duckdb.DuckDBPyConnection, what: str) -> None:
+    """Refuse (and close) a reader on a store that lacks migrations: one line naming
+    ``what`` (the file, or the DuckLake) and the command that upgrades it."""
+    missing = {m.version for m in migrations()} - applied_versions(con)
+    if missing:
+        have = schema_version(con)
+        con.close()
+        raise StoreError(
+            f"{what} has schema version {have} and lacks migration(s) "
+            f"{', '.join(map(str, sorted(missing)))}: run `biodiv migrate` to upgrade it"
+        )
+
+
 def migrate(
     con: duckdb.DuckDBPyConnection,
     statements: Callable[[Migration], Iterable[str]] = lambda m: (m.sql,),
@@ -301,7 +314,9 @@ class Store:
 
     ``lake`` (a :class:`biodiv.store.lake.LakeSpec`) selects the DuckLake backend
     (:mod:`biodiv.store.lake`); a ``path`` that is a SQLite file is taken as the catalog of
-    one, so ``Store(path)`` callers (dashboard) open either kind. The lock stays at ``path``.
+    one, and a lake locator file (:func:`biodiv.store.lake.write_locator`) as the lake it
+    names (a PostgreSQL catalog), so ``Store(path)`` callers (dashboard) open every kind.
+    The lock stays at ``path``; for a PostgreSQL catalog ``path`` is its locator file.
     """
 
     def __init__(self, path: Path | str, lake=None):
@@ -312,8 +327,10 @@ class Store:
 
         if lake is None and lake_backend.is_lake_catalog(self.path):
             lake = lake_backend.LakeSpec(f"sqlite:{self.path}")
+        if lake is None:
+            lake = lake_backend.read_locator(self.path)
         if lake is not None:
-            self.lake = lake_backend.LakeBackend(lake, self.lock_path)
+            self.lake = lake_backend.LakeBackend(lake, self.lock_path, locator=self.path)
 
     @property
     def wip_path(self) -> Path:
@@ -341,14 +358,7 @@ class Store:
                 f"no database at {self.path}: run `biodiv init` then `biodiv update` (or `biodiv demo`)"
             )
         con = open_attached(self.path, read_only=True, con=con)
-        missing = {m.version for m in migrations()} - applied_versions(con)
-        if missing:
-            have = schema_version(con)
-            con.close()
-            raise StoreError(
-                f"{self.path} has schema version {have} and lacks migration(s) "
-                f"{', '.join(map(str, sorted(missing)))}: run `biodiv migrate` to upgrade it"
-            )
+        check_schema(con, str(self.path))
         return con
 
     @contextmanager
@@ -504,6 +514,20 @@ class Store:
         with self._lock():
             self.wip_path.unlink(missing_ok=True)
             Path(str(self.wip_path) + ".wal").unlink(missing_ok=True)
+
+
+def attach_store(con: duckdb.DuckDBPyConnection, path: Path | str, name: str) -> None:
+    """Attach the store at ``path`` read-only to ``con`` as ``name``: a DuckDB file, or the
+    DuckLake its path names (a SQLite catalog, a locator file), so that an instance shared by
+    several stores (the dashboard's spatial one) reads every backend."""
+    store = Store(path)
+    if store.lake is not None:
+        from biodiv.store.lake import attach_lake
+
+        attach_lake(store.lake.spec, read_only=True, con=con, name=name)
+        return
+    quoted = str(path).replace("'", "''")
+    con.execute(f"ATTACH '{quoted}' AS {name} (READ_ONLY)")
 
 
 @contextmanager

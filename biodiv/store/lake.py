@@ -13,11 +13,16 @@ The lake is attached under the same catalog name as the file (:data:`CATALOG`), 
 :class:`LakeConnection`, which runs each statement through :func:`lake_sql.translate`
 (upserts, sequences and RETURNING, which DuckLake 1.5.5 lacks). The extensions load offline
 from the PyPI wheels ``duckdb-extension-ducklake`` and ``duckdb-extension-sqlite-scanner``
-(``duckdb-extension-sqlite`` does not load on 1.5.5).
+(``duckdb-extension-sqlite`` does not load on 1.5.5), ``duckdb-extension-postgres-scanner``
+for a PostgreSQL catalog and ``duckdb-extension-httpfs`` for object storage (S3 credentials
+from the AWS environment variables, :func:`use_object_storage`).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import import_module
@@ -26,13 +31,15 @@ from typing import Any, Iterator
 
 import duckdb
 
+from biodiv.errors import causes, disk_full_cause, failed_path, free_bytes, megabytes
 from biodiv.store import lake_sql
 from biodiv.store.database import (
-    CATALOG, StoreBusy, StoreError, StoreMissing, applied_versions, connect, migrate, migrations,
-    schema_version, writer_lock,
+    CATALOG, StoreBusy, StoreDiskFull, StoreError, StoreMissing, check_schema, connect, migrate, writer_lock,
 )
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+# what a full catalog says: SQLite (SQLITE_FULL), PostgreSQL (could not extend a file)
+_CATALOG_FULL_TEXT = ("database or disk is full", "could not extend file")
 # small data files are merged once there are this many live ones (a harvest page, an attach
 # batch and each small commit add one or more)
 COMPACT_AFTER_FILES = 64
@@ -99,14 +106,51 @@ class LakeSpec:
         """Where the lake is, for messages (no password)."""
         if self.kind == "sqlite":
             return str(self.catalog_file)
-        import re
-
-        return "postgres:" + re.sub(r"password=\S+", "password=…", self.catalog.split(":", 1)[1])
+        return "postgres:" + _PASSWORD.sub("password=…", self.catalog.split(":", 1)[1])
 
     def local_data_dir(self) -> Path | None:
         if self.data_path and "://" not in self.data_path:
             return Path(self.data_path)
         return None
+
+
+_PASSWORD = re.compile(r"password\s*=\s*(?:'(?:[^'\\]|\\.)*'|\S+)")
+# first bytes of a lake locator file (see write_locator)
+LOCATOR_KEY = "biodiv_ducklake"
+
+
+def write_locator(path: Path, spec: LakeSpec) -> None:
+    """Write the small JSON file ``path`` that names a lake whose catalog is not a file
+    (PostgreSQL): ``Store(path)`` opens that lake, as it opens a SQLite catalog file.
+
+    Why a file: every reader that is handed a path (the dashboard, ``--db``, ``$BIODIV_DB``)
+    keeps working, and the dashboard's caches are keyed on the file's identity: the writer
+    replaces it (atomic rename) at the end of every write, so the dashboard shows a
+    harvest's pages at the end of the command, as with the other backends. The password of
+    the connection string is left out (libpq reads ``PGPASSWORD`` or ``~/.pgpass``).
+    """
+    catalog = "postgres:" + _PASSWORD.sub("", spec.catalog.split(":", 1)[1]).strip()
+    text = json.dumps({LOCATOR_KEY: 1, "catalog": re.sub(r"\s+", " ", catalog), "data_path": spec.data_path})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_locator(path: Path) -> LakeSpec | None:
+    """The lake named by the locator file ``path`` (:func:`write_locator`), or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    if not head.startswith(b'{"' + LOCATOR_KEY.encode()):
+        return None
+    try:
+        data = json.loads(head)
+        return LakeSpec(str(data["catalog"]), data.get("data_path"))
+    except (ValueError, KeyError, TypeError):
+        raise StoreError(f"{path} is a damaged DuckLake locator file: remove it and run `biodiv status`") from None
 
 
 def is_lake_catalog(path: Path) -> bool:
@@ -141,9 +185,14 @@ def use_wal(catalog: Path | None) -> None:
         pass   # busy or not a SQLite file: the attach that follows says what is wrong
 
 
-def attach_lake(spec: LakeSpec, read_only: bool,
-                con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
-    """``con`` (or a new instance with spatial) with the lake attached as :data:`CATALOG`, in use."""
+def attach_lake(spec: LakeSpec, read_only: bool, con: duckdb.DuckDBPyConnection | None = None,
+                name: str = CATALOG) -> duckdb.DuckDBPyConnection:
+    """``con`` (or a new instance with spatial) with the lake attached as ``name``.
+
+    Attached as :data:`CATALOG` (the default) it is in use and ``con`` is closed on failure;
+    under another name (a second store on a shared instance, e.g. the dashboard's spatial
+    one, :func:`biodiv.store.database.attach_store`) only the ATTACH is done."""
+    own = con is None or name == CATALOG
     con = connect(None) if con is None else con
     try:
         load_extension(con, "ducklake", "duckdb_extension_ducklake")
@@ -152,30 +201,84 @@ def attach_lake(spec: LakeSpec, read_only: bool,
         else:
             load_extension(con, "postgres_scanner", "duckdb_extension_postgres_scanner")
         if spec.data_path and "://" in spec.data_path:
-            # object storage (s3://, gs://, …): httpfs, with credentials from a DuckDB secret
-            load_extension(con, "httpfs", "duckdb_extension_httpfs")
+            use_object_storage(con, spec.data_path)
     except BaseException:
-        con.close()
+        if own:
+            con.close()
         raise
     options = ["READ_ONLY"] if read_only else []
     if spec.data_path and not read_only:
         options.append(f"DATA_PATH '{_quote(spec.data_path)}'")
     opts = f" ({', '.join(options)})" if options else ""
     try:
-        con.execute(f"ATTACH 'ducklake:{_quote(spec.catalog)}' AS {CATALOG}{opts}")
+        con.execute(f"ATTACH 'ducklake:{_quote(spec.catalog)}' AS {name}{opts}")
     except duckdb.Error as exc:
-        con.close()
+        if own:
+            con.close()
         msg = str(exc).splitlines()[0]
         if "lock" in msg.lower():
             raise StoreBusy(f"the DuckLake catalog {spec.display} is locked: {msg}") from None
         raise StoreError(f"the DuckLake catalog {spec.display} cannot be opened ({msg})") from None
+    data_path = recorded_data_path(con, name) if (not spec.data_path or read_only) else spec.data_path
+    if data_path and "://" in data_path and not spec.data_path:
+        use_object_storage(con, data_path)   # a reader learns the data path from the catalog
+    if name != CATALOG:
+        return con
     con.execute(f"USE {CATALOG}")
     # DuckLake's scans of many small files can pass DuckDB's 2 s progress-bar threshold: a
     # library prints nothing on stdout
     con.execute("SET enable_progress_bar = false")
     if read_only:
-        _allow_lake_files(con, spec)
+        _allow_lake_files(con, spec, data_path)
     return con
+
+
+def recorded_data_path(con: duckdb.DuckDBPyConnection, name: str = CATALOG) -> str | None:
+    row = con.execute(f"SELECT value FROM {name}.options() WHERE option_name = 'data_path'").fetchone()
+    return row[0] if row else None
+
+
+S3_MAX_FILE = "60GB"
+# S3 settings from the environment, named as the AWS SDKs and CLI name them
+S3_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
+          "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
+def use_object_storage(con: duckdb.DuckDBPyConnection, data_path: str) -> None:
+    """Load httpfs for a data path on object storage (``s3://``, ``gs://``, ``r2://``, …) and,
+    for ``s3://`` with ``AWS_ACCESS_KEY_ID`` set, a temporary DuckDB S3 secret from the AWS
+    environment variables (``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_REGION``,
+    ``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL`` for another S3 service, path-style).
+
+    Why the environment: credentials never go into the config file or the catalog; without
+    these variables DuckDB's own secrets apply (``CREATE PERSISTENT SECRET``, docs/ducklake.md).
+    """
+    load_extension(con, "httpfs", "duckdb_extension_httpfs")
+    # a multipart upload buffers one part of max_filesize / 10,000 parts: DuckDB's default
+    # (800 GB) makes it 80 MB per file written, more than a harvest's whole memory limit
+    # (64 MB, biodiv.inat.harvest); 60 GB gives 6 MB parts (S3's minimum is 5 MiB)
+    con.execute(f"SET s3_uploader_max_filesize = {_literal(S3_MAX_FILE)}")
+    env = {k: os.environ.get(k) for k in S3_ENV}
+    if not data_path.lower().startswith("s3://") or not env["AWS_ACCESS_KEY_ID"]:
+        return
+    bucket = data_path.split("://", 1)[1].split("/", 1)[0]
+    opts = [f"KEY_ID {_literal(env['AWS_ACCESS_KEY_ID'])}",
+            f"SECRET {_literal(env['AWS_SECRET_ACCESS_KEY'] or '')}",
+            f"SCOPE {_literal('s3://' + bucket)}"]
+    if env["AWS_SESSION_TOKEN"]:
+        opts.append(f"SESSION_TOKEN {_literal(env['AWS_SESSION_TOKEN'])}")
+    region = env["AWS_REGION"] or env["AWS_DEFAULT_REGION"]
+    if region:
+        opts.append(f"REGION {_literal(region)}")
+    endpoint = env["AWS_ENDPOINT_URL_S3"] or env["AWS_ENDPOINT_URL"]
+    if endpoint:
+        scheme, _, host = endpoint.rstrip("/").rpartition("://")
+        opts += [f"ENDPOINT {_literal(host)}", "URL_STYLE 'path'",
+                 f"USE_SSL {'false' if scheme.lower() == 'http' else 'true'}"]
+    try:
+        con.execute(f"CREATE OR REPLACE TEMPORARY SECRET biodiv_s3 (TYPE s3, {', '.join(opts)})")
+    except duckdb.Error as exc:
+        raise StoreError(f"the S3 settings of the environment (AWS_*) are refused: {str(exc).splitlines()[0]}") from None
 
 
 def _quote(s: str) -> str:
@@ -188,10 +291,9 @@ def _literal(s: str) -> str:
     return "'" + _quote(s) + "'"
 
 
-def _allow_lake_files(con: duckdb.DuckDBPyConnection, spec: LakeSpec) -> None:
+def _allow_lake_files(con: duckdb.DuckDBPyConnection, spec: LakeSpec, data_path: str | None) -> None:
     """Let the lake's own files be read once ad-hoc SQL turns file access off (lock_down)."""
-    data = con.execute(f"SELECT value FROM {CATALOG}.options() WHERE option_name = 'data_path'").fetchone()
-    dirs = [d for d in (data[0] if data else None,) if d]
+    dirs = [d for d in (data_path,) if d]
     if dirs:
         con.execute(f"SET allowed_directories = [{', '.join(_literal(d) for d in dirs)}]")
     if spec.catalog_file is not None:
@@ -330,11 +432,16 @@ def compact(con: duckdb.DuckDBPyConnection, expire_older_than: str | None = None
 # ---------------------------------------------------------------------------
 
 class LakeBackend:
-    """reader/read/write/exists for a :class:`LakeSpec` (see :class:`biodiv.store.Store`)."""
+    """reader/read/write/exists for a :class:`LakeSpec` (see :class:`biodiv.store.Store`).
 
-    def __init__(self, spec: LakeSpec, lock_path: Path):
+    ``locator``: the file that names this lake for path-based readers when its catalog is not
+    a file (PostgreSQL, :func:`write_locator`); writers refresh it at the end of every write.
+    """
+
+    def __init__(self, spec: LakeSpec, lock_path: Path, locator: Path | None = None):
         self.spec = spec
         self.lock_path = lock_path
+        self.locator = locator if spec.kind != "sqlite" else None
 
     def exists(self) -> bool:
         if self.spec.kind == "sqlite":
@@ -347,31 +454,67 @@ class LakeBackend:
         con.close()
         return True
 
+    def _missing(self) -> StoreMissing:
+        return StoreMissing(
+            f"no DuckLake catalog at {self.spec.display}: run `biodiv init` "
+            "(or `biodiv store migrate --to ducklake` from a database file)"
+        )
+
     def reader(self, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
-        if not self.exists():
-            raise StoreMissing(
-                f"no DuckLake catalog at {self.spec.display}: run `biodiv init` "
-                "(or `biodiv store migrate --to ducklake` from a database file)"
-            )
-        con = attach_lake(self.spec, read_only=True, con=con)
-        missing = {m.version for m in migrations()} - applied_versions(con)
-        if missing:
-            have = schema_version(con)
-            con.close()
-            raise StoreError(
-                f"the DuckLake {self.spec.display} has schema version {have} and lacks migration(s) "
-                f"{', '.join(map(str, sorted(missing)))}: run `biodiv migrate` to upgrade it"
-            )
+        if self.spec.kind == "sqlite" and not self.exists():
+            raise self._missing()
+        try:
+            con = attach_lake(self.spec, read_only=True, con=con)
+        except StoreBusy:
+            raise
+        except StoreError as exc:
+            # PostgreSQL: a catalog database without DuckLake's tables (a new, empty one)
+            if self.spec.kind != "sqlite" and "ducklake" in str(exc).lower() and "does not exist" not in str(exc):
+                raise self._missing() from None
+            raise
+        check_schema(con, f"the DuckLake {self.spec.display}")
+        self._refresh_locator(only_if_missing=True)
         return con
+
+    def _refresh_locator(self, only_if_missing: bool = False) -> None:
+        if self.locator is None or (only_if_missing and self.locator.exists()):
+            return
+        try:
+            write_locator(self.locator, self.spec)
+        except OSError:
+            pass   # a read-only folder: path-based readers need it, the others do not
 
     def _lock(self):
         return writer_lock(self.lock_path, self.spec.display)
+
+    def _disk_full(self, exc: BaseException) -> StoreDiskFull | None:
+        """The line for a write that filled the disk of the data path or of the catalog, or None.
+
+        Nothing committed is lost: DuckLake writes a transaction's Parquet files first and
+        commits it in the catalog last, so the failed transaction is rolled back whole (its
+        files are left unreferenced until ``biodiv store maintenance --expire-older-than``).
+        """
+        cause = disk_full_cause(exc)
+        if cause is None:
+            cause = next((e for e in causes(exc) if any(t in str(e) for t in _CATALOG_FULL_TEXT)), None)
+        if cause is None:
+            return None
+        local = self.spec.local_data_dir()
+        default = local if local is not None else (self.spec.catalog_file or self.lock_path)
+        where = failed_path(cause, default)
+        return StoreDiskFull(
+            f"disk full while writing the DuckLake {self.spec.display} ({where}, "
+            f"{megabytes(free_bytes(where))} free): every transaction committed before is kept "
+            f"(a harvest resumes from its last committed page), the one being written was rolled back; "
+            f"free space in {where if where.is_dir() else where.parent} and run the command again"
+        )
 
     @contextmanager
     def write(self, create: bool = False) -> Iterator[LakeConnection]:
         """A writer on the lake: each committed transaction is a snapshot readers see.
 
-        Nothing to publish at the end; small files are merged once they pile up.
+        Nothing to publish at the end; small files are merged once they pile up, and the
+        locator file (PostgreSQL catalog) is replaced so that path-keyed readers refresh.
         """
         with self._lock():
             if not create and not self.exists():
@@ -390,6 +533,12 @@ class LakeBackend:
                 yield LakeConnection(con, schema)
                 if live_files(con)[0] >= COMPACT_AFTER_FILES:
                     compact(con)
+            except Exception as exc:
+                full = self._disk_full(exc)
+                if full is None:
+                    raise
+                raise full from None
             finally:
                 con.close()
                 use_wal(self.spec.catalog_file)   # a catalog this writer created
+                self._refresh_locator()
