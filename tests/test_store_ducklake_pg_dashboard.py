@@ -57,3 +57,38 @@ def test_the_lake_is_on_postgres_and_s3_and_its_locator_names_it(fixture_db):
         tables = {r[0] for r in c.execute(
             "SELECT table_name FROM __ducklake_metadata_biodiv.ducklake_table WHERE end_snapshot IS NULL").fetchall()}
     assert {"observations", "areas", "taxa"} <= tables          # the catalog, read from PostgreSQL
+
+
+@pytest.mark.browser
+def test_map_page_draws_in_chromium_from_the_postgres_s3_lake(fixture_db, tmp_path, monkeypatch):
+    """The real Streamlit server (its own process, the AWS variables in its environment) and
+    headless Chromium: the map page of the PostgreSQL + S3 lake draws every layer."""
+    from biodiv.dashboard.server import assets
+    from biodiv.dashboard.server.browser import CHROMIUM, chromium, streamlit_server, visit
+
+    if not CHROMIUM.exists() or not assets.assets_installed():
+        pytest.skip("Debian chromium or the Leaflet files absent (`biodiv dashboard --install-assets`)")
+    monkeypatch.delenv("BIODIV_CONFIG", raising=False)
+    with streamlit_server(fixture_db, log_dir=tmp_path) as server, chromium() as browser:
+        carte = visit(browser, f"{server.url}/carte", min_polygons=3)
+        assert carte.seconds_to_map is not None, server.log.read_text()[-2000:]
+        assert carte.probe["polygons"] == 8 and carte.probe["points"] == 8
+        assert "8 observations affichées en points" in carte.text
+
+
+def test_an_empty_or_missing_postgres_catalog_is_one_line(tmp_path):
+    from biodiv.errors import BiodivError
+    from biodiv.store.database import StoreMissing
+    from biodiv.store.lake import LakeSpec
+
+    catalog, data_path = pg_s3_lake()          # a new, empty PostgreSQL database
+    with pytest.raises(StoreMissing, match="no DuckLake catalog at postgres:dbname=.*biodiv init"):
+        Store(tmp_path / "biodiv.lake", lake=LakeSpec(catalog, data_path)).reader()
+    with pytest.raises(StoreMissing):
+        with Store(tmp_path / "biodiv.lake", lake=LakeSpec(catalog, data_path)).write():
+            pass
+    wrong = catalog.replace("dbname=lake", "dbname=nosuch")
+    with pytest.raises(BiodivError) as err:
+        Store(tmp_path / "other.lake", lake=LakeSpec(wrong + " password=s3cret", data_path)).reader()
+    assert "\n" not in str(err.value) and "does not exist" in str(err.value)
+    assert "s3cret" not in str(err.value)

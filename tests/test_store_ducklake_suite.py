@@ -95,7 +95,9 @@ del test_full_then_incremental  # noqa: F821
 def test_unreachable_inaturalist_leaves_the_lake_data_unchanged(tmp_path, prepare):
     """test_harvest_run's unreachable-iNaturalist test, as DuckLake promises it: the file test
     compares the published file's bytes, which a lake does not have; here every data table
-    holds the same rows after the failed command (only the run log records the failure)."""
+    holds the same rows after the failed command. What a lake keeps besides is bookkeeping,
+    committed before the first request: the run log, and the harvest cursor of a full harvest
+    started from the first id (the next run resumes from there: nothing is skipped)."""
     import subprocess
     import sys
 
@@ -103,7 +105,7 @@ def test_unreachable_inaturalist_leaves_the_lake_data_unchanged(tmp_path, prepar
 
     cfg = harvest_config(tmp_path, "http://unused/v1")
     store = prepare(cfg)
-    tables = ("observations", "observation_raw", "taxa", "harvest_state", "areas", "territory")
+    tables = ("observations", "observation_raw", "taxa", "areas", "territory", "taxon_statuses")
 
     def rows():
         with store.read() as con:
@@ -121,3 +123,5 @@ def test_unreachable_inaturalist_leaves_the_lake_data_unchanged(tmp_path, prepar
     assert rows() == before
     with store.read() as con:
         assert con.execute("SELECT count(*) FROM runs WHERE kind = 'harvest' AND status = 'ok'").fetchone()[0] == 0
+        cursor = con.execute("SELECT id_above FROM harvest_state WHERE scope = 'observations'").fetchall()
+    assert cursor in ([], [(0,)])

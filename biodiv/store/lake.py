@@ -215,7 +215,7 @@ def attach_lake(spec: LakeSpec, read_only: bool, con: duckdb.DuckDBPyConnection 
     except duckdb.Error as exc:
         if own:
             con.close()
-        msg = str(exc).splitlines()[0]
+        msg = _PASSWORD.sub("password=…", str(exc).splitlines()[0])   # DuckDB quotes the connection string
         if "lock" in msg.lower():
             raise StoreBusy(f"the DuckLake catalog {spec.display} is locked: {msg}") from None
         raise StoreError(f"the DuckLake catalog {spec.display} cannot be opened ({msg})") from None
@@ -469,7 +469,7 @@ class LakeBackend:
             raise
         except StoreError as exc:
             # PostgreSQL: a catalog database without DuckLake's tables (a new, empty one)
-            if self.spec.kind != "sqlite" and "ducklake" in str(exc).lower() and "does not exist" not in str(exc):
+            if self.spec.kind != "sqlite" and "creating a new DuckLake is explicitly disabled" in str(exc):
                 raise self._missing() from None
             raise
         check_schema(con, f"the DuckLake {self.spec.display}")
