@@ -252,6 +252,13 @@ def test_no_english_on_any_page_and_charts_in_french(tmp_path, monkeypatch, brow
         seen = _all_text(page)
         assert "Aucun résultat" in seen and not ENGLISH.findall(seen), ENGLISH.findall(seen)
         page.keyboard.press("Escape")
+        # the quality line every page shows, and its help, in French
+        quality = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="Qualité : vérifiables")
+        quality.first.wait_for(timeout=10_000)
+        quality.first.locator('[data-testid="stTooltipHoverTarget"]').hover()
+        tip = page.locator('[data-testid="stTooltipContent"]').first
+        tip.wait_for(timeout=10_000)
+        assert "requêtes SQL nommées" in tip.inner_text() and not ENGLISH.findall(tip.inner_text())
         # the charts: Vega-Lite SVG with French titles and axes
         page.goto(f"{server.url}/")
         charts = page.locator('[data-testid="stVegaLiteChart"]')
