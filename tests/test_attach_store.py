@@ -2,6 +2,7 @@
 
 import pytest
 
+from biodiv.attach import links as links_module
 from biodiv.attach.links import attach
 
 # Two member communes side by side, a neighbour outside the territory, and a large
@@ -26,6 +27,15 @@ OBS = [
 ]
 
 
+@pytest.fixture(params=[None, 3], ids=["one-pass", "passes-of-3"])
+def passes(request, monkeypatch):
+    """The attach in one pass, and in passes of 3 observations (8 here: 3 passes), which
+    must give the same links, flags and counts."""
+    if request.param:
+        monkeypatch.setattr(links_module, "CHUNK", request.param)
+    return request.param
+
+
 def _fill(con):
     for a in AREAS:
         con.execute(
@@ -44,7 +54,7 @@ def _links(con):
     return sorted(con.execute("SELECT observation_id, area_id, relation FROM observation_areas").fetchall())
 
 
-def test_attach_links_with_certainty_and_flags(store):
+def test_attach_links_with_certainty_and_flags(store, passes):
     with store.write() as con:
         _fill(con)
         stats = attach(con)
@@ -72,7 +82,7 @@ def test_attach_links_with_certainty_and_flags(store):
     assert run == [("attach", "ok")]
 
 
-def test_attach_is_incremental_and_recomputes_on_demand(store):
+def test_attach_is_incremental_and_recomputes_on_demand(store, passes):
     with store.write() as con:
         _fill(con)
         attach(con)
@@ -87,7 +97,7 @@ def test_attach_is_incremental_and_recomputes_on_demand(store):
         assert [link for link in _links(con) if link[0] == 10] == [(10, 2, "certain"), (10, 4, "certain")]
 
 
-def test_reimported_layer_drops_stale_links(store):
+def test_reimported_layer_drops_stale_links(store, passes):
     with store.write() as con:
         _fill(con)
         attach(con)

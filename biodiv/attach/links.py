@@ -5,7 +5,7 @@ Why not a SQL join: DuckDB's ``JOIN … ON ST_Contains`` on raw commune polygons
 projected to the territory's metric CRS (:mod:`biodiv.attach.crs`), tested in numpy/shapely by
 :mod:`biodiv.attach.precision` against each area's grid index (built once, cached by
 :mod:`biodiv.attach.area_cache`), and the links are written back in one transaction from numpy
-columns.
+columns, in passes of :data:`CHUNK` observations so that memory does not grow with N.
 """
 
 from __future__ import annotations
@@ -69,13 +69,22 @@ def _scope(all_observations: bool) -> str:
     return "true" if all_observations else "needs_attach"
 
 
-def _read_observations(con: duckdb.DuckDBPyConnection, all_observations: bool):
-    """(ids, lon, lat, accuracy, obscured) of the observations to attach, as plain numpy
-    arrays: NaN marks NULL (no coordinates, unknown accuracy) from here on, no masks."""
+# Observations per pass. Each pass holds its points, candidate links and flags in numpy
+# (~140 bytes per observation at the peak), so memory stays bounded whatever N; all passes
+# write in the one transaction, so an attach is still all or nothing.
+CHUNK = 100_000
+
+
+def _read_observations(con: duckdb.DuckDBPyConnection, all_observations: bool, after: int = -1,
+                       limit: int | None = None):
+    """(ids, lon, lat, accuracy, obscured) of the next ``limit`` observations to attach with
+    an id above ``after``, in id order, as plain numpy arrays: NaN marks NULL (no
+    coordinates, unknown accuracy) from here on, no masks."""
     obs = con.execute(
         f"""SELECT id, coalesce(lon, 'NaN'::DOUBLE) AS lon, coalesce(lat, 'NaN'::DOUBLE) AS lat,
                    coalesce(positional_accuracy, 'NaN'::DOUBLE) AS acc, coalesce(obscured, false) AS obscured
-            FROM observations WHERE {_scope(all_observations)}"""
+            FROM observations WHERE {_scope(all_observations)} AND id > {int(after)}
+            ORDER BY id LIMIT {int(CHUNK if limit is None else limit)}"""
     ).fetchnumpy()
     return (np.asarray(obs["id"], dtype=np.int64), np.asarray(obs["lon"], dtype=float),
             np.asarray(obs["lat"], dtype=float), np.asarray(obs["acc"], dtype=float),
@@ -109,14 +118,27 @@ def attach(
         return _attach(con, all_observations, area_types, log_run)
 
 
+@dataclass
+class _Areas:
+    """The areas of one attach, loaded and indexed once for all its passes."""
+
+    types: list[str]
+    geoms: list
+    ids: np.ndarray
+    is_commune: np.ndarray
+    in_territory: np.ndarray
+    metric: object
+    indexes: list
+
+
 def _attach(con: duckdb.DuckDBPyConnection, all_observations: bool, area_types: list[str] | None,
             log_run: bool) -> dict:
     started = time.perf_counter()
     stats = AttachStats()
-    # The observations are read on a second connection to the same database, on a thread,
-    # while this one reads and decodes the areas' indexes (DuckDB runs both at once). No
-    # caller holds an open transaction here (the write below begins one), so both see
-    # the same committed state.
+    # The first pass's observations are read on a second connection to the same database,
+    # on a thread, while this one reads and decodes the areas' indexes (DuckDB runs both at
+    # once). No caller holds an open transaction here (the write below begins one), so both
+    # see the same committed state.
     reader = cursor(con)
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="attach-read") as pool:
@@ -127,106 +149,42 @@ def _attach(con: duckdb.DuckDBPyConnection, all_observations: bool, area_types: 
             cached = area_cache.fetch(con, area_ids)
             projected = list(crs.project_geometry(np.asarray(geoms, dtype=object), metric))
             indexes, prints = area_cache.assemble(cached, area_ids, wkbs, projected, metric)
-            ids, lon, lat, acc, obscured = pending.result()
+            chunk = pending.result()
     finally:
         reader.close()
-    has_xy = ~(np.isnan(lon) | np.isnan(lat))
-    stats.observations = int(ids.size)
-    stats.no_coordinates = int((~has_xy).sum())
-    stats.obscured = int((obscured & has_xy).sum())
+    areas = _Areas(types, geoms, area_ids, is_commune, area_in_territory, metric, indexes)
+    stats.seconds_read = round(time.perf_counter() - started, 3)
 
-    t_read = time.perf_counter()
-    stats.seconds_read = round(t_read - started, 3)
-
+    t_index = time.perf_counter()
     stats.areas_indexed = area_cache.complete(con, indexes, prints, area_ids, projected)
     if stats.areas_indexed:
-        stats.seconds_index = round(time.perf_counter() - t_read, 3)
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="attach-obscured") as side:
-        # obscured points (whole 0.2° cell inside, in WGS84) and the territory test of
-        # their published point, beside the precise points' matching
-        hidden = np.flatnonzero(has_xy & obscured)
-        member_commune = is_commune & area_in_territory
-        obscured_links = side.submit(precision.match_cells, list(enumerate(geoms)), lon[hidden], lat[hidden])
-        hidden_in_territory = side.submit(_in_union, [g for g, m in zip(geoms, member_commune) if m],
-                                          lon[hidden], lat[hidden])
-
-        # precise points, in the territory's metric projection (Lambert-93 in metropolitan France)
-        precise = np.flatnonzero(has_xy & ~obscured)
-        x, y = crs.project(lon[precise], lat[precise], metric)
-        p_pt, p_area, p_certain = precision.match_points(indexes, x, y, acc[precise])
-        c_pt, c_area = obscured_links.result()
-
-    # positions are into ``precise`` and ``hidden``: each id array is gathered once
-    link_ids = np.concatenate([ids[precise][p_pt], ids[hidden][c_pt]])
-    link_area = np.concatenate([p_area, c_area])
-    link_certain = np.concatenate([p_certain, np.ones(c_pt.size, dtype=bool)])
-    stats.links = int(link_ids.size)
-    stats.certain = int(link_certain.sum())
-    stats.edge = stats.links - stats.certain
-
-    # -- territory membership: the published point in a member commune ----------
-    # decided whenever communes are part of the work; with no member commune loaded it is
-    # unknown (NULL), never left as it was for a territory that has since changed
+        stats.seconds_index = round(time.perf_counter() - t_index, 3)
+        stats.seconds_compute += stats.seconds_index
     membership = area_types is None or "commune" in area_types
-    communes_done = bool(is_commune.any() and area_in_territory.any())
-    if communes_done:
-        in_terr = np.zeros(ids.size, dtype=bool)
-        in_precise = np.zeros(precise.size, dtype=bool)
-        in_precise[p_pt[member_commune[p_area]]] = True
-        in_terr[precise] = in_precise
-        # obscured points: territory level follows the published point, like iNaturalist places
-        in_terr[hidden] = hidden_in_territory.result()
-        stats.outside = int((has_xy & ~in_terr).sum())
-
-    # numpy columns registered as-is: no pyarrow (nor pandas) in the process, and the
-    # fastest path measured for 2M links (the relation is spelled out in SQL)
-    links = {
-        "observation_id": link_ids,
-        "area_id": area_ids.astype(np.int32)[link_area],
-        "certain": link_certain,
-    }
-    inside = {"id": ids[in_terr] if communes_done else ids[:0]}
-
-    t_compute = time.perf_counter()
-    stats.seconds_compute = round(t_compute - t_read, 3)
-    scope = _scope(all_observations)   # the rows read above
+    scope = _scope(all_observations)
     with transaction(con):
-        con.register("_attach_links", links)
-        con.register("_attach_inside", inside)
-        try:
-            con.execute("DELETE FROM observation_areas WHERE area_id NOT IN (SELECT id FROM areas)")
-            area_cache.prune(con)
-            if types:
-                pending = "" if all_observations else (
-                    f"AND observation_id IN (SELECT id FROM observations WHERE {scope})")
-                con.execute(
-                    f"""DELETE FROM observation_areas
-                        WHERE area_id IN (SELECT id FROM areas WHERE list_contains($types, type)) {pending}""",
-                    {"types": types},
-                )
+        con.execute("DELETE FROM observation_areas WHERE area_id NOT IN (SELECT id FROM areas)")
+        area_cache.prune(con)
+        if all_observations and types:   # every link of these types is recomputed below
             con.execute(
-                f"""INSERT INTO observation_areas
-                    SELECT observation_id, area_id,
-                           if(certain, '{precision.CERTAIN}'::link_relation, '{precision.EDGE}'::link_relation)
-                    FROM _attach_links"""
+                "DELETE FROM observation_areas WHERE area_id IN (SELECT id FROM areas WHERE list_contains($types, type))",
+                {"types": types},
             )
-            # one pass over the rows read sets their flags: a semi-join on the ids inside
-            # the territory was measured ~20% faster than joining a table of every flag
-            flag = """, in_territory = CASE WHEN coalesce(isnan(lon) OR isnan(lat), true) THEN NULL
-                                          ELSE id IN (SELECT id FROM _attach_inside) END"""
-            if membership and not communes_done:
-                flag = ", in_territory = NULL"
-            con.execute(f"""UPDATE observations SET needs_attach = false
-                            {flag if membership else ""} WHERE {scope}""")
-        finally:
-            con.unregister("_attach_links")
-            con.unregister("_attach_inside")
+        while True:
+            _attach_pass(con, areas, chunk, scope, membership, all_observations, stats)
+            if chunk[0].size < CHUNK:
+                break
+            t_read = time.perf_counter()
+            chunk = _read_observations(con, all_observations, int(chunk[0][-1]))
+            stats.seconds_read += time.perf_counter() - t_read
+        stats.seconds_read = round(stats.seconds_read, 3)
+        stats.seconds_compute = round(stats.seconds_compute, 3)
+        stats.certain = stats.links - stats.edge
         if log_run:
             # in the same transaction (one commit, one log flush): the logged timings
             # therefore stop before the commit, the returned ones include it
-            now = time.perf_counter()
-            logged = {**asdict(stats), "seconds_write": round(now - t_compute, 3), "seconds": round(now - started, 3)}
+            logged = {**asdict(stats), "seconds_write": round(stats.seconds_write, 3),
+                      "seconds": round(time.perf_counter() - started, 3)}
             con.execute(
                 """INSERT INTO runs (kind, finished_at, status, params, stats)
                    VALUES ('attach', now(), 'ok', $params, $stats)""",
@@ -235,10 +193,101 @@ def _attach(con: duckdb.DuckDBPyConnection, all_observations: bool, area_types: 
                     "stats": json.dumps(logged),
                 },
             )
-    now = time.perf_counter()
-    stats.seconds_write = round(now - t_compute, 3)
-    stats.seconds = round(now - started, 3)
+        t_commit = time.perf_counter()
+    stats.seconds_write = round(stats.seconds_write + time.perf_counter() - t_commit, 3)
+    stats.seconds = round(time.perf_counter() - started, 3)
     return asdict(stats)
+
+
+def _attach_pass(con, areas: _Areas, chunk, scope: str, membership: bool, all_observations: bool,
+                 stats: AttachStats) -> None:
+    """Links and territory flags of one pass's observations, written in the caller's transaction."""
+    t_compute = time.perf_counter()
+    ids, lon, lat, acc, obscured = chunk
+    has_xy = ~(np.isnan(lon) | np.isnan(lat))
+    stats.observations += int(ids.size)
+    stats.no_coordinates += int((~has_xy).sum())
+    stats.obscured += int((obscured & has_xy).sum())
+    is_commune, area_in_territory = areas.is_commune, areas.in_territory
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="attach-obscured") as side:
+        # obscured points (whole 0.2° cell inside, in WGS84) and the territory test of
+        # their published point, beside the precise points' matching
+        hidden = np.flatnonzero(has_xy & obscured)
+        member_commune = is_commune & area_in_territory
+        obscured_links = side.submit(precision.match_cells, list(enumerate(areas.geoms)), lon[hidden], lat[hidden])
+        hidden_in_territory = side.submit(_in_union, [g for g, m in zip(areas.geoms, member_commune) if m],
+                                          lon[hidden], lat[hidden])
+
+        # precise points, in the territory's metric projection (Lambert-93 in metropolitan France)
+        precise = np.flatnonzero(has_xy & ~obscured)
+        x, y = crs.project(lon[precise], lat[precise], areas.metric)
+        p_pt, p_area, p_certain = precision.match_points(areas.indexes, x, y, acc[precise])
+        c_pt, c_area = obscured_links.result()
+
+    # positions are into ``precise`` and ``hidden``: each id array is gathered once
+    link_ids = np.concatenate([ids[precise][p_pt], ids[hidden][c_pt]])
+    link_area = np.concatenate([p_area, c_area])
+    link_certain = np.concatenate([p_certain, np.ones(c_pt.size, dtype=bool)])
+    stats.links += int(link_ids.size)
+    stats.edge += int(link_ids.size - link_certain.sum())
+
+    # -- territory membership: the published point in a member commune ----------
+    # decided whenever communes are part of the work; with no member commune loaded it is
+    # unknown (NULL), never left as it was for a territory that has since changed
+    communes_done = bool(is_commune.any() and area_in_territory.any())
+    if communes_done:
+        in_terr = np.zeros(ids.size, dtype=bool)
+        in_precise = np.zeros(precise.size, dtype=bool)
+        in_precise[p_pt[member_commune[p_area]]] = True
+        in_terr[precise] = in_precise
+        # obscured points: territory level follows the published point, like iNaturalist places
+        in_terr[hidden] = hidden_in_territory.result()
+        stats.outside += int((has_xy & ~in_terr).sum())
+
+    # numpy columns registered as-is: no pyarrow (nor pandas) in the process, and the
+    # fastest path measured for 2M links (the relation is spelled out in SQL)
+    links = {
+        "observation_id": link_ids,
+        "area_id": areas.ids.astype(np.int32)[link_area],
+        "certain": link_certain,
+    }
+    inside = {"id": ids[in_terr] if communes_done else ids[:0]}
+    t_write = time.perf_counter()
+    stats.seconds_compute += t_write - t_compute
+    if ids.size == 0:
+        return
+    # the rows of this pass: those of the scope in its id range (read in id order, and no
+    # other writer runs)
+    rows = f"{scope} AND id BETWEEN {int(ids[0])} AND {int(ids[-1])}"
+    con.register("_attach_links", links)
+    con.register("_attach_inside", inside)
+    try:
+        if areas.types and not all_observations:
+            con.execute(
+                f"""DELETE FROM observation_areas
+                    WHERE area_id IN (SELECT id FROM areas WHERE list_contains($types, type))
+                      AND observation_id IN (SELECT id FROM observations WHERE {rows})""",
+                {"types": areas.types},
+            )
+        con.execute(
+            f"""INSERT INTO observation_areas
+                SELECT observation_id, area_id,
+                       if(certain, '{precision.CERTAIN}'::link_relation, '{precision.EDGE}'::link_relation)
+                FROM _attach_links"""
+        )
+        # one pass over the rows read sets their flags: a semi-join on the ids inside
+        # the territory was measured ~20% faster than joining a table of every flag
+        flag = """, in_territory = CASE WHEN coalesce(isnan(lon) OR isnan(lat), true) THEN NULL
+                                      ELSE id IN (SELECT id FROM _attach_inside) END"""
+        if membership and not communes_done:
+            flag = ", in_territory = NULL"
+        con.execute(f"""UPDATE observations SET needs_attach = false
+                        {flag if membership else ""} WHERE {rows}""")
+    finally:
+        con.unregister("_attach_links")
+        con.unregister("_attach_inside")
+    stats.seconds_write += time.perf_counter() - t_write
 
 
 def refresh_territory_flags(con: duckdb.DuckDBPyConnection) -> None:
