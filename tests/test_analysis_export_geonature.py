@@ -53,7 +53,7 @@ def test_header_is_geonatures_own(con, tmp_path, shared_data):
     reference = (shared_data / "sinp" / "geonature_synthese_columns.txt").read_text(encoding="utf-8").strip()
     assert ";".join(COLUMNS) == reference
     out = tmp_path / "synthese.csv"
-    export(con, "geonature", out, ExportFilter(include_outside=True), dataset=JDD)
+    export(con, "geonature", out, ExportFilter(include_outside=True, quality="any"), dataset=JDD)
     assert out.read_bytes().decode("utf-8").splitlines()[0] == reference
     # DuckDB (as GeoNature's import, a plain ;-separated UTF-8 reader) reads every column back
     db = duckdb.connect()
@@ -63,7 +63,7 @@ def test_header_is_geonatures_own(con, tmp_path, shared_data):
 
 def test_rows_codes_dates_blurring(con, tmp_path):
     out = tmp_path / "synthese.csv"
-    result = export(con, "geonature", out, ExportFilter(include_outside=True), dataset=JDD)
+    result = export(con, "geonature", out, ExportFilter(include_outside=True, quality="any"), dataset=JDD)
     rows = {r["id_origine"]: r for r in read(out)}
     # taxa of the (protected) list are linked: Epidalea, Aquila fasciata, Passer domesticus
     assert sorted(rows, key=int) == ["1", "2", "6", "7", "9", "22", "23", "24", "25"]

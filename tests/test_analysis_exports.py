@@ -35,13 +35,16 @@ def con(fx):
 
 
 def ids(con, **kw):
-    return list(select_observations(con, ExportFilter(**kw))["id"])
+    """The selected ids; every quality grade unless the call names one."""
+    return list(select_observations(con, ExportFilter(**{"quality": "any", **kw}))["id"])
 
 
 def test_filters(con):
     import datetime as dt
 
     assert ids(con) == TERRITORY_IDS
+    # the default is the dashboard's and the named queries': verifiable (5 is casual)
+    assert list(select_observations(con, ExportFilter())["id"]) == [1, 2, 3, 4, 6, 9]
     assert ids(con, include_outside=True) == [1, 2, 3, 4, 5, 6, 7, 9]
     assert ids(con, area="34002") == [3, 4, 5, 9]
     assert ids(con, area="FR9101388") == [1, 3]
@@ -68,7 +71,7 @@ def test_bad_filters(con, tmp_path):
 
 def test_geopackage_layers_round_trip(con, tmp_path):
     out = tmp_path / "ccvh.gpkg"
-    result = export(con, "gpkg", out)
+    result = export(con, "gpkg", out, ExportFilter(quality="any"))
     assert result.counts == {"observations": 7, "communes": 3, "natura2000": 2, "territory": 1}
     layers = dict(pyogrio.list_layers(out))
     assert layers == {"observations": "Point", "communes": "Polygon", "natura2000": "Polygon", "territory": "Polygon"}
@@ -90,7 +93,7 @@ def test_geopackage_layers_round_trip(con, tmp_path):
 
 def test_public_mode_drops_logins_and_obscured_points_are_never_precise(con, tmp_path):
     out = tmp_path / "public.gpkg"
-    export(con, "gpkg", out, public_mode=True)
+    export(con, "gpkg", out, ExportFilter(quality="any"), public_mode=True)
     obs = pyogrio.read_dataframe(out, layer="observations").set_index("id")
     assert "user_login" not in obs.columns and "user_id" not in obs.columns
     # obscured (obs 6): published coordinates unchanged, uncertainty covers the 0.2° cell
@@ -101,9 +104,9 @@ def test_public_mode_drops_logins_and_obscured_points_are_never_precise(con, tmp
 
 def test_geojson_csv_parquet_round_trip(con, tmp_path):
     gj = tmp_path / "obs.geojson"
-    export(con, "geojson", gj, ExportFilter(area="34002"))
+    export(con, "geojson", gj, ExportFilter(area="34002"))      # the default quality: 5 is casual
     back = gpd.read_file(gj)
-    assert sorted(back["id"]) == [3, 4, 5, 9] and back.crs.to_epsg() == 4326
+    assert sorted(back["id"]) == [3, 4, 9] and back.crs.to_epsg() == 4326
 
     c = tmp_path / "obs.csv"
     export(con, "csv", c, ExportFilter(group="Aves"), public_mode=True)
@@ -122,7 +125,7 @@ def test_geojson_csv_parquet_round_trip(con, tmp_path):
 
 def test_darwin_core_archive_matches_its_meta_xml(con, tmp_path):
     out = tmp_path / "ccvh-dwca.zip"
-    result = export(con, "dwca", out, public_mode=True)
+    result = export(con, "dwca", out, ExportFilter(quality="any"), public_mode=True)
     assert any("no licence" in n for n in result.notes)                 # obs 5
     with zipfile.ZipFile(out) as zf:
         assert sorted(zf.namelist()) == ["eml.xml", "meta.xml", "occurrence.txt"]

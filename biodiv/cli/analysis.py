@@ -251,7 +251,7 @@ def export(
     since: Optional[str] = typer.Option(None, "--since", help="Observed on or after this date (YYYY-MM-DD)."),
     until: Optional[str] = typer.Option(None, "--until", help="Observed on or before this date (YYYY-MM-DD)."),
     group: Optional[str] = typer.Option(None, "--group", help="Taxonomic group or taxon name: Aves, Plantae, Fagaceae..."),
-    quality: Quality = typer.Option(Quality.any, "--quality", help="Quality grades kept (verifiable = research + needs_id)."),
+    quality: Quality = typer.Option(Quality.verifiable, "--quality", help="Quality grades kept (verifiable = research + needs_id, the default everywhere; any = every grade)."),
     certain_only: bool = typer.Option(False, "--certain-only", help="Only observations surely inside the area (or their commune)."),
     include_outside: bool = typer.Option(False, "--include-outside", help="Also observations attached outside the territory."),
     public: Optional[bool] = typer.Option(None, "--public/--private", help="Drop observer logins (default: dashboard.public_mode)."),

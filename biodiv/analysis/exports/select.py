@@ -29,6 +29,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from biodiv.analysis.queries import DEFAULT_QUALITY
+
 from biodiv.errors import BiodivError
 
 QUALITIES = ("any", "verifiable", "research", "needs_id", "casual")
@@ -49,7 +51,7 @@ class ExportFilter:
     since: dt.date | None = None
     until: dt.date | None = None
     group: str | None = None
-    quality: str = "any"
+    quality: str = DEFAULT_QUALITY   # as the dashboard and the named queries ("any": every grade)
     certain_only: bool = False
     include_outside: bool = False
 
