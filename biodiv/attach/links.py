@@ -75,28 +75,57 @@ def _scope(all_observations: bool) -> str:
 CHUNK = 100_000
 
 
-def _read_observations(con: duckdb.DuckDBPyConnection, all_observations: bool, after: int = -1,
-                       limit: int | None = None):
-    """(ids, lon, lat, accuracy, obscured) of the next ``limit`` observations to attach with
-    an id above ``after``, in id order, as plain numpy arrays: NaN marks NULL (no
-    coordinates, unknown accuracy) from here on, no masks."""
+def _pass_bounds(con: duckdb.DuckDBPyConnection, all_observations: bool) -> list[tuple[int, int]]:
+    """The id range of each pass: :data:`CHUNK` observations to attach each, in id order
+    (reading only the ids: 8 bytes an observation)."""
+    ids = con.execute(f"SELECT id FROM observations WHERE {_scope(all_observations)} ORDER BY id").fetchnumpy()["id"]
+    ids = np.asarray(ids, dtype=np.int64)
+    return [(int(ids[k]), int(ids[min(k + CHUNK, ids.size) - 1])) for k in range(0, ids.size, CHUNK)]
+
+
+def _read_observations(con: duckdb.DuckDBPyConnection, all_observations: bool,
+                       bounds: tuple[int, int] | None):
+    """(ids, lon, lat, accuracy, obscured) of the observations to attach with an id in
+    ``bounds`` (None: none), as plain numpy arrays: NaN marks NULL (no coordinates, unknown
+    accuracy) from here on, no masks. Pages are stored in id order, so the range reads few
+    row groups."""
+    lo, hi = bounds if bounds else (0, -1)
     obs = con.execute(
         f"""SELECT id, coalesce(lon, 'NaN'::DOUBLE) AS lon, coalesce(lat, 'NaN'::DOUBLE) AS lat,
                    coalesce(positional_accuracy, 'NaN'::DOUBLE) AS acc, coalesce(obscured, false) AS obscured
-            FROM observations WHERE {_scope(all_observations)} AND id > {int(after)}
-            ORDER BY id LIMIT {int(CHUNK if limit is None else limit)}"""
+            FROM observations WHERE {_scope(all_observations)} AND id BETWEEN {lo} AND {hi}"""
     ).fetchnumpy()
     return (np.asarray(obs["id"], dtype=np.int64), np.asarray(obs["lon"], dtype=float),
             np.asarray(obs["lat"], dtype=float), np.asarray(obs["acc"], dtype=float),
             np.asarray(obs["obscured"], dtype=bool))
 
 
-def _in_union(geoms: list, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Which points fall in the union of ``geoms`` (all False when there are none)."""
-    if not geoms or lon.size == 0:
-        return np.zeros(lon.size, dtype=bool)
+def _first_pass(con: duckdb.DuckDBPyConnection, all_observations: bool):
+    bounds = _pass_bounds(con, all_observations)
+    return bounds, _read_observations(con, all_observations, bounds[0] if bounds else None)
+
+
+def _prepared_union(geoms: list):
+    """The union of ``geoms``, prepared for point tests (None when there are none)."""
+    if not geoms:
+        return None
     union = shapely.union_all(geoms)
     shapely.prepare(union)
+    return union
+
+
+def _in_prepared(union_future, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    union = union_future.result()
+    if union is None or lon.size == 0:
+        return np.zeros(lon.size, dtype=bool)
+    return shapely.intersects_xy(union, lon, lat)
+
+
+def _in_union(geoms: list, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Which points fall in the union of ``geoms`` (all False when there are none)."""
+    union = _prepared_union(geoms) if lon.size else None
+    if union is None:
+        return np.zeros(lon.size, dtype=bool)
     return shapely.intersects_xy(union, lon, lat)
 
 
@@ -142,14 +171,14 @@ def _attach(con: duckdb.DuckDBPyConnection, all_observations: bool, area_types: 
     reader = cursor(con)
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="attach-read") as pool:
-            pending = pool.submit(_read_observations, reader, all_observations)
+            pending = pool.submit(_first_pass, reader, all_observations)
             types = _area_types(con, area_types)
             geoms, wkbs, area_ids, is_commune, area_in_territory = _load_areas(con, types)
             metric = territory_crs(con)
             cached = area_cache.fetch(con, area_ids)
             projected = list(crs.project_geometry(np.asarray(geoms, dtype=object), metric))
             indexes, prints = area_cache.assemble(cached, area_ids, wkbs, projected, metric)
-            chunk = pending.result()
+            bounds, chunk = pending.result()
     finally:
         reader.close()
     areas = _Areas(types, geoms, area_ids, is_commune, area_in_territory, metric, indexes)
@@ -170,13 +199,17 @@ def _attach(con: duckdb.DuckDBPyConnection, all_observations: bool, area_types: 
                 "DELETE FROM observation_areas WHERE area_id IN (SELECT id FROM areas WHERE list_contains($types, type))",
                 {"types": types},
             )
-        while True:
-            _attach_pass(con, areas, chunk, scope, membership, all_observations, stats)
-            if chunk[0].size < CHUNK:
-                break
-            t_read = time.perf_counter()
-            chunk = _read_observations(con, all_observations, int(chunk[0][-1]))
-            stats.seconds_read += time.perf_counter() - t_read
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="attach-obscured") as side:
+            # the territory's union, for the obscured points' published position: built
+            # once on the side thread, first in its queue, while the first pass matches
+            member = [g for g, c, t in zip(geoms, is_commune, area_in_territory) if c and t]
+            union = side.submit(_prepared_union, member)
+            for k in range(max(len(bounds), 1)):
+                if k:
+                    t_read = time.perf_counter()
+                    chunk = _read_observations(con, all_observations, bounds[k])
+                    stats.seconds_read += time.perf_counter() - t_read
+                _attach_pass(con, areas, chunk, scope, membership, all_observations, stats, side, union)
         stats.seconds_read = round(stats.seconds_read, 3)
         stats.seconds_compute = round(stats.seconds_compute, 3)
         stats.certain = stats.links - stats.edge
@@ -200,7 +233,7 @@ def _attach(con: duckdb.DuckDBPyConnection, all_observations: bool, area_types: 
 
 
 def _attach_pass(con, areas: _Areas, chunk, scope: str, membership: bool, all_observations: bool,
-                 stats: AttachStats) -> None:
+                 stats: AttachStats, side: ThreadPoolExecutor, union) -> None:
     """Links and territory flags of one pass's observations, written in the caller's transaction."""
     t_compute = time.perf_counter()
     ids, lon, lat, acc, obscured = chunk
@@ -210,20 +243,18 @@ def _attach_pass(con, areas: _Areas, chunk, scope: str, membership: bool, all_ob
     stats.obscured += int((obscured & has_xy).sum())
     is_commune, area_in_territory = areas.is_commune, areas.in_territory
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="attach-obscured") as side:
-        # obscured points (whole 0.2° cell inside, in WGS84) and the territory test of
-        # their published point, beside the precise points' matching
-        hidden = np.flatnonzero(has_xy & obscured)
-        member_commune = is_commune & area_in_territory
-        obscured_links = side.submit(precision.match_cells, list(enumerate(areas.geoms)), lon[hidden], lat[hidden])
-        hidden_in_territory = side.submit(_in_union, [g for g, m in zip(areas.geoms, member_commune) if m],
-                                          lon[hidden], lat[hidden])
+    # obscured points (whole 0.2° cell inside, in WGS84) and the territory test of their
+    # published point, on the side thread, beside the precise points' matching
+    hidden = np.flatnonzero(has_xy & obscured)
+    member_commune = is_commune & area_in_territory
+    obscured_links = side.submit(precision.match_cells, list(enumerate(areas.geoms)), lon[hidden], lat[hidden])
+    hidden_in_territory = side.submit(_in_prepared, union, lon[hidden], lat[hidden])
 
-        # precise points, in the territory's metric projection (Lambert-93 in metropolitan France)
-        precise = np.flatnonzero(has_xy & ~obscured)
-        x, y = crs.project(lon[precise], lat[precise], areas.metric)
-        p_pt, p_area, p_certain = precision.match_points(areas.indexes, x, y, acc[precise])
-        c_pt, c_area = obscured_links.result()
+    # precise points, in the territory's metric projection (Lambert-93 in metropolitan France)
+    precise = np.flatnonzero(has_xy & ~obscured)
+    x, y = crs.project(lon[precise], lat[precise], areas.metric)
+    p_pt, p_area, p_certain = precision.match_points(areas.indexes, x, y, acc[precise])
+    c_pt, c_area = obscured_links.result()
 
     # positions are into ``precise`` and ``hidden``: each id array is gathered once
     link_ids = np.concatenate([ids[precise][p_pt], ids[hidden][c_pt]])
@@ -257,9 +288,8 @@ def _attach_pass(con, areas: _Areas, chunk, scope: str, membership: bool, all_ob
     stats.seconds_compute += t_write - t_compute
     if ids.size == 0:
         return
-    # the rows of this pass: those of the scope in its id range (read in id order, and no
-    # other writer runs)
-    rows = f"{scope} AND id BETWEEN {int(ids[0])} AND {int(ids[-1])}"
+    # the rows of this pass: those of the scope in its id range (no other writer runs)
+    rows = f"{scope} AND id BETWEEN {int(ids.min())} AND {int(ids.max())}"
     con.register("_attach_links", links)
     con.register("_attach_inside", inside)
     try:
