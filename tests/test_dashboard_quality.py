@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from biodiv.analysis.queries import (
     DEFAULT_QUALITY, QUALITY_GRADES, list_queries, lock_down, run_query,

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from biodiv.dashboard import data, ui
-from biodiv.dashboard.labels import AREA_TYPES_FR, MONTHS_FR, format_int, plural
+from biodiv.dashboard.labels import AREA_TYPES_FR, format_int, plural
 
 SPECIES_COLUMNS = {
     "common_name_fr": "Nom français", "sci_name": "Nom scientifique", "group": "Groupe",

@@ -9,7 +9,7 @@ import streamlit as st
 
 from biodiv.dashboard import data, ui
 from biodiv.dashboard.html import bars_table, plain_table
-from biodiv.dashboard.labels import format_int, plural
+from biodiv.dashboard.labels import plural
 from biodiv.dashboard.sheets import months_chart, years_chart
 
 db = ui.open_db()
