@@ -27,12 +27,9 @@ def as_pg_lake(cfg: Config) -> Config:
 
 
 @pytest.fixture
-def config(tmp_path, monkeypatch) -> Config:
-    for var in ("BIODIV_DB", "BIODIV_CONFIG", "BIODIV_INAT_API_URL"):
-        monkeypatch.delenv(var, raising=False)
-    cfg = Config(db_path=str(tmp_path / "biodiv.duckdb"), cache_dir=str(tmp_path / "cache"))
-    cfg.source_file = tmp_path / "biodiv.toml"
-    return as_pg_lake(cfg)
+def config(config) -> Config:  # noqa: F811
+    """tests/conftest.py's ``config``, on the lake."""
+    return as_pg_lake(config)
 
 
 @pytest.fixture

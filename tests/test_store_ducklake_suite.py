@@ -43,12 +43,9 @@ def lake_copy_of(template: Path, directory: Path) -> Store:
 
 
 @pytest.fixture
-def config(tmp_path, monkeypatch) -> Config:
-    for var in ("BIODIV_DB", "BIODIV_CONFIG", "BIODIV_INAT_API_URL"):
-        monkeypatch.delenv(var, raising=False)
-    cfg = Config(db_path=str(tmp_path / "biodiv.duckdb"), cache_dir=str(tmp_path / "cache"))
-    cfg.source_file = tmp_path / "biodiv.toml"
-    return as_lake(cfg)
+def config(config) -> Config:  # noqa: F811
+    """tests/conftest.py's ``config``, on the lake."""
+    return as_lake(config)
 
 
 @pytest.fixture
