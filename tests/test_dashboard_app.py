@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from biodiv.config import Config, DashboardConfig
-from biodiv.dashboard import app as dash_app
+from biodiv.dashboard import pacing
 from biodiv.dashboard import ui
 from biodiv.store.database import Store
 
@@ -57,7 +57,7 @@ def app_for(monkeypatch, tmp_path, db: Path, **dashboard) -> AppTest:
     cfg.save(tmp_path / f"biodiv-{abs(hash(tuple(sorted(dashboard.items()))))}.toml")
     monkeypatch.setenv("BIODIV_DB", str(db))
     monkeypatch.setenv("BIODIV_CONFIG", str(cfg.source_file))
-    monkeypatch.setattr(dash_app, "FILTERS_DELAY_S", 0.0)   # no browser here: no map to wait for
+    monkeypatch.setattr(pacing, "DELAY_S", 0.0)   # no browser here: no map to wait for
     return AppTest.from_file(APP, default_timeout=60)
 
 
@@ -230,9 +230,8 @@ def test_commune_sheet_compares_with_territory(monkeypatch, tmp_path, fixture_db
     box.set_value(area_id(fixture_db, "T0002")).run()
     got = metrics(at)
     assert got["Observations"] == "3" and got["Espèces"] == "3"
-    comparison = frame(at, "Indicateur").set_index("Indicateur")
-    assert comparison.loc["Observations", "Territoire"] == "9"
-    assert comparison.loc["Observations", "Part de la zone"] == "33 %"
+    # Indicateur | Cette zone | Territoire | Part de la zone (an HTML table: see pacing)
+    assert "<td>Observations</td><td>3</td><td>9</td><td>33 %</td>" in all_text(at)
     species = frame(at, "Statut")
     assert set(species["Nom scientifique"]) == {"Quercus ilex", "Timon lepidus", "Erithacus rubecula"}
     assert "Beta" in maps_shown["sheet_map_commune"]
@@ -269,7 +268,7 @@ def test_workshop_mode_big_figures_no_login_new_species_and_qr(monkeypatch, tmp_
     cfg.save(tmp_path / "atelier.toml")
     monkeypatch.setenv("BIODIV_DB", str(fixture_db))
     monkeypatch.setenv("BIODIV_CONFIG", str(cfg.source_file))
-    monkeypatch.setattr(dash_app, "FILTERS_DELAY_S", 0.0)
+    monkeypatch.setattr(pacing, "DELAY_S", 0.0)
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page(PAGES + "atelier.py").run()
     assert not at.exception
@@ -311,20 +310,20 @@ def test_filters_wait_for_the_map_at_a_session_first_run_only(monkeypatch, tmp_p
     """The first run of a session pauses after the page's content, then draws the filters;
     later runs, on any page, draw them at once; a page without the sidebar does not pause."""
     pauses: list[float] = []
-    monkeypatch.setattr(dash_app, "_pause", pauses.append)
+    monkeypatch.setattr(pacing, "_pause", pauses.append)
     at = app_for(monkeypatch, tmp_path, fixture_db)
     at.switch_page(PAGES + "atelier.py").run()
     assert pauses == [] and not at.sidebar.multiselect
     at.switch_page(PAGES + "carte.py").run()
-    assert pauses == [dash_app.FILTERS_DELAY_S]
+    assert pauses == [pacing.DELAY_S]
     assert at.multiselect(key="w_groups") is not None and at.sidebar.slider
     at.multiselect(key="w_groups").set_value(["Oiseaux"]).run()
     at.switch_page(PAGES + "vue_ensemble.py").run()
-    assert pauses == [dash_app.FILTERS_DELAY_S]
+    assert pauses == [pacing.DELAY_S]
     assert at.multiselect(key="w_groups").value == ["Oiseaux"] and metrics(at)["Observations"] == "4"
     # the pause comes after the page's content: the map is sent before it
     order: list[str] = []
-    monkeypatch.setattr(dash_app, "_pause", lambda s: order.append("pause"))
+    monkeypatch.setattr(pacing, "_pause", lambda s: order.append("pause"))
     monkeypatch.setattr(ui, "show_map", lambda m, key, height=560, clicks=False: order.append(key))
     app_for(monkeypatch, tmp_path, fixture_db).switch_page(PAGES + "carte.py").run()
     assert order == [MAIN_MAP, "pause"]

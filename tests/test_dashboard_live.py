@@ -57,9 +57,9 @@ def test_workshop_screen_shows_a_failed_refresh(monkeypatch, tmp_path):
     live.LiveUpdater(db, [sys.executable, "-c", "import sys; sys.exit('error: no network')"], 60).run_once()
     monkeypatch.setenv("BIODIV_DB", str(db))
     monkeypatch.delenv("BIODIV_CONFIG", raising=False)
-    from biodiv.dashboard import app as dash_app
+    from biodiv.dashboard import pacing
 
-    monkeypatch.setattr(dash_app, "FILTERS_DELAY_S", 0.0)
+    monkeypatch.setattr(pacing, "DELAY_S", 0.0)
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page("biodiv/dashboard/pages/atelier.py").run()
     assert not at.exception

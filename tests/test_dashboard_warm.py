@@ -83,7 +83,8 @@ def test_default_views_leave_the_reader_without_spatial(fixture_db):
 
 
 def default_view_queries(f=data.NO_FILTERS):
-    """Every query the Vue d'ensemble and Carte pages make with no filter (see their code)."""
+    """Every query the Vue d'ensemble, Carte and Mode atelier pages make with no filter
+    (see their code)."""
     return [
         (data.db_info, ()), (data.date_range, ()), (data.group_options, ()),
         (data.species_options, ()), (data.area_list, ("commune",)),
@@ -93,6 +94,7 @@ def default_view_queries(f=data.NO_FILTERS):
         (data.new_species, (date.today().year, f)), (data.territory_bounds, ()),
         (data.area_features, ("commune",)), (data.area_features, ("n2000_zsc",)),
         (data.area_features, ("n2000_zps",)), (data.map_points, (f, ui.point_limit())),
+        (data.latest_observations, (40, f)),
     ]
 
 

@@ -7,12 +7,11 @@ checkout's ``app.py``), so each can be opened alone in tests.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import streamlit as st
 
-from biodiv.dashboard import french, ui
+from biodiv.dashboard import french, pacing, ui
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 
@@ -25,29 +24,6 @@ PAGES = [
     ("fiche_espece.py", "Fiche espèce", "fiche-espece", ":material/pets:"),
     ("atelier.py", "Mode atelier", "atelier", ":material/co_present:"),
 ]
-
-# How long a session's first run waits, after the page's content, before drawing the
-# sidebar's filters (see _before_first_filters).
-FILTERS_DELAY_S = 0.8
-
-
-def _pause(seconds: float) -> None:
-    time.sleep(seconds)
-
-
-def _before_first_filters() -> None:
-    """On a session's first run, leave the browser time to draw the map before the filters.
-
-    Why: the browser loads the code of each kind of widget on demand and renders the widgets
-    on the same thread that then runs the map's iframe (streamlit-folium, Leaflet, the
-    polygons). The ten filter widgets, sent right after the map, delayed the map by 0.3–0.5 s
-    at a first visit (measured with bench/dashboard.py and alternated visits, 100k
-    observations). Later runs of the session draw them at once: their code is loaded and the
-    map, if any, is already on screen."""
-    if st.session_state.get("_filters_drawn"):
-        return
-    st.session_state["_filters_drawn"] = True
-    _pause(FILTERS_DELAY_S)
 
 
 def main() -> None:
@@ -69,7 +45,7 @@ def main() -> None:
         page.run()
     finally:
         # drawn after the page, so the map is sent first (see ui._SessionValues), and at a
-        # session's first run only once the map has had time to draw
+        # session's first run only once the map has had time to draw (see pacing)
         if sidebar:
-            _before_first_filters()
+            pacing.let_map_draw()
             ui.sidebar_filters(db, page=page.url_path)

@@ -31,8 +31,14 @@ GROUP_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02
 MAX_GROUPS = 7   # beyond: "Autres groupes"
 
 
-def _french(chart: alt.TopLevelMixin, font_px: int = 13) -> alt.TopLevelMixin:
-    return chart.configure(locale=LOCALE).configure_axis(labelFontSize=font_px, titleFontSize=font_px) \
+def _french(chart: alt.TopLevelMixin, description: str, font_px: int = 13) -> alt.TopLevelMixin:
+    """French locale and sizes; ``description`` is what a screen reader says of the chart.
+
+    ``aria=False``: Vega would describe every axis, legend and bar in English ("X-axis
+    titled 'Mois' for a discrete scale…"), with no locale for it; the French description
+    says what the chart shows instead."""
+    chart = chart.properties(description=description)
+    return chart.configure(locale=LOCALE, aria=False).configure_axis(labelFontSize=font_px, titleFontSize=font_px) \
         .configure_legend(labelFontSize=font_px, titleFontSize=font_px) \
         .configure_title(fontSize=font_px + 3, anchor="start")
 
@@ -59,7 +65,8 @@ def phenology_chart(by_group: pd.DataFrame, title: str = "Observations par mois 
         tooltip=[alt.Tooltip("mois:N", title="Mois"), alt.Tooltip("group:N", title="Groupe"),
                  alt.Tooltip("observations:Q", title="Observations", format=",d")],
     )
-    return _french(chart, font_px)
+    return _french(chart, f"{title} : barres empilées, une par mois de janvier à décembre, "
+                          "une couleur par groupe taxonomique", font_px)
 
 
 TREND_MEASURES = {"observations": "Observations", "species": "Espèces", "observers": "Observateurs"}
@@ -84,4 +91,5 @@ def trend_chart(per_year: pd.DataFrame, title: str = "Évolution par année",
                     header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")),
         title=title,
     ).resolve_scale(y="independent")
-    return _french(chart, font_px)
+    names = ", ".join(measures[c].lower() for c in cols)
+    return _french(chart, f"{title} : {names} par année, un graphique en barres pour chacun", font_px)

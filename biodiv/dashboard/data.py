@@ -348,9 +348,31 @@ def _taxref_join(key: str) -> str:
     return f"LEFT JOIN v_taxon_taxref tx ON tx.taxon_id = {key}"
 
 
-_TAXREF_FR = (r"""nullif(trim(regexp_replace(split_part(tx.taxref_vernacular, ',', 1), """
-              r"""'\s*\((Le|La|Les|L'')\)\s*$', '')), '')""")
-_TAXREF_GROUP = "nullif(trim(tx.group2_inpn), '')"
+def _taxref_fr(alias: str = "tx") -> str:
+    return (rf"""nullif(trim(regexp_replace(split_part({alias}.taxref_vernacular, ',', 1), """
+            r"""'\s*\((Le|La|Les|L'')\)\s*$', '')), '')""")
+
+
+def _taxref_group(alias: str = "tx") -> str:
+    return f"nullif(trim({alias}.group2_inpn), '')"
+
+
+_TAXREF_FR = _taxref_fr()
+_TAXREF_GROUP = _taxref_group()
+
+
+def _observation_names(rows_sql: str, order: str) -> str:
+    """Observation rows ``rows_sql`` (columns taxon_id, species_key, common_name_fr; already
+    limited) with TAXREF's French name and INPN group (``inpn_group``) when TAXREF is
+    imported: the observation's own taxon's, else its species'; else iNaturalist's name and
+    a NULL group. Joined after the LIMIT, so a popup or a list pays for its rows only."""
+    return f"""SELECT r.* REPLACE (coalesce({_taxref_fr('tx')}, {_taxref_fr('txs')}, r.common_name_fr)
+                                   AS common_name_fr),
+                      coalesce({_taxref_group('tx')}, {_taxref_group('txs')}) AS inpn_group
+               FROM ({rows_sql}) r
+               LEFT JOIN v_taxon_taxref tx ON tx.taxon_id = r.taxon_id
+               LEFT JOIN v_taxon_taxref txs ON txs.taxon_id = r.species_key
+               ORDER BY {order}"""
 
 
 def _with_group(df: pd.DataFrame, at: int) -> pd.DataFrame:
@@ -474,16 +496,13 @@ def species_areas(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
 
 def latest_observations(con: duckdb.DuckDBPyConnection, n: int = 10, f: Filters = NO_FILTERS,
                         with_photo: bool = False) -> pd.DataFrame:
-    sql, params = _with_filtered(
-        f,
+    sql, params = _with_filtered(f, _observation_names(
         f"""SELECT id, observed_on, common_name_fr, sci_name, iconic, quality_grade, user_login,
-                   photo_url, uri, obscured, species_key
+                   photo_url, uri, obscured, species_key, taxon_id
             FROM f {'WHERE photo_url IS NOT NULL' if with_photo else ''}
             ORDER BY observed_on DESC NULLS LAST, id DESC LIMIT ?""",
-    )
-    df = _df(con, sql, params + [n])
-    df.insert(4, "group", [group_fr(i) for i in df["iconic"]])
-    return df.drop(columns=["iconic"])
+        "observed_on DESC NULLS LAST, id DESC"))
+    return _with_group(_df(con, sql, params + [n]), 4).drop(columns=["taxon_id"])
 
 
 def mask_observers(df: pd.DataFrame, public_mode: bool) -> pd.DataFrame:
@@ -498,15 +517,14 @@ def mask_observers(df: pd.DataFrame, public_mode: bool) -> pd.DataFrame:
 def map_points(con: duckdb.DuckDBPyConnection, f: Filters, limit: int) -> pd.DataFrame:
     """Non-obscured filtered observations (at most ``limit``) with what a popup shows."""
     sql, params = filtered_sql(f)
-    q = f"""WITH f AS ({sql})
-        SELECT f.id, round(f.lon, 5) AS lon, round(f.lat, 5) AS lat, f.observed_on, f.common_name_fr,
-               f.sci_name, f.iconic, f.quality_grade, f.user_login, f.photo_url, f.uri,
-               {certainty_sql('f')} AS certainty
-        FROM f WHERE NOT f.obscured AND f.lon IS NOT NULL
-        ORDER BY f.observed_on DESC NULLS LAST, f.id DESC LIMIT ?"""
-    df = _df(con, q, params + [limit])
-    df.insert(7, "group", [group_fr(i) for i in df["iconic"]])
-    return df.drop(columns=["iconic"])
+    q = f"""WITH f AS ({sql}) """ + _observation_names(
+        f"""SELECT f.id, round(f.lon, 5) AS lon, round(f.lat, 5) AS lat, f.observed_on, f.common_name_fr,
+                   f.sci_name, f.iconic, f.quality_grade, f.user_login, f.photo_url, f.uri,
+                   {certainty_sql('f')} AS certainty, f.taxon_id, f.species_key
+            FROM f WHERE NOT f.obscured AND f.lon IS NOT NULL
+            ORDER BY f.observed_on DESC NULLS LAST, f.id DESC LIMIT ?""",
+        "observed_on DESC NULLS LAST, id DESC")
+    return _with_group(_df(con, q, params + [limit]), 7).drop(columns=["taxon_id", "species_key"])
 
 
 def _in_grid_sql(size_m: int) -> tuple[str, str, str]:
@@ -567,13 +585,12 @@ def cell_observations(con: duckdb.DuckDBPyConnection, f: Filters, size_m: int, i
                       limit: int = 200) -> pd.DataFrame:
     """The latest observations of one grid cell (at most ``limit``)."""
     sub_ix, sub_iy, cond = _in_grid_sql(size_m)
-    sql, params = _with_filtered(
-        f,
-        f"""SELECT id, observed_on, common_name_fr, sci_name, quality_grade, user_login, uri
+    sql, params = _with_filtered(f, _observation_names(
+        f"""SELECT id, observed_on, common_name_fr, sci_name, quality_grade, user_login, uri, taxon_id, species_key
             FROM f WHERE {cond} AND {sub_ix} = ? AND {sub_iy} = ?
             ORDER BY observed_on DESC NULLS LAST, id DESC LIMIT ?""",
-    )
-    return _df(con, sql, params + [int(ix), int(iy), int(limit)])
+        "observed_on DESC NULLS LAST, id DESC"))
+    return _df(con, sql, params + [int(ix), int(iy), int(limit)]).drop(columns=["taxon_id", "species_key", "inpn_group"])
 
 
 # ---------------------------------------------------------------------------

@@ -49,13 +49,29 @@ TERRITORY_FILL = "#fbfaf5"   # the territory drawn as a base (paper colour), com
 
 
 class _MapSetup(MacroElement):
-    """Metric-only scale, French attributions, and the map container's offline background.
+    """Metric-only scale, French attributions and control names, and the map container's
+    offline background.
 
-    Why a macro: folium's ``control_scale`` always adds miles and its attribution control
-    only says "Leaflet"; Leaflet's own options do what the dashboard needs."""
+    Why a macro: folium's ``control_scale`` always adds miles, its attribution control
+    only says "Leaflet", and Leaflet names its controls in English for screen readers
+    ("Zoom in", "Layers", "Close popup"); Leaflet's own options (``zoomInTitle``…) and, for
+    the two names it has no option for, the controls' elements, do what the dashboard needs."""
 
     _template = Template("""{% macro script(this, kwargs) %}
         L.control.scale({metric: true, imperial: false, position: 'bottomleft'}).addTo({{ this._parent.get_name() }});
+        if ({{ this._parent.get_name() }}.zoomControl) {
+          {{ this._parent.get_name() }}.zoomControl.remove();
+          {{ this._parent.get_name() }}.zoomControl = L.control.zoom(
+            {zoomInTitle: 'Zoom avant', zoomOutTitle: 'Zoom arrière'}).addTo({{ this._parent.get_name() }});
+        }
+        {{ this._parent.get_name() }}.on('popupopen', function (e) {
+          var b = e.popup.getElement().querySelector('.leaflet-popup-close-button');
+          if (b) { b.setAttribute('aria-label', 'Fermer'); b.title = 'Fermer'; }
+        });
+        setTimeout(function () {   // after the layer control (added last, see finish)
+          {{ this._parent.get_name() }}.getContainer().querySelectorAll('.leaflet-control-layers-toggle').forEach(
+            function (a) { a.title = 'Couches et fonds'; a.setAttribute('aria-label', 'Couches et fonds'); });
+        }, 0);
         {{ this._parent.get_name() }}.attributionControl.setPrefix(false);
         {{ this._parent.get_name() }}.attributionControl.addAttribution({{ this.attribution|tojson }});
         {{ this._parent.get_name() }}.getContainer().style.background = {{ this.background|tojson }};

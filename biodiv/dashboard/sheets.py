@@ -9,7 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from biodiv.dashboard import data, ui
+from biodiv.dashboard import data, pacing, ui
+from biodiv.dashboard.html import plain_table
 from biodiv.dashboard.labels import AREA_TYPES_FR, format_int, plural
 
 SPECIES_COLUMNS = {
@@ -94,7 +95,8 @@ def area_sheet(types: tuple[str, ...], title: str, choose: str, none_msg: str, k
     def follow() -> None:
         ui.show_subject(kind, areas.loc[areas["area_id"] == st.session_state[key], "code"].iloc[0])
 
-    area_id = st.selectbox(choose, list(names), format_func=names.get, key=key, on_change=follow)
+    area_id = st.selectbox(choose, list(names), format_func=names.get, key=key, on_change=follow,
+                           placeholder="Choisissez…")
     info = ui.q(db, data.area_info, area_id)
     ui.show_subject(kind, info["code"])
     km2 = info["area_km2"]
@@ -111,7 +113,9 @@ def area_sheet(types: tuple[str, ...], title: str, choose: str, none_msg: str, k
                 ("Espèces", format_int(ka["species"]), f"{format_int(kt['species'])} sur tout le territoire"),
                 ("Observateurs", format_int(ka["observers"]), None)])
     st.subheader("Comparaison avec le territoire")
-    st.dataframe(comparison(ka, kt, km2, territory_km2), hide_index=True, width="stretch")
+    table = comparison(ka, kt, km2, territory_km2)
+    # plain HTML, not st.dataframe: the data grid's code would load before the map (see pacing)
+    st.markdown(plain_table(table, {c: c for c in table.columns}), unsafe_allow_html=True)
 
     left, right = st.columns([3, 2])
     with left:
@@ -119,6 +123,7 @@ def area_sheet(types: tuple[str, ...], title: str, choose: str, none_msg: str, k
         m, notes = ui.observation_map(db, f, "observations", area_id=area_id)
         ui.show_map(m, key=f"sheet_map_{types[0]}", height=460)
         ui.map_caption(notes)
+        pacing.let_map_draw()                   # the charts and the species list wait for the map
     with right:
         months_chart(db, fa)
         years_chart(db, fa)

@@ -181,13 +181,17 @@ def header(db: Db, title: str, f: data.Filters | None = None, quality: bool = Tr
                     "lancez `biodiv update` pour terminer le rattachement aux communes.")
         st.stop()
     if quality:
-        st.caption(quality_text((f or current_filters()).quality), help=QUALITY_HELP_FR)
+        st.caption(quality_text((f or current_filters()).quality) + QUALITY_NOTE_FR)
     return info
 
 
+# Why no ``help=`` tooltip anywhere in the dashboard: Streamlit labels its "?" button
+# "Help" / "Help for …" (aria-label, English, read aloud by screen readers) with no option to
+# change it. Explanations are written as visible French text instead.
+QUALITY_NOTE_FR = " · comme les requêtes SQL nommées ; le filtre « Qualité » change ce choix"
 QUALITY_HELP_FR = ("Par défaut, comme les requêtes SQL nommées (`biodiv query`) : observations de qualité "
                    "« recherche » et « à identifier » ; les occasionnelles (sans photo, captives…) sont "
-                   "écartées. Le filtre « Qualité » du panneau Filtres change ce choix.")
+                   "écartées.")
 
 
 def last_update_text(info: dict[str, Any]) -> str:
@@ -266,8 +270,11 @@ def metrics(items: list[tuple[str, str, str | None]], big: bool = False) -> None
         )
         return
     cols = st.columns(len(items))
-    for col, (label, v, help_) in zip(cols, items):
-        col.metric(label, v, help=help_)
+    for col, (label, v, _) in zip(cols, items):
+        col.metric(label, v)
+    notes = [f"{label} : {help_[:1].lower()}{help_[1:]}" for label, _, help_ in items if help_]
+    if notes:
+        st.caption(" · ".join(notes))
 
 
 def key_figure_items(k: dict[str, Any]) -> list[tuple[str, str, str | None]]:
@@ -486,7 +493,7 @@ class _SessionValues:
     def header(self, *args: Any, **kwargs: Any) -> None:
         return None
 
-    button = header
+    button = caption = header
 
     def slider(self, *args: Any, key: str, **kwargs: Any) -> Any:
         return st.session_state.get(key)
@@ -542,8 +549,8 @@ def sidebar_filters(db: Db, sb: Any = None, page: str = "") -> data.Filters:
     )
     _save("species", chosen_species)
     quality = _multiselect(sb, "Qualité", list(QUALITY_FR), key=_restore("quality"),
-                           format_func=QUALITY_FR.get, placeholder="Toutes (y compris occasionnelles)",
-                           help=QUALITY_HELP_FR)
+                           format_func=QUALITY_FR.get, placeholder="Toutes (y compris occasionnelles)")
+    sb.caption(QUALITY_HELP_FR)
     _save("quality", quality)
     communes = options["communes"]
     cnames = dict(zip(communes["area_id"].astype(int), communes["name"]))

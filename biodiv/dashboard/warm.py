@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 
 
 def default_views(db) -> None:
-    """Compute what the Vue d'ensemble and Carte pages show with no filter: the same calls,
-    through ``ui``'s caches, as the pages make (see their code)."""
+    """Compute what the Vue d'ensemble, Carte and Mode atelier pages show with no filter:
+    the same calls, through ``ui``'s caches, as the pages make (see their code)."""
     from biodiv.dashboard import data, ui
     from biodiv.dashboard.labels import MEASURES_FR
 
@@ -34,6 +34,7 @@ def default_views(db) -> None:
     ui.overview_tables(db, f, date.today().year)
     ui.observation_map(db, f, "observations", points=False, collapsed=True)   # Vue d'ensemble
     ui.observation_map(db, f, next(iter(MEASURES_FR)))                         # Carte
+    ui.q(db, data.latest_observations, 40, f)                                  # Mode atelier
 
 
 class Warmer:

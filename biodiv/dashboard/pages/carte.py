@@ -4,7 +4,7 @@ its sheet, a click on a grid cell lists its species and observations below the m
 
 import streamlit as st
 
-from biodiv.dashboard import data, effort, grid, ui
+from biodiv.dashboard import data, effort, grid, pacing, ui
 from biodiv.dashboard.labels import LAYERS_FR, plural
 
 db = ui.open_db()
@@ -18,6 +18,7 @@ m, notes = ui.observation_map(db, f, layer.removeprefix("communes:"))
 clicked = ui.show_map(m, key=f"main_map_{layer}", height=620, clicks=True)
 ui.map_caption(notes)
 st.caption("Cliquez sur une commune ou un site Natura 2000 pour ouvrir sa fiche.")
+pacing.let_map_draw()                   # a cell's tables and the survey-effort lists wait for the map
 
 if clicked and clicked.get("kind") in ("commune", "site"):
     ui.open_sheet(clicked["kind"], clicked["code"])

@@ -3,7 +3,7 @@ communes and sites where the species was seen (each opens its sheet)."""
 
 import streamlit as st
 
-from biodiv.dashboard import data, ui
+from biodiv.dashboard import data, pacing, ui
 from biodiv.dashboard.labels import format_date, format_int
 from biodiv.dashboard.sheets import months_chart, years_chart
 
@@ -38,7 +38,8 @@ def _follow() -> None:
     ui.show_subject("taxon", st.session_state["species_sheet"])
 
 
-key = st.selectbox("Espèce", keys, format_func=labels.get, key="species_sheet", on_change=_follow)
+key = st.selectbox("Espèce", keys, format_func=labels.get, key="species_sheet", on_change=_follow,
+                   placeholder="Choisissez…")
 ui.show_subject("taxon", key)
 info = ui.q(db, data.species_info, key) or {}
 fs = f.with_(species=(key,))
@@ -66,6 +67,7 @@ with text_col:
 m, notes = ui.observation_map(db, fs, "observations")
 ui.show_map(m, key="species_map", height=460)
 ui.map_caption(notes)
+pacing.let_map_draw()                                       # the charts wait for the map
 
 c1, c2 = st.columns(2)
 with c1:

@@ -1,13 +1,13 @@
 """Vue d'ensemble: key figures, the communes map (a click opens the commune's sheet),
 observations per group, phenology and yearly trends (Vega-Lite charts), new species.
 
-The map is sent first (this page is the first one opened); the charts follow it."""
+The map is sent first (this page is the first one opened); the charts follow it (see pacing)."""
 
 from datetime import date
 
 import streamlit as st
 
-from biodiv.dashboard import data, ui
+from biodiv.dashboard import data, pacing, ui
 from biodiv.dashboard.html import bars_table, plain_table
 from biodiv.dashboard.labels import plural
 from biodiv.dashboard.sheets import months_chart, years_chart
@@ -29,6 +29,7 @@ with left:
     m, notes = ui.observation_map(db, f, "observations", points=False, collapsed=True)
     clicked = ui.show_map(m, key="overview_map", height=420, clicks=True)
     st.caption("Cliquez sur une commune ou un site pour ouvrir sa fiche.")
+    pacing.let_map_draw()                                   # the charts wait for the map
     if clicked and clicked.get("kind") in ("commune", "site"):
         ui.open_sheet(clicked["kind"], clicked["code"])
 with right:
