@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import statistics
 import sys
+import time
 from pathlib import Path
 
 
@@ -14,3 +16,13 @@ def shared_data() -> Path:
     if not (path / "admin" / "communes-34-herault.geojson").exists():
         sys.exit(f"real communes not found under {path}: set BIODIV_SHARED_DATA")
     return path
+
+
+def median_time(fn, repeat: int) -> float:
+    """Median wall time of ``repeat`` calls of ``fn``, in seconds."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -41,6 +40,8 @@ from biodiv.analysis import exports  # noqa: E402
 from biodiv.analysis import taxref  # noqa: E402
 from biodiv.analysis.queries import list_queries, lock_down, run_query  # noqa: E402
 from biodiv.store.database import Store  # noqa: E402
+
+from _common import median_time  # noqa: E402
 
 BUILD_SQL = """
 INSERT INTO areas (id, type, code, name, geom, area_km2, in_territory)
@@ -118,15 +119,6 @@ def write_taxref(path: Path, n: int) -> None:
     db.execute(f"COPY (SELECT {', '.join(f'{v} AS {k}' for k, v in cols.items())} FROM range(1000, 1000 + {n}) t(i)) "
                f"TO '{path}' (HEADER, DELIMITER '\t', QUOTE '')")
     db.close()
-
-
-def median_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:

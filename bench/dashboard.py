@@ -19,9 +19,10 @@ The server is ``biodiv dashboard``'s (``python -m biodiv.dashboard.server.serve`
 end gzip-compressed, default views computed in the background at start and when the file
 is replaced (biodiv/dashboard/warm.py).
 
-Bytes: HTTP as transferred (Streamlit's own JS bundle: ~1.2 MB gzipped, ~3.2 MB plain,
-downloaded once per browser) and WebSocket (the page's content, the map included; frames
-as decoded) are reported apart; "uncompressed" is measured: every HTTP response of the view
+Bytes, of the whole view (counted until nothing has arrived for 1.5 s: what is drawn
+after the map, and the code it loads, included): HTTP as transferred (Streamlit's own JS
+bundle: ~1.2 MB gzipped, ~3.2 MB plain, downloaded once per browser) and WebSocket (the
+page's content, the map included; frames as decoded) are reported apart; "uncompressed" is measured: every HTTP response of the view
 requested again from the same server with ``Accept-Encoding: identity`` (status line,
 headers and body), which is how Streamlit's files travel with ``streamlit run app.py`` and
 no proxy (Streamlit does not compress ``/`` and ``/static``); "repeat view" is a second view
@@ -133,10 +134,12 @@ def measure(db: Path, shots: Path | None, repeats: int) -> dict:
                 updates.append(visit(browser, url, min_polygons=28).seconds_to_map)
             warms = [visit(browser, url, min_polygons=28).seconds_to_map for _ in range(repeats - 1)]
             ctx = new_context(browser)
-            warm = visit(browser, url, min_polygons=28, context=ctx,
+            # bytes of the whole view: counted until the page has stopped receiving (the
+            # charts and filters drawn after the map, and their code, included)
+            warm = visit(browser, url, min_polygons=28, context=ctx, complete=True,
                          screenshot=(shots / f"{db.stem}-{(slug or 'overview').split('?')[0]}.png") if shots else None)
             warms.append(warm.seconds_to_map)
-            repeat = visit(browser, url, min_polygons=28, context=ctx)
+            repeat = visit(browser, url, min_polygons=28, context=ctx, complete=True)
             ctx.close()
             plain, plain_missed = plain_bytes(warm.responses)
             res[name] = {

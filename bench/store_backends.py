@@ -33,7 +33,6 @@ import copy
 import csv
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _common import median_time  # noqa: E402
 
 END = date(2026, 11, 20)
 PAGE = 200
@@ -118,12 +119,7 @@ def child(step: str, cfg_file: str, shared: str, repeat: int) -> None:
         samples = {"species_by_area": {"area": code}, "phenology": {"taxon_id": taxon}}
 
         def median(fn):
-            times = []
-            for _ in range(repeat):
-                t = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t)
-            return statistics.median(times)
+            return median_time(fn, repeat)
 
         out["grid_counts_ms"] = median(lambda: data.grid_counts(con, data.NO_FILTERS)) * 1000
         out["map_points_ms"] = median(lambda: data.map_points(con, data.NO_FILTERS, 3000)) * 1000

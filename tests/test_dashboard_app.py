@@ -158,7 +158,8 @@ def test_map_page_draws_one_layer_with_points_legend_and_overlays(monkeypatch, t
     assert "imperial\": false" in html or "imperial: false" in html
     assert "contributeurs iNaturalist" in html and "IGN" in html and "INPN" in html
     assert '"collapsed": true' in html
-    assert html.count('biodiv-name') == 3                    # the territory's communes named
+    named = re.findall(r'\[[0-9.]+, [0-9.]+, "(\w+)"\]', html)     # the names layer's points
+    assert sorted(named) == ["Alpha", "Beta", "Gamma"]       # the territory's communes named
     captions = all_text(at)
     assert "8 observations affichées en points" in captions
     assert "1 observation à localisation floutée" in captions

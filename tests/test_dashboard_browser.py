@@ -58,6 +58,7 @@ def test_map_page_draws_offline_in_chromium(tmp_path, monkeypatch, browser_ready
         # 3 communes as the base + the same 3 coloured (one thematic layer) + 1 ZSC + 1 ZPS
         assert carte.probe["polygons"] == 8
         assert carte.probe["points"] == 8            # the obscured observation is not drawn
+        assert sorted(carte.probe["names"]) == ["Alpha", "Beta", "Gamma"]   # the communes named
         for text in ("Carte des observations", "Couche affichée",
                      "Vue d'ensemble", "Mode atelier", "8 observations affichées en points"):
             assert text in carte.text

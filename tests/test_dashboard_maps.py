@@ -174,3 +174,53 @@ def test_html_tables_escape_and_scale_bars():
     assert 'title="déc. : 4" style="height:100%"' in out
     table = plain_table(pd.DataFrame({"d": [date(2025, 8, 8)], "n": [12345]}), {"d": "Date", "n": "N"})
     assert "<td>08/08/2025</td>" in table and "<td>12\u202f345</td>" in table
+
+
+def test_names_are_one_layer_of_text_markers_in_the_layer_control():
+    m = maps.new_map((3.0, 43.0, 3.2, 43.1), basemap="none")
+    feats = {"type": "FeatureCollection", "features": [
+        {**f, "properties": {**f["properties"], "label_lon": 3.05 + 0.1 * i, "label_lat": 43.05}}
+        for i, f in enumerate(FEATURES["features"])]}
+    feats["features"][1]["properties"]["name"] = "Saint-Jean-de-<Fos>"
+    maps.add_names(m, feats)
+    html = maps.finish(m).get_root().render()
+    assert html.count("L.divIcon(") == 1 and "L.marker(" in html            # one layer, drawn in the browser
+    assert '[43.05, 3.05, "Commune 1"]' in html and '[43.05, 3.15, "Saint-Jean-de-\\u003cFos\\u003e"]' in html
+    assert "textContent = p[2]" in html                                     # a name is text, never HTML
+    assert re.search(r'"Noms des communes" : names_\w+', html)              # toggled in the layer control
+
+
+def test_map_rendered_once_by_st_folium_sends_the_same_map(tmp_path, monkeypatch):
+    """ui.show_map asks st_folium not to render the whole HTML page again (render=False): for
+    every kind of map the pages draw, what reaches the browser is the same as with the extra
+    render (which a folium.DivIcon per name needed, hence the names layer)."""
+    import os
+    from unittest import mock
+
+    import streamlit_folium
+
+    from biodiv.dashboard import data, ui
+    from helpers_dashboard import build_fixture_db
+
+    db_path = build_fixture_db(tmp_path / "fixture.duckdb")
+    monkeypatch.setenv("BIODIV_DB", str(db_path))
+    monkeypatch.delenv("BIODIV_CONFIG", raising=False)
+    st_ = os.stat(db_path)
+    db = ui.Db(str(db_path), st_.st_ino, st_.st_mtime_ns, st_.st_size)
+    area = data.NO_FILTERS
+    with ui.cursor(db) as con:
+        alpha = con.execute("SELECT id FROM areas WHERE code = 'T0001'").fetchone()[0]
+    cases = {"points": dict(measure="observations"), "grid": dict(measure="grid:10000"),
+             "sheet": dict(measure="observations", area_id=alpha),
+             "atelier": dict(measure="observations", points=False, font_px=28, names_px=26)}
+    for what, kwargs in cases.items():
+        sent = []
+        with mock.patch.object(streamlit_folium, "_component_func", side_effect=lambda *a, **kw: sent.append(kw)):
+            for render in (True, False):
+                m, _ = ui.observation_map(db, area, **kwargs)
+                streamlit_folium.st_folium(m, key="k", height=500, use_container_width=True,
+                                           returned_objects=[], render=render)
+        with_render, without = ({k: re.sub(r"[0-9a-f]{32}", "ID", str(v)) for k, v in s.items() if k != "on_change"}
+                                for s in sent)
+        assert without == with_render, what
+        assert "biodiv-name" in without["script"] and "Alpha" in without["script"], what

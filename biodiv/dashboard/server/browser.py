@@ -29,8 +29,9 @@ CHROMIUM_ARGS = [
 # the browser's HTTP cache working and adds no per-request round trip to the measurement.
 OFFLINE_ARGS = ["--proxy-server=http://127.0.0.1:9"]
 
-# JavaScript run inside the map iframe: size of the Leaflet container and the number of
-# polygon / point features drawn (layers are on a canvas, so they are counted via Leaflet).
+# JavaScript run inside the map iframe: size of the Leaflet container, the number of
+# polygon / point features drawn (layers are on a canvas, so they are counted via Leaflet),
+# and the commune names shown (text markers).
 MAP_PROBE_JS = """() => {
   const c = document.querySelector('.leaflet-container');
   if (!c || typeof L === 'undefined') return null;
@@ -46,8 +47,9 @@ MAP_PROBE_JS = """() => {
       if (g.type === 'Point') points++;
     });
   }
+  const names = [...document.querySelectorAll('.biodiv-name')].map(n => n.textContent);
   return {height: c.getBoundingClientRect().height, width: c.getBoundingClientRect().width,
-          maps, polygons, points};
+          maps, polygons, points, names};
 }"""
 
 
@@ -148,11 +150,18 @@ def new_context(browser):
     return context
 
 
+# A page is complete when nothing came over the network (HTTP or WebSocket) for this long,
+# longer than the dashboard's pause after the map (biodiv/dashboard/pacing.py).
+QUIET_S = 1.5
+
+
 def visit(browser, url: str, timeout: float = 60.0, screenshot: Path | None = None,
-          min_polygons: int = 1, context=None) -> PageVisit:
+          min_polygons: int = 1, context=None, complete: bool = False) -> PageVisit:
     """Open ``url`` (in a fresh no-network context unless one is given) and return the time
     until the Leaflet map is drawn with at least ``min_polygons`` polygons, and the bytes
-    received over HTTP and WebSocket."""
+    received over HTTP and WebSocket: until then, or with ``complete`` until the whole
+    page has arrived (what is drawn after the map included: the charts, the filters and
+    the code they load; no network activity for ``QUIET_S``)."""
     own = context is None
     if own:
         context = new_context(browser)
@@ -165,20 +174,31 @@ def visit(browser, url: str, timeout: float = 60.0, screenshot: Path | None = No
 
     urls: dict[str, str] = {}
     responses: list[tuple[str, int]] = []
+    activity = [time.monotonic(), 0]    # last network event, requests in flight
+
+    def on_request(ev):
+        activity[0], activity[1] = time.monotonic(), activity[1] + 1
 
     def on_response(ev):
         urls[ev["requestId"]] = ev["response"]["url"]
 
     def on_loaded(ev):
+        activity[0], activity[1] = time.monotonic(), max(0, activity[1] - 1)
         n = int(ev.get("encodedDataLength", 0))
         received[0] += n
         if ev["requestId"] in urls:
             responses.append((urls[ev["requestId"]], n))
 
+    def on_failed(ev):
+        activity[0], activity[1] = time.monotonic(), max(0, activity[1] - 1)
+
     def on_frame(ev):
+        activity[0] = time.monotonic()
         payload = ev.get("response", {}).get("payloadData", "")
         received[1] += len(payload) * 3 // 4 if ev.get("response", {}).get("opcode") == 2 else len(payload)
 
+    cdp.on("Network.requestWillBeSent", on_request)
+    cdp.on("Network.loadingFailed", on_failed)
     cdp.on("Network.responseReceived", on_response)
     cdp.on("Network.loadingFinished", on_loaded)
     cdp.on("Network.webSocketFrameReceived", on_frame)
@@ -201,6 +221,9 @@ def visit(browser, url: str, timeout: float = 60.0, screenshot: Path | None = No
             elapsed = time.monotonic() - start
             break
     page.wait_for_timeout(300)
+    while complete and time.monotonic() < deadline and (
+            activity[1] > 0 or time.monotonic() - activity[0] < QUIET_S):
+        page.wait_for_timeout(100)
     if screenshot is not None:
         page.screenshot(path=str(screenshot), full_page=False)
     text = page.inner_text("body")
