@@ -44,6 +44,9 @@ def test_reader_is_a_plain_instance(fixture_db, tmp_path):
     n = con.execute("SELECT count(*) FROM observations WHERE removed_at IS NULL AND in_territory").fetchone()[0]
     assert n == EXPECTED_ALL_QUALITIES["observations"]     # every grade: a plain read of the table
     assert not spatial_loaded(con)          # no LOAD spatial paid per published file
+    # half the cores: the rest for the browser on the same machine (see ui.READER_THREADS)
+    assert con.execute("SELECT current_setting('threads')").fetchone()[0] == ui.READER_THREADS
+    assert ui.READER_THREADS == max(1, (os.cpu_count() or 2) // 2)
     con.close()
     with pytest.raises(StoreMissing):
         open_reader(tmp_path / "absent.duckdb")

@@ -55,11 +55,20 @@ def config() -> Config:
     return _config(os.environ.get("BIODIV_CONFIG"), os.environ.get("BIODIV_DB"))
 
 
+# DuckDB threads of the dashboard's readers: half the cores. Why: right after `biodiv
+# update` publishes a file, the warm-up's queries ran on every core while the visitor's
+# browser, often on the same machine (a laptop in a workshop), started the page; with one
+# core left to it, Vue d'ensemble at 1M observations drew its map in 2.63 s instead of
+# 2.89 s (bench: alternated visits, see docs/performance.md).
+READER_THREADS = max(1, (os.cpu_count() or 2) // 2)
+
+
 def open_reader(path: Path) -> duckdb.DuckDBPyConnection:
     """:meth:`biodiv.store.Store.reader` (same checks, same errors) on a plain in-memory
-    instance: no ``LOAD spatial`` (~0.35 s of CPU per instance, paid for every published
-    file); the queries that need spatial functions run on ``spatial``'s instance."""
-    con = duckdb.connect(":memory:")
+    instance with ``READER_THREADS``: no ``LOAD spatial`` (~0.35 s of CPU per instance, paid
+    for every published file); the queries that need spatial functions run on
+    ``spatial``'s instance."""
+    con = duckdb.connect(":memory:", config={"threads": READER_THREADS})
     try:
         return Store(path).reader(con)
     except BaseException:
