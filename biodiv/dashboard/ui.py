@@ -264,7 +264,8 @@ def refresh_text(db: Db) -> tuple[str, str | None]:
 
 
 def metrics(items: list[tuple[str, str, str | None]], big: bool = False) -> None:
-    """A row of key figures: (label, value, help)."""
+    """A row of key figures: (label, value, note); the notes are one caption under the row
+    (visible text, not Streamlit's "Help" tooltips: see QUALITY_NOTE_FR)."""
     if big:
         cells = "".join(
             f'<div class="biodiv-big"><div class="v">{v}</div><div class="l">{label}</div></div>'
