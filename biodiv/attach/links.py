@@ -114,19 +114,21 @@ def _prepared_union(geoms: list):
     return union
 
 
-def _in_prepared(union_future, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    union = union_future.result()
+def _points_in(union, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Which points fall in the prepared ``union`` (all False when it is None)."""
     if union is None or lon.size == 0:
         return np.zeros(lon.size, dtype=bool)
     return shapely.intersects_xy(union, lon, lat)
 
 
+def _in_prepared(union_future, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """:func:`_points_in` once the side thread has built the union."""
+    return _points_in(union_future.result(), lon, lat)
+
+
 def _in_union(geoms: list, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """Which points fall in the union of ``geoms`` (all False when there are none)."""
-    union = _prepared_union(geoms) if lon.size else None
-    if union is None:
-        return np.zeros(lon.size, dtype=bool)
-    return shapely.intersects_xy(union, lon, lat)
+    return _points_in(_prepared_union(geoms) if lon.size else None, lon, lat)
 
 
 def attach(
