@@ -116,7 +116,8 @@ def browse(url: str) -> None:
     """The Carte page in headless Chromium with no network: the map draws, no error shows.
     Skipped (said so) where Chromium or Playwright is missing."""
     try:
-        from biodiv.dashboard.server.browser import CHROMIUM, chromium, visit
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))   # the browser harness
+        from helpers_browser import CHROMIUM, chromium, visit
         import playwright.sync_api  # noqa: F401
     except ImportError as exc:
         print(f"browser check skipped: {exc}")

@@ -55,7 +55,7 @@ import pyarrow as pa
 import shapely
 
 from _common import shared_data
-from biodiv.areas.territory import territory_crs
+from biodiv.attach.crs import territory_crs
 from biodiv.attach import crs, precision
 from biodiv.attach.links import attach
 from biodiv.config import Config

@@ -49,10 +49,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))   # the browser harness (tests/helpers_browser.py)
 
 from biodiv.dashboard.server import assets  # noqa: E402
-from biodiv.dashboard.server.browser import CHROMIUM, chromium, new_context, streamlit_server, visit  # noqa: E402
-from biodiv.store.demo import build_demo, real_commune_areas  # noqa: E402
+from helpers_browser import CHROMIUM, chromium, new_context, streamlit_server, visit  # noqa: E402
+from biodiv.demo import build_demo, real_commune_areas  # noqa: E402
 from biodiv.store.database import Store  # noqa: E402
 
 # The Carte, the first page, the workshop screen, and a sheet at the address a click on a

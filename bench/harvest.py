@@ -246,7 +246,7 @@ def bench_no_change_only(n: int, species: int, work: Path) -> dict:
     from biodiv.inat import db
     from biodiv.inat.client import RequestCounter
     from biodiv.inat.fields import OBSERVATION_FIELDS
-    from biodiv.inat.harvest import SCOPE_OBSERVATIONS, _Run, _store_page
+    from biodiv.inat.harvest import SCOPE_OBSERVATIONS, HarvestRun, _store_page
     from biodiv.store.database import Store
     from helpers_harvest import StandInInat, harvest_config, make_territory, v2_answer
 
@@ -257,7 +257,7 @@ def bench_no_change_only(n: int, species: int, work: Path) -> dict:
         cfg = harvest_config(d, api.url, timeout=120)
         with Store(cfg.db).write(create=True) as con:
             make_territory(con)
-            run = _Run(cfg, con, db.start_run(con, "harvest", {}), RequestCounter())
+            run = HarvestRun(cfg, con, db.start_run(con, "harvest", {}), RequestCounter())
             ids, cursor = obs.ids(), 0
             for k in range(0, len(ids), 200):
                 page = [v2_answer(obs.record(i), OBSERVATION_FIELDS) for i in ids[k:k + 200]]

@@ -3,7 +3,7 @@
     BIODIV_SHARED_DATA=../shared/data python bench/store_backends.py [--sizes 100000 1000000] [--repeat 3]
 
 For each size N a file store is built by the demo generator over the real CCVH communes
-(biodiv/store/demo.py, as bench/dashboard.py does), then copied into a DuckLake with a
+(biodiv/demo.py, as bench/dashboard.py does), then copied into a DuckLake with a
 SQLite catalog and a local data path (``biodiv store migrate --to ducklake``'s function;
 its time is printed). On each backend, each measured step runs in its own subprocess,
 whose bytes written are read from /proc/self/io (``wchar``: bytes handed to write(),
@@ -178,7 +178,7 @@ def disk_bytes(path: Path) -> int:
 
 def bench(n: int, shared: Path, work: Path, repeat: int) -> dict:
     from biodiv.config import Config, StoreConfig
-    from biodiv.store.demo import build_demo, real_commune_areas
+    from biodiv.demo import build_demo, real_commune_areas
     from biodiv.store.lake_copy import file_to_lake
 
     admin = shared / "admin"

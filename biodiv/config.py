@@ -3,7 +3,8 @@
 Lookup order for the file: ``--config`` option, ``$BIODIV_CONFIG``, ``./biodiv.toml``.
 Without a file the defaults describe the Communauté de communes Vallée de l'Hérault
 (EPCI SIREN 243400694); its member communes are resolved by ``biodiv init``.
-``$BIODIV_DB`` overrides the database path and ``$BIODIV_INAT_API_URL`` the
+``$BIODIV_DB`` overrides the database path (read once, by :func:`load_config`: the
+configuration then carries the path, :meth:`Config.use_db`) and ``$BIODIV_INAT_API_URL`` the
 iNaturalist API base URL (mirrors, stand-in servers).
 
 Why a validation library: every key has a type and a range, checked when the file is
@@ -162,6 +163,14 @@ class Config(Table):
     store_: StoreConfig = Field(default_factory=StoreConfig, alias="store")
 
     _source_file: Path | None = PrivateAttr(default=None)
+    # the database named by the caller (``--db``, ``--demo``, ``$BIODIV_DB`` read by
+    # load_config, a library caller): carried here, never through the environment
+    _db_override: Path | None = PrivateAttr(default=None)
+
+    def use_db(self, path: Path | str | None) -> "Config":
+        """Make ``path`` this configuration's database (None: back to ``db_path``); returns self."""
+        self._db_override = Path(path) if path is not None else None
+        return self
 
     @property
     def source_file(self) -> Path | None:
@@ -186,9 +195,8 @@ class Config(Table):
         """The database file; on a DuckLake, its SQLite catalog file or, for a PostgreSQL
         catalog, the locator file beside ``db_path`` (``<db_path>.lake``, written by the
         store): ``Store(path)`` opens every kind, see :class:`biodiv.store.Store`."""
-        env = os.environ.get("BIODIV_DB")
-        if env:
-            return Path(env)
+        if self._db_override is not None:
+            return self._db_override
         lake = self.lake_spec()
         if lake is not None:
             return lake.catalog_file or self.file_db.with_suffix(".lake")
@@ -263,8 +271,17 @@ def config_path(explicit: Path | str | None = None) -> Path:
     return Path(env) if env else Path.cwd() / DEFAULT_CONFIG_FILE
 
 
-def load_config(explicit: Path | str | None = None) -> Config:
-    """Read and check the config file, or return the defaults (CCVH) when there is none."""
+def load_config(explicit: Path | str | None = None, db: Path | str | None = None) -> Config:
+    """Read and check the config file, or return the defaults (CCVH) when there is none.
+
+    The database is ``db`` when given, else ``$BIODIV_DB`` when set (the one place the
+    environment names it), else the file's ``db_path``."""
+    cfg = _load_file(explicit)
+    chosen = db if db is not None else os.environ.get("BIODIV_DB") or None
+    return cfg.use_db(chosen) if chosen else cfg
+
+
+def _load_file(explicit: Path | str | None) -> Config:
     path = config_path(explicit)
     if not path.exists():
         if explicit:

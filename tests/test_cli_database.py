@@ -104,7 +104,8 @@ def test_db_names_where_the_demo_is_built_and_keeps_the_real_one_safe(tmp_path):
 
 
 def test_in_process_runs_leave_the_environment_as_they_found_it(tmp_path, monkeypatch):
-    """``--db`` goes through ``$BIODIV_DB`` for the command's duration only."""
+    """``--db`` is carried by the configuration (``Config.use_db``), never written into the
+    environment of the process."""
     from typer.testing import CliRunner
 
     from biodiv.cli.root import _register, app
@@ -126,7 +127,7 @@ def test_db_reaches_the_dashboards_server(tmp_path):
     import time
     import urllib.request
 
-    from biodiv.dashboard.server.browser import free_port
+    from helpers_browser import free_port
 
     db = small_db(tmp_path / "served.duckdb", "Served")
     port = free_port()

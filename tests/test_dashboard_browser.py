@@ -11,7 +11,7 @@ import re
 import pytest
 
 from biodiv.dashboard.server import assets
-from biodiv.dashboard.server.browser import CHROMIUM
+from helpers_browser import CHROMIUM
 
 from helpers_dashboard import build_fixture_db
 
@@ -47,7 +47,7 @@ def browser_ready():
 
 
 def test_map_page_draws_offline_in_chromium(tmp_path, monkeypatch, browser_ready):
-    from biodiv.dashboard.server.browser import chromium, new_context, streamlit_server, visit
+    from helpers_browser import chromium, new_context, streamlit_server, visit
 
     db = build_fixture_db(tmp_path / "fixture.duckdb")
     monkeypatch.delenv("BIODIV_CONFIG", raising=False)
@@ -139,7 +139,7 @@ def _map_frame(page, code="T0002", timeout_s=40):
 
 
 def test_a_click_on_a_commune_opens_its_sheet_and_back_returns(tmp_path, monkeypatch, browser_ready):
-    from biodiv.dashboard.server.browser import chromium, new_context, streamlit_server
+    from helpers_browser import chromium, new_context, streamlit_server
 
     db = build_fixture_db(tmp_path / "fixture.duckdb")
     monkeypatch.delenv("BIODIV_CONFIG", raising=False)
@@ -250,7 +250,7 @@ def _all_text(page) -> str:
 
 
 def test_no_english_on_any_page_and_charts_in_french(tmp_path, monkeypatch, browser_ready):
-    from biodiv.dashboard.server.browser import chromium, new_context, streamlit_server
+    from helpers_browser import chromium, new_context, streamlit_server
 
     db = build_fixture_db(tmp_path / "fixture.duckdb")
     monkeypatch.delenv("BIODIV_CONFIG", raising=False)
@@ -322,7 +322,7 @@ ATELIER_FACTS_JS = """() => {
 
 
 def test_workshop_screen_fits_1920x1080_without_scroll_navigation_or_login(tmp_path, monkeypatch, browser_ready):
-    from biodiv.dashboard.server.browser import chromium, streamlit_server
+    from helpers_browser import chromium, streamlit_server
 
     db = build_fixture_db(tmp_path / "fixture.duckdb")
     monkeypatch.delenv("BIODIV_CONFIG", raising=False)
@@ -374,7 +374,7 @@ def test_phone_width_has_no_overflowing_table_and_a_labelled_filter_toggle(tmp_p
     """400 × 800, every page: nothing wider than the screen, every table inside it (a wide
     Streamlit grid scrolls inside its own frame), and "Filtres" written on the toggle that
     unfolds the filters (Mode atelier, a projection screen, has no filters)."""
-    from biodiv.dashboard.server.browser import chromium, streamlit_server
+    from helpers_browser import chromium, streamlit_server
 
     db = build_fixture_db(tmp_path / "fixture.duckdb")
     monkeypatch.delenv("BIODIV_CONFIG", raising=False)
@@ -416,7 +416,7 @@ def test_species_rows_open_the_species_sheet_and_its_areas_open_theirs(tmp_path,
     """Fiche commune of Beta lists Erithacus rubecula, Quercus ilex, Timon lepidus (one
     observation each: by name); its 2nd row opens Fiche espèce of Quercus ilex (taxon 2).
     The Rougegorge's areas are Beta, Gamma, then the ZPS and the ZSC sites."""
-    from biodiv.dashboard.server.browser import chromium, new_context, streamlit_server
+    from helpers_browser import chromium, new_context, streamlit_server
 
     db = build_fixture_db(tmp_path / "fixture.duckdb")
     monkeypatch.delenv("BIODIV_CONFIG", raising=False)

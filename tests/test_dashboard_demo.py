@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from biodiv.dashboard import data
-from biodiv.store.demo import build_demo, is_demo_file
+from biodiv.demo import build_demo, is_demo_file
 from biodiv.errors import BiodivError
 from biodiv.store.database import Store
 

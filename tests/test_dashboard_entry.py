@@ -74,7 +74,7 @@ def test_with_script_needs_a_head():
 def test_the_script_in_chromium_for_each_address():
     """Where the front end will look for its server, for addresses of the app served at the
     root or under a proxy's prefix (pages fulfilled locally: no network)."""
-    from biodiv.dashboard.server.browser import CHROMIUM, chromium
+    from helpers_browser import CHROMIUM, chromium
 
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium absent (/usr/bin/chromium)")
@@ -106,7 +106,7 @@ def test_carte_opened_directly_asks_the_server_once(tmp_path, monkeypatch):
     """The real server: a visit of ``/carte`` asks ``/_stcore/health`` only (no 404 on
     ``/carte/_stcore/health`` then a retry), and the map draws."""
     from biodiv.dashboard.server import assets
-    from biodiv.dashboard.server.browser import CHROMIUM, chromium, new_context, streamlit_server, visit
+    from helpers_browser import CHROMIUM, chromium, new_context, streamlit_server, visit
 
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium absent (/usr/bin/chromium)")

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from biodiv.dashboard import atelier, photos
+from biodiv.dashboard import atelier
+from biodiv.inat import photos
 
 
 def jpeg(size=75) -> bytes:

@@ -159,7 +159,7 @@ def test_served_compressed_and_the_map_still_draws(tmp_path, monkeypatch):
     (front end + page content) stays under 3 MB."""
     from biodiv.dashboard.server import assets
     from biodiv.dashboard.app import PAGES
-    from biodiv.dashboard.server.browser import CHROMIUM, chromium, streamlit_server, visit
+    from helpers_browser import CHROMIUM, chromium, streamlit_server, visit
     from biodiv.dashboard.server.entry import base_url_script, with_script
     from streamlit import file_util
 
@@ -256,7 +256,7 @@ def test_the_real_server_runs_from_any_folder_and_serves_the_per_user_files(tmp_
     it: the page answers 200, the per-user Leaflet file is served (compressed by Streamlit's
     own gzip, as before) and its log holds no traceback."""
     from biodiv.dashboard.server.assets import STATIC_ENV
-    from biodiv.dashboard.server.browser import streamlit_server
+    from helpers_browser import streamlit_server
 
     static = tmp_path / "user-static"
     (static / "vendor" / "leaflet").mkdir(parents=True)

@@ -92,6 +92,6 @@ def test_update_fetches_missing_areas_then_harvests_and_attaches(config, shared_
     assert (inside, outside, links) == expected_flags(obs, shared_data / "admin") == (243, 157, 235)
     harvests = [i for i, kind in enumerate(kinds) if kind == "harvest"]
     assert len(harvests) == 1 and all(kinds[i + 1:i + 2] == ["attach"] for i in harvests)   # attached
-    from biodiv.inat.probe import read_pending
+    from biodiv.store.runs import read_pending
 
     assert [e["stats"]["no_change"] for e in read_pending(config.store().path)] == [True]

@@ -187,7 +187,7 @@ def test_no_change_update_opens_no_writer_and_is_recorded(tmp_path, setup, monke
     run that finds something merges it into ``runs``."""
     from datetime import datetime, timezone
 
-    from biodiv.inat.probe import pending_path
+    from biodiv.store.runs import pending_path
     from helpers_areas import run_cli
     from helpers_harvest import make_observation
 

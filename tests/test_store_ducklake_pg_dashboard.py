@@ -65,7 +65,7 @@ def test_map_page_draws_in_chromium_from_the_postgres_s3_lake(fixture_db, tmp_pa
     """The real Streamlit server (its own process, the AWS variables in its environment) and
     headless Chromium: the map page of the PostgreSQL + S3 lake draws every layer."""
     from biodiv.dashboard.server import assets
-    from biodiv.dashboard.server.browser import CHROMIUM, chromium, streamlit_server, visit
+    from helpers_browser import CHROMIUM, chromium, streamlit_server, visit
 
     if not CHROMIUM.exists() or not assets.assets_installed():
         pytest.skip("Debian chromium or the Leaflet files absent (`biodiv dashboard --install-assets`)")

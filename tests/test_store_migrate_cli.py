@@ -13,7 +13,7 @@ pytest.importorskip("duckdb_extension_ducklake")
 
 from biodiv.config import Config, StoreConfig  # noqa: E402
 from biodiv.store.database import Store  # noqa: E402
-from biodiv.store.demo import build_demo  # noqa: E402
+from biodiv.demo import build_demo  # noqa: E402
 from helpers_areas import run_cli  # noqa: E402
 
 

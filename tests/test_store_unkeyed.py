@@ -8,7 +8,7 @@ import pytest
 from biodiv.inat import db
 from biodiv.inat.client import RequestCounter
 from biodiv.inat.fields import OBSERVATION_FIELDS
-from biodiv.inat.harvest import _Run, _store_page
+from biodiv.inat.harvest import HarvestRun, _store_page
 from biodiv.store.database import Store, connect, migrations
 from helpers_harvest import ObservationSet, Taxonomy, harvest_config, make_territory, v2_answer
 
@@ -25,7 +25,7 @@ def _fill(cfg, obs: ObservationSet, ids: list[int]) -> None:
     with Store(cfg.db).write(create=True) as con:
         if not con.execute("SELECT count(*) FROM territory").fetchone()[0]:
             make_territory(con)
-        run = _Run(cfg, con, db.start_run(con, "harvest", {}), RequestCounter())
+        run = HarvestRun(cfg, con, db.start_run(con, "harvest", {}), RequestCounter())
         _store_page(con, run, [v2_answer(obs.record(i), OBSERVATION_FIELDS) for i in ids], 0)
 
 
@@ -79,7 +79,7 @@ def test_pages_sent_again_changed_or_repeated_write_each_id_once(tmp_path):
     with Store(cfg.db).write() as con:
         con.execute("UPDATE observations SET needs_attach = false")
     with Store(cfg.db).write() as con:       # a new id twice in one page, and the moved record
-        run = _Run(cfg, con, db.start_run(con, "harvest", {}), RequestCounter())
+        run = HarvestRun(cfg, con, db.start_run(con, "harvest", {}), RequestCounter())
         page = [v2_answer(obs.record(i), OBSERVATION_FIELDS) for i in [ids[140], ids[350], ids[350], moved]]
         _store_page(con, run, page, 0)
         counts = run.stats

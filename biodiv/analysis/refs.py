@@ -24,7 +24,6 @@ Two formats are read (detected from the header):
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import re
@@ -38,7 +37,8 @@ from typing import Iterable, Iterator
 import duckdb
 import pandas as pd
 
-from biodiv.errors import BiodivError
+from biodiv.analysis.reffiles import RefError, check_file, file_sha256  # noqa: F401  (re-exported: refs.RefError is public)
+from biodiv.analysis.taxref import match_taxref
 
 PROTECTION_SOURCE = "inpn_protection"
 REDLIST_SOURCE = "inpn_redlist"
@@ -56,10 +56,6 @@ THREATENED_CODES = {"CR", "EN", "VU", "CR*", "CR (PE)", "CR(PE)"}
 # config, $BIODIV_INPN_STATUTS_URL, or `biodiv refs fetch --url`.
 DEFAULT_STATUTS_URL = "https://inpn.mnhn.fr/docs-web/docs/download/232324"
 STATUTS_URL_ENV = "BIODIV_INPN_STATUTS_URL"
-
-
-class RefError(BiodivError):
-    """A reference file that cannot be used (one-line message)."""
 
 
 @dataclass(frozen=True)
@@ -255,16 +251,6 @@ def _pick_zip_member(zf: zipfile.ZipFile, where: str) -> str:
     return max(chosen, key=lambda i: i.file_size).filename
 
 
-def check_file(path: Path | str, what: str) -> Path:
-    """``path`` as a Path, or a one-line RefError if it is missing or empty (before any parse)."""
-    path = Path(path)
-    if not path.is_file():
-        raise RefError(f"{what} {path} does not exist")
-    if path.stat().st_size == 0:
-        raise RefError(f"{path} is empty")
-    return path
-
-
 @contextmanager
 def open_rows(path: Path, encoding: str) -> Iterator[tuple[list[str], Iterator[dict]]]:
     """Header and streamed rows of a reference CSV (or of the CSV inside a zip).
@@ -409,9 +395,7 @@ def match_statuses(con: duckdb.DuckDBPyConnection) -> MatchReport:
         """
     )
     if con.execute("SELECT EXISTS (FROM taxref)").fetchone()[0]:
-        from biodiv.analysis.taxref import match_taxref  # TAXREF codes of the new taxa too
-
-        match_taxref(con)
+        match_taxref(con)   # TAXREF codes of the new taxa too
     report = MatchReport()
     report.n_taxa = con.execute("SELECT count(*) FROM taxa WHERE name IS NOT NULL").fetchone()[0]
     report.n_matched, report.n_via_synonym = con.execute(
@@ -445,14 +429,6 @@ def unmatched_reference(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         ORDER BY n.source, accepted_name
         """
     ).fetchdf()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def apply_reference(

@@ -28,7 +28,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from biodiv.analysis.refs import RefError, check_file, file_sha256
+from biodiv.analysis.reffiles import RefError, check_file, file_sha256
 
 SOURCE = "taxref"
 REQUIRED = ("CD_NOM", "CD_REF", "LB_NOM")

@@ -18,6 +18,8 @@ from typing import Iterable
 import duckdb
 
 from biodiv.attach import crs
+from biodiv.attach.crs import territory_crs
+from biodiv.attach.links import refresh_territory_flags
 from biodiv.errors import BiodivError
 
 INSEE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
@@ -193,13 +195,6 @@ def read_territory(con: duckdb.DuckDBPyConnection) -> dict | None:
     return dict(zip(keys, row))
 
 
-def territory_crs(con: duckdb.DuckDBPyConnection) -> str:
-    """The metric projection of the territory (:func:`biodiv.attach.crs.metric_crs`): Lambert-93
-    unless its communes are all in one overseas department; Lambert-93 without a territory."""
-    row = con.execute("SELECT insee_codes FROM territory WHERE id = 1").fetchone()
-    return crs.metric_crs(row[0] if row else None)
-
-
 def save_territory(
     con: duckdb.DuckDBPyConnection, name: str, siren: str | None, insee_codes: list[str]
 ) -> dict:
@@ -211,8 +206,6 @@ def save_territory(
     Returns the territory (see :func:`read_territory`) plus ``missing_codes``: member
     codes with no commune boundary loaded yet (empty when none are loaded at all).
     """
-    from biodiv.attach.links import refresh_territory_flags  # links imports this module
-
     codes = parse_insee_codes(insee_codes)
     con.execute(
         """

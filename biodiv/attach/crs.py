@@ -93,3 +93,10 @@ def project(lon: np.ndarray, lat: np.ndarray, crs: str = LAMBERT93) -> tuple[np.
 def project_geometry(geom, crs: str = LAMBERT93):
     """A shapely geometry (or array of them) from WGS84 to ``crs``."""
     return shapely.transform(geom, lambda c: np.column_stack(project(c[:, 0], c[:, 1], crs)))
+
+
+def territory_crs(con) -> str:
+    """The metric projection of the territory in store ``con`` (:func:`metric_crs`): Lambert-93
+    unless its communes are all in one overseas department; Lambert-93 without a territory."""
+    row = con.execute("SELECT insee_codes FROM territory WHERE id = 1").fetchone()
+    return metric_crs(row[0] if row else None)

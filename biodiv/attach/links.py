@@ -21,10 +21,10 @@ import shapely
 
 from biodiv.attach import area_cache
 from biodiv.attach import crs
+from biodiv.attach.crs import territory_crs
 from biodiv.attach import precision
 from biodiv.pandas_guard import without_pandas
 from biodiv.store.database import cursor, transaction
-from biodiv.areas.territory import territory_crs
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from biodiv.config import DEFAULT_EPCI_SIREN, Config, TerritoryConfig, config_path
+from biodiv.config import DEFAULT_EPCI_SIREN, config_path
 
 areas_app = typer.Typer(
     help="Reference areas: commune boundaries, Natura 2000 sites, any local zoning.",
@@ -53,63 +53,28 @@ def init(
     ),
 ) -> None:
     """Choose the territory: write the config file and create the database."""
-    from biodiv.areas.reference import missing_types, reattach, record_run
-    from biodiv.cli.context import get_config
-    from biodiv.store.database import transaction
-    from biodiv.areas.territory import (
-        COMMUNES_FILE_HINT, TerritoryError, check_codes_in_list, check_departments, epci_from_file,
-        parse_insee_codes, read_communes_file, resolve_epci, save_territory, territory_crs,
-    )
+    from biodiv import pipeline
+    from biodiv.cli.context import get_config, new_config
 
-    console, _ = _console()
-    started = datetime.now(timezone.utc)
     path = config_path(ctx.find_root().obj.get("config_path"))
-    cfg = get_config(ctx) if path.exists() else Config()  # init may create the file
-    if communes and (epci or epci_file):
-        raise TerritoryError("give either --communes or --epci/--epci-file, not both")
-    if communes_file and not communes:
-        raise TerritoryError("--communes-file checks the codes of --communes: give both")
-    notes: list[str] = []
-    if communes:
-        codes = parse_insee_codes(communes)
-        check_departments(codes)   # all refusals before anything is written
-        if communes_file:
-            notes = check_codes_in_list(codes, read_communes_file(communes_file), str(communes_file))
-        else:
-            notes = [f"the codes were not checked against the official commune list: {COMMUNES_FILE_HINT}"]
-        siren = None
-        terr_name = name or f"Territoire de {len(codes)} commune{'s' if len(codes) > 1 else ''}"
-    else:
-        siren = (epci or cfg.territory.epci_siren or DEFAULT_EPCI_SIREN).strip()
-        if epci_file:
-            terr_name, codes = epci_from_file(epci_file, siren)
-        else:
-            terr_name, codes = resolve_epci(cfg, siren)
-        terr_name = name or terr_name
+    cfg = get_config(ctx) if path.exists() else new_config(ctx)  # init may create the file
+    print_init(pipeline.init_territory(cfg, path, epci=epci, communes=communes, name=name,
+                                       epci_file=epci_file, communes_file=communes_file))
 
-    # "" (not None) when there is no EPCI: None is dropped from the TOML and would read back
-    # as the default SIREN
-    cfg.territory = TerritoryConfig(name=terr_name, epci_siren=siren or "", insee_codes=codes)
-    cfg.source_file = path.resolve()  # the database path is relative to the config file
-    store = cfg.store()
-    with store.write(create=True) as con:
-        metric_before = territory_crs(con)
-        with transaction(con):   # the territory, its flags and the observations' flags at once
-            terr = save_territory(con, terr_name, siren, codes)
-            record_run(con, "init", started, {"name": terr_name, "siren": siren, "insee_codes": codes}, terr)
-        if territory_crs(con) != metric_before and con.execute("SELECT count(*) FROM areas").fetchone()[0]:
-            reattach(con, None)   # links were computed in another metric projection (overseas)
-        missing = missing_types(con)
-    cfg.save(path)
-    what = f"EPCI {siren}" if siren else "communes"
-    console.print(f"[green]territory[/] {terr_name} ({what}, {len(codes)} communes)", highlight=False, soft_wrap=True)
-    console.print(f"config written to {path}; database {store.path}", highlight=False, soft_wrap=True)
-    for note in notes:
-        _console()[1].print(f"[yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
-    _warn_missing(terr.get("missing_codes", []))
-    if missing:
+
+def print_init(result, next_step: bool = True) -> None:
+    """What ``biodiv init`` (or the first ``biodiv update``) did, and what to do next."""
+    console, err = _console()
+    what = f"EPCI {result.siren}" if result.siren else "communes"
+    console.print(f"[green]territory[/] {result.name} ({what}, {len(result.codes)} communes)",
+                  highlight=False, soft_wrap=True)
+    console.print(f"config written to {result.config_file}; database {result.db}", highlight=False, soft_wrap=True)
+    for note in result.notes:
+        err.print(f"[yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
+    _warn_missing(result.missing_codes)
+    if next_step and result.missing_types:
         console.print(
-            f"next: [bold]biodiv areas fetch[/] (missing: {', '.join(missing)}; "
+            f"next: [bold]biodiv areas fetch[/] (missing: {', '.join(result.missing_types)}; "
             "or [bold]biodiv areas import FILE --type TYPE[/])",
             highlight=False, soft_wrap=True,
         )

@@ -19,38 +19,46 @@ from biodiv.errors import BiodivError
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
-DB_ENV = "BIODIV_DB"
-
-
 def demo_path(cfg: Config) -> Path:
     """Where the demo database lives: ``data/demo.duckdb`` beside the configuration."""
-    from biodiv.store.demo import DEMO_DB_NAME
+    from biodiv.demo import DEMO_DB_NAME
 
     return cfg.resolve(f"data/{DEMO_DB_NAME}")
 
 
 def get_config(ctx: typer.Context) -> Config:
     """The configuration for this invocation (loaded once), with the database chosen by the
-    global ``--db PATH`` or ``--demo`` if one was given (:func:`choose_database`)."""
+    global ``--db PATH`` or ``--demo`` if one was given (:func:`choose_database`), carried by
+    the configuration itself (:meth:`biodiv.config.Config.use_db`)."""
     root = ctx.find_root()
     obj = root.obj
     if "config" not in obj:
-        cfg = load_config(obj.get("config_path"))
-        obj["real_db"] = cfg.db
-        chosen = choose_database(cfg, obj.get("db"), bool(obj.get("demo")),
-                                 building_demo=root.invoked_subcommand == "demo")
-        if chosen is not None:
-            _use_database(root, chosen)
-            obj["chosen_db"] = chosen
-        obj["config"] = cfg
+        obj["config"] = _with_chosen_db(root, load_config(obj.get("config_path")))
     return obj["config"]
+
+
+def new_config(ctx: typer.Context) -> Config:
+    """Default settings for a configuration file about to be written (``biodiv init`` with no
+    file yet), with this invocation's database."""
+    return _with_chosen_db(ctx.find_root(), Config().use_db(os.environ.get("BIODIV_DB") or None))
+
+
+def _with_chosen_db(root: typer.Context, cfg: Config) -> Config:
+    obj = root.obj
+    obj["real_db"] = cfg.db
+    chosen = choose_database(cfg, obj.get("db"), bool(obj.get("demo")),
+                             building_demo=root.invoked_subcommand == "demo")
+    if chosen is not None:
+        cfg.use_db(chosen)
+        obj["chosen_db"] = chosen
+    return cfg
 
 
 def choose_database(cfg: Config, db: Path | None, demo: bool, building_demo: bool = False) -> Path | None:
     """The database named on the command line: ``--db PATH`` (relative to the current
     folder), ``--demo`` (``data/demo.duckdb`` beside the configuration, which must exist
     unless the command is ``biodiv demo``, which builds it), or ``None`` (the usual lookup:
-    ``$BIODIV_DB``, else ``db_path`` of the configuration)."""
+    ``$BIODIV_DB``, else ``db_path`` of the configuration: :func:`biodiv.config.load_config`)."""
     if db is not None and demo:
         raise BiodivError("choose one database: --db PATH or --demo, not both")
     if db is not None:
@@ -63,20 +71,12 @@ def choose_database(cfg: Config, db: Path | None, demo: bool, building_demo: boo
     return None
 
 
-def _use_database(root: typer.Context, path: Path) -> None:
-    """Make ``path`` this invocation's database through ``$BIODIV_DB``.
-
-    Why the environment: it is the one channel every reader of the configuration already
-    honours (``Config.db``, a configuration loaded again by a command, the dashboard's server
-    process), so ``--db`` cannot miss one. The previous value comes back when the command
-    ends (a CLI run in-process, as in tests, leaves the environment as it found it)."""
-    previous = os.environ.get(DB_ENV)
-    os.environ[DB_ENV] = str(path)
-
-    def restore() -> None:
-        if previous is None:
-            os.environ.pop(DB_ENV, None)
-        else:
-            os.environ[DB_ENV] = previous
-
-    root.call_on_close(restore)
+def size_text(n) -> str:
+    """Bytes for people: 0 B, 12.3 kB, 4.5 MB (decimal units)."""
+    if n is None or n == "":
+        return ""
+    n = int(n)
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"

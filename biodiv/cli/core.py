@@ -7,6 +7,8 @@ import json
 import typer
 from rich.table import Table
 
+from biodiv.cli.context import size_text
+
 
 
 def register(app: typer.Typer) -> None:
@@ -100,23 +102,12 @@ def _print_status(console, st: dict) -> None:
         stats = r["stats"] or {}
         summary = ", ".join(f"{k}={v}" for k, v in stats.items() if not k.startswith("seconds_") and k not in hidden)
         runs.add_row(r["kind"], r["started_at"][:19], r["status"], str(stats.get("requests", "")),
-                     _size(stats.get("bytes_downloaded")), _size(stats.get("bytes_written")),
+                     size_text(stats.get("bytes_downloaded")), size_text(stats.get("bytes_written")),
                      (r["message"] or summary)[:80])
     console.print(runs if st["runs"] else "no runs yet")
     f = st.get("footprint_30_days")
     if f:
         console.print(
             f"[bold]footprint, last 30 days[/] {f['runs']:,} runs: {f['requests']:,} iNaturalist requests, "
-            f"{_size(f['bytes_downloaded'])} downloaded, {_size(f['bytes_written'])} written to disk"
+            f"{size_text(f['bytes_downloaded'])} downloaded, {size_text(f['bytes_written'])} written to disk"
         )
-
-
-def _size(n) -> str:
-    """Bytes for people: 0 B, 12.3 kB, 4.5 MB (decimal units)."""
-    if n is None or n == "":
-        return ""
-    n = int(n)
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"

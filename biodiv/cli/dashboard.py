@@ -70,7 +70,7 @@ def dashboard(
         if demo:
             raise BiodivError("--live updates the real database from iNaturalist: not with --demo")
         interval = parse_interval(every)
-        updater = LiveUpdater(cfg.db, update_command(cfg.source_file), interval, env=dict(os.environ)).start()
+        updater = LiveUpdater(cfg.db, update_command(cfg.source_file, cfg.db), interval, env=dict(os.environ)).start()
         console.print(f"Live: `biodiv update` now and every {interval // 60} min {interval % 60} s".replace(" 0 s", ""))
     console.print(f"Dashboard on http://{host}:{port} — database {env['BIODIV_DB']} (Ctrl+C to stop)")
     try:
@@ -109,7 +109,7 @@ def demo(
 ) -> None:
     """Build a fictional demo database (own file, never the real one) for offline demonstrations."""
     from biodiv.cli.context import console, get_config
-    from biodiv.store.demo import build_demo
+    from biodiv.demo import build_demo
 
     cfg = get_config(ctx)
     obj = ctx.find_root().obj

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from biodiv.dashboard import photos
+from biodiv.inat import photos
 from biodiv.dashboard.labels import format_date
 
 MAP_HEIGHT = 620

@@ -100,9 +100,11 @@ class LiveUpdater:
         self._stop.set()
 
 
-def update_command(config: Path | None) -> list[str]:
-    """``biodiv update`` for the same configuration, in this Python."""
+def update_command(config: Path | None, db: Path | None = None) -> list[str]:
+    """``biodiv update`` for the same configuration and database, in this Python."""
     cmd = [sys.executable, "-m", "biodiv"]
     if config is not None:
         cmd += ["--config", str(config)]
+    if db is not None:
+        cmd += ["--db", str(db)]
     return cmd + ["update", "--no-progress"]

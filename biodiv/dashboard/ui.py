@@ -214,7 +214,7 @@ def refresh_state(db: Db) -> dict[str, Any]:
     """When the data was last refreshed from iNaturalist (the published file's harvest runs,
     and the no-change runs kept beside it in ``<db>.runs.jsonl``) and the last failure, if
     it is more recent than the last success."""
-    from biodiv.inat.probe import read_pending
+    from biodiv.store.runs import read_pending
 
     runs = dict(q(db, data.refresh_runs))
     times = [pd.Timestamp(runs["ok_at"])] if runs["ok_at"] is not None else []

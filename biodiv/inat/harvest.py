@@ -95,7 +95,7 @@ def _iso(dt) -> str | None:
     return dt.isoformat() if dt is not None else None
 
 
-class _Run:
+class HarvestRun:
     """Mutable state of one harvest run: counters, stats persisted with every page."""
 
     def __init__(self, cfg, con, run_id: int, counter: RequestCounter):
@@ -111,7 +111,7 @@ class _Run:
         self.use_v1 = False               # v2 refused: the rest of this pass reads v1
         self.taxa_v1 = False              # the same for /taxa
         self.lock = threading.Lock()
-        self.written_at_start = _written_bytes()
+        self.written_at_start = written_bytes()
         self.taxa_seen: set[int] = set()   # taxa already upserted by this run (once is enough)
 
     def count_request(self, n: int) -> None:
@@ -131,14 +131,14 @@ class _Run:
         with self.lock:
             self.stats["bytes_downloaded"] = self.counter.bytes_downloaded
             self.stats["json_bytes"] = self.counter.json_bytes
-            self.stats["bytes_written"] = max(_written_bytes() - self.written_at_start, 0)
+            self.stats["bytes_written"] = max(written_bytes() - self.written_at_start, 0)
             return json.loads(json.dumps(self.stats, default=str))
 
     def save(self) -> None:
         db.save_run_stats(self.con, self.run_id, self.snapshot())
 
 
-def _written_bytes() -> int:
+def written_bytes() -> int:
     """Bytes this process caused to be written to storage (``write_bytes`` of
     /proc/self/io; 0 where it does not exist): the run's disk footprint is the difference."""
     try:
@@ -151,7 +151,7 @@ def _written_bytes() -> int:
     return 0
 
 
-def fetch_observations(client: InatClient, run: "_Run", params: dict[str, Any]) -> tuple[dict, bool]:
+def fetch_observations(client: InatClient, run: "HarvestRun", params: dict[str, Any]) -> tuple[dict, bool]:
     """One page through API v2 with the field selection; v1 when v2 answers an error.
 
     Returns ``(answer, from_v2)``. A v2 error (4xx other than 429, or 5xx after the
@@ -170,7 +170,7 @@ def fetch_observations(client: InatClient, run: "_Run", params: dict[str, Any]) 
     return client.observations(params | {"locale": LOCALE}), False
 
 
-def fetch_taxa(client: InatClient, run: "_Run", batch: list[int]) -> list[dict]:
+def fetch_taxa(client: InatClient, run: "HarvestRun", batch: list[int]) -> list[dict]:
     """``/v2/taxa/{ids}`` with :data:`TAXA_FIELDS`; v1 (whole records, ~36 KB each) when v2
     answers an error, said in the run log, for the rest of the run."""
     if not run.taxa_v1:
@@ -206,7 +206,7 @@ def harvest(cfg, con, full: bool = False, reconcile: bool = False, progress: boo
 
 def _harvest(cfg, con, full: bool, reconcile: bool, progress: bool, client: InatClient | None,
              attach: bool, probe=None, written_baseline: int | None = None) -> dict:
-    from biodiv.inat.probe import merge_pending
+    from biodiv.store.runs import merge_pending
 
     started = time.monotonic()
     bbox = db.territory_bbox(con)
@@ -219,7 +219,7 @@ def _harvest(cfg, con, full: bool, reconcile: bool, progress: bool, client: Inat
         "place_id": cfg.inaturalist.place_id, "project_id": cfg.inaturalist.project_id,
     })
     counter = RequestCounter(limit=max(per_day - spent_today, 0))
-    run = _Run(cfg, con, run_id, counter)
+    run = HarvestRun(cfg, con, run_id, counter)
     if written_baseline is not None:
         run.written_at_start = written_baseline
     if probe is not None:
@@ -290,7 +290,7 @@ def _harvest(cfg, con, full: bool, reconcile: bool, progress: bool, client: Inat
 # passes
 # ---------------------------------------------------------------------------
 
-def _harvest_observations(cfg, con, client: InatClient, run: _Run, bbox, full: bool, bar: HarvestProgress,
+def _harvest_observations(cfg, con, client: InatClient, run: HarvestRun, bbox, full: bool, bar: HarvestProgress,
                           probe=None) -> None:
     state = db.load_state(con, SCOPE_OBSERVATIONS)
     first_page = None
@@ -378,7 +378,7 @@ def _last_page(results: list, total: int | None, per_page: int) -> bool:
     return len(results) < per_page
 
 
-def _store_page(con, run: _Run, results: list[dict], cursor: int, may_restore: bool = True) -> int:
+def _store_page(con, run: HarvestRun, results: list[dict], cursor: int, may_restore: bool = True) -> int:
     """Upsert one page, its taxa and the cursor in one transaction; return the new cursor."""
     rows, texts, taxa, statuses = [], [], [], []
     for record in results:
@@ -414,7 +414,7 @@ def _store_page(con, run: _Run, results: list[dict], cursor: int, may_restore: b
     return new_cursor
 
 
-def _resolve_taxa(con, client: InatClient, run: _Run) -> None:
+def _resolve_taxa(con, client: InatClient, run: HarvestRun) -> None:
     """Fetch missing ancestors (deepest first, 30 per request) and fill lineage names.
 
     A ``/taxa/{id}`` answer embeds the taxon's ``ancestors``: asking for the deepest
@@ -447,7 +447,7 @@ def _resolve_taxa(con, client: InatClient, run: _Run) -> None:
         db.resolve_lineages(con)
 
 
-def _fetch_taxa(con, client: InatClient, run: _Run, batch: list[int]) -> set[int]:
+def _fetch_taxa(con, client: InatClient, run: HarvestRun, batch: list[int]) -> set[int]:
     """One ``/taxa/{ids}`` request stored in one transaction; returns the ids received."""
     records = fetch_taxa(client, run, batch)
     taxa, statuses = [], []
@@ -469,7 +469,7 @@ def _fetch_taxa(con, client: InatClient, run: _Run, batch: list[int]) -> set[int
     return returned
 
 
-def _reconcile(cfg, con, client: InatClient, run: _Run, bbox, bar: HarvestProgress) -> None:
+def _reconcile(cfg, con, client: InatClient, run: HarvestRun, bbox, bar: HarvestProgress) -> None:
     """List current ids (``only_id``) and soft-delete the stored ones that are gone."""
     state = db.load_state(con, SCOPE_RECONCILE)
     if state["in_progress"]:

@@ -18,19 +18,16 @@ the next probe rewrites it. ``biodiv status`` and the daily budget count unmerge
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from biodiv.inat import db
 from biodiv.inat.client import InatClient, RequestCounter
-
-SUFFIX = ".runs.jsonl"
-
+from biodiv.inat.harvest import SCOPE_OBSERVATIONS, HarvestRun, fetch_observations, query_params, written_bytes
+from biodiv.store.runs import merged_ids, read_pending, write_pending
 
 @dataclass
 class Probe:
@@ -44,59 +41,6 @@ class Probe:
     stats: dict = field(default_factory=dict)   # api, log (a v1 fallback)
 
 
-def pending_path(db_path: Path) -> Path:
-    return db_path.with_name(db_path.name + SUFFIX)
-
-
-def read_pending(db_path: Path) -> list[dict]:
-    """Unmerged no-change runs of the store at ``db_path`` (unreadable lines skipped)."""
-    path = pending_path(db_path)
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and entry.get("probe_id"):
-            out.append(entry)
-    return out
-
-
-def pending_requests_on(db_path: Path, day) -> int:
-    key = day.isoformat()
-    return sum(int((e.get("stats") or {}).get("requests_by_day", {}).get(key, 0)) for e in read_pending(db_path))
-
-
-def merge_pending(con, db_path: Path) -> int:
-    """Insert the side file's runs into ``runs`` (those not there yet); returns how many."""
-    merged = 0
-    for entry in read_pending(db_path):
-        exists = con.execute(
-            "SELECT count(*) FROM runs WHERE json_extract_string(params, '$.probe_id') = ?", [entry["probe_id"]]
-        ).fetchone()[0]
-        if exists:
-            continue
-        con.execute(
-            "INSERT INTO runs (kind, started_at, finished_at, status, params, stats, message) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [entry.get("kind", "harvest"), entry["started_at"], entry["finished_at"], entry.get("status", "ok"),
-             json.dumps(dict(entry.get("params") or {}, probe_id=entry["probe_id"])),
-             json.dumps(entry.get("stats") or {}), entry.get("message")],
-        )
-        merged += 1
-    return merged
-
-
-def _merged_ids(con, entries: list[dict]) -> set[str]:
-    ids = [e["probe_id"] for e in entries]
-    if not ids:
-        return set()
-    return {r[0] for r in con.execute(
-        "SELECT json_extract_string(params, '$.probe_id') FROM runs "
-        "WHERE json_extract_string(params, '$.probe_id') IN (SELECT unnest(?::VARCHAR[]))", [ids]).fetchall()}
-
-
 def probe(cfg, store, attach: bool = True, needs_writer=None) -> Probe | dict | None:
     """Ask the first page of an incremental run without a writer.
 
@@ -105,10 +49,9 @@ def probe(cfg, store, attach: bool = True, needs_writer=None) -> Probe | dict | 
     territory outline, an attach pending, or ``needs_writer(reader)`` true); the no-change run's summary (a dict) when nothing changed; else
     the :class:`Probe` to hand to :func:`biodiv.inat.harvest.harvest`.
     """
-    from biodiv.inat.harvest import SCOPE_OBSERVATIONS, _Run, _written_bytes, fetch_observations, query_params
     from biodiv.inat.reencode import LEGACY, raw_format
 
-    written_before = _written_bytes()
+    written_before = written_bytes()
     if not store.exists() or store.wip_path.exists():
         return None
     started = time.monotonic()
@@ -131,7 +74,7 @@ def probe(cfg, store, attach: bool = True, needs_writer=None) -> Probe | dict | 
             return None
         today = db.utcnow().date()
         pending = read_pending(store.path)
-        merged = _merged_ids(con, pending)
+        merged = merged_ids(con, pending)
         spent = db.requests_on(con, today) + sum(
             int((e.get("stats") or {}).get("requests_by_day", {}).get(today.isoformat(), 0))
             for e in pending if e["probe_id"] not in merged)
@@ -143,7 +86,7 @@ def probe(cfg, store, attach: bool = True, needs_writer=None) -> Probe | dict | 
     began = db.utcnow()
     since = state["last_success_at"] - timedelta(days=float(cfg.inaturalist.overlap_days))
     counter = RequestCounter(limit=max(per_day - spent, 0))
-    run = _Run(cfg, None, None, counter)
+    run = HarvestRun(cfg, None, None, counter)
     counter.on_sent = run.count_request
     client = InatClient(cfg, counter=counter)
     try:
@@ -163,23 +106,12 @@ def probe(cfg, store, attach: bool = True, needs_writer=None) -> Probe | dict | 
              "params": {"full": False, "reconcile": False, "api_url": cfg.inat_api_url, "bbox": list(bbox)},
              "stats": stats}
     keep = [e for e in pending if e["probe_id"] not in merged]
-    stats["bytes_written"] = max(_written_bytes() - written_before, 0)
+    stats["bytes_written"] = max(written_bytes() - written_before, 0)
     lines = [json.dumps(e, default=str) for e in keep]
     new_line = json.dumps(entry, default=str)
     stats["bytes_written"] += len(new_line) + 1 + (sum(len(x) + 1 for x in lines) if merged else 0)
     new_line = json.dumps(entry, default=str)
-    _write_pending(store.path, lines, new_line, rewrite=bool(merged))
+    write_pending(store.path, lines, new_line, rewrite=bool(merged))
     summary = dict(stats, status="ok", message=None, run_id=None, budget_per_day=per_day,
                    requests_today=spent + counter.sent)
     return summary
-
-
-def _write_pending(db_path: Path, kept: list[str], new_line: str, rewrite: bool) -> None:
-    path = pending_path(db_path)
-    if rewrite:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(x + "\n" for x in kept + [new_line]), encoding="utf-8")
-        os.replace(tmp, path)
-    else:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(new_line + "\n")

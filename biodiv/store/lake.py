@@ -33,7 +33,7 @@ import duckdb
 
 from biodiv.errors import causes, disk_full_cause, failed_path, free_bytes, megabytes
 from biodiv.store import lake_sql
-from biodiv.store.database import (
+from biodiv.store.engine import (
     CATALOG, StoreBusy, StoreDiskFull, StoreError, StoreMissing, check_schema, connect, migrate, writer_lock,
 )
 

@@ -34,6 +34,8 @@ from functools import lru_cache
 
 import duckdb
 
+from biodiv.store.engine import migrations
+
 RETURNING_TABLE = "temp.main._lake_returning"
 
 
@@ -177,8 +179,6 @@ def _record_keys(scratch: duckdb.DuckDBPyConnection, schema: LakeSchema) -> None
 @lru_cache(maxsize=1)
 def lake_schema() -> LakeSchema:
     """The migrations of ``biodiv/store/migrations`` rewritten for DuckLake (computed once)."""
-    from biodiv.store.database import migrations
-
     schema = LakeSchema()
     scratch = duckdb.connect(":memory:")
     try:

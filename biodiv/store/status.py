@@ -53,7 +53,7 @@ def collect_status(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> 
         # no-change runs recorded beside the store, not merged into runs yet (biodiv.inat.probe)
         from datetime import datetime, timedelta, timezone
 
-        from biodiv.inat.probe import read_pending
+        from biodiv.store.runs import read_pending
 
         merged = {r[0] for r in con.execute(
             "SELECT json_extract_string(params, '$.probe_id') FROM runs WHERE params IS NOT NULL").fetchall()}

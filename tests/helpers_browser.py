@@ -1,14 +1,18 @@
 """A real Streamlit server and headless Chromium, for the end-to-end tests and the benchmark.
 
-Why in the package: the browser test and ``bench/dashboard.py`` must measure the same
-thing (a page of the real app, served by ``streamlit run``, drawn by Debian's Chromium with
-no network), so both use these helpers. Playwright comes from PyPI and drives
-``/usr/bin/chromium`` through ``executable_path`` (no browser download).
+Why one harness for three users: the browser tests, ``bench/dashboard.py`` and the wheel's
+smoke test (``.ci/smoke_wheel.py``) must see the same thing (a page of the real app, served
+by a real Streamlit server, drawn by Debian's Chromium with no network); bench and .ci put
+``tests/`` on their path to import it. It is a test harness, so it lives with the tests, not
+in the installed package. Playwright comes from PyPI and drives Debian's Chromium
+(``$BIODIV_CHROMIUM``, else ``chromium`` on the PATH, else ``/usr/bin/chromium``) through
+``executable_path`` (no browser download).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("BIODIV_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",

@@ -17,6 +17,8 @@ import os
 import re
 from pathlib import Path
 
+from biodiv.analysis.queries import DEFAULT_QUALITY, QUALITY_GRADES
+
 log = logging.getLogger(__name__)
 
 KEEP = 40                   # thumbnails kept: more than the screen shows, for the next refreshes
@@ -101,30 +103,26 @@ def download(urls: list[str], directory: Path | None = None, session=None) -> di
 def latest_photo_urls(con, n: int = KEEP) -> list[str]:
     """Photo URLs of the ``n`` latest observations of the territory of the default quality
     grades (what Mode atelier shows: casual observations are not fetched for nothing)."""
-    from biodiv.dashboard.data import DEFAULT_GRADES
-
+    grades = QUALITY_GRADES[DEFAULT_QUALITY]
     rows = con.execute(
         """SELECT photo_url FROM observations
            WHERE photo_url IS NOT NULL AND in_territory AND removed_at IS NULL
              AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], quality_grade))
            ORDER BY observed_on DESC NULLS LAST, id DESC LIMIT ?""",
-        [list(DEFAULT_GRADES), list(DEFAULT_GRADES), n]).fetchall()
+        [list(grades), list(grades), n]).fetchall()
     return [r[0] for r in rows]
 
 
-def after_update(ctx) -> None:
-    """Called by ``biodiv update`` once published: cache the latest thumbnails (one line)."""
-    from biodiv.cli.context import console, get_config
-    from biodiv.store.database import Store
-
+def cache_latest(store) -> dict[str, int] | None:
+    """After an update is published: cache the latest thumbnails of ``store`` (a
+    :class:`biodiv.store.Store`). Returns the counts of :func:`download`, or None when there is
+    nothing to read or to fetch."""
     try:
-        with Store(get_config(ctx).db).read() as con:
+        with store.read() as con:
             urls = latest_photo_urls(con)
     except Exception as exc:  # no database to read: nothing to show either
         log.info("photos skipped: %s", exc)
-        return
+        return None
     if not urls:
-        return
-    got = download(urls)
-    console.print(f"Photos for Mode atelier: {got['fetched']} downloaded, {got['cached']} already cached"
-                  + (f", {got['failed']} failed (shown without photo)" if got["failed"] else ""), highlight=False)
+        return None
+    return download(urls)
