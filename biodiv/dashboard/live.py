@@ -6,13 +6,13 @@ atomic rename); run as its own process it cannot share DuckDB state with the ser
 its failure (no network, rate limit) never stops the dashboard. An update with nothing new
 costs one request (the harvest's probe), so a 5-minute interval is ~12 requests an hour,
 far within iNaturalist's limits; the interval is never shorter than ``MIN_INTERVAL_S``.
-Each round's outcome goes to ``<db>.live.json``, which the pages read to say when data was
-last refreshed and whether the last attempt failed (:func:`read_status`).
+Each round's outcome goes to ``<db>.live.json`` (kept by :mod:`biodiv.store.runs`, the run
+history's owner, which folds a failed round into ``runs`` at the next write), which the
+pages read to say when data was last refreshed and whether the last attempt failed.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -21,9 +21,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from biodiv.errors import BiodivError
+from biodiv.store.runs import live_status_path, read_live_status, write_live_status
 
 MIN_INTERVAL_S = 60
-SUFFIX = ".live.json"
 
 
 def parse_interval(text: str) -> int:
@@ -37,24 +37,10 @@ def parse_interval(text: str) -> int:
     return seconds
 
 
-def status_path(db: Path) -> Path:
-    return Path(db).with_name(Path(db).name + SUFFIX)
-
-
-def read_status(db: Path) -> dict | None:
-    """The last round's outcome (attempt_at, ok_at, status, message), or None."""
-    try:
-        out = json.loads(status_path(db).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return out if isinstance(out, dict) else None
-
-
-def _write_status(db: Path, status: dict) -> None:
-    path = status_path(db)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(status), encoding="utf-8")
-    tmp.replace(path)
+# the live rounds' record belongs to the run history (biodiv.store.runs)
+status_path = live_status_path
+read_status = read_live_status
+_write_status = write_live_status
 
 
 class LiveUpdater:

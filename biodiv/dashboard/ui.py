@@ -28,6 +28,7 @@ from biodiv.dashboard.labels import (
 )
 from biodiv.errors import BiodivError
 from biodiv.store.database import Store, StoreBusy, StoreMissing, cursor as store_cursor
+from biodiv.store.runs import read_live_status, read_pending
 
 DEMO_BANNER = "Données de démonstration (fictives)"
 
@@ -214,8 +215,6 @@ def refresh_state(db: Db) -> dict[str, Any]:
     """When the data was last refreshed from iNaturalist (the published file's harvest runs,
     and the no-change runs kept beside it in ``<db>.runs.jsonl``) and the last failure, if
     it is more recent than the last success."""
-    from biodiv.store.runs import read_pending
-
     runs = dict(q(db, data.refresh_runs))
     times = [pd.Timestamp(runs["ok_at"])] if runs["ok_at"] is not None else []
     for entry in read_pending(Path(db.path)):
@@ -226,9 +225,7 @@ def refresh_state(db: Db) -> dict[str, Any]:
                 pass
     times = [t.tz_localize("UTC") if t.tzinfo is None else t for t in times]
     runs["ok_at"] = max(times) if times else None
-    from biodiv.dashboard.live import read_status
-
-    live = read_status(Path(db.path)) or {}
+    live = read_live_status(Path(db.path)) or {}
     if live.get("ok_at"):
         t = pd.Timestamp(live["ok_at"])
         runs["ok_at"] = max(x for x in (runs["ok_at"], t) if x is not None)

@@ -1,11 +1,18 @@
-"""The run history's side file: no-change runs recorded without opening a writer.
+"""The run history: the ``runs`` table and the two side files that wait for a writer.
 
-Why with the store: a run is the store's history (``runs`` table); a no-change update must
-not copy the whole store to write one row (:mod:`biodiv.inat.probe`), so it appends one JSON
-line to ``<db>.runs.jsonl`` beside the store, and the next writer folds the lines into
-``runs`` (:func:`merge_pending`, idempotent: each line has a ``probe_id``). Readers of the
-history (``biodiv status``, the dashboard, the daily request budget) read both through this
-module.
+Why side files at all: a writer works on a copy of the whole store (biodiv.store.database),
+so recording a run that changed nothing must not open one. Two kinds of runs are therefore
+written beside the store and folded into ``runs`` by the next writer
+(:func:`merge_pending`, idempotent):
+
+* ``<db>.runs.jsonl``: no-change updates (:mod:`biodiv.inat.probe`), one JSON line each,
+  keyed by ``probe_id``;
+* ``<db>.live.json``: the last round of ``dashboard --live`` (:mod:`biodiv.dashboard.live`),
+  whose failure (no network) never reached a writer; a failed round is folded in as a
+  failed ``update`` run, keyed by its attempt time.
+
+Every reader of the history (``biodiv status``, the dashboard's refresh line, the daily
+request budget) goes through this module, so the history has one owner, with the store.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import os
 from pathlib import Path
 
 SUFFIX = ".runs.jsonl"
+LIVE_SUFFIX = ".live.json"
 
 
 def pending_path(db_path: Path) -> Path:
@@ -58,7 +66,46 @@ def merge_pending(con, db_path: Path) -> int:
              json.dumps(entry.get("stats") or {}), entry.get("message")],
         )
         merged += 1
-    return merged
+    return merged + _merge_live_failure(con, db_path)
+
+
+def live_status_path(db_path: Path) -> Path:
+    return Path(db_path).with_name(Path(db_path).name + LIVE_SUFFIX)
+
+
+def read_live_status(db_path: Path) -> dict | None:
+    """The last live round's outcome (attempt_at, ok_at, status, message), or None."""
+    try:
+        out = json.loads(live_status_path(db_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return out if isinstance(out, dict) else None
+
+
+def write_live_status(db_path: Path, status: dict) -> None:
+    path = live_status_path(db_path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(status), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _merge_live_failure(con, db_path: Path) -> int:
+    """Record the last live round in ``runs`` when it failed (once per attempt)."""
+    live = read_live_status(db_path) or {}
+    attempt = live.get("attempt_at")
+    if live.get("status") != "failed" or not isinstance(attempt, str):
+        return 0
+    exists = con.execute(
+        "SELECT count(*) FROM runs WHERE json_extract_string(params, '$.live_attempt_at') = ?", [attempt]
+    ).fetchone()[0]
+    if exists:
+        return 0
+    con.execute(
+        "INSERT INTO runs (kind, started_at, finished_at, status, params, stats, message) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ["update", attempt, attempt, "failed", json.dumps({"live_attempt_at": attempt}), "{}",
+         str(live.get("message") or "")[:500]],
+    )
+    return 1
 
 
 def merged_ids(con, entries: list[dict]) -> set[str]:

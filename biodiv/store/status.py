@@ -53,7 +53,7 @@ def collect_status(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> 
         # no-change runs recorded beside the store, not merged into runs yet (biodiv.inat.probe)
         from datetime import datetime, timedelta, timezone
 
-        from biodiv.store.runs import read_pending
+        from biodiv.store.runs import read_live_status, read_pending
 
         merged = {r[0] for r in con.execute(
             "SELECT json_extract_string(params, '$.probe_id') FROM runs WHERE params IS NOT NULL").fetchall()}
@@ -66,6 +66,13 @@ def collect_status(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> 
                 footprint[0] += 1
                 for i, k in enumerate(FOOTPRINT_KEYS, 1):
                     footprint[i] += int((e.get("stats") or {}).get(k) or 0)
+        live = read_live_status(path) or {}
+        attempts = {r[0] for r in con.execute(
+            "SELECT json_extract_string(params, '$.live_attempt_at') FROM runs WHERE params IS NOT NULL").fetchall()}
+        if live.get("status") == "failed" and isinstance(live.get("attempt_at"), str) \
+                and live["attempt_at"] not in attempts:   # a failed live round no writer has recorded yet
+            recent.append({"kind": "update", "started_at": live["attempt_at"], "finished_at": live["attempt_at"],
+                           "status": "failed", "message": live.get("message"), "probe_id": None})
     lake = None
     if con.execute("SELECT any_value(type) FROM duckdb_databases() WHERE database_name = current_database()"
                    ).fetchone()[0] == "ducklake":
