@@ -142,6 +142,34 @@ def test_warm_static_covers_streamlit_entry_bundles():
     assert cache.compressions == before  # all there already
 
 
+def test_streamlit_internals_still_hold():
+    """What biodiv/dashboard/server/streamlit_internals.py relies on is still there, as used:
+    an upgrade of Streamlit that moves it fails here, not in a visitor's browser."""
+    from biodiv.dashboard.server.streamlit_internals import option_type, static_dir
+
+    index = (static_dir() / "index.html").read_bytes()
+    assert b"<head>" in index and b"<script" in index
+    assert any((static_dir() / "static" / "js").glob("*.js"))
+    assert (option_type("server.port"), option_type("server.headless"), option_type("server.address")) == \
+        (int, bool, str)
+    assert option_type("server.nope") is None
+
+
+def test_only_one_module_reaches_into_streamlit():
+    """No other module of the package uses a private Streamlit name or its internal modules."""
+    root = Path(__file__).resolve().parents[1] / "biodiv"
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.name == "streamlit_internals.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        for needle in ("file_util", "_config_options_template", "streamlit.runtime", "streamlit.web.",
+                       "from streamlit import config", "streamlit.config."):
+            if needle in text:
+                offenders.append(f"{path.relative_to(root)}: {needle}")
+    assert offenders == []
+
+
 def test_parse_options():
     assert parse_options(["--server.port", "8502", "--server.headless", "true",
                           "--server.address=0.0.0.0", "--browser.gatherUsageStats", "False"]) == {

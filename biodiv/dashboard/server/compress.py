@@ -110,9 +110,9 @@ class StaticGzipMiddleware:
     def __init__(self, app: Callable, base_url: str | None = None, cache: GzipCache | None = None) -> None:
         self.app = app
         if base_url is None:  # Streamlit's own setting (the stack is built once config is loaded)
-            from streamlit import config
+            import streamlit as st
 
-            base_url = config.get_option("server.baseUrlPath") or ""
+            base_url = st.get_option("server.baseUrlPath") or ""
         self.base_url = base_url
         self.cache = cache if cache is not None else SHARED_CACHE
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from biodiv.dashboard.server.compress import Message, Receive, Scope, Send, without_pathsend
+from biodiv.dashboard.server.streamlit_internals import static_dir as streamlit_static_dir
 
 MAX_HTML = 64 * 1024   # Streamlit's index.html is ~5 kB: anything larger is not it
 
@@ -53,9 +54,7 @@ class EntryPageMiddleware:
                  page_paths: Iterable[str] | None = None) -> None:
         self.app = app
         if static_dir is None:
-            from streamlit import file_util
-
-            static_dir = Path(file_util.get_static_dir())
+            static_dir = streamlit_static_dir()
         if page_paths is None:
             from biodiv.dashboard.app import PAGES
 

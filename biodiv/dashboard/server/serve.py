@@ -31,6 +31,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from biodiv.dashboard.server.streamlit_internals import option_type, static_dir
+
 SCRIPT = Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py"
 
 
@@ -51,8 +53,6 @@ def preload() -> None:
 def parse_options(args: list[str]) -> dict[str, Any]:
     """``--server.port 8501 --server.headless true`` → ``{"server.port": 8501, ...}``, typed
     as Streamlit declares each option (``App.run`` takes a mapping, not command-line flags)."""
-    from streamlit import config
-
     out: dict[str, Any] = {}
     it = iter(args)
     for flag in it:
@@ -65,15 +65,15 @@ def parse_options(args: list[str]) -> dict[str, Any]:
                 value = next(it)
             except StopIteration:
                 raise SystemExit(f"{flag} needs a value") from None
-        option = config._config_options_template.get(key)
-        if option is None:
+        kind = option_type(key)
+        if kind is None:
             raise SystemExit(f"unknown Streamlit option {key!r}")
-        if option.type is bool:
+        if kind is bool:
             if value.lower() not in ("true", "false"):
                 raise SystemExit(f"{flag} must be true or false")
             out[key] = value.lower() == "true"
         else:
-            out[key] = option.type(value)
+            out[key] = kind(value)
     return out
 
 
@@ -106,11 +106,9 @@ def make_app(options: dict[str, Any] | None = None):
 
 def _warm_up() -> None:
     """Start-up work that must not delay listening: compress the front end's bundles."""
-    from streamlit import file_util
-
     from biodiv.dashboard.server.compress import warm_static
 
-    warm_static(Path(file_util.get_static_dir()))
+    warm_static(static_dir())
 
 
 def main(argv: list[str] | None = None) -> None:
