@@ -18,5 +18,7 @@ setup(
         # the folder Streamlit runs: its entry script is a module, its settings are data
         "biodiv.dashboard.streamlit_app": [".streamlit/config.toml"],
         NAMED_QUERIES: ["*.sql"],
+        # the documents' templates and print stylesheet (biodiv/report/render.py)
+        "biodiv.report": ["templates/*.html", "templates/*.css"],
     },
 )

@@ -60,9 +60,10 @@ def _register() -> None:
     from biodiv.cli import core
     from biodiv.cli import dashboard
     from biodiv.cli import harvest
+    from biodiv.cli import report
     from biodiv.cli import store
 
-    for module in (areas, core, harvest, dashboard, analysis, store):
+    for module in (areas, core, harvest, dashboard, analysis, report, store):
         module.register(app)
 
 
