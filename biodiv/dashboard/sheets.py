@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from biodiv.dashboard import data, pacing, ui
+from biodiv.dashboard import data, downloads, pacing, ui
 from biodiv.dashboard.html import plain_table
 from biodiv.dashboard.labels import AREA_TYPES_FR, format_int, plural
 
@@ -134,3 +134,5 @@ def area_sheet(types: tuple[str, ...], title: str, choose: str, none_msg: str, k
     ui.species_table(species, key=f"species_{types[0]}")
     st.download_button("Télécharger la liste (CSV)", species_csv(species),
                        file_name=f"especes_{info['code']}.csv", mime="text/csv")
+    downloads.sheet_buttons(db, kind if kind == "commune" else "site", str(info["code"]), f,
+                            f"{kind}-{info['code']}")

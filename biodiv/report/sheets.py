@@ -47,9 +47,18 @@ class Options:
     groups: tuple[str, ...] = ()
     quality: tuple[str, ...] = data.DEFAULT_GRADES
     public: bool = True
+    base: data.Filters | None = None    # the dashboard's current filters, when made from a page
 
     def filters(self) -> data.Filters:
+        if self.base is not None:
+            return self.base.with_(area=None, species=())
         return data.Filters(date_from=self.since, date_to=self.until, groups=self.groups, quality=self.quality)
+
+    @classmethod
+    def from_filters(cls, f: data.Filters, public: bool = True) -> "Options":
+        """A document with a dashboard page's filters (the sheet's own area or species is
+        chosen by :func:`build`)."""
+        return cls(since=f.date_from, until=f.date_to, groups=f.groups, quality=f.quality, public=public, base=f)
 
 
 @dataclass
@@ -105,6 +114,11 @@ def _area(con: duckdb.DuckDBPyConnection, types: tuple[str, ...], code: str, wha
     return data.area_info(con, row[0])
 
 
+def _site_types(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """Natura 2000 and any other zoning loaded (``biodiv areas import --type``): every type but communes."""
+    return tuple(t for t in data.area_types_present(con) if t != "commune") or SITE_TYPES
+
+
 def _species_key(con: duckdb.DuckDBPyConnection, taxon: str) -> tuple[int, str, str | None]:
     text = taxon.strip()
     if text.isdigit():
@@ -149,7 +163,7 @@ def build(con: duckdb.DuckDBPyConnection, kind: str, code: str | None = None, op
         f, title = base.with_(area=area_id), area["name"]
         subtitle = f"Fiche commune (INSEE {area['code']}) · {territory}"
     elif kind == "site":
-        area = _area(con, SITE_TYPES, code or "", "Natura 2000 site")
+        area = _area(con, _site_types(con), code or "", "Natura 2000 site (or other zoning)")
         area_id, area_km2 = area["area_id"], area["area_km2"]
         f, title = base.with_(area=area_id), area["name"]
         subtitle = f"{AREA_LABELS.get(area['type'], 'Site')} {area['code']} · {territory}"
