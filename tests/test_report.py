@@ -123,7 +123,7 @@ def test_a_sheet_with_no_observation_renders(demo, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["report", "commune", "99999"], "no commune with code '99999'"),
-    (["report", "site", "FR0000000"], "no Natura 2000 site with code"),
+    (["report", "site", "FR0000000"], "no Natura 2000 site (or other zoning) with code"),
     (["report", "species", "Nonexistus imaginarius"], "no taxon 'Nonexistus imaginarius'"),
     (["report", "map", "--size", "big"], "--size must look like 1080x1080"),
     (["report", "map", "--size", "10x10"], "between 200 and 4000"),
