@@ -378,7 +378,10 @@ def popup_html(row: dict[str, Any], public_mode: bool = False) -> str:
 
 def add_points(m: folium.Map, points: pd.DataFrame, public_mode: bool = False,
                name: str = "Observations") -> None:
-    """Observations as one GeoJSON layer of CircleMarkers with popups (small sets only)."""
+    """Observations as one GeoJSON layer of CircleMarkers with popups (small sets only);
+    nothing when there is no point (folium's popup refuses an empty layer)."""
+    if points.empty:
+        return
     feats = [
         {"type": "Feature",
          "properties": {"popup": popup_html(r, public_mode)},

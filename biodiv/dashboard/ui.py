@@ -718,7 +718,7 @@ def observation_map(db: Db, f: data.Filters, measure: str = "observations",
     k = q(db, data.key_figures, f)
     notes.update(drawable=k["drawable"], obscured=k["obscured"])
     limit = point_limit()
-    if kind == "communes" and points and k["drawable"] <= limit:
+    if kind == "communes" and points and 0 < k["drawable"] <= limit:
         maps.add_points(m, q(db, data.map_points, f, limit), public_mode=cfg.dashboard.public_mode)
         notes["mode"] = "points"
         outlines.append((maps.POINT_COLOUR, "Observation (point)"))
