@@ -22,6 +22,7 @@ PAGES = [
     ("fiche_commune.py", "Fiche commune", "fiche-commune", ":material/location_city:"),
     ("fiche_site.py", "Fiche site Natura 2000", "fiche-site", ":material/forest:"),
     ("fiche_espece.py", "Fiche espèce", "fiche-espece", ":material/pets:"),
+    ("especes.py", "Espèces du territoire", "especes", ":material/list:"),
     ("atelier.py", "Mode atelier", "atelier", ":material/co_present:"),
 ]
 

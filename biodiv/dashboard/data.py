@@ -335,8 +335,10 @@ _STATUS_LABELS = """
                bool_or(kind = 'threatened') AS threatened
         FROM taxon_statuses GROUP BY taxon_id)"""
 
-_STATUS_EXPR = """coalesce(st.label, CASE WHEN s.threatened
-        THEN 'Menacée' || coalesce(' (' || s.conservation_status || ')', '') END, '')"""
+# the official statuses, and iNaturalist's "threatened" flag when no imported list says so
+# (a protected species also red-listed shows both: « Protégée (PN), Menacée (EN) »)
+_STATUS_EXPR = """coalesce(concat_ws(', ', st.label, CASE WHEN s.threatened AND NOT coalesce(st.threatened, false)
+        THEN 'Menacée' || coalesce(' (' || upper(s.conservation_status) || ')', '') END), '')"""
 
 
 # TAXREF's French name and INPN group of species ``key`` when TAXREF is imported
@@ -701,3 +703,49 @@ def territory_bounds(con: duckdb.DuckDBPyConnection) -> tuple[float, float, floa
     if row and None not in row:
         return tuple(row)
     return None
+
+
+# ---------------------------------------------------------------------------
+# The territory's species list (« Espèces du territoire »)
+# ---------------------------------------------------------------------------
+
+# IUCN red-list categories, as the French red lists (UICN France) name them
+IUCN_FR = {
+    "EX": "Éteinte", "EW": "Éteinte à l'état sauvage", "RE": "Disparue au niveau régional",
+    "CR": "En danger critique", "EN": "En danger", "VU": "Vulnérable", "NT": "Quasi menacée",
+    "LC": "Préoccupation mineure", "DD": "Données insuffisantes", "NA": "Non applicable", "NE": "Non évaluée",
+}
+THREATENED_IUCN = ("CR", "EN", "VU")
+PATRIMONIAL_IUCN = ("RE", "CR", "EN", "VU", "NT")
+
+
+def territory_species(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.DataFrame:
+    """:func:`species_list` plus, per species: protected (an official protection), threatened
+    (CR/EN/VU on a red list, or iNaturalist's threatened flag), patrimonial (protected, or
+    RE/CR/EN/VU/NT on a red list) and ``red_list``: the red-list categories as IUCN codes
+    with their French label (« VU — Vulnérable »)."""
+    species = species_list(con, f)
+    flags = _df(con, """
+        SELECT t.id AS species_key,
+               bool_or(s.kind = 'protected') AS protected,
+               list_sort(list_distinct(list(upper(regexp_extract(s.code, '^[A-Za-z]+')))
+                   FILTER (WHERE s.kind = 'threatened' OR upper(regexp_extract(s.code, '^[A-Za-z]+')) IN
+                           ('RE','CR','EN','VU','NT','LC','DD','NA','NE','EX','EW')))) AS codes,
+               any_value(coalesce(t.threatened, false)) AS inat_threatened,
+               any_value(upper(t.conservation_status)) AS inat_code
+        FROM taxa t LEFT JOIN taxon_statuses s ON s.taxon_id = t.id
+        WHERE t.id IN (SELECT unnest(?::BIGINT[])) GROUP BY t.id""", [[int(k) for k in species["species_key"]]])
+    out = species.merge(flags, on="species_key", how="left")
+    codes = [list(c) if isinstance(c, (list, tuple)) or hasattr(c, "__len__") and not isinstance(c, str) else []
+             for c in out["codes"]]
+    out["protected"] = out["protected"].fillna(False).astype(bool)
+    out["threatened"] = [bool(set(c) & set(THREATENED_IUCN)) or bool(t) for c, t in zip(codes, out["inat_threatened"])]
+    out["patrimonial"] = [p or bool(set(c) & set(PATRIMONIAL_IUCN)) or t
+                          for p, c, t in zip(out["protected"], codes, out["threatened"])]
+    out["red_list"] = [", ".join(f"{c} — {IUCN_FR[c]}" for c in cs if c in IUCN_FR) for cs in codes]
+    # one French text: the protections, then the red-list categories spelt out (or the status
+    # as species_list gives it when no red list is imported)
+    out["status"] = [
+        ", ".join([p for p in str(st).split(", ") if p.startswith("Protégée")] + [red]) if red else st
+        for st, red in zip(out["status"], out["red_list"])]
+    return out.drop(columns=["codes", "inat_threatened", "inat_code"])
