@@ -20,5 +20,6 @@ setup(
         NAMED_QUERIES: ["*.sql"],
         # the documents' templates and print stylesheet (biodiv/report/render.py)
         "biodiv.report": ["templates/*.html", "templates/*.css"],
+        "biodiv.publish": ["templates/*.html", "templates/*.css", "templates/*.js"],
     },
 )

@@ -60,10 +60,11 @@ def _register() -> None:
     from biodiv.cli import core
     from biodiv.cli import dashboard
     from biodiv.cli import harvest
+    from biodiv.cli import publish
     from biodiv.cli import report
     from biodiv.cli import store
 
-    for module in (areas, core, harvest, dashboard, analysis, report, store):
+    for module in (areas, core, harvest, dashboard, analysis, report, publish, store):
         module.register(app)
 
 

@@ -43,6 +43,7 @@ class MapSpec:
     legend: list[tuple[str, str]] = field(default_factory=list)
     attribution: str = ""
     font_px: float = 11.0
+    label: str = ""          # what a screen reader says of the map (default: the title)
 
 
 def _rings(geometry: dict) -> Iterable[list[list[float]]]:
@@ -96,7 +97,9 @@ def render(spec: MapSpec, layers: list[Layer], focus: Iterable[dict] = ()) -> st
     pad = 8
     frame_w, frame_h = spec.width - 2 * pad, spec.height - legend_h - title_h - 2 * pad
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{spec.width}" height="{spec.height}" '
-             f'viewBox="0 0 {spec.width} {spec.height}" role="img" font-family="Source Sans Pro, sans-serif">']
+             f'viewBox="0 0 {spec.width} {spec.height}" role="img" '
+             f'aria-label="{escape(spec.label or spec.title or "Carte des observations par commune")}" '
+             f'font-family="Source Sans Pro, sans-serif">']
     if spec.title:
         # as large as 1.3 × the text size, shrunk to fit the width (≈ 0.52 em per character)
         size = min(spec.font_px * 1.3, (spec.width - 2 * pad) / (0.52 * max(len(spec.title), 1)))
