@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"biodiv.areas"},
     {"biodiv.analysis", "biodiv.sensitivity"},
     {"biodiv.inat"},
-    {"biodiv.pipeline", "biodiv.demo"},
+    {"biodiv.pipeline", "biodiv.demo", "biodiv.schedule"},
     # documents and the static site read the dashboard's queries (biodiv/dashboard/data.py,
     # pure SQL): the same figures on screen, on paper and online
     {"biodiv.dashboard", "biodiv.report", "biodiv.publish"},

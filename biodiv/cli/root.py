@@ -62,9 +62,10 @@ def _register() -> None:
     from biodiv.cli import harvest
     from biodiv.cli import publish
     from biodiv.cli import report
+    from biodiv.cli import schedule
     from biodiv.cli import store
 
-    for module in (areas, core, harvest, dashboard, analysis, report, publish, store):
+    for module in (areas, core, harvest, dashboard, analysis, report, publish, schedule, store):
         module.register(app)
 
 
