@@ -154,7 +154,8 @@ def test_geopackage_types(con, tmp_path):
         t, d = db.execute("SELECT time_observed_at, observed_on FROM observations WHERE id = 22").fetchone()
     assert types["observed_on"] == "DATE" and types["time_observed_at"] == "DATETIME"
     assert types["id"] == "INTEGER" and types["latitude"] == "REAL" and types["coordinates_obscured"] == "BOOLEAN"
-    assert (t, d) == ("2018-09-04T22:30:00Z", "2018-09-05")          # UTC with Z, as the standard says
+    # UTC with Z and milliseconds, as GeoPackage 1.2 (the version written) says
+    assert (t, d) == ("2018-09-04T22:30:00.000Z", "2018-09-05")
     back = pyogrio.read_dataframe(out, layer="observations").set_index("id")
     assert back.loc[22, "time_zone"] == "Europe/Paris"
     assert back.loc[23, "time_zone"] == "Indian/Reunion"

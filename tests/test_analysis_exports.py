@@ -74,7 +74,9 @@ def test_geopackage_layers_round_trip(con, tmp_path):
     result = export(con, "gpkg", out, ExportFilter(quality="any"))
     assert result.counts == {"observations": 7, "communes": 3, "natura2000": 2, "territory": 1}
     layers = dict(pyogrio.list_layers(out))
-    assert layers == {"observations": "Point", "communes": "Polygon", "natura2000": "Polygon", "territory": "Polygon"}
+    # area layers always MULTIPOLYGON whatever the extract holds; layer_styles: QGIS's styles (no geometry)
+    assert layers == {"observations": "Point", "communes": "MultiPolygon", "natura2000": "MultiPolygon",
+                      "territory": "MultiPolygon", "layer_styles": None}
     obs = pyogrio.read_dataframe(out, layer="observations")
     assert list(obs["id"]) == TERRITORY_IDS
     assert obs.crs.to_epsg() == 4326

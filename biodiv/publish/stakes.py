@@ -20,12 +20,11 @@ obscured (the dashboard's grid rule).
 
 from __future__ import annotations
 
-import sqlite3
-from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
 
+from biodiv.analysis.exports import styles
 from biodiv.dashboard import data
 from biodiv.dashboard.grid import cell_code, cell_ring
 from biodiv.errors import BiodivError
@@ -34,11 +33,11 @@ from biodiv.report.sheets import Options, public_filters
 SIZE_M = 1_000
 MIN_EFFORT_DAYS = 3
 LAYER = "enjeux_biodiversite"
-CLASSES = [  # value, label, RGB
-    ("fort", "Enjeu fort (espèce menacée ou ≥ 3 espèces protégées)", "215,48,39"),
-    ("moyen", "Enjeu moyen (espèce protégée ou patrimoniale)", "252,141,89"),
-    ("faible", "Enjeu faible connu (prospecté, sans espèce à enjeu)", "145,191,219"),
-    ("peu prospecté", "Peu prospecté : enjeu inconnu", "224,224,224"),
+CLASSES = [  # value, label, colour
+    ("fort", "Enjeu fort (espèce menacée ou ≥ 3 espèces protégées)", "#d73027"),
+    ("moyen", "Enjeu moyen (espèce protégée ou patrimoniale)", "#fc8d59"),
+    ("faible", "Enjeu faible connu (prospecté, sans espèce à enjeu)", "#91bfdb"),
+    ("peu prospecté", "Peu prospecté : enjeu inconnu", "#e0e0e0"),
 ]
 
 
@@ -84,22 +83,6 @@ def stakes_cells(con: duckdb.DuckDBPyConnection, options: Options = Options()) -
     return out
 
 
-def _qml() -> str:
-    cats = "".join(f'<category symbol="{i}" value="{v}" label="{lab}" render="true"/>'
-                   for i, (v, lab, _) in enumerate(CLASSES))
-    syms = "".join(
-        f'<symbol type="fill" name="{i}" alpha="0.75" clip_to_extent="1" force_rhr="0">'
-        f'<layer class="SimpleFill" enabled="1" locked="0" pass="0">'
-        f'<prop k="color" v="{rgb},255"/><prop k="outline_color" v="90,90,90,255"/>'
-        f'<prop k="outline_width" v="0.1"/><prop k="outline_width_unit" v="MM"/><prop k="style" v="solid"/>'
-        f'<prop k="outline_style" v="solid"/></layer></symbol>'
-        for i, (_, _, rgb) in enumerate(CLASSES))
-    return ("<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>"
-            '<qgis version="3.22.0" styleCategories="Symbology">'
-            '<renderer-v2 type="categorizedSymbol" attr="classe" symbollevels="0" enableorderby="0" forceraster="0">'
-            f"<categories>{cats}</categories><symbols>{syms}</symbols></renderer-v2></qgis>")
-
-
 NOTE = ("Carte des enjeux de biodiversité par maille de 1 km (grille nationale Lambert-93, codes INPN), "
         "à partir des observations citoyennes iNaturalist. Classes : fort = au moins une espèce menacée "
         "(listes rouges CR, EN, VU) ou au moins 3 espèces protégées ; moyen = au moins une espèce protégée "
@@ -134,7 +117,7 @@ def write_stakes(con: duckdb.DuckDBPyConnection, out: Path, options: Options = O
         out.parent.mkdir(parents=True, exist_ok=True)
         frame.to_file(tmp, layer=LAYER, driver="GPKG", engine="pyogrio",
                       layer_options={"DESCRIPTION": NOTE}, dataset_options={"VERSION": "1.2"})
-        _add_style(tmp)
+        styles.add_styles(tmp, {LAYER: (styles.categorized("classe", CLASSES), NOTE)})
         tmp.replace(out)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -142,21 +125,3 @@ def write_stakes(con: duckdb.DuckDBPyConnection, out: Path, options: Options = O
     classes = {v: sum(1 for c in cells if c["classe"] == v) for v, _, _ in CLASSES}
     return {"cells": len(cells), "size_km": SIZE_M // 1000, "classes": classes,
             "with_stakes": classes["fort"] + classes["moyen"]}
-
-
-def _add_style(path: Path) -> None:
-    """QGIS reads a layer's default style from the GeoPackage's ``layer_styles`` table."""
-    db = sqlite3.connect(path)
-    try:
-        db.executescript("""CREATE TABLE IF NOT EXISTS layer_styles (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, f_table_catalog TEXT(256), f_table_schema TEXT(256),
-            f_table_name TEXT(256), f_geometry_column TEXT(256), styleName TEXT(30), styleQML TEXT,
-            styleSLD TEXT, useAsDefault BOOLEAN, description TEXT, owner TEXT(30), ui TEXT(30),
-            update_time DATETIME DEFAULT CURRENT_TIMESTAMP)""")
-        db.execute("INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, "
-                   "styleName, styleQML, styleSLD, useAsDefault, description, owner, update_time) "
-                   "VALUES ('', '', ?, 'geometry', ?, ?, '', 1, ?, 'biodiv', ?)",
-                   [LAYER, "Enjeux (biodiv)", _qml(), NOTE, datetime.now(timezone.utc).isoformat()])
-        db.commit()
-    finally:
-        db.close()

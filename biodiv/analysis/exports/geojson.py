@@ -14,7 +14,11 @@ COORDINATE_PRECISION = 7
 
 
 def write(obs: pd.DataFrame, tmp: Path, name: str) -> None:
-    gdf = to_geodataframe(text_times(table_frame(obs), obs), obs["wkb"])
+    table = text_times(table_frame(obs), obs)
+    for col in ("latitude", "longitude"):      # the properties as precise as the geometry, no more
+        if col in table:
+            table[col] = table[col].round(COORDINATE_PRECISION)
+    gdf = to_geodataframe(table, obs["wkb"])
     gdf.to_file(
         tmp, layer=name, driver="GeoJSON", engine="pyogrio", use_arrow=True,
         layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": str(COORDINATE_PRECISION)},
