@@ -20,11 +20,9 @@ def register(app: typer.Typer) -> None:
         all_: bool = typer.Option(False, "--all", help="Recompute every observation, not only new or changed ones."),
     ) -> None:
         """Link observations to the areas they fall in (certain / edge), flag those outside."""
-        from biodiv.attach.links import attach as attach_observations
+        from biodiv import pipeline
 
-        cfg = get_config(ctx)
-        with cfg.store().write() as con:
-            stats = attach_observations(con, all_observations=all_)
+        stats = pipeline.attach(get_config(ctx), all_observations=all_)   # and the sensitivity levels
         console.print(
             f"attached {stats['observations']:,} observations: {stats['links']:,} links "
             f"({stats['certain']:,} certain, {stats['edge']:,} edge), {stats['outside']:,} outside the territory, "

@@ -57,7 +57,7 @@ class RefreshReport:
 # ---------------------------------------------------------------------------
 
 def store_referential(con: duckdb.DuckDBPyConnection, ref: Referential, sha256: str | None,
-                      default_level: int = R.DEFAULT_LEVEL) -> ImportReport:
+                      default_level: int | None = None) -> ImportReport:
     """Replace the rules of ``ref.source`` and recompute every level, in one transaction."""
     rows = pd.DataFrame([{
         "source": ref.source, "line": r.line, "cd_nom": r.cd_nom, "nom_cite": r.nom_cite,
@@ -117,7 +117,7 @@ def _rules(con: duckdb.DuckDBPyConnection) -> list[tuple[Rule, int | None]]:
             period = (tuple(int(x) for x in start.split("-")), tuple(int(x) for x in end.split("-")))
         rule = Rule(line=line, cd_nom=cd_nom, nom_cite=nom or "", level=level, department=dep,
                     duration_years=years, period=period, statut_biologique=sb or "", comportement=co or "",
-                    meth_obs=mo or "", stade_vie=sv or "", autre=f"{source}" if not au else f"{source}: {au}")
+                    meth_obs=mo or "", stade_vie=sv or "", autre=au or "", source=source)
         out.append((rule, cd_ref))
     return out
 
@@ -242,11 +242,23 @@ def _public_areas(con: duckdb.DuckDBPyConnection, sens: pd.DataFrame) -> pd.Data
 # Refresh
 # ---------------------------------------------------------------------------
 
-def refresh(con: duckdb.DuckDBPyConnection, default_level: int = R.DEFAULT_LEVEL,
+# What the stored levels depend on besides the observations: the areas (a new commune layer
+# changes communes, their departments and which areas hold a commune or a cell). Compared by
+# the readers (biodiv.sensitivity.public): a store whose areas changed since the last refresh
+# has stale levels.
+AREAS_FINGERPRINT_SQL = ("(SELECT count(*) || '/' || coalesce(max(id), 0) || '/' || "
+                         "coalesce(CAST(max(loaded_at) AS VARCHAR), '') FROM areas)")
+
+
+def refresh(con: duckdb.DuckDBPyConnection, default_level: int | None = None,
             today: date | None = None, transaction: bool = True) -> RefreshReport:
     """Recompute the level of every observation from the stored referentials (or the cautious
-    default ``default_level`` when there is none; 0 switches it off)."""
+    default ``default_level`` when there is none; 0 switches it off; None: the one the last
+    refresh applied, so that a writer without the configuration keeps it)."""
     today = today or date.today()
+    if default_level is None:
+        row = con.execute("SELECT value FROM meta WHERE key = 'sensitivity_configured_default'").fetchone()
+        default_level = int(row[0]) if row and str(row[0]).isdigit() else R.DEFAULT_LEVEL
     index = R.RuleIndex(_rules(con))
     has_ref = index.count > 0
     cautious = set() if has_ref or not default_level else _cautious_taxa(con)
@@ -265,28 +277,32 @@ def refresh(con: duckdb.DuckDBPyConnection, default_level: int = R.DEFAULT_LEVEL
                       arg_min(a.id, CASE oa.relation WHEN 'certain' THEN 0 ELSE 1 END) AS commune_area_id
                FROM observation_areas oa JOIN areas a ON a.id = oa.area_id AND a.type = 'commune'
                GROUP BY oa.observation_id)
-           SELECT o.id AS observation_id, o.taxon_id, o.observed_on, o.lon, o.lat,
+           SELECT o.id AS observation_id, o.taxon_id, o.observed_on, o.lon, o.lat, o.positional_accuracy,
                   coalesce(o.obscured, false) AS obscured, c.commune_code, c.commune_area_id
            FROM observations o LEFT JOIN communes c ON c.observation_id = o.id
            WHERE o.removed_at IS NULL AND list_contains(?::BIGINT[], o.taxon_id)""",
         [candidates]).df()
-    levels, sources, lines = [], [], []
-    for tid, day, code in zip(obs["taxon_id"], obs["observed_on"], obs["commune_code"]):
-        when = None if pd.isna(day) else pd.Timestamp(day).date()
-        level, rule = R.level_of(per_taxon.get(int(tid), ()), R.department_of(code), when, today)
-        fallback = R.default_level(int(tid) in cautious, False, has_ref, default_level)
-        if fallback > level:
-            level, rule = fallback, None
-        levels.append(level)
-        sources.append(("default" if fallback and rule is None and level else
-                        (rule.autre.split(":")[0] if rule else None)))
-        lines.append(rule.line if rule else None)
+    # the cautious default alone: one level per taxon; rules: one decision per observation
+    fallback = obs["taxon_id"].map(lambda t: R.default_level(int(t) in cautious, False, has_ref, default_level))
+    levels = fallback.astype("int64").tolist()
+    sources: list = ["default" if v else None for v in levels]
+    lines: list = [None] * len(obs)
+    ruled = [i for i, t in enumerate(obs["taxon_id"]) if per_taxon.get(int(t))]
+    days, codes, taxa_ids = obs["observed_on"].tolist(), obs["commune_code"].tolist(), obs["taxon_id"].tolist()
+    for i in ruled:
+        when = None if pd.isna(days[i]) else pd.Timestamp(days[i]).date()
+        level, rule = R.level_of(per_taxon[int(taxa_ids[i])], R.department_of(codes[i]), when, today)
+        if level > levels[i]:
+            levels[i], sources[i], lines[i] = level, rule.source, rule.line
     obs["level"] = pd.Series(levels, index=obs.index, dtype="int64")
     obs["rule_source"] = pd.Series(sources, index=obs.index, dtype=object)
     obs["rule_line"] = pd.Series(lines, index=obs.index, dtype="Int64")
     obs["cell_ix"] = pd.Series(pd.NA, index=obs.index, dtype="Int64")
     obs["cell_iy"] = pd.Series(pd.NA, index=obs.index, dtype="Int64")
-    placed = (obs["level"] == 2) & ~obs["obscured"] & obs["lon"].notna() & obs["lat"].notna()
+    # a level-2 point goes to its 10 km cell when it is known to that precision (as the
+    # dashboard's grid: an observation known to 20 km is in no cell)
+    placed = ((obs["level"] == 2) & ~obs["obscured"] & obs["lon"].notna() & obs["lat"].notna()
+              & ~(obs["positional_accuracy"] > CELL_M))
     if placed.any():
         ix, iy = cells(obs.loc[placed, "lon"], obs.loc[placed, "lat"])
         obs.loc[placed, "cell_ix"], obs.loc[placed, "cell_iy"] = ix, iy
@@ -311,9 +327,12 @@ def refresh(con: duckdb.DuckDBPyConnection, default_level: int = R.DEFAULT_LEVEL
                 con.execute(f"INSERT INTO {name} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _sens_rows")
             finally:
                 con.unregister("_sens_rows")
-        con.execute("DELETE FROM meta WHERE key IN ('sensitivity_computed_at', 'sensitivity_default_level')")
+        con.execute("DELETE FROM meta WHERE key IN ('sensitivity_computed_at', 'sensitivity_default_level', "
+                    "'sensitivity_configured_default', 'sensitivity_areas')")
         con.execute("INSERT INTO meta (key, value) VALUES ('sensitivity_computed_at', CAST(current_timestamp AS VARCHAR)), "
-                    "('sensitivity_default_level', ?)", [str(0 if has_ref else int(default_level))])
+                    "('sensitivity_default_level', ?), ('sensitivity_configured_default', ?)",
+                    [str(0 if has_ref else int(default_level)), str(int(default_level))])
+        con.execute(f"INSERT INTO meta (key, value) SELECT 'sensitivity_areas', {AREAS_FINGERPRINT_SQL}")
         if transaction:
             con.execute("COMMIT")
     except BaseException:

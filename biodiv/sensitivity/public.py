@@ -52,10 +52,14 @@ def _d(default_level: int) -> int:
 def level_expr(default_level: int) -> str:
     """SQL of the level of observation ``o`` (joined to ``s`` = observation_sensitivity and
     ``tx`` = sensitivity_taxa), see the module docstring for stale rows."""
+    from biodiv.sensitivity.levels import AREAS_FINGERPRINT_SQL
+
     d = _d(default_level)
     pending = "4" if d >= 4 else "3"
+    areas_ok = (f"(SELECT value FROM meta WHERE key = 'sensitivity_areas') IS NOT DISTINCT FROM "
+                f"{AREAS_FINGERPRINT_SQL}")
     return f"""CASE
-        WHEN s.observation_id IS NOT NULL AND s.taxon_id IS NOT DISTINCT FROM o.taxon_id
+        WHEN s.observation_id IS NOT NULL AND {areas_ok} AND s.taxon_id IS NOT DISTINCT FROM o.taxon_id
              AND s.observed_on IS NOT DISTINCT FROM o.observed_on
              AND s.lon IS NOT DISTINCT FROM o.lon AND s.lat IS NOT DISTINCT FROM o.lat THEN s.level
         WHEN o.taxon_id IS NULL THEN 0

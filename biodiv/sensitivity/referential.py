@@ -59,6 +59,7 @@ class Rule:
     meth_obs: str = ""
     stade_vie: str = ""
     autre: str = ""
+    source: str = ""                   # the referential it comes from
 
 
 @dataclass
@@ -122,7 +123,7 @@ def month_day(value: str) -> tuple[int, int] | None:
     return month, day
 
 
-def parse_row(row: dict, line: int, dep_col: str) -> Rule:
+def parse_row(row: dict, line: int, dep_col: str, source: str = "") -> Rule:
     """One rule from one CSV row (raises ValueError naming the bad value)."""
     def text(name: str) -> str:
         return (row.get(name) or "").strip()
@@ -145,7 +146,7 @@ def parse_row(row: dict, line: int, dep_col: str) -> Rule:
         line=line, cd_nom=cd_nom, nom_cite=text("NOM_CITE"), level=int(raw),
         department=department(text(dep_col)), duration_years=int(duration) if duration else None,
         period=period, statut_biologique=text("STATUT_BIOLOGIQUE"), comportement=text("COMPORTEMENT"),
-        meth_obs=text("METH_OBS"), stade_vie=text("STADE_VIE"), autre=text("AUTRE"),
+        meth_obs=text("METH_OBS"), stade_vie=text("STADE_VIE"), autre=text("AUTRE"), source=source,
     )
 
 
@@ -177,7 +178,7 @@ def parse_text(text: str, name: str, source: str | None = None) -> Referential:
                 raise SensitivityError(f"{name}, line {line}: {len(row)} field(s) where the header has "
                                        f"{len(header)} (truncated or wrongly separated file)")
             try:
-                ref.rules.append(parse_row(dict(zip(header, row)), line, dep_cols[0]))
+                ref.rules.append(parse_row(dict(zip(header, row)), line, dep_cols[0], ref.source))
             except ValueError as exc:
                 raise SensitivityError(f"{name}, line {line}: {exc}") from None
     except csv.Error as exc:

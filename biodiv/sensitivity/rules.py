@@ -90,14 +90,12 @@ class RuleIndex:
 
     def for_taxon(self, taxon: TaxonFacts) -> list[Rule]:
         """Every rule written for the taxon or one of its ancestors (each once)."""
-        found: dict[tuple[int, int, str], Rule] = {}
+        found: dict[Rule, None] = {}
         for ref in taxon.cd_refs:
-            for r in self.by_ref.get(ref, ()):
-                found[(r.line, r.cd_nom, r.nom_cite)] = r
+            found.update(dict.fromkeys(self.by_ref.get(ref, ())))
         for key in taxon.names:
-            for r in self.by_name.get(key, ()):
-                found[(r.line, r.cd_nom, r.nom_cite)] = r
-        return list(found.values())
+            found.update(dict.fromkeys(self.by_name.get(key, ())))
+        return list(found)
 
 
 def department_of(commune_code: str | None) -> str | None:
@@ -156,12 +154,4 @@ def default_level(protected: bool, threatened: bool, has_referential: bool, leve
     ``level`` (0 when the default is switched off)."""
     if has_referential or not (protected or threatened):
         return 0
-    return int(level)
-
-
-def public_level(level: int, obscured: bool) -> int:
-    """The level a public output applies. iNaturalist's own blurring (a random point in a
-    0.2° cell, about 16 × 22 km) is coarser than a 10 km cell: an obscured observation is
-    never placed more precisely than that cell whatever its level, so its level 0 or 1 acts
-    as no point (see :mod:`biodiv.sensitivity.public`)."""
     return int(level)
