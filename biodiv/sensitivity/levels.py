@@ -154,7 +154,8 @@ def _cautious_taxa(con: duckdb.DuckDBPyConnection) -> set[int]:
 # ---------------------------------------------------------------------------
 
 @lru_cache(maxsize=2)
-def _transformer(inverse: bool):
+def transformer(inverse: bool):
+    """Lambert-93 from lon/lat (``inverse``: back)."""
     from pyproj import Transformer
 
     a, b = ("EPSG:2154", "EPSG:4326") if inverse else ("EPSG:4326", "EPSG:2154")
@@ -163,7 +164,7 @@ def _transformer(inverse: bool):
 
 def cells(lon: pd.Series, lat: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Indices of the 10 km Lambert-93 cell of each point (the national grid's ``10kmL93E…N…``)."""
-    x, y = _transformer(False).transform(lon.to_numpy(float), lat.to_numpy(float))
+    x, y = transformer(False).transform(lon.to_numpy(float), lat.to_numpy(float))
     return (pd.Series(x // CELL_M, index=lon.index).astype("Int64"),
             pd.Series(y // CELL_M, index=lon.index).astype("Int64"))
 
@@ -178,7 +179,7 @@ def cell_polygon(ix: int, iy: int):
     t = np.linspace(0, 1, 11)[:-1]
     xs = np.concatenate([x0 + s * t, np.full(10, x0 + s), x0 + s * (1 - t), np.full(10, x0)])
     ys = np.concatenate([np.full(10, y0), y0 + s * t, np.full(10, y0 + s), y0 + s * (1 - t)])
-    lons, lats = _transformer(True).transform(xs, ys)
+    lons, lats = transformer(True).transform(xs, ys)
     return shapely.Polygon(list(zip(lons, lats)))
 
 

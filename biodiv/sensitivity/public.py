@@ -39,6 +39,7 @@ import uuid as uuidlib
 import duckdb
 import pandas as pd
 
+from biodiv.sensitivity.levels import AREAS_FINGERPRINT_SQL, CELL_M, transformer
 from biodiv.sensitivity.rules import DIFFUSION_FR, SHORT_FR, department_of
 
 HIDDEN_FR = "données sensibles non diffusées"
@@ -52,8 +53,6 @@ def _d(default_level: int) -> int:
 def level_expr(default_level: int) -> str:
     """SQL of the level of observation ``o`` (joined to ``s`` = observation_sensitivity and
     ``tx`` = sensitivity_taxa), see the module docstring for stale rows."""
-    from biodiv.sensitivity.levels import AREAS_FINGERPRINT_SQL
-
     d = _d(default_level)
     pending = "4" if d >= 4 else "3"
     areas_ok = (f"(SELECT value FROM meta WHERE key = 'sensitivity_areas') IS NOT DISTINCT FROM "
@@ -271,11 +270,9 @@ def export_frame(con: duckdb.DuckDBPyConnection, obs: pd.DataFrame, public: bool
     if "wkb" in obs:
         obs.loc[none, "wkb"] = None
     if centre.any():
-        from biodiv.sensitivity.levels import CELL_M, _transformer
-
         xs = (cell_ix[centre].astype(float) + 0.5) * CELL_M
         ys = (cell_iy[centre].astype(float) + 0.5) * CELL_M
-        lons, lats = _transformer(True).transform(xs.to_numpy(), ys.to_numpy())
+        lons, lats = transformer(True).transform(xs.to_numpy(), ys.to_numpy())
         obs.loc[centre, "lon"] = [round(float(v), 6) for v in lons]
         obs.loc[centre, "lat"] = [round(float(v), 6) for v in lats]
         obs.loc[centre, "positional_accuracy"] = None
