@@ -43,20 +43,16 @@ _IS_SPECIES = (
 
 
 
-def certainty_sql(alias: str = "o") -> str:
+def certainty_sql(alias: str = "o", public: bool = False) -> str:
     """Location certainty class of observation ``alias`` (see labels.CERTAINTY_FR):
     obscured by iNaturalist (or, on a public page, blurred for its sensitivity), precise
     (linked 'certain' to a commune), or edge."""
     return f"""CASE
-    WHEN {alias}.obscured OR coalesce({alias}.sensitivity_level, 0) > 0 THEN 'obscured'
+    WHEN {alias}.obscured{f" OR coalesce({alias}.sensitivity_level, 0) > 0" if public else ""} THEN 'obscured'
     WHEN {alias}.id IN (SELECT oa.observation_id FROM observation_areas oa
                   JOIN areas a ON a.id = oa.area_id
                   WHERE a.type = 'commune' AND oa.relation = 'certain') THEN 'precise'
     ELSE 'edge' END"""
-
-def _certainty_private(alias: str = "o") -> str:
-    return certainty_sql(alias).replace(f" OR coalesce({alias}.sensitivity_level, 0) > 0", "")
-
 
 _STATUS_TAXA = """(SELECT taxon_id FROM taxon_statuses WHERE kind IN ('protected', 'threatened'))"""
 
@@ -136,14 +132,16 @@ def filtered_sql(f: Filters = NO_FILTERS) -> tuple[str, list[Any]]:
             f"(coalesce(t.threatened, false) OR t.id IN {_STATUS_TAXA} OR t.species_id IN {_STATUS_TAXA})"
         )
     if f.certainty:
-        where.append(f"list_contains(?::VARCHAR[], {certainty_sql() if f.public else _certainty_private()})")
+        where.append(f"list_contains(?::VARCHAR[], {certainty_sql('o', f.public)})")
         params.append(list(f.certainty))
     if f.public:
         source = f"({sensitive.observations_sql(f.sensitivity_default, public=True)})"
         extra = "o.sensitivity_level, o.cell_ix, o.cell_iy"
     else:
-        source = "observations"
-        extra = "CAST(NULL AS INTEGER) AS sensitivity_level, CAST(NULL AS BIGINT) AS cell_ix, CAST(NULL AS BIGINT) AS cell_iy"
+        # the officer sees each observation's stored level (sheets, species lists), nothing blurred
+        source = "(SELECT o.*, coalesce(sl.level, 0) AS sensitivity_level FROM observations o " \
+                 "LEFT JOIN observation_sensitivity sl ON sl.observation_id = o.id)"
+        extra = "o.sensitivity_level, CAST(NULL AS BIGINT) AS cell_ix, CAST(NULL AS BIGINT) AS cell_iy"
     sql = f"""
         SELECT o.id, o.observed_on, o.quality_grade, o.lon, o.lat, coalesce(o.obscured, false) AS obscured,
                o.positional_accuracy, o.user_id, o.user_login, o.photo_url, o.uri, o.taxon_id,
@@ -411,6 +409,13 @@ def _with_group(df: pd.DataFrame, at: int) -> pd.DataFrame:
     return df.drop(columns=[c for c in ("iconic", "inpn_group") if c in df.columns])
 
 
+# The SINP level of a species' observations, in French ("" for 0): what the officer reads in
+# the species lists of every sheet, and what a public page says of a blurred species.
+_SENSITIVITY_FR = ("CASE coalesce(agg.sensitivity, 0) " + " ".join(
+    f"WHEN {k} THEN '{v}'" for k, v in {1: "Floutée (commune)", 2: "Floutée (maille 10 km)",
+                                        3: "Floutée (département)", 4: "Non diffusée"}.items()) + " ELSE '' END")
+
+
 def species_list(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.DataFrame:
     """One row per species: names, group (TAXREF's when imported), observation count, last
     year seen, status."""
@@ -418,12 +423,13 @@ def species_list(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.
     q = f"""WITH f AS ({sql}), {_STATUS_LABELS},
         agg AS (SELECT species_key, count(*) AS observations, max(year(observed_on)) AS last_year,
                        any_value(sci_name) AS any_sci, any_value(common_name_fr) AS any_fr,
-                       any_value(iconic) AS any_iconic
+                       any_value(iconic) AS any_iconic, max(sensitivity_level) AS sensitivity
                 FROM f WHERE species_key IS NOT NULL GROUP BY species_key)
         SELECT agg.species_key, coalesce({_TAXREF_FR}, s.common_name_fr, agg.any_fr, '') AS common_name_fr,
                coalesce(s.name, agg.any_sci) AS sci_name,
                coalesce(s.iconic_taxon_name, agg.any_iconic) AS iconic, {_TAXREF_GROUP} AS inpn_group,
-               agg.observations, agg.last_year, {_STATUS_EXPR} AS status
+               agg.observations, agg.last_year, {_STATUS_EXPR} AS status,
+               {_SENSITIVITY_FR} AS sensitivity
         FROM agg LEFT JOIN taxa s ON s.id = agg.species_key
                  LEFT JOIN st ON st.taxon_id = agg.species_key
                  {_taxref_join("agg.species_key")}
@@ -507,6 +513,16 @@ def new_species(con: duckdb.DuckDBPyConnection, year: int, f: Filters = NO_FILTE
     return _with_group(_df(con, q, base_params + params + extra), 3)
 
 
+def species_sensitivity(con: duckdb.DuckDBPyConnection, species_key: int) -> str:
+    """The SINP levels given to a species' observations, in French, for its sheet ("" when none)."""
+    from biodiv.sensitivity.rules import SHORT_FR
+
+    rows = con.execute(
+        """SELECT s.level, count(*) FROM observation_sensitivity s JOIN taxa t ON t.id = s.taxon_id
+           WHERE coalesce(t.species_id, t.id) = ? AND s.level > 0 GROUP BY 1 ORDER BY 1""", [species_key]).fetchall()
+    return ", ".join(f"niveau {lvl} ({SHORT_FR[lvl]}) : {n} obs." for lvl, n in rows)
+
+
 def species_areas(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
     """Areas (any type) holding the filtered observations: type, code, name, count, last date."""
     links, on = sensitive.links_sql(f.public, "f")
@@ -552,7 +568,7 @@ def map_points(con: duckdb.DuckDBPyConnection, f: Filters, limit: int) -> pd.Dat
     q = f"""WITH f AS ({sql}) """ + _observation_names(
         f"""SELECT f.id, round(f.lon, 5) AS lon, round(f.lat, 5) AS lat, f.observed_on, f.common_name_fr,
                    f.sci_name, f.iconic, f.quality_grade, f.user_login, f.photo_url, f.uri,
-                   {certainty_sql('f')} AS certainty, f.taxon_id, f.species_key
+                   {certainty_sql('f', f.public)} AS certainty, f.taxon_id, f.species_key
             FROM f WHERE NOT f.obscured AND f.lon IS NOT NULL
             ORDER BY f.observed_on DESC NULLS LAST, f.id DESC LIMIT ?""",
         "observed_on DESC NULLS LAST, id DESC")
@@ -625,7 +641,8 @@ def cell_observations(con: duckdb.DuckDBPyConnection, f: Filters, size_m: int, i
     """The latest observations of one grid cell (at most ``limit``)."""
     sub_ix, sub_iy, cond = _in_grid_sql(size_m)
     sql, params = _with_filtered(f, _observation_names(
-        f"""SELECT id, observed_on, common_name_fr, sci_name, quality_grade, user_login, uri, taxon_id, species_key
+        f"""SELECT id, observed_on, common_name_fr, sci_name, quality_grade, user_login, uri, taxon_id, species_key,
+                   sensitivity_level
             FROM f WHERE {cond} AND {sub_ix} = ? AND {sub_iy} = ?
             ORDER BY observed_on DESC NULLS LAST, id DESC LIMIT ?""",
         "observed_on DESC NULLS LAST, id DESC"))

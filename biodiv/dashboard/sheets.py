@@ -16,6 +16,7 @@ from biodiv.dashboard.labels import AREA_TYPES_FR, format_int, plural
 SPECIES_COLUMNS = {
     "common_name_fr": "Nom français", "sci_name": "Nom scientifique", "group": "Groupe",
     "observations": "Observations", "last_year": "Dernière année", "status": "Statut",
+    "sensitivity": "Sensibilité (SINP)",
 }
 
 
