@@ -282,6 +282,23 @@ def export_frame(con: duckdb.DuckDBPyConnection, obs: pd.DataFrame, public: bool
 
             obs.loc[centre, "wkb"] = pd.Series([shapely.to_wkb(shapely.Point(x, y)) for x, y in zip(lons, lats)],
                                                index=obs.index[centre], dtype=object)
+    # the blurred place as a geometry (GeoNature's synthesis takes a polygon): the commune, the cell
+    obs["blurred_wkt"] = pd.Series(None, index=obs.index, dtype=object)
+    at_commune = blurred & (level == 1) & obs["commune_code"].notna()
+    if at_commune.any():
+        shapes = dict(con.execute(
+            "SELECT code, ST_AsText(ST_ReducePrecision(ST_SimplifyPreserveTopology(geom, 0.0005), 0.00001)) "
+            "FROM areas WHERE type = 'commune' AND list_contains(?::VARCHAR[], code)",
+            [sorted(set(obs.loc[at_commune, "commune_code"]))]).fetchall())
+        obs.loc[at_commune, "blurred_wkt"] = obs.loc[at_commune, "commune_code"].map(shapes)
+    if centre.any():
+        import shapely
+
+        from biodiv.sensitivity.levels import cell_polygon
+
+        obs.loc[centre, "blurred_wkt"] = [
+            shapely.to_wkt(cell_polygon(int(a), int(b)), rounding_precision=6)
+            for a, b in zip(cell_ix[centre], cell_iy[centre])]
     # what leads to iNaturalist's page of the record (and its precise point)
     num, uid, urn = public_refs(obs.loc[blurred, "id"], _salt(con))
     obs["id"] = obs["id"].astype("int64")
