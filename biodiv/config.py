@@ -249,6 +249,8 @@ class Config(Table):
         data = self.model_dump(exclude_none=True, by_alias=True)
         if data.get("store") == StoreConfig().model_dump():
             data.pop("store")   # the default backend: nothing to write
+        if data.get("sensitivity") == SensitivityConfig().model_dump():
+            data.pop("sensitivity")   # the documented default: nothing to write
         return data
 
     def save(self, path: Path | str) -> Path:

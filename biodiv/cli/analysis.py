@@ -254,7 +254,8 @@ def export(
     quality: Quality = typer.Option(Quality.verifiable, "--quality", help="Quality grades kept (verifiable = research + needs_id, the default everywhere; any = every grade)."),
     certain_only: bool = typer.Option(False, "--certain-only", help="Only observations surely inside the area (or their commune)."),
     include_outside: bool = typer.Option(False, "--include-outside", help="Also observations attached outside the territory."),
-    public: Optional[bool] = typer.Option(None, "--public/--private", help="Drop observer logins (default: dashboard.public_mode)."),
+    public: Optional[bool] = typer.Option(None, "--public/--private", help="Drop observer logins and blur sensitive species to their SINP level (default: dashboard.public_mode)."),
+    free_text: bool = typer.Option(False, "--free-text", help="--public only: keep the observers' notes and place names (left out of public exports by default)."),
     spreadsheet: bool = typer.Option(False, "--spreadsheet", help="CSV only: for a French spreadsheet (; separator, UTF-8 with BOM, decimal comma)."),
     profile: Optional[Profile] = typer.Option(None, "--profile", help="dwca only: gbif = research-grade records under CC0, CC-BY or CC-BY-NC (what is left out is counted)."),
 ) -> None:
@@ -277,7 +278,8 @@ def export(
     try:
         result = do_export(con, fmt.value, out, filters, public_mode=public_mode,
                            csv_dialect="spreadsheet" if spreadsheet else "standard",
-                           dataset=cfg.exports.model_dump(), profile=profile.value if profile else None)
+                           dataset=cfg.exports.model_dump(), profile=profile.value if profile else None,
+                           sensitivity_default=cfg.sensitivity.default_level, free_text=free_text)
     finally:
         con.close()
     console, err = _consoles()

@@ -94,6 +94,7 @@ def _print_status(console, st: dict) -> None:
         f"{o['outside']:,} outside, {o['obscured']:,} obscured, {o['no_coordinates']:,} without coordinates; "
         f"{st['taxa']:,} taxa; observed {o['first_observed'] or '–'} … {o['last_observed'] or '–'}"
     )
+    _print_sensitivity(console, st.get("sensitivity"))
     runs = Table("run", "started", "status", "requests", "downloaded", "written", "summary", title="last runs")
     hidden = ("requests", "bytes_downloaded", "bytes_written", "json_bytes", "requests_by_day", "log")
     for r in st["runs"]:
@@ -109,3 +110,22 @@ def _print_status(console, st: dict) -> None:
             f"[bold]footprint, last 30 days[/] {f['runs']:,} runs: {f['requests']:,} iNaturalist requests, "
             f"{size_text(f['bytes_downloaded'])} downloaded, {size_text(f['bytes_written'])} written to disk"
         )
+
+
+def _print_sensitivity(console, sens: dict | None) -> None:
+    """One line: the SINP sensitivity referentials (or the cautious default) and what public
+    outputs blur or withhold (docs/sensibilite.md)."""
+    if sens is None:
+        return
+    counts = ", ".join(f"level {k}: {v:,}" for k, v in sens["levels"].items()) or "none"
+    if sens["referentials"]:
+        what = "referential(s) " + ", ".join(f"{r['source']} ({r['rules']:,} rules)" for r in sens["referentials"])
+    elif sens["default_level"]:
+        what = (f"[yellow]no referential imported[/]: protected and threatened species blurred to level "
+                f"{sens['default_level']} by default in public outputs")
+    elif sens["computed_at"] is None:
+        what = "[yellow]no referential imported, levels not computed yet[/] (run `biodiv attach`)"
+    else:
+        what = "[yellow]no referential imported and the cautious default is off[/] ([sensitivity] default_level = 0)"
+    console.print(f"[bold]sensitivity[/] {what}; observations in the territory blurred or withheld in public "
+                  f"outputs: {counts} (4 = not published)", highlight=False, soft_wrap=True)
