@@ -119,7 +119,10 @@ def month_day(value: str) -> tuple[int, int] | None:
         if not m:
             raise ValueError(f"not a date: {value!r}")
         month, day = int(m.group(1)), int(m.group(2))
-    date(2000, month, day)          # raises ValueError for 31/02 (2000: 29/02 allowed)
+    try:
+        date(2000, month, day)      # 31/02 is no day (2000: 29/02 is one)
+    except ValueError:
+        raise ValueError(f"not a date: {value!r}") from None
     return month, day
 
 
@@ -138,7 +141,10 @@ def parse_row(row: dict, line: int, dep_col: str, source: str = "") -> Rule:
     duration = text("DUREE")
     if duration and (not duration.isdigit() or int(duration) > 10_000):
         raise ValueError(f"DUREE must be a number of years, got {duration!r}")
-    start, end = month_day(text("DATE_MIN")), month_day(text("DATE_MAX"))
+    try:
+        start, end = month_day(text("DATE_MIN")), month_day(text("DATE_MAX"))
+    except ValueError as exc:
+        raise ValueError(f"DATE_MIN/DATE_MAX: {exc}") from None
     period = None
     if start or end:
         period = (start or (1, 1), end or (12, 31))
