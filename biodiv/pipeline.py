@@ -190,7 +190,7 @@ def _harvest(cfg: Config, *, full: bool, reconcile: bool, progress: bool, fetch_
                     note(f"warning: {failure}")
         summary = harvest_observations(cfg, con, full=full, reconcile=reconcile, progress=progress, probe=first,
                                        written_baseline=baseline)
-        refresh_sensitivity(con, cfg.sensitivity.default_level)   # new taxa, dates, communes: levels again
+        refresh_sensitivity(con)   # new taxa, dates, communes: levels again
     return summary, failures
 
 
@@ -201,7 +201,7 @@ def attach(cfg: Config, *, all_observations: bool = False) -> dict:
 
     with cfg.store().write() as con:
         stats = attach_observations(con, all_observations=all_observations)
-        refresh_sensitivity(con, cfg.sensitivity.default_level)
+        refresh_sensitivity(con)
     return stats
 
 

@@ -455,10 +455,10 @@ def is_sensitivity_referential(path: Path | str) -> bool:
     return sniff(Path(path))
 
 
-def refresh_sensitivity(con: duckdb.DuckDBPyConnection, default_level: int | None = None):
+def refresh_sensitivity(con: duckdb.DuckDBPyConnection):
     from biodiv.sensitivity.levels import refresh
 
-    return refresh(con, default_level)
+    return refresh(con)
 
 
 def import_reference(

@@ -362,7 +362,7 @@ def refs_import(
     cfg = get_config(ctx)
     with cfg.store().write() as con:
         report = apply_reference(con, ref, str(file), file_sha256(file))
-        refresh_sensitivity(con, cfg.sensitivity.default_level)   # statuses feed the cautious default
+        refresh_sensitivity(con)   # statuses feed the cautious default
         _report(ref, report, unmatched, con)
 
 
@@ -377,7 +377,7 @@ def _import_sensitivity(ctx: typer.Context, file: Path) -> None:
     cfg = get_config(ctx)
     console, err = _consoles()
     with cfg.store().write() as con:
-        r = store_referential(con, ref, file_sha256(file), cfg.sensitivity.default_level)
+        r = store_referential(con, ref, file_sha256(file))
     by_level = ", ".join(f"level {k}: {v}" for k, v in r.levels.items()) or "none"
     console.print(f"sensitivity referential {r.source}: {r.n_rules} rules for {r.n_taxa} taxa; "
                   f"{r.n_store_taxa} taxa of the store under a rule; observations blurred or withheld: {by_level}",
@@ -402,7 +402,7 @@ def _import_taxref(ctx: typer.Context, file: Path, unmatched_out: Optional[Path]
     cfg = get_config(ctx)
     with cfg.store().write() as con:
         report = import_taxref(con, file)
-        refresh_sensitivity(con, cfg.sensitivity.default_level)   # rules now match by CD_NOM -> CD_REF
+        refresh_sensitivity(con)   # rules now match by CD_NOM -> CD_REF
         console.print(
             f"TAXREF: {report.n_names} names of {report.n_taxa_ref} taxa; linked {report.n_matched} of "
             f"{report.n_taxa} taxa ({report.n_via_synonym} through a synonym)", highlight=False)
@@ -436,7 +436,7 @@ def refs_fetch(
     ref = read_reference(path, scope or None)
     with cfg.store().write() as con:
         report = apply_reference(con, ref, source_url, file_sha256(path))
-        refresh_sensitivity(con, cfg.sensitivity.default_level)
+        refresh_sensitivity(con)
         _report(ref, report, unmatched, con)
 
 

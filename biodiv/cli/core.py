@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             console.print_json(json.dumps(st, default=str))
             return
-        _print_status(console, st)
+        _print_status(console, st, cfg.sensitivity.default_level)
 
     @app.command()
     def migrate(ctx: typer.Context) -> None:
@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
             )
 
 
-def _print_status(console, st: dict) -> None:
+def _print_status(console, st: dict, default_level: int = 2) -> None:
     size = st["size_bytes"] or 0
     console.print(f"[bold]database[/] {st['database']} ({size / 1e6:.1f} MB, schema v{st['schema_version']})"
                   + ("  [yellow]DEMO DATA (fictional)[/]" if st["demo"] else ""))
@@ -94,7 +94,7 @@ def _print_status(console, st: dict) -> None:
         f"{o['outside']:,} outside, {o['obscured']:,} obscured, {o['no_coordinates']:,} without coordinates; "
         f"{st['taxa']:,} taxa; observed {o['first_observed'] or '–'} … {o['last_observed'] or '–'}"
     )
-    _print_sensitivity(console, st.get("sensitivity"))
+    _print_sensitivity(console, st.get("sensitivity"), default_level)
     runs = Table("run", "started", "status", "requests", "downloaded", "written", "summary", title="last runs")
     hidden = ("requests", "bytes_downloaded", "bytes_written", "json_bytes", "requests_by_day", "log")
     for r in st["runs"]:
@@ -112,20 +112,22 @@ def _print_status(console, st: dict) -> None:
         )
 
 
-def _print_sensitivity(console, sens: dict | None) -> None:
+def _print_sensitivity(console, sens: dict | None, default_level: int) -> None:
     """One line: the SINP sensitivity referentials (or the cautious default) and what public
     outputs blur or withhold (docs/sensibilite.md)."""
     if sens is None:
         return
-    counts = ", ".join(f"level {k}: {v:,}" for k, v in sens["levels"].items()) or "none"
     if sens["referentials"]:
         what = "referential(s) " + ", ".join(f"{r['source']} ({r['rules']:,} rules)" for r in sens["referentials"])
-    elif sens["default_level"]:
-        what = (f"[yellow]no referential imported[/]: protected and threatened species blurred to level "
-                f"{sens['default_level']} by default in public outputs")
+        counts = ", ".join(f"level {k}: {v:,}" for k, v in sens["levels"].items()) or "none"
+        tail = f"observations in the territory blurred or withheld in public outputs: {counts} (4 = not published)"
     elif sens["computed_at"] is None:
-        what = "[yellow]no referential imported, levels not computed yet[/] (run `biodiv attach`)"
+        what, tail = "[yellow]no referential imported, levels not computed yet[/]", "run `biodiv attach`"
+    elif default_level:
+        what = "[yellow]no referential imported[/] (biodiv refs import RefSensibilite….csv)"
+        tail = (f"by default, protected and threatened species are blurred to level {default_level} in public "
+                f"outputs: {sens['cautious']:,} observations in the territory")
     else:
-        what = "[yellow]no referential imported and the cautious default is off[/] ([sensitivity] default_level = 0)"
-    console.print(f"[bold]sensitivity[/] {what}; observations in the territory blurred or withheld in public "
-                  f"outputs: {counts} (4 = not published)", highlight=False, soft_wrap=True)
+        what = "[yellow]no referential imported and the cautious default is off[/]"
+        tail = "[sensitivity] default_level = 0: public outputs place observations as iNaturalist does"
+    console.print(f"[bold]sensitivity[/] {what}; {tail}", highlight=False, soft_wrap=True)

@@ -139,8 +139,10 @@ def filtered_sql(f: Filters = NO_FILTERS) -> tuple[str, list[Any]]:
         extra = "o.sensitivity_level, o.cell_ix, o.cell_iy"
     else:
         # the officer sees each observation's stored level (sheets, species lists), nothing blurred
-        source = "(SELECT o.*, coalesce(sl.level, 0) AS sensitivity_level FROM observations o " \
-                 "LEFT JOIN observation_sensitivity sl ON sl.observation_id = o.id)"
+        d = max(0, min(4, int(f.sensitivity_default)))
+        source = (f"(SELECT o.*, greatest(coalesce(sl.level, 0), CASE WHEN sl.cautious THEN {d} ELSE 0 END) "
+                  "AS sensitivity_level FROM observations o "
+                  "LEFT JOIN observation_sensitivity sl ON sl.observation_id = o.id)")
         extra = "o.sensitivity_level, CAST(NULL AS BIGINT) AS cell_ix, CAST(NULL AS BIGINT) AS cell_iy"
     sql = f"""
         SELECT o.id, o.observed_on, o.quality_grade, o.lon, o.lat, coalesce(o.obscured, false) AS obscured,
@@ -513,13 +515,17 @@ def new_species(con: duckdb.DuckDBPyConnection, year: int, f: Filters = NO_FILTE
     return _with_group(_df(con, q, base_params + params + extra), 3)
 
 
-def species_sensitivity(con: duckdb.DuckDBPyConnection, species_key: int) -> str:
+def species_sensitivity(con: duckdb.DuckDBPyConnection, species_key: int, sensitivity_default: int = 2) -> str:
     """The SINP levels given to a species' observations, in French, for its sheet ("" when none)."""
     from biodiv.sensitivity.rules import SHORT_FR
 
+    d = max(0, min(4, int(sensitivity_default)))
     rows = con.execute(
-        """SELECT s.level, count(*) FROM observation_sensitivity s JOIN taxa t ON t.id = s.taxon_id
-           WHERE coalesce(t.species_id, t.id) = ? AND s.level > 0 GROUP BY 1 ORDER BY 1""", [species_key]).fetchall()
+        f"""SELECT lvl, count(*) FROM (
+                SELECT greatest(s.level, CASE WHEN s.cautious THEN {d} ELSE 0 END) AS lvl
+                FROM observation_sensitivity s JOIN taxa t ON t.id = s.taxon_id
+                WHERE coalesce(t.species_id, t.id) = ?) WHERE lvl > 0 GROUP BY 1 ORDER BY 1""",
+        [species_key]).fetchall()
     return ", ".join(f"niveau {lvl} ({SHORT_FR[lvl]}) : {n} obs." for lvl, n in rows)
 
 

@@ -47,17 +47,16 @@ class ImportReport:
 
 @dataclass
 class RefreshReport:
-    levels: dict[int, int] = field(default_factory=dict)   # observations per level > 0
-    n_taxa: int = 0                      # taxa under a rule (or the cautious default)
-    default_level: int = 0               # the cautious default applied (0: a referential, or off)
+    levels: dict[int, int] = field(default_factory=dict)   # observations per referential level > 0
+    n_taxa: int = 0                      # taxa under a rule
+    n_cautious: int = 0                  # taxa the cautious default covers (no referential)
 
 
 # ---------------------------------------------------------------------------
 # Referentials
 # ---------------------------------------------------------------------------
 
-def store_referential(con: duckdb.DuckDBPyConnection, ref: Referential, sha256: str | None,
-                      default_level: int | None = None) -> ImportReport:
+def store_referential(con: duckdb.DuckDBPyConnection, ref: Referential, sha256: str | None) -> ImportReport:
     """Replace the rules of ``ref.source`` and recompute every level, in one transaction."""
     rows = pd.DataFrame([{
         "source": ref.source, "line": r.line, "cd_nom": r.cd_nom, "nom_cite": r.nom_cite,
@@ -93,7 +92,7 @@ def store_referential(con: duckdb.DuckDBPyConnection, ref: Referential, sha256: 
                 if r.cd_nom not in known and r.cd_nom not in seen:
                     seen.add(r.cd_nom)
                     report.not_in_taxref.append((r.cd_nom, r.nom_cite))
-        done = refresh(con, default_level, transaction=False)
+        done = refresh(con, transaction=False)
         report.levels = done.levels
         report.n_store_taxa = done.n_taxa
         con.execute("COMMIT")
@@ -184,17 +183,18 @@ def cell_polygon(ix: int, iy: int):
 
 
 def _public_areas(con: duckdb.DuckDBPyConnection, sens: pd.DataFrame) -> pd.DataFrame:
-    """For observations of level 1 and 2: their links to the areas that hold their whole
-    blurred place (the commune; the 10 km cell; for an observation iNaturalist obscures, its
-    links already hold the whole 0.2° cell, coarser than a 10 km cell)."""
+    """For each observation of ``sens``: its links to the areas that hold its whole commune
+    (kind 'commune', what level 1 may show) and its whole 10 km cell (kind 'cell', level 2).
+    An observation iNaturalist obscures is linked by attach only to areas that hold its whole
+    0.2° cell, coarser than a 10 km cell: those links are its 'cell' ones."""
     import shapely
 
-    empty = pd.DataFrame({"observation_id": pd.Series(dtype="int64"), "area_id": pd.Series(dtype="int32"),
-                          "relation": pd.Series(dtype=object)})
-    todo = sens[sens["level"].isin([1, 2])]
-    if todo.empty:
+    columns = ["observation_id", "kind", "area_id", "relation"]
+    empty = pd.DataFrame({c: pd.Series(dtype="int64" if c == "observation_id" else ("int32" if c == "area_id" else object))
+                          for c in columns})
+    if sens.empty:
         return empty
-    con.register("_sens_ids", pd.DataFrame({"observation_id": todo["observation_id"].astype("int64")}))
+    con.register("_sens_ids", pd.DataFrame({"observation_id": sens["observation_id"].astype("int64")}))
     try:
         links = con.execute(
             """SELECT oa.observation_id, oa.area_id, CAST(oa.relation AS VARCHAR) AS relation
@@ -203,40 +203,39 @@ def _public_areas(con: duckdb.DuckDBPyConnection, sens: pd.DataFrame) -> pd.Data
         con.unregister("_sens_ids")
     if links.empty:
         return empty
-    area_ids = sorted(set(links["area_id"].astype(int)) | set(todo["commune_area_id"].dropna().astype(int)))
+    area_ids = sorted(set(links["area_id"].astype(int)) | set(sens["commune_area_id"].dropna().astype(int)))
     geoms = {int(a): shapely.from_wkb(bytes(w)) for a, w in con.execute(
         "SELECT id, ST_AsWKB(geom) FROM areas WHERE list_contains(?::INTEGER[], id)", [area_ids]).fetchall()}
     for g in geoms.values():
         shapely.prepare(g)
-    by_obs = todo.set_index("observation_id")
+    by_obs = sens.set_index("observation_id")[["commune_area_id", "cell_ix", "cell_iy", "obscured"]]
     keep = []
     contains: dict[tuple, bool] = {}
+    cells: dict[tuple, object] = {}
     for oid, area, relation in links.itertuples(index=False, name=None):
-        row = by_obs.loc[oid]
+        commune, ix, iy, obscured = by_obs.loc[oid]
         area = int(area)
         if area not in geoms:
             continue
-        if row["level"] == 1:
-            commune = row["commune_area_id"]
-            if pd.isna(commune):
-                continue
+        if not pd.isna(commune):
             key = ("commune", int(commune), area)
             if key not in contains:
-                contains[key] = area == int(commune) or bool(geoms[area].contains(geoms[int(commune)]))
-        else:
-            if row["obscured"]:
-                keep.append((oid, area, relation))
-                continue
-            if pd.isna(row["cell_ix"]):
-                continue
-            key = ("cell", int(row["cell_ix"]), int(row["cell_iy"]), area)
+                contains[key] = area == int(commune) or (
+                    int(commune) in geoms and bool(geoms[area].contains(geoms[int(commune)])))
+            if contains[key]:
+                keep.append((oid, "commune", area, relation))
+        if obscured:
+            keep.append((oid, "cell", area, relation))
+        elif not pd.isna(ix):
+            cell = (int(ix), int(iy))
+            key = ("cell", cell, area)
             if key not in contains:
-                contains[key] = bool(geoms[area].contains(cell_polygon(int(row["cell_ix"]), int(row["cell_iy"]))))
-        if contains[key]:
-            keep.append((oid, area, relation))
-    if not keep:
-        return empty
-    return pd.DataFrame(keep, columns=["observation_id", "area_id", "relation"])
+                if cell not in cells:
+                    cells[cell] = cell_polygon(*cell)
+                contains[key] = bool(geoms[area].contains(cells[cell]))
+            if contains[key]:
+                keep.append((oid, "cell", area, relation))
+    return pd.DataFrame(keep, columns=columns) if keep else empty
 
 
 # ---------------------------------------------------------------------------
@@ -251,26 +250,23 @@ AREAS_FINGERPRINT_SQL = ("(SELECT count(*) || '/' || coalesce(max(id), 0) || '/'
                          "coalesce(CAST(max(loaded_at) AS VARCHAR), '') FROM areas)")
 
 
-def refresh(con: duckdb.DuckDBPyConnection, default_level: int | None = None,
-            today: date | None = None, transaction: bool = True) -> RefreshReport:
-    """Recompute the level of every observation from the stored referentials (or the cautious
-    default ``default_level`` when there is none; 0 switches it off; None: the one the last
-    refresh applied, so that a writer without the configuration keeps it)."""
+def refresh(con: duckdb.DuckDBPyConnection, today: date | None = None, transaction: bool = True) -> RefreshReport:
+    """Recompute what every observation's level depends on: the referentials' level, whether
+    the cautious default covers it (no referential, a protected or threatened taxon: readers
+    apply ``[sensitivity] default_level`` to it, so the setting needs no refresh), its commune,
+    its 10 km cell and the areas holding them."""
     today = today or date.today()
-    if default_level is None:
-        row = con.execute("SELECT value FROM meta WHERE key = 'sensitivity_configured_default'").fetchone()
-        default_level = int(row[0]) if row and str(row[0]).isdigit() else R.DEFAULT_LEVEL
     index = R.RuleIndex(_rules(con))
     has_ref = index.count > 0
-    cautious = set() if has_ref or not default_level else _cautious_taxa(con)
+    cautious = set() if has_ref else _cautious_taxa(con)
     taxa = _taxa(con)
     per_taxon: dict[int, list[Rule]] = {}
     bound: dict[int, int] = {}
     for tid, facts in taxa.items():
         found = index.for_taxon(facts) if has_ref else []
         per_taxon[tid] = found
-        bound[tid] = max(R.max_level(found), R.default_level(tid in cautious, False, has_ref, default_level))
-    candidates = [t for t, b in bound.items() if b > 0]
+        bound[tid] = R.max_level(found)
+    candidates = [t for t in taxa if bound[t] > 0 or t in cautious]
     obs = con.execute(
         """WITH communes AS (
                SELECT oa.observation_id,
@@ -283,44 +279,48 @@ def refresh(con: duckdb.DuckDBPyConnection, default_level: int | None = None,
            FROM observations o LEFT JOIN communes c ON c.observation_id = o.id
            WHERE o.removed_at IS NULL AND list_contains(?::BIGINT[], o.taxon_id)""",
         [candidates]).df()
-    # the cautious default alone: one level per taxon; rules: one decision per observation
-    fallback = obs["taxon_id"].map(lambda t: R.default_level(int(t) in cautious, False, has_ref, default_level))
-    levels = fallback.astype("int64").tolist()
-    sources: list = ["default" if v else None for v in levels]
+    levels: list[int] = [0] * len(obs)
+    sources: list = [None] * len(obs)
     lines: list = [None] * len(obs)
-    ruled = [i for i, t in enumerate(obs["taxon_id"]) if per_taxon.get(int(t))]
     days, codes, taxa_ids = obs["observed_on"].tolist(), obs["commune_code"].tolist(), obs["taxon_id"].tolist()
-    for i in ruled:
+    for i, tid in enumerate(taxa_ids):
+        found = per_taxon.get(int(tid))
+        if not found:
+            continue
         when = None if pd.isna(days[i]) else pd.Timestamp(days[i]).date()
-        level, rule = R.level_of(per_taxon[int(taxa_ids[i])], R.department_of(codes[i]), when, today)
-        if level > levels[i]:
+        level, rule = R.level_of(found, R.department_of(codes[i]), when, today)
+        if rule is not None:
             levels[i], sources[i], lines[i] = level, rule.source, rule.line
     obs["level"] = pd.Series(levels, index=obs.index, dtype="int64")
+    obs["cautious"] = obs["taxon_id"].map(lambda t: int(t) in cautious).astype(bool)
     obs["rule_source"] = pd.Series(sources, index=obs.index, dtype=object)
+    obs.loc[obs["cautious"] & obs["rule_source"].isna(), "rule_source"] = "default"
     obs["rule_line"] = pd.Series(lines, index=obs.index, dtype="Int64")
     obs["cell_ix"] = pd.Series(pd.NA, index=obs.index, dtype="Int64")
     obs["cell_iy"] = pd.Series(pd.NA, index=obs.index, dtype="Int64")
-    # a level-2 point goes to its 10 km cell when it is known to that precision (as the
-    # dashboard's grid: an observation known to 20 km is in no cell)
-    placed = ((obs["level"] == 2) & ~obs["obscured"] & obs["lon"].notna() & obs["lat"].notna()
+    # the 10 km cell of a point known to that precision (as the dashboard's grid: an
+    # observation known to 20 km is in no cell); never that of iNaturalist's random point
+    placed = (~obs["obscured"] & obs["lon"].notna() & obs["lat"].notna()
               & ~(obs["positional_accuracy"] > CELL_M))
     if placed.any():
         ix, iy = cells(obs.loc[placed, "lon"], obs.loc[placed, "lat"])
         obs.loc[placed, "cell_ix"], obs.loc[placed, "cell_iy"] = ix, iy
     public = _public_areas(con, obs)
     taxa_rows = pd.DataFrame({"taxon_id": pd.Series(list(bound), dtype="int64"),
-                              "max_level": pd.Series(list(bound.values()), dtype="int32")})
+                              "max_level": pd.Series(list(bound.values()), dtype="int32"),
+                              "cautious": pd.Series([t in cautious for t in bound], dtype=bool)})
     if transaction:
         con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM observation_sensitivity")
         con.execute("DELETE FROM observation_public_areas")
         con.execute("DELETE FROM sensitivity_taxa")
-        cols = ["observation_id", "taxon_id", "observed_on", "lon", "lat", "level", "rule_source", "rule_line",
-                "commune_area_id", "cell_ix", "cell_iy"]
+        cols = ["observation_id", "taxon_id", "observed_on", "lon", "lat", "level", "cautious", "rule_source",
+                "rule_line", "commune_area_id", "cell_ix", "cell_iy"]
         for name, frame, columns in (("observation_sensitivity", obs, cols),
-                                     ("observation_public_areas", public, ["observation_id", "area_id", "relation"]),
-                                     ("sensitivity_taxa", taxa_rows, ["taxon_id", "max_level"])):
+                                     ("observation_public_areas", public,
+                                      ["observation_id", "kind", "area_id", "relation"]),
+                                     ("sensitivity_taxa", taxa_rows, ["taxon_id", "max_level", "cautious"])):
             if frame.empty:
                 continue
             con.register("_sens_rows", frame[columns])
@@ -328,11 +328,8 @@ def refresh(con: duckdb.DuckDBPyConnection, default_level: int | None = None,
                 con.execute(f"INSERT INTO {name} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _sens_rows")
             finally:
                 con.unregister("_sens_rows")
-        con.execute("DELETE FROM meta WHERE key IN ('sensitivity_computed_at', 'sensitivity_default_level', "
-                    "'sensitivity_configured_default', 'sensitivity_areas')")
-        con.execute("INSERT INTO meta (key, value) VALUES ('sensitivity_computed_at', CAST(current_timestamp AS VARCHAR)), "
-                    "('sensitivity_default_level', ?), ('sensitivity_configured_default', ?)",
-                    [str(0 if has_ref else int(default_level)), str(int(default_level))])
+        con.execute("DELETE FROM meta WHERE key IN ('sensitivity_computed_at', 'sensitivity_areas')")
+        con.execute("INSERT INTO meta (key, value) VALUES ('sensitivity_computed_at', CAST(current_timestamp AS VARCHAR))")
         con.execute(f"INSERT INTO meta (key, value) SELECT 'sensitivity_areas', {AREAS_FINGERPRINT_SQL}")
         if transaction:
             con.execute("COMMIT")
@@ -341,5 +338,5 @@ def refresh(con: duckdb.DuckDBPyConnection, default_level: int | None = None,
             con.execute("ROLLBACK")
         raise
     counts = Counter(int(v) for v in obs["level"] if v > 0)
-    return RefreshReport(levels=dict(sorted(counts.items())), n_taxa=len(candidates),
-                         default_level=0 if has_ref else int(default_level))
+    return RefreshReport(levels=dict(sorted(counts.items())), n_taxa=sum(1 for t in bound if bound[t] > 0),
+                         n_cautious=len(cautious & set(taxa)))

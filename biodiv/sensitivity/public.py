@@ -60,9 +60,11 @@ def level_expr(default_level: int) -> str:
     return f"""CASE
         WHEN s.observation_id IS NOT NULL AND {areas_ok} AND s.taxon_id IS NOT DISTINCT FROM o.taxon_id
              AND s.observed_on IS NOT DISTINCT FROM o.observed_on
-             AND s.lon IS NOT DISTINCT FROM o.lon AND s.lat IS NOT DISTINCT FROM o.lat THEN s.level
+             AND s.lon IS NOT DISTINCT FROM o.lon AND s.lat IS NOT DISTINCT FROM o.lat
+             THEN greatest(s.level, CASE WHEN s.cautious THEN {d} ELSE 0 END)
         WHEN o.taxon_id IS NULL THEN 0
-        WHEN tx.taxon_id IS NOT NULL THEN CASE WHEN tx.max_level = 0 THEN 0 WHEN tx.max_level >= 4 THEN 4 ELSE 3 END
+        WHEN tx.taxon_id IS NOT NULL THEN CASE greatest(tx.max_level, CASE WHEN tx.cautious THEN {d} ELSE 0 END)
+             WHEN 0 THEN 0 WHEN 4 THEN 4 ELSE 3 END
         WHEN EXISTS (SELECT 1 FROM sensitivity_rules) THEN 4
         WHEN {d} > 0 AND o.taxon_id IN (SELECT taxon_id FROM v_taxon_status WHERE protected OR threatened)
              THEN {pending}
@@ -70,8 +72,8 @@ def level_expr(default_level: int) -> str:
 
 
 def levels_sql(default_level: int) -> str:
-    """One row per observation: ``observation_id, level`` and, for level 2, its 10 km cell
-    (a level 2 always comes from a valid stored row: a stale one gives 3 or 4)."""
+    """One row per observation: ``observation_id, level`` and its 10 km cell (used at level 2,
+    which always comes from a valid stored row: a stale one gives 3 or 4)."""
     return f"""SELECT o.id AS observation_id, {level_expr(default_level)} AS level,
                       s.cell_ix, s.cell_iy
                FROM observations o
@@ -110,9 +112,14 @@ def in_areas_sql(public: bool, area_condition: str, alias: str = "o") -> str:
     own = f"{alias}.id IN (SELECT observation_id FROM observation_areas WHERE {area_condition})"
     if not public:
         return own
-    blurred = f"{alias}.id IN (SELECT observation_id FROM observation_public_areas WHERE {area_condition})"
+
+    def blurred(kind: str) -> str:
+        return (f"{alias}.id IN (SELECT observation_id FROM observation_public_areas "
+                f"WHERE kind = '{kind}' AND {area_condition})")
+
     return (f"(({alias}.sensitivity_level = 0 AND {own}) OR "
-            f"({alias}.sensitivity_level IN (1, 2) AND {blurred}))")
+            f"({alias}.sensitivity_level = 1 AND {blurred('commune')}) OR "
+            f"({alias}.sensitivity_level = 2 AND {blurred('cell')}))")
 
 
 def links_sql(public: bool, alias: str = "f") -> tuple[str, str]:
@@ -120,12 +127,12 @@ def links_sql(public: bool, alias: str = "f") -> tuple[str, str]:
     the stored links, or in public mode each observation's links of its blurred place."""
     if not public:
         return "observation_areas", f"oa.observation_id = {alias}.id"
-    rel = """(SELECT observation_id, area_id, CAST(relation AS VARCHAR) AS relation, false AS blurred
+    rel = """(SELECT observation_id, area_id, CAST(relation AS VARCHAR) AS relation, 0 AS level
               FROM observation_areas
               UNION ALL
-              SELECT observation_id, area_id, relation, true AS blurred FROM observation_public_areas)"""
-    cond = (f"oa.observation_id = {alias}.id AND (({alias}.sensitivity_level = 0 AND NOT oa.blurred) "
-            f"OR ({alias}.sensitivity_level IN (1, 2) AND oa.blurred))")
+              SELECT observation_id, area_id, relation, CASE kind WHEN 'commune' THEN 1 ELSE 2 END AS level
+              FROM observation_public_areas)"""
+    cond = f"oa.observation_id = {alias}.id AND oa.level = {alias}.sensitivity_level"
     return rel, cond
 
 
@@ -137,19 +144,16 @@ def summary(con: duckdb.DuckDBPyConnection, default_level: int) -> dict:
     """What public outputs say about sensitivity: the referentials, the default in force,
     the observations of the territory per level and those not published."""
     refs = con.execute("SELECT source, n_rules FROM sensitivity_imports ORDER BY source").fetchall()
-    meta = dict(con.execute(
-        "SELECT key, value FROM meta WHERE key IN ('sensitivity_computed_at', 'sensitivity_default_level')").fetchall())
+    meta = dict(con.execute("SELECT key, value FROM meta WHERE key = 'sensitivity_computed_at'").fetchall())
     rows = con.execute(
         f"""SELECT l.level, count(*) FROM ({levels_sql(default_level)}) l
             JOIN observations o ON o.id = l.observation_id
             WHERE o.removed_at IS NULL AND o.in_territory GROUP BY 1""").fetchall()
     levels = {int(k): int(v) for k, v in rows}
-    computed_default = meta.get("sensitivity_default_level")
     return {
         "referentials": [{"source": s, "rules": n} for s, n in refs],
         "computed_at": meta.get("sensitivity_computed_at"),
         "default_level": 0 if refs else _d(default_level),
-        "stale_default": (not refs and computed_default is not None and int(computed_default) != _d(default_level)),
         "levels": levels,
         "hidden": levels.get(4, 0),
         "blurred": sum(v for k, v in levels.items() if 0 < k < 4),
@@ -208,7 +212,7 @@ def export_frame(con: duckdb.DuckDBPyConnection, obs: pd.DataFrame, public: bool
         lv = con.execute(f"""SELECT l.observation_id, l.level, l.cell_ix, l.cell_iy
                              FROM ({levels_sql(default_level)}) l JOIN _pub_ids i ON i.id = l.observation_id""").df()
         places = con.execute(
-            """SELECT p.observation_id, a.type, a.code, a.name FROM observation_public_areas p
+            """SELECT p.observation_id, p.kind, a.type, a.code, a.name FROM observation_public_areas p
                JOIN areas a ON a.id = p.area_id JOIN _pub_ids i ON i.id = p.observation_id""").df()
     finally:
         con.unregister("_pub_ids")
@@ -240,20 +244,20 @@ def export_frame(con: duckdb.DuckDBPyConnection, obs: pd.DataFrame, public: bool
     cell_ix = obs["id"].map(lv["cell_ix"])
     cell_iy = obs["id"].map(lv["cell_iy"])
     department = obs["commune_code"].map(department_of)
-    kept = places.groupby("observation_id")
-    communes = {k: g.loc[g["type"] == "commune", ["code", "name"]] for k, g in kept}
-    n2000 = {k: ",".join(sorted(g.loc[g["type"].str.startswith("n2000"), "code"])) for k, g in kept}
+    kept = {(oid, kind): g for (oid, kind), g in places.groupby(["observation_id", "kind"])}
     obscured = obs["obscured"].fillna(False).astype(bool)
     for i in b:
         oid, lvl = int(obs.at[i, "id"]), int(level.at[i])
-        own = communes.get(oid)
+        g = kept.get((oid, "commune" if lvl == 1 else "cell")) if lvl <= 2 else None
+        own = None if g is None else g.loc[g["type"] == "commune", ["code", "name"]]
         code = obs.at[i, "commune_code"]
         keep_commune = lvl <= 2 and own is not None and isinstance(code, str) and (own["code"] == code).any()
         if not keep_commune:
             obs.at[i, "commune_code"] = None
             obs.at[i, "commune_name"] = None
             obs.at[i, "commune_relation"] = None
-        obs.at[i, "n2000_codes"] = n2000.get(oid, "") if lvl <= 2 else ""
+        obs.at[i, "n2000_codes"] = ",".join(sorted(g.loc[g["type"].str.startswith("n2000"), "code"])) \
+            if g is not None else ""
         if lvl == 1:
             obs.at[i, "blurred_to"] = f"commune {code}" if isinstance(code, str) else None
         elif lvl == 2 and not pd.isna(cell_ix.at[i]):

@@ -114,14 +114,13 @@ def _sensitivity(con: duckdb.DuckDBPyConnection) -> dict | None:
         return None
     refs = con.execute("SELECT source, n_rules, CAST(imported_at AS VARCHAR) FROM sensitivity_imports ORDER BY source"
                        ).fetchall()
-    meta = dict(con.execute("SELECT key, value FROM meta WHERE key IN ('sensitivity_computed_at', "
-                            "'sensitivity_default_level')").fetchall())
-    levels = dict(con.execute(
-        """SELECT s.level, count(*) FROM observation_sensitivity s JOIN observations o ON o.id = s.observation_id
-           WHERE o.removed_at IS NULL AND o.in_territory AND s.level > 0 GROUP BY 1 ORDER BY 1""").fetchall())
+    computed = con.execute("SELECT value FROM meta WHERE key = 'sensitivity_computed_at'").fetchone()
+    rows = con.execute(
+        """SELECT s.level, s.cautious, count(*) FROM observation_sensitivity s JOIN observations o ON o.id = s.observation_id
+           WHERE o.removed_at IS NULL AND o.in_territory GROUP BY 1, 2 ORDER BY 1, 2""").fetchall()
     return {
         "referentials": [{"source": r[0], "rules": r[1], "imported_at": r[2]} for r in refs],
-        "default_level": int(meta["sensitivity_default_level"]) if meta.get("sensitivity_default_level") else None,
-        "computed_at": meta.get("sensitivity_computed_at"),
-        "levels": {int(k): int(v) for k, v in levels.items()},
+        "computed_at": computed[0] if computed else None,
+        "levels": {int(k): sum(n for lvl, _, n in rows if lvl == k) for k in sorted({r[0] for r in rows if r[0] > 0})},
+        "cautious": sum(n for _, c, n in rows if c),   # observations the cautious default covers
     }

@@ -215,6 +215,7 @@ def _where(f: ExportFilter, public: bool = False, default_level: int = 2) -> tup
                  OR lv.level IN (1, 2) AND EXISTS (
                     SELECT 1 FROM observation_public_areas p JOIN areas a ON a.id = p.area_id
                     WHERE p.observation_id = o.id AND a.code = $area
+                      AND p.kind = CASE lv.level WHEN 1 THEN 'commune' ELSE 'cell' END
                       AND (NOT $certain_only OR p.relation = 'certain')))""")
         params["area"] = f.area
         params["certain_only"] = bool(f.certain_only)

@@ -58,7 +58,7 @@ with text_col:
     st.markdown(f"*{info.get('sci_name', '')}* · {info.get('group', '')}{inpn}")
     st.markdown(f"**Statut** : {info.get('status') or 'aucun statut de protection ou de menace connu'}  \n"
                 f"**Dernière observation** : {format_date(k['last_observed'])}")
-    sensitivity = ui.q(db, data.species_sensitivity, key)
+    sensitivity = ui.q(db, data.species_sensitivity, key, f.sensitivity_default)
     if sensitivity:
         st.markdown("**Sensibilité (SINP)** : " + sensitivity
                     + (" — localisations floutées sur cette page publique" if f.public else ""))

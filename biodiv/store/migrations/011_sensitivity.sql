@@ -31,33 +31,38 @@ CREATE TABLE sensitivity_rules (
     autre              VARCHAR
 );
 
--- Every taxon examined at the last refresh, with the highest level its rules (or the cautious
--- default) can give: an observation of such a taxon without a current row below is withheld.
+-- Every taxon examined at the last refresh, with the highest level its rules can give and whether
+-- the cautious default covers it: an observation of such a taxon without a current row below is withheld.
 CREATE TABLE sensitivity_taxa (
     taxon_id   BIGINT NOT NULL,
-    max_level  INTEGER NOT NULL
+    max_level  INTEGER NOT NULL,
+    cautious   BOOLEAN NOT NULL              -- protected or threatened, and no referential imported
 );
 
--- The level of each observation of a taxon whose max_level > 0, with what it was computed from
--- (taxon, date, coordinates: a row that no longer matches its observation is stale).
+-- The level of each observation of a taxon whose max_level > 0 or that the cautious default
+-- covers, with what it was computed from (taxon, date, coordinates: a row that no longer
+-- matches its observation is stale). Readers apply [sensitivity] default_level to `cautious`.
 CREATE TABLE observation_sensitivity (
     observation_id   BIGINT NOT NULL,
     taxon_id         BIGINT,
     observed_on      DATE,
     lon              DOUBLE,
     lat              DOUBLE,
-    level            INTEGER NOT NULL,
+    level            INTEGER NOT NULL,       -- from the referentials (0 when none applies)
+    cautious         BOOLEAN NOT NULL,       -- the cautious default covers it (no referential imported)
     rule_source      VARCHAR,                -- the referential of the deciding rule; 'default': the cautious default
     rule_line        INTEGER,                -- its line in the file
     commune_area_id  INTEGER,                -- areas.id of the observation's commune (level 1)
-    cell_ix          BIGINT,                 -- level 2: its 10 km Lambert-93 cell (floor(x / 10 km))
+    cell_ix          BIGINT,                 -- its 10 km Lambert-93 cell (floor(x / 10 km)) when known to 10 km
     cell_iy          BIGINT
 );
 
--- Levels 1 and 2: the areas a public output may place the observation in (those holding its
--- whole commune or its whole 10 km cell), as GeoNature filters blurred data.
+-- The areas a public output may place such an observation in, as GeoNature filters blurred
+-- data: at level 1 those holding its whole commune (kind 'commune'), at level 2 its whole
+-- 10 km cell (kind 'cell'); an obscured observation's links already hold its whole 0.2° cell.
 CREATE TABLE observation_public_areas (
     observation_id  BIGINT NOT NULL,
+    kind            VARCHAR NOT NULL,        -- 'commune' (level 1) or 'cell' (level 2)
     area_id         INTEGER NOT NULL,
     relation        VARCHAR NOT NULL         -- 'certain' or 'edge', as observation_areas
 );
