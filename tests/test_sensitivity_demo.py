@@ -14,6 +14,7 @@ from datetime import date
 
 import duckdb
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -68,19 +69,26 @@ def con(demo):
     c.close()
 
 
-def precise_points(truth: pd.DataFrame, min_level: int = 1) -> set[tuple[float, float]]:
-    """The precise points of the sensitive observations iNaturalist does not obscure."""
-    def points(df):
-        return {(round(x, 4), round(y, 4)) for x, y in zip(df["lon"], df["lat"])}
-
+def precise_points(truth: pd.DataFrame, min_level: int = 1) -> np.ndarray:
+    """The precise points (lon, lat) of the sensitive observations iNaturalist does not obscure,
+    but for those a published observation shares (the demo's hotspots: no secret there)."""
     located = truth["lon"].notna()
     s = truth[(truth["expected"] >= min_level) & ~truth["obscured"] & located & truth["in_territory"].fillna(False)]
-    # a place a published observation shares (the demo's hotspots) is no secret
-    return points(s) - points(truth[(truth["expected"] == 0) & located])
+    open_ = truth[(truth["expected"] == 0) & located]
+    pts = s[["lon", "lat"]].to_numpy(float)
+    if len(open_):
+        known = open_[["lon", "lat"]].to_numpy(float)
+        near = (np.abs(pts[:, None, :] - known[None, :, :]) < 2e-5).all(axis=2).any(axis=1)
+        pts = pts[~near]
+    return pts
 
 
-def leaked(points, secret: set) -> set:
-    return {(round(float(x), 4), round(float(y), 4)) for x, y in points if x is not None and not pd.isna(x)} & secret
+def leaked(points, secret: np.ndarray) -> int:
+    """How many secret points appear (within 2e-5°, about 2 m) among ``points``."""
+    pub = np.array([(float(x), float(y)) for x, y in points if x is not None and not pd.isna(x)], dtype=float)
+    if not len(pub) or not len(secret):
+        return 0
+    return int((np.abs(secret[:, None, :] - pub[None, :, :]) < 2e-5).all(axis=2).any(axis=1).sum())
 
 
 def test_import_reports_and_every_level_is_the_referentials(demo, truth, con):
@@ -105,7 +113,7 @@ def test_dashboard_public_pages_show_no_point_finer_than_the_level(con, truth):
     assert len(points) > 1000 and not leaked(zip(points["lon"], points["lat"]), secret)
     assert not set(points["id"]) & set(truth.loc[truth["expected"] >= 1, "id"])
     private = data.map_points(con, data.Filters(quality=()), 100_000)
-    assert leaked(zip(private["lon"], private["lat"]), secret) == secret    # the officer's map keeps them
+    assert leaked(zip(private["lon"], private["lat"]), secret) == len(secret) > 0   # the officer's map keeps them
     # 1 km cells: no sensitive observation at all; 10 km cells: level 2 in its own cell only
     fine = data.grid_counts(con, f, 1000)
     fine_private = data.grid_counts(con, data.Filters(quality=()), 1000)
@@ -197,7 +205,7 @@ def test_public_exports_carry_no_position_finer_than_the_level(demo, truth, fmt)
         res = export(con, fmt, pub, ExportFilter(quality="any"), public_mode=True)
         export(con, fmt, priv, ExportFilter(quality="any"), public_mode=False)
     assert not leaked(_public_points(pub, fmt), secret)
-    assert leaked(_public_points(priv, fmt), secret) == secret           # private keeps full precision
+    assert leaked(_public_points(priv, fmt), secret) == len(secret) > 0   # private keeps full precision
     in_territory = truth[truth["in_territory"].fillna(False)]
     assert res.counts["observations"] == int((in_territory["expected"] < 4).sum())
     assert any("level 4" in n for n in res.notes) and any("blurred" in n for n in res.notes)
@@ -297,8 +305,8 @@ def test_a_stale_level_is_withheld_until_the_next_refresh(tmp_path):
     store = Store(db)
     with store.read() as c:
         row = c.execute("""SELECT s.observation_id FROM observation_sensitivity s JOIN observations o
-                           ON o.id = s.observation_id WHERE s.level = 2 AND o.in_territory AND NOT o.obscured
-                           LIMIT 1""").fetchone()
+                           ON o.id = s.observation_id WHERE s.cautious AND s.cell_ix IS NOT NULL
+                           AND o.in_territory LIMIT 1""").fetchone()
     oid = row[0]
     with store.write() as c:
         c.execute("UPDATE observations SET lon = lon + 0.001 WHERE id = ?", [oid])
