@@ -22,7 +22,7 @@ SPECIES_COLUMNS = {
 
 def species_csv(df: pd.DataFrame) -> bytes:
     """The species list as a CSV for spreadsheets used in France (``;``, UTF-8 with BOM)."""
-    out = df[list(SPECIES_COLUMNS)].rename(columns=SPECIES_COLUMNS)
+    out = df[[c for c in SPECIES_COLUMNS if c in df.columns]].rename(columns=SPECIES_COLUMNS)
     return out.to_csv(index=False, sep=";").encode("utf-8-sig")
 
 
