@@ -318,3 +318,29 @@ def test_a_stale_level_is_withheld_until_the_next_refresh(tmp_path):
     with store.read() as c:
         lv = dict(c.execute(f"SELECT observation_id, level FROM ({public.levels_sql(2)})").fetchall())
         assert lv[oid] == 2
+
+
+def test_the_referential_and_public_exports_on_the_ducklake_backend(tmp_path):
+    """Migration 011, the import and the refresh through DuckLake (biodiv/store/lake_sql.py)."""
+    pytest.importorskip("duckdb_extension_ducklake")
+    from biodiv.sensitivity.levels import store_referential
+    from biodiv.sensitivity.referential import read_referential
+
+    from test_store_ducklake_suite import lake_copy_of
+
+    db = tmp_path / "demo.duckdb"
+    build_demo(db, n_observations=600)
+    lake = lake_copy_of(db, tmp_path / "lake")
+    with lake.write() as c:
+        report = store_referential(c, read_referential(write_referential(tmp_path)), None)
+    assert report.n_rules == 7 and report.levels
+    with lake.read() as c:
+        on_lake = dict(c.execute(f"SELECT observation_id, level FROM ({public.levels_sql(2)})").fetchall())
+        export(c, "csv", tmp_path / "lake.csv", ExportFilter(quality="any"), public_mode=True)
+    with Store(db).write() as c:
+        store_referential(c, read_referential(write_referential(tmp_path)), None)
+    with Store(db).read() as c:
+        on_file = dict(c.execute(f"SELECT observation_id, level FROM ({public.levels_sql(2)})").fetchall())
+    assert on_lake == on_file and set(on_lake.values()) >= {0, 1, 3, 4}
+    df = pd.read_csv(tmp_path / "lake.csv")
+    assert df.loc[df["sensitivity_level"] >= 1, "url"].isna().all()
