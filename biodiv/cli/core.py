@@ -53,11 +53,13 @@ def register(app: typer.Typer) -> None:
     def migrate(ctx: typer.Context) -> None:
         """Upgrade the database schema to this version of biodiv (and re-encode old raw records)."""
         from biodiv.inat.reencode import reencode_raw
+        from biodiv.sensitivity.levels import refresh as refresh_sensitivity
 
         cfg = get_config(ctx)
         with cfg.store().write() as con:
             version = con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
             done = reencode_raw(con)
+            refresh_sensitivity(con)   # migration 011: the sensitivity levels of the existing observations
         console.print(f"schema version {version}")
         if done["rows"]:
             console.print(
