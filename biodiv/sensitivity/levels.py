@@ -208,34 +208,34 @@ def _public_areas(con: duckdb.DuckDBPyConnection, sens: pd.DataFrame) -> pd.Data
         "SELECT id, ST_AsWKB(geom) FROM areas WHERE list_contains(?::INTEGER[], id)", [area_ids]).fetchall()}
     for g in geoms.values():
         shapely.prepare(g)
-    by_obs = sens.set_index("observation_id")[["commune_area_id", "cell_ix", "cell_iy", "obscured"]]
-    keep = []
-    contains: dict[tuple, bool] = {}
-    cells: dict[tuple, object] = {}
-    for oid, area, relation in links.itertuples(index=False, name=None):
-        commune, ix, iy, obscured = by_obs.loc[oid]
-        area = int(area)
-        if area not in geoms:
-            continue
-        if not pd.isna(commune):
-            key = ("commune", int(commune), area)
-            if key not in contains:
-                contains[key] = area == int(commune) or (
-                    int(commune) in geoms and bool(geoms[area].contains(geoms[int(commune)])))
-            if contains[key]:
-                keep.append((oid, "commune", area, relation))
-        if obscured:
-            keep.append((oid, "cell", area, relation))
-        elif not pd.isna(ix):
-            cell = (int(ix), int(iy))
-            key = ("cell", cell, area)
-            if key not in contains:
-                if cell not in cells:
-                    cells[cell] = cell_polygon(*cell)
-                contains[key] = bool(geoms[area].contains(cells[cell]))
-            if contains[key]:
-                keep.append((oid, "cell", area, relation))
-    return pd.DataFrame(keep, columns=columns) if keep else empty
+    # one containment test per distinct (commune, area) and (cell, area) pair, not per link
+    m = links.merge(sens[["observation_id", "commune_area_id", "cell_ix", "cell_iy", "obscured"]], on="observation_id")
+    m = m[m["area_id"].astype(int).isin(list(geoms))]
+    m["area_id"] = m["area_id"].astype(int)
+    out = []
+    by_commune = m[m["commune_area_id"].notna()].copy()
+    if len(by_commune):
+        by_commune["commune_area_id"] = by_commune["commune_area_id"].astype(int)
+        pairs = by_commune[["commune_area_id", "area_id"]].drop_duplicates()
+        ok = {(c, a) for c, a in pairs.itertuples(index=False, name=None)
+              if a == c or (c in geoms and geoms[a].contains(geoms[c]))}
+        keep = [(c, a) in ok for c, a in zip(by_commune["commune_area_id"], by_commune["area_id"])]
+        out.append(by_commune[keep].assign(kind="commune"))
+    obscured = m[m["obscured"].astype(bool)]
+    out.append(obscured.assign(kind="cell"))
+    by_cell = m[~m["obscured"].astype(bool) & m["cell_ix"].notna()].copy()
+    if len(by_cell):
+        by_cell["cell_ix"], by_cell["cell_iy"] = by_cell["cell_ix"].astype(int), by_cell["cell_iy"].astype(int)
+        pairs = by_cell[["cell_ix", "cell_iy", "area_id"]].drop_duplicates()
+        polygons = {c: cell_polygon(*c) for c in set(zip(pairs["cell_ix"], pairs["cell_iy"]))}
+        ok = {(x, y, a) for x, y, a in pairs.itertuples(index=False, name=None)
+              if geoms[a].contains(polygons[(x, y)])}
+        keep = [(x, y, a) in ok for x, y, a in zip(by_cell["cell_ix"], by_cell["cell_iy"], by_cell["area_id"])]
+        out.append(by_cell[keep].assign(kind="cell"))
+    keep = pd.concat(out, ignore_index=True)[columns] if out else empty
+    if keep.empty:
+        return empty
+    return keep.astype({"observation_id": "int64", "area_id": "int32"})
 
 
 # ---------------------------------------------------------------------------
