@@ -140,7 +140,9 @@ def filtered_sql(f: Filters = NO_FILTERS) -> tuple[str, list[Any]]:
     else:
         # the officer sees each observation's stored level (sheets, species lists), nothing blurred
         d = max(0, min(4, int(f.sensitivity_default)))
-        source = (f"(SELECT o.*, greatest(coalesce(sl.level, 0), CASE WHEN sl.cautious THEN {d} ELSE 0 END) "
+        source = (f"(SELECT o.id, o.observed_on, o.observed_at, o.quality_grade, o.lon, o.lat, o.obscured, "
+                  "o.positional_accuracy, o.user_id, o.user_login, o.photo_url, o.uri, o.taxon_id, o.removed_at, "
+                  f"o.in_territory, greatest(coalesce(sl.level, 0), CASE WHEN sl.cautious THEN {d} ELSE 0 END) "
                   "AS sensitivity_level FROM observations o "
                   "LEFT JOIN observation_sensitivity sl ON sl.observation_id = o.id)")
         extra = "o.sensitivity_level, CAST(NULL AS BIGINT) AS cell_ix, CAST(NULL AS BIGINT) AS cell_iy"
