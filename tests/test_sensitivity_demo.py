@@ -318,6 +318,12 @@ def test_a_stale_level_is_withheld_until_the_next_refresh(tmp_path):
     with store.read() as c:
         lv = dict(c.execute(f"SELECT observation_id, level FROM ({public.levels_sql(2)})").fetchall())
         assert lv[oid] == 2
+    # a new area layer changes communes and the areas holding a cell: every stored level is stale
+    with store.write() as c:
+        c.execute("UPDATE areas SET loaded_at = loaded_at + INTERVAL 1 DAY WHERE type = 'commune'")
+    with store.read() as c:
+        lv = dict(c.execute(f"SELECT observation_id, level FROM ({public.levels_sql(2)})").fetchall())
+        assert lv[oid] == 3
 
 
 def test_the_referential_and_public_exports_on_the_ducklake_backend(tmp_path):
