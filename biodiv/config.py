@@ -136,6 +136,13 @@ class ExportsConfig(Table):
     ca_nom: str = ""
 
 
+class SensitivityConfig(Table):
+    """Sensitive species (docs/sensibilite.md): the cautious default of public outputs while no
+    SINP sensitivity referential is imported."""
+
+    default_level: int = Field(2, ge=0, le=4)   # protected/threatened taxa without a referential; 0 = off
+
+
 Catalog = Annotated[str, StringConstraints(pattern=r"^(sqlite|postgres):\S.*$"),
                     Expect('"sqlite:<file>" or "postgres:<libpq connection string>"')]
 
@@ -160,6 +167,7 @@ class Config(Table):
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     sql: SqlConfig = Field(default_factory=SqlConfig)
     exports: ExportsConfig = Field(default_factory=ExportsConfig)
+    sensitivity: SensitivityConfig = Field(default_factory=SensitivityConfig)
     store_: StoreConfig = Field(default_factory=StoreConfig, alias="store")
 
     _source_file: Path | None = PrivateAttr(default=None)
@@ -241,6 +249,8 @@ class Config(Table):
         data = self.model_dump(exclude_none=True, by_alias=True)
         if data.get("store") == StoreConfig().model_dump():
             data.pop("store")   # the default backend: nothing to write
+        if data.get("sensitivity") == SensitivityConfig().model_dump():
+            data.pop("sensitivity")   # the documented default: nothing to write
         return data
 
     def save(self, path: Path | str) -> Path:

@@ -27,6 +27,7 @@ import shapely
 from shapely.geometry import LineString, Point, box
 
 from biodiv.errors import BiodivError
+from biodiv.sensitivity.levels import refresh as refresh_sensitivity
 from biodiv.store.database import Store, connect, transaction
 
 DEMO_DB_NAME = "demo.duckdb"
@@ -430,6 +431,7 @@ def generate_demo(con: duckdb.DuckDBPyConnection, *, n_observations: int = 4000,
         with transaction(con):
             _link_direct(con, obs, areas)
         link = "direct"
+    refresh_sensitivity(con)   # the cautious default's levels (no referential in a demo)
     stats = {
         "observations": len(obs),
         "areas": len(areas),

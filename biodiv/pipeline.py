@@ -33,6 +33,7 @@ from biodiv.inat.db import TerritoryMissing
 from biodiv.inat.harvest import harvest as harvest_observations
 from biodiv.inat.harvest import written_bytes
 from biodiv.inat.probe import probe
+from biodiv.sensitivity.levels import refresh as refresh_sensitivity
 from biodiv.store.database import transaction
 
 Note = Callable[[str], None]
@@ -189,7 +190,19 @@ def _harvest(cfg: Config, *, full: bool, reconcile: bool, progress: bool, fetch_
                     note(f"warning: {failure}")
         summary = harvest_observations(cfg, con, full=full, reconcile=reconcile, progress=progress, probe=first,
                                        written_baseline=baseline)
+        refresh_sensitivity(con)   # new taxa, dates, communes: levels again
     return summary, failures
+
+
+def attach(cfg: Config, *, all_observations: bool = False) -> dict:
+    """Link observations to their areas (``biodiv attach``), then recompute the sensitivity
+    levels that depend on their communes (:mod:`biodiv.sensitivity.levels`)."""
+    from biodiv.attach.links import attach as attach_observations
+
+    with cfg.store().write() as con:
+        stats = attach_observations(con, all_observations=all_observations)
+        refresh_sensitivity(con)
+    return stats
 
 
 def _missing_areas(con) -> bool:

@@ -246,7 +246,7 @@ def test_multimedia_extension_read_back(con, tmp_path):
 
 def test_public_mode_drops_names_logins_and_identifiers(con, tmp_path):
     out = tmp_path / "public.zip"
-    export(con, "dwca", out, ALL, public_mode=True)
+    export(con, "dwca", out, ALL, public_mode=True, sensitivity_default=0)
     recs = _dwca(out)
     for rec in recs.values():
         assert rec["recordedBy"] == rec["recordedByID"] == rec["identifiedBy"] == rec["rightsHolder"] == ""
@@ -254,7 +254,7 @@ def test_public_mode_drops_names_logins_and_identifiers(con, tmp_path):
         assert all(m["creator"] == "" and m["rightsHolder"] == "" for m in rec["_media"])
     assert recs["22"]["dateIdentified"] == "2018-09-05T08:00:00Z"
     csv_out = tmp_path / "public.csv"
-    export(con, "csv", csv_out, ALL, public_mode=True)
+    export(con, "csv", csv_out, ALL, public_mode=True, sensitivity_default=0)
     columns = set(pd.read_csv(csv_out).columns)
     assert not columns & {"user_id", "user_login", "user_name"}
 

@@ -100,7 +100,7 @@ def test_rows_codes_dates_blurring(con, tmp_path):
 
 def test_public_mode_and_missing_dataset(con, tmp_path):
     out = tmp_path / "public.csv"
-    result = export(con, "geonature", out, ExportFilter(), public_mode=True)
+    result = export(con, "geonature", out, ExportFilter(), public_mode=True, sensitivity_default=0)
     rows = read(out)
     assert all(r["observateurs"] == "" and r["determinateur"] == "" for r in rows)
     assert all(r["jdd_uuid"] == "" for r in rows)

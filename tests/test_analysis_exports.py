@@ -95,7 +95,7 @@ def test_geopackage_layers_round_trip(con, tmp_path):
 
 def test_public_mode_drops_logins_and_obscured_points_are_never_precise(con, tmp_path):
     out = tmp_path / "public.gpkg"
-    export(con, "gpkg", out, ExportFilter(quality="any"), public_mode=True)
+    export(con, "gpkg", out, ExportFilter(quality="any"), public_mode=True, sensitivity_default=0)
     obs = pyogrio.read_dataframe(out, layer="observations").set_index("id")
     assert "user_login" not in obs.columns and "user_id" not in obs.columns
     # obscured (obs 6): published coordinates unchanged, uncertainty covers the 0.2° cell
@@ -111,7 +111,7 @@ def test_geojson_csv_parquet_round_trip(con, tmp_path):
     assert sorted(back["id"]) == [3, 4, 9] and back.crs.to_epsg() == 4326
 
     c = tmp_path / "obs.csv"
-    export(con, "csv", c, ExportFilter(group="Aves"), public_mode=True)
+    export(con, "csv", c, ExportFilter(group="Aves"), public_mode=True, sensitivity_default=0)
     df = pd.read_csv(c)
     assert list(df["id"]) == [2, 6, 9] and "user_login" not in df.columns
     assert list(df["observed_on"]) == ["2023-05-02", "2024-07-01", "2025-05-05"]
@@ -127,7 +127,7 @@ def test_geojson_csv_parquet_round_trip(con, tmp_path):
 
 def test_darwin_core_archive_matches_its_meta_xml(con, tmp_path):
     out = tmp_path / "ccvh-dwca.zip"
-    result = export(con, "dwca", out, ExportFilter(quality="any"), public_mode=True)
+    result = export(con, "dwca", out, ExportFilter(quality="any"), public_mode=True, sensitivity_default=0)
     assert any("no licence" in n for n in result.notes)                 # obs 5
     with zipfile.ZipFile(out) as zf:
         assert sorted(zf.namelist()) == ["eml.xml", "meta.xml", "occurrence.txt"]

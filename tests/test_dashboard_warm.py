@@ -89,15 +89,15 @@ def default_view_queries(f=data.NO_FILTERS):
     """Every query the Vue d'ensemble, Carte and Mode atelier pages make with no filter
     (see their code)."""
     return [
-        (data.db_info, ()), (data.date_range, ()), (data.group_options, ()),
-        (data.species_options, ()), (data.area_list, ("commune",)),
+        (data.db_info, ()), (data.date_range, ()), (data.group_options, ui.public_args()),
+        (data.species_options, ui.public_args()), (data.area_list, ("commune",)),
         (data.area_list, (("n2000_zsc", "n2000_zps"),)),
         (data.key_figures, (f,)), (data.area_measures, (f, "commune")),
         (data.per_group, (f,)), (data.per_year, (f,)), (data.per_month, (f,)),
         (data.new_species, (date.today().year, f)), (data.territory_bounds, ()),
         (data.area_features, ("commune",)), (data.area_features, ("n2000_zsc",)),
         (data.area_features, ("n2000_zps",)), (data.map_points, (f, ui.point_limit())),
-        (data.latest_observations, (40, f)),
+        (data.latest_observations, (40, ui.base_filters(public=True))),   # the Mode atelier is always public
     ]
 
 

@@ -446,6 +446,21 @@ def apply_reference(
     return report
 
 
+# A SINP sensitivity referential (RefSensibilite…csv) is imported by `biodiv refs import` too,
+# recognised by its header; biodiv.sensitivity reads and stores it. Status lists and TAXREF
+# feed the sensitivity levels (the cautious default, the matching), recomputed after them.
+def is_sensitivity_referential(path: Path | str) -> bool:
+    from biodiv.sensitivity.referential import sniff
+
+    return sniff(Path(path))
+
+
+def refresh_sensitivity(con: duckdb.DuckDBPyConnection):
+    from biodiv.sensitivity.levels import refresh
+
+    return refresh(con)
+
+
 def import_reference(
     con: duckdb.DuckDBPyConnection, path: Path, scopes: Iterable[str] | None = None,
     origin: str | None = None,

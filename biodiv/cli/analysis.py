@@ -254,7 +254,8 @@ def export(
     quality: Quality = typer.Option(Quality.verifiable, "--quality", help="Quality grades kept (verifiable = research + needs_id, the default everywhere; any = every grade)."),
     certain_only: bool = typer.Option(False, "--certain-only", help="Only observations surely inside the area (or their commune)."),
     include_outside: bool = typer.Option(False, "--include-outside", help="Also observations attached outside the territory."),
-    public: Optional[bool] = typer.Option(None, "--public/--private", help="Drop observer logins (default: dashboard.public_mode)."),
+    public: Optional[bool] = typer.Option(None, "--public/--private", help="Drop observer logins and blur sensitive species to their SINP level (default: dashboard.public_mode)."),
+    free_text: bool = typer.Option(False, "--free-text", help="--public only: keep the observers' notes and place names (left out of public exports by default)."),
     spreadsheet: bool = typer.Option(False, "--spreadsheet", help="CSV only: for a French spreadsheet (; separator, UTF-8 with BOM, decimal comma)."),
     profile: Optional[Profile] = typer.Option(None, "--profile", help="dwca only: gbif = research-grade records under CC0, CC-BY or CC-BY-NC (what is left out is counted)."),
 ) -> None:
@@ -277,7 +278,8 @@ def export(
     try:
         result = do_export(con, fmt.value, out, filters, public_mode=public_mode,
                            csv_dialect="spreadsheet" if spreadsheet else "standard",
-                           dataset=cfg.exports.model_dump(), profile=profile.value if profile else None)
+                           dataset=cfg.exports.model_dump(), profile=profile.value if profile else None,
+                           sensitivity_default=cfg.sensitivity.default_level, free_text=free_text)
     finally:
         con.close()
     console, err = _consoles()
@@ -339,32 +341,68 @@ def _write_unmatched(console, df, out: Path, what: str) -> None:
 @refs_app.command("import")
 def refs_import(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="INPN protected-species list (;-separated CSV), BDC statuts CSV/zip, or TAXREFvNN.txt (or its zip)."),
+    file: Path = typer.Argument(..., help="INPN protected-species list (;-separated CSV), BDC statuts CSV/zip, TAXREFvNN.txt (or its zip), or a SINP sensitivity referential (RefSensibilite…csv)."),
     scope: List[str] = typer.Option([], "--scope", help="BDC statuts only: keep these LB_ADM_TR (e.g. 'France métropolitaine', Occitanie, Hérault); repeatable."),
     unmatched: Optional[Path] = typer.Option(None, "--unmatched", help="Write reference taxa matching no taxon to this CSV (TAXREF: the taxa without a TAXREF link)."),
 ) -> None:
     """Import an official status list (flags the matching taxa protected, threatened) or TAXREF
     (links every taxon to its CD_NOM / CD_REF)."""
     from biodiv.cli.context import get_config
-    from biodiv.analysis.refs import apply_reference, file_sha256, read_reference
+    from biodiv.analysis.refs import (apply_reference, file_sha256, is_sensitivity_referential, read_reference,
+                                      refresh_sensitivity)
     from biodiv.analysis.taxref import is_taxref
 
+    if is_sensitivity_referential(file):
+        _import_sensitivity(ctx, file)
+        return
     if is_taxref(file):
         _import_taxref(ctx, file, unmatched)
         return
     ref = read_reference(file, scope or None)  # parse first: a bad file changes nothing
-    with get_config(ctx).store().write() as con:
+    cfg = get_config(ctx)
+    with cfg.store().write() as con:
         report = apply_reference(con, ref, str(file), file_sha256(file))
+        refresh_sensitivity(con)   # statuses feed the cautious default
         _report(ref, report, unmatched, con)
+
+
+def _import_sensitivity(ctx: typer.Context, file: Path) -> None:
+    """A SINP sensitivity referential (biodiv.sensitivity): validated whole, then stored."""
+    from biodiv.cli.context import get_config
+    from biodiv.analysis.refs import file_sha256
+    from biodiv.sensitivity.levels import store_referential
+    from biodiv.sensitivity.referential import read_referential
+
+    ref = read_referential(file)   # parse first: a bad file changes nothing
+    cfg = get_config(ctx)
+    console, err = _consoles()
+    with cfg.store().write() as con:
+        r = store_referential(con, ref, file_sha256(file))
+    by_level = ", ".join(f"level {k}: {v}" for k, v in r.levels.items()) or "none"
+    console.print(f"sensitivity referential {r.source}: {r.n_rules} rules for {r.n_taxa} taxa; "
+                  f"{r.n_store_taxa} taxa of the store under a rule; observations blurred or withheld: {by_level}",
+                  highlight=False)
+    if r.taxref_loaded:
+        console.print(f"TAXREF: {r.n_taxref} of {r.n_taxa} taxa matched (CD_NOM -> CD_REF, rules on a genus or "
+                      f"family cover its species); {len(r.not_in_taxref)} not in TAXREF"
+                      + (": " + ", ".join(f"{c} {n}" for c, n in r.not_in_taxref[:10]) if r.not_in_taxref else "")
+                      + (" ..." if len(r.not_in_taxref) > 10 else ""), highlight=False)
+    else:
+        err.print("[yellow]note:[/] TAXREF is not imported: rules matched by name only "
+                  "(biodiv refs import TAXREFvNN.txt matches them by CD_NOM -> CD_REF)", highlight=False)
 
 
 def _import_taxref(ctx: typer.Context, file: Path, unmatched_out: Optional[Path]) -> None:
     from biodiv.cli.context import get_config
     from biodiv.analysis.taxref import import_taxref, unlinked_taxa
 
+    from biodiv.analysis.refs import refresh_sensitivity
+
     console, err = _consoles()
-    with get_config(ctx).store().write() as con:
+    cfg = get_config(ctx)
+    with cfg.store().write() as con:
         report = import_taxref(con, file)
+        refresh_sensitivity(con)   # rules now match by CD_NOM -> CD_REF
         console.print(
             f"TAXREF: {report.n_names} names of {report.n_taxa_ref} taxa; linked {report.n_matched} of "
             f"{report.n_taxa} taxa ({report.n_via_synonym} through a synonym)", highlight=False)
@@ -387,7 +425,8 @@ def refs_fetch(
 ) -> None:
     """Download the current INPN status lists (BDC statuts), then import them."""
     from biodiv.cli.context import get_config
-    from biodiv.analysis.refs import apply_reference, fetch_reference, file_sha256, read_reference, statuts_url
+    from biodiv.analysis.refs import (apply_reference, fetch_reference, file_sha256, read_reference,
+                                      refresh_sensitivity, statuts_url)
 
     cfg = get_config(ctx)
     source_url = statuts_url(cfg, url)
@@ -397,6 +436,7 @@ def refs_fetch(
     ref = read_reference(path, scope or None)
     with cfg.store().write() as con:
         report = apply_reference(con, ref, source_url, file_sha256(path))
+        refresh_sensitivity(con)
         _report(ref, report, unmatched, con)
 
 

@@ -94,8 +94,11 @@ def fetch(
 
     console, _ = _console()
     cfg = get_config(ctx)
+    from biodiv.sensitivity.levels import refresh as refresh_sensitivity
+
     with cfg.store().write() as con:
         results = fetch_areas(cfg, con, types=area_type or None, refresh=refresh)
+        refresh_sensitivity(con)   # communes and areas changed: where sensitive records may be shown
     for r in results:
         origin = "cache" if r.get("from_cache") else "downloaded"
         console.print(
@@ -143,8 +146,11 @@ def import_(
     if append and store.exists():
         with store.read() as con:   # refused before a working copy is even made
             refuse_loaded_codes(con, area_type, loaded.prepared.frame["code"].tolist())
+    from biodiv.sensitivity.levels import refresh as refresh_sensitivity
+
     with store.write() as con:
         stats = store_loaded(con, loaded, started, append=append)
+        refresh_sensitivity(con)   # communes and areas changed: where sensitive records may be shown
     what = str(paths[0]) if len(paths) == 1 else f"{len(paths)} files"
     console.print(
         f"[green]{stats['type']}[/]: {stats['count']} areas {'after adding' if append else 'imported from'} {what} "

@@ -20,11 +20,9 @@ def register(app: typer.Typer) -> None:
         all_: bool = typer.Option(False, "--all", help="Recompute every observation, not only new or changed ones."),
     ) -> None:
         """Link observations to the areas they fall in (certain / edge), flag those outside."""
-        from biodiv.attach.links import attach as attach_observations
+        from biodiv import pipeline
 
-        cfg = get_config(ctx)
-        with cfg.store().write() as con:
-            stats = attach_observations(con, all_observations=all_)
+        stats = pipeline.attach(get_config(ctx), all_observations=all_)   # and the sensitivity levels
         console.print(
             f"attached {stats['observations']:,} observations: {stats['links']:,} links "
             f"({stats['certain']:,} certain, {stats['edge']:,} edge), {stats['outside']:,} outside the territory, "
@@ -49,17 +47,19 @@ def register(app: typer.Typer) -> None:
         if as_json:
             console.print_json(json.dumps(st, default=str))
             return
-        _print_status(console, st)
+        _print_status(console, st, cfg.sensitivity.default_level)
 
     @app.command()
     def migrate(ctx: typer.Context) -> None:
         """Upgrade the database schema to this version of biodiv (and re-encode old raw records)."""
         from biodiv.inat.reencode import reencode_raw
+        from biodiv.sensitivity.levels import refresh as refresh_sensitivity
 
         cfg = get_config(ctx)
         with cfg.store().write() as con:
             version = con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
             done = reencode_raw(con)
+            refresh_sensitivity(con)   # migration 011: the sensitivity levels of the existing observations
         console.print(f"schema version {version}")
         if done["rows"]:
             console.print(
@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
             )
 
 
-def _print_status(console, st: dict) -> None:
+def _print_status(console, st: dict, default_level: int = 2) -> None:
     size = st["size_bytes"] or 0
     console.print(f"[bold]database[/] {st['database']} ({size / 1e6:.1f} MB, schema v{st['schema_version']})"
                   + ("  [yellow]DEMO DATA (fictional)[/]" if st["demo"] else ""))
@@ -96,6 +96,7 @@ def _print_status(console, st: dict) -> None:
         f"{o['outside']:,} outside, {o['obscured']:,} obscured, {o['no_coordinates']:,} without coordinates; "
         f"{st['taxa']:,} taxa; observed {o['first_observed'] or '–'} … {o['last_observed'] or '–'}"
     )
+    _print_sensitivity(console, st.get("sensitivity"), default_level)
     runs = Table("run", "started", "status", "requests", "downloaded", "written", "summary", title="last runs")
     hidden = ("requests", "bytes_downloaded", "bytes_written", "json_bytes", "requests_by_day", "log")
     for r in st["runs"]:
@@ -111,3 +112,24 @@ def _print_status(console, st: dict) -> None:
             f"[bold]footprint, last 30 days[/] {f['runs']:,} runs: {f['requests']:,} iNaturalist requests, "
             f"{size_text(f['bytes_downloaded'])} downloaded, {size_text(f['bytes_written'])} written to disk"
         )
+
+
+def _print_sensitivity(console, sens: dict | None, default_level: int) -> None:
+    """One line: the SINP sensitivity referentials (or the cautious default) and what public
+    outputs blur or withhold (docs/sensibilite.md)."""
+    if sens is None:
+        return
+    if sens["referentials"]:
+        what = "referential(s) " + ", ".join(f"{r['source']} ({r['rules']:,} rules)" for r in sens["referentials"])
+        counts = ", ".join(f"level {k}: {v:,}" for k, v in sens["levels"].items()) or "none"
+        tail = f"observations in the territory blurred or withheld in public outputs: {counts} (4 = not published)"
+    elif sens["computed_at"] is None:
+        what, tail = "[yellow]no referential imported, levels not computed yet[/]", "run `biodiv attach`"
+    elif default_level:
+        what = "[yellow]no referential imported[/] (biodiv refs import RefSensibilite….csv)"
+        tail = (f"by default, protected and threatened species are blurred to level {default_level} in public "
+                f"outputs: {sens['cautious']:,} observations in the territory")
+    else:
+        what = "[yellow]no referential imported and the cautious default is off[/]"
+        tail = "[sensitivity] default_level = 0: public outputs place observations as iNaturalist does"
+    console.print(f"[bold]sensitivity[/] {what}; {tail}", highlight=False, soft_wrap=True)

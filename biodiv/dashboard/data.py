@@ -12,7 +12,11 @@ Rules applied everywhere:
   taxon's own id when that is missing);
 * obscured observations are never drawn as points nor put in grid cells: iNaturalist only
   publishes a random point in a 0.2° cell, so they only count in figures and in the areas
-  the attach step linked them to.
+  the attach step linked them to;
+* public pages (``Filters.public``: ``dashboard.public_mode``, and the Mode atelier always)
+  read the observations and their links through :mod:`biodiv.sensitivity.public`: sensitive
+  observations only where their SINP level allows (commune, 10 km cell, territory totals,
+  or not at all), filters included, so no filter narrows a blurred record down.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import pandas as pd
 
 from biodiv.analysis.queries import DEFAULT_QUALITY, QUALITY_GRADES
 from biodiv.dashboard.labels import HIDDEN_OBSERVER_FR, group_fr
+from biodiv.sensitivity import public as sensitive
 
 # The quality grades counted by default: the named queries' default (one constant, in
 # biodiv.analysis.queries), so a commune's sheet and `biodiv query commune_richness` agree.
@@ -38,11 +43,12 @@ _IS_SPECIES = (
 
 
 
-def certainty_sql(alias: str = "o") -> str:
+def certainty_sql(alias: str = "o", public: bool = False) -> str:
     """Location certainty class of observation ``alias`` (see labels.CERTAINTY_FR):
-    obscured by iNaturalist, precise (linked 'certain' to a commune), or edge."""
+    obscured by iNaturalist (or, on a public page, blurred for its sensitivity), precise
+    (linked 'certain' to a commune), or edge."""
     return f"""CASE
-    WHEN {alias}.obscured THEN 'obscured'
+    WHEN {alias}.obscured{f" OR coalesce({alias}.sensitivity_level, 0) > 0" if public else ""} THEN 'obscured'
     WHEN {alias}.id IN (SELECT oa.observation_id FROM observation_areas oa
                   JOIN areas a ON a.id = oa.area_id
                   WHERE a.type = 'commune' AND oa.relation = 'certain') THEN 'precise'
@@ -66,6 +72,8 @@ class Filters:
     certainty: tuple[str, ...] = ()     # precise, edge, obscured
     area: int | None = None             # one area (fiche commune / site)
     since: datetime | None = None       # bioblitz: observed at or after this instant (aware)
+    public: bool = False                # a public page: sensitive observations blurred (biodiv.sensitivity)
+    sensitivity_default: int = 2        # [sensitivity] default_level (without a referential)
 
     def with_(self, **changes: Any) -> "Filters":
         return replace(self, **changes)
@@ -107,14 +115,14 @@ def filtered_sql(f: Filters = NO_FILTERS) -> tuple[str, list[Any]]:
         params.append(list(f.quality))
     for ids in (f.communes, f.sites):
         if ids:
-            where.append(
-                "o.id IN (SELECT observation_id FROM observation_areas "
-                "WHERE list_contains(?::INTEGER[], area_id))"
-            )
-            params.append(list(ids))
+            # public: the links of the blurred place (biodiv.sensitivity.public), never the point's
+            cond = sensitive.in_areas_sql(f.public, "list_contains(?::INTEGER[], area_id)")
+            where.append(cond)
+            params += [list(ids)] * cond.count("?")
     if f.area is not None:
-        where.append("o.id IN (SELECT observation_id FROM observation_areas WHERE area_id = ?)")
-        params.append(f.area)
+        cond = sensitive.in_areas_sql(f.public, "area_id = ?")
+        where.append(cond)
+        params += [f.area] * cond.count("?")
     if f.since is not None:
         # the observation's time when known, else its day (an observation of that day counts)
         where.append("coalesce(o.observed_at >= ?, o.observed_on >= ?)")
@@ -124,14 +132,26 @@ def filtered_sql(f: Filters = NO_FILTERS) -> tuple[str, list[Any]]:
             f"(coalesce(t.threatened, false) OR t.id IN {_STATUS_TAXA} OR t.species_id IN {_STATUS_TAXA})"
         )
     if f.certainty:
-        where.append(f"list_contains(?::VARCHAR[], {certainty_sql()})")
+        where.append(f"list_contains(?::VARCHAR[], {certainty_sql('o', f.public)})")
         params.append(list(f.certainty))
+    if f.public:
+        source = f"({sensitive.observations_sql(f.sensitivity_default, public=True)})"
+        extra = "o.sensitivity_level, o.cell_ix, o.cell_iy"
+    else:
+        # the officer sees each observation's stored level (sheets, species lists), nothing blurred
+        d = max(0, min(4, int(f.sensitivity_default)))
+        source = (f"(SELECT o.id, o.observed_on, o.observed_at, o.quality_grade, o.lon, o.lat, o.obscured, "
+                  "o.positional_accuracy, o.user_id, o.user_login, o.photo_url, o.uri, o.taxon_id, o.removed_at, "
+                  f"o.in_territory, greatest(coalesce(sl.level, 0), CASE WHEN sl.cautious THEN {d} ELSE 0 END) "
+                  "AS sensitivity_level FROM observations o "
+                  "LEFT JOIN observation_sensitivity sl ON sl.observation_id = o.id)")
+        extra = "o.sensitivity_level, CAST(NULL AS BIGINT) AS cell_ix, CAST(NULL AS BIGINT) AS cell_iy"
     sql = f"""
         SELECT o.id, o.observed_on, o.quality_grade, o.lon, o.lat, coalesce(o.obscured, false) AS obscured,
                o.positional_accuracy, o.user_id, o.user_login, o.photo_url, o.uri, o.taxon_id,
                t.name AS sci_name, t.common_name_fr, t.iconic_taxon_name AS iconic,
-               CASE WHEN {_IS_SPECIES} THEN coalesce(t.species_id, t.id) END AS species_key
-        FROM observations o LEFT JOIN taxa t ON t.id = o.taxon_id
+               CASE WHEN {_IS_SPECIES} THEN coalesce(t.species_id, t.id) END AS species_key, {extra}
+        FROM {source} o LEFT JOIN taxa t ON t.id = o.taxon_id
         WHERE {' AND '.join(where)}"""
     return sql, params
 
@@ -203,16 +223,25 @@ def key_figures(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> dict
                   avg(CASE WHEN quality_grade = 'research' THEN 1.0 ELSE 0.0 END) AS research_share,
                   min(observed_on) AS first_observed, max(observed_on) AS last_observed,
                   count(*) FILTER (WHERE obscured) AS obscured,
-                  count(*) FILTER (WHERE NOT obscured AND lon IS NOT NULL) AS drawable
+                  count(*) FILTER (WHERE NOT obscured AND lon IS NOT NULL) AS drawable,
+                  count(*) FILTER (WHERE sensitivity_level > 0) AS sensitive
            FROM f""",
     )
     row = con.execute(sql, params).fetchone()
     cols = ["observations", "species", "observers", "research_share", "first_observed",
-            "last_observed", "obscured", "drawable"]
+            "last_observed", "obscured", "drawable", "sensitive"]
     out = dict(zip(cols, row))
     if not out["observations"]:
         out["research_share"] = None
     return out
+
+
+def sensitivity_info(con: duckdb.DuckDBPyConnection, sensitivity_default: int = 2) -> dict[str, Any]:
+    """Referentials imported, observations blurred and not published (for the public pages'
+    notice: biodiv.sensitivity.public.summary); ``notice`` is the French sentence to show."""
+    info = sensitive.summary(con, sensitivity_default)
+    info["notice"] = sensitive.notice_fr(info)
+    return info
 
 
 def effort_totals(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> dict[str, int]:
@@ -311,10 +340,11 @@ def per_group(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.Dat
     return df
 
 
-def group_options(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def group_options(con: duckdb.DuckDBPyConnection, public: bool = False, sensitivity_default: int = 2) -> pd.DataFrame:
     """Iconic groups present in the territory, most observed first (for the group filter)."""
-    df = _df(con, """SELECT coalesce(t.iconic_taxon_name, '') AS iconic, count(*) AS observations
-                     FROM observations o LEFT JOIN taxa t ON t.id = o.taxon_id
+    source = f"({sensitive.observations_sql(sensitivity_default, True)})" if public else "observations"
+    df = _df(con, f"""SELECT coalesce(t.iconic_taxon_name, '') AS iconic, count(*) AS observations
+                     FROM {source} o LEFT JOIN taxa t ON t.id = o.taxon_id
                      WHERE o.in_territory AND o.removed_at IS NULL
                      GROUP BY 1 ORDER BY 2 DESC, 1""")
     df.insert(0, "group", [group_fr(i) for i in df["iconic"]])
@@ -385,6 +415,13 @@ def _with_group(df: pd.DataFrame, at: int) -> pd.DataFrame:
     return df.drop(columns=[c for c in ("iconic", "inpn_group") if c in df.columns])
 
 
+# The SINP level of a species' observations, in French ("" for 0): what the officer reads in
+# the species lists of every sheet, and what a public page says of a blurred species.
+_SENSITIVITY_FR = ("CASE coalesce(agg.sensitivity, 0) " + " ".join(
+    f"WHEN {k} THEN '{v}'" for k, v in {1: "Floutée (commune)", 2: "Floutée (maille 10 km)",
+                                        3: "Floutée (département)", 4: "Non diffusée"}.items()) + " ELSE '' END")
+
+
 def species_list(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.DataFrame:
     """One row per species: names, group (TAXREF's when imported), observation count, last
     year seen, status."""
@@ -392,12 +429,13 @@ def species_list(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.
     q = f"""WITH f AS ({sql}), {_STATUS_LABELS},
         agg AS (SELECT species_key, count(*) AS observations, max(year(observed_on)) AS last_year,
                        any_value(sci_name) AS any_sci, any_value(common_name_fr) AS any_fr,
-                       any_value(iconic) AS any_iconic
+                       any_value(iconic) AS any_iconic, max(sensitivity_level) AS sensitivity
                 FROM f WHERE species_key IS NOT NULL GROUP BY species_key)
         SELECT agg.species_key, coalesce({_TAXREF_FR}, s.common_name_fr, agg.any_fr, '') AS common_name_fr,
                coalesce(s.name, agg.any_sci) AS sci_name,
                coalesce(s.iconic_taxon_name, agg.any_iconic) AS iconic, {_TAXREF_GROUP} AS inpn_group,
-               agg.observations, agg.last_year, {_STATUS_EXPR} AS status
+               agg.observations, agg.last_year, {_STATUS_EXPR} AS status,
+               {_SENSITIVITY_FR} AS sensitivity
         FROM agg LEFT JOIN taxa s ON s.id = agg.species_key
                  LEFT JOIN st ON st.taxon_id = agg.species_key
                  {_taxref_join("agg.species_key")}
@@ -405,9 +443,10 @@ def species_list(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS) -> pd.
     return _with_group(_df(con, q, params), 3)
 
 
-def species_options(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Every species seen in the territory with a search label ``Nom français (Nom scientifique)``."""
-    df = species_list(con, ALL_OBSERVATIONS)
+def species_options(con: duckdb.DuckDBPyConnection, public: bool = False, sensitivity_default: int = 2) -> pd.DataFrame:
+    """Every species seen in the territory with a search label ``Nom français (Nom scientifique)``
+    (public: not the species whose every observation is withheld)."""
+    df = species_list(con, ALL_OBSERVATIONS.with_(public=public, sensitivity_default=sensitivity_default))
     df["label"] = [
         f"{fr} ({sci})" if fr else str(sci) for fr, sci in zip(df["common_name_fr"], df["sci_name"])
     ]
@@ -458,7 +497,8 @@ def new_species(con: duckdb.DuckDBPyConnection, year: int, f: Filters = NO_FILTE
 
     The other filters only narrow which of these species are listed (e.g. birds only).
     """
-    base, base_params = filtered_sql(Filters(quality=f.quality))
+    base, base_params = filtered_sql(Filters(quality=f.quality, public=f.public,
+                                             sensitivity_default=f.sensitivity_default))
     sql, params = filtered_sql(f)
     if f.since is not None:
         when, extra = "first.first_seen >= ?", [f.since.date()]
@@ -479,13 +519,28 @@ def new_species(con: duckdb.DuckDBPyConnection, year: int, f: Filters = NO_FILTE
     return _with_group(_df(con, q, base_params + params + extra), 3)
 
 
+def species_sensitivity(con: duckdb.DuckDBPyConnection, species_key: int, sensitivity_default: int = 2) -> str:
+    """The SINP levels given to a species' observations, in French, for its sheet ("" when none)."""
+    from biodiv.sensitivity.rules import SHORT_FR
+
+    d = max(0, min(4, int(sensitivity_default)))
+    rows = con.execute(
+        f"""SELECT lvl, count(*) FROM (
+                SELECT greatest(s.level, CASE WHEN s.cautious THEN {d} ELSE 0 END) AS lvl
+                FROM observation_sensitivity s JOIN taxa t ON t.id = s.taxon_id
+                WHERE coalesce(t.species_id, t.id) = ?) WHERE lvl > 0 GROUP BY 1 ORDER BY 1""",
+        [species_key]).fetchall()
+    return ", ".join(f"niveau {lvl} ({SHORT_FR[lvl]}) : {n} obs." for lvl, n in rows)
+
+
 def species_areas(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
     """Areas (any type) holding the filtered observations: type, code, name, count, last date."""
+    links, on = sensitive.links_sql(f.public, "f")
     sql, params = _with_filtered(
         f,
-        """SELECT a.id AS area_id, a.type, a.code, a.name, count(*) AS observations,
+        f"""SELECT a.id AS area_id, a.type, a.code, a.name, count(*) AS observations,
                   max(f.observed_on) AS last_observed
-           FROM f JOIN observation_areas oa ON oa.observation_id = f.id
+           FROM f JOIN {links} oa ON {on}
                   JOIN areas a ON a.id = oa.area_id
            GROUP BY ALL ORDER BY a.type, observations DESC, a.name""",
     )
@@ -500,7 +555,7 @@ def latest_observations(con: duckdb.DuckDBPyConnection, n: int = 10, f: Filters 
                         with_photo: bool = False) -> pd.DataFrame:
     sql, params = _with_filtered(f, _observation_names(
         f"""SELECT id, observed_on, common_name_fr, sci_name, iconic, quality_grade, user_login,
-                   photo_url, uri, obscured, species_key, taxon_id
+                   photo_url, uri, obscured OR coalesce(sensitivity_level, 0) > 0 AS obscured, species_key, taxon_id
             FROM f {'WHERE photo_url IS NOT NULL' if with_photo else ''}
             ORDER BY observed_on DESC NULLS LAST, id DESC LIMIT ?""",
         "observed_on DESC NULLS LAST, id DESC"))
@@ -517,12 +572,13 @@ def mask_observers(df: pd.DataFrame, public_mode: bool) -> pd.DataFrame:
 
 
 def map_points(con: duckdb.DuckDBPyConnection, f: Filters, limit: int) -> pd.DataFrame:
-    """Non-obscured filtered observations (at most ``limit``) with what a popup shows."""
+    """Non-obscured filtered observations (at most ``limit``) with what a popup shows (public:
+    the blurred ones have no coordinates, so they are never points)."""
     sql, params = filtered_sql(f)
     q = f"""WITH f AS ({sql}) """ + _observation_names(
         f"""SELECT f.id, round(f.lon, 5) AS lon, round(f.lat, 5) AS lat, f.observed_on, f.common_name_fr,
                    f.sci_name, f.iconic, f.quality_grade, f.user_login, f.photo_url, f.uri,
-                   {certainty_sql('f')} AS certainty, f.taxon_id, f.species_key
+                   {certainty_sql('f', f.public)} AS certainty, f.taxon_id, f.species_key
             FROM f WHERE NOT f.obscured AND f.lon IS NOT NULL
             ORDER BY f.observed_on DESC NULLS LAST, f.id DESC LIMIT ?""",
         "observed_on DESC NULLS LAST, id DESC")
@@ -532,13 +588,20 @@ def map_points(con: duckdb.DuckDBPyConnection, f: Filters, limit: int) -> pd.Dat
 def _in_grid_sql(size_m: int) -> tuple[str, str, str]:
     """Lambert-93 cell indices of the filtered rows ``f`` and the condition for a row to be
     placed in a cell of ``size_m``: not obscured, with coordinates, and located at least as
-    precisely as the cell (an observation known to 5 km is not put in a 1 km cell)."""
+    precisely as the cell (an observation known to 5 km is not put in a 1 km cell). On a
+    public page a level-2 sensitive observation has no coordinates but its 10 km cell
+    (``cell_ix``/``cell_iy``): it is placed in 10 km cells only."""
     from biodiv.dashboard.grid import l93_sql
 
     x, y = l93_sql("lon", "lat")
+    size = int(size_m)
     cond = (f"NOT obscured AND lon IS NOT NULL AND (positional_accuracy IS NULL "
-            f"OR positional_accuracy <= {int(size_m)})")
-    return f"CAST(floor({x} / {int(size_m)}) AS INTEGER)", f"CAST(floor({y} / {int(size_m)}) AS INTEGER)", cond
+            f"OR positional_accuracy <= {size})")
+    ix, iy = f"CAST(floor({x} / {size}) AS INTEGER)", f"CAST(floor({y} / {size}) AS INTEGER)"
+    if size == sensitive.CELL_M:
+        cond = f"(({cond}) OR cell_ix IS NOT NULL)"
+        ix, iy = f"coalesce(CAST(cell_ix AS INTEGER), {ix})", f"coalesce(CAST(cell_iy AS INTEGER), {iy})"
+    return ix, iy, cond
 
 
 def grid_counts(con: duckdb.DuckDBPyConnection, f: Filters, size_m: int = 10_000) -> pd.DataFrame:
@@ -588,7 +651,8 @@ def cell_observations(con: duckdb.DuckDBPyConnection, f: Filters, size_m: int, i
     """The latest observations of one grid cell (at most ``limit``)."""
     sub_ix, sub_iy, cond = _in_grid_sql(size_m)
     sql, params = _with_filtered(f, _observation_names(
-        f"""SELECT id, observed_on, common_name_fr, sci_name, quality_grade, user_login, uri, taxon_id, species_key
+        f"""SELECT id, observed_on, common_name_fr, sci_name, quality_grade, user_login, uri, taxon_id, species_key,
+                   sensitivity_level
             FROM f WHERE {cond} AND {sub_ix} = ? AND {sub_iy} = ?
             ORDER BY observed_on DESC NULLS LAST, id DESC LIMIT ?""",
         "observed_on DESC NULLS LAST, id DESC"))
@@ -632,12 +696,13 @@ def area_measures(con: duckdb.DuckDBPyConnection, f: Filters = NO_FILTERS,
                   area_type: str = "commune") -> pd.DataFrame:
     """Per area of ``area_type``: observations, species, observations per km², last date."""
     sql, params = filtered_sql(f)
+    links, on = sensitive.links_sql(f.public, "f")
     q = f"""WITH f AS ({sql}),
         counts AS (SELECT oa.area_id, count(*) AS observations, count(DISTINCT f.species_key) AS species,
                           max(f.observed_on) AS last_observed,
                           count(DISTINCT coalesce(f.user_id, hash(f.user_login))) AS observers,
                           count(DISTINCT (coalesce(f.user_id, hash(f.user_login)), f.observed_on)) AS obs_days
-                   FROM f JOIN observation_areas oa ON oa.observation_id = f.id GROUP BY 1)
+                   FROM f JOIN {links} oa ON {on} GROUP BY 1)
         SELECT a.id AS area_id, a.code, a.name, a.area_km2,
                coalesce(c.observations, 0) AS observations, coalesce(c.species, 0) AS species,
                CASE WHEN a.area_km2 > 0 THEN coalesce(c.observations, 0) / a.area_km2 END AS per_km2,

@@ -16,12 +16,13 @@ from biodiv.dashboard.labels import AREA_TYPES_FR, format_int, plural
 SPECIES_COLUMNS = {
     "common_name_fr": "Nom français", "sci_name": "Nom scientifique", "group": "Groupe",
     "observations": "Observations", "last_year": "Dernière année", "status": "Statut",
+    "sensitivity": "Sensibilité (SINP)",
 }
 
 
 def species_csv(df: pd.DataFrame) -> bytes:
     """The species list as a CSV for spreadsheets used in France (``;``, UTF-8 with BOM)."""
-    out = df[list(SPECIES_COLUMNS)].rename(columns=SPECIES_COLUMNS)
+    out = df[[c for c in SPECIES_COLUMNS if c in df.columns]].rename(columns=SPECIES_COLUMNS)
     return out.to_csv(index=False, sep=";").encode("utf-8-sig")
 
 

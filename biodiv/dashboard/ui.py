@@ -190,8 +190,14 @@ def header(db: Db, title: str, f: data.Filters | None = None, quality: bool = Tr
             st.info("Aucune observation n'est encore rattachée au territoire : "
                     "lancez `biodiv update` pour terminer le rattachement aux communes.")
         st.stop()
+    fx = f or current_filters()
+    if fx.public:
+        # sensitive species (biodiv.sensitivity): what is blurred or withheld, and the missing referential
+        notice = q(db, data.sensitivity_info, fx.sensitivity_default)["notice"]
+        if notice:
+            st.info(notice, icon=":material/visibility_off:")
     if quality:
-        st.caption(quality_text((f or current_filters()).quality) + QUALITY_NOTE_FR)
+        st.caption(quality_text(fx.quality) + QUALITY_NOTE_FR)
     return info
 
 
@@ -389,7 +395,7 @@ def _picked_row(event: Any) -> int | None:
 SPECIES_TABLE_COLUMNS = {  # the species tables' columns (data name -> French title)
     "common_name_fr": "Nom français", "sci_name": "Nom scientifique", "group": "Groupe",
     "observations": "Observations", "last_year": "Dernière année", "last_observed": "Dernière observation",
-    "status": "Statut",
+    "status": "Statut", "sensitivity": "Sensibilité (SINP)",
 }
 
 
@@ -436,7 +442,8 @@ def areas_table(df: pd.DataFrame, key: str) -> None:
 
 
 OBSERVATION_TABLE_COLUMNS = {"observed_on": "Date", "common_name_fr": "Nom français", "sci_name": "Nom scientifique",
-                             "quality_grade": "Qualité", "user_login": "Observateur", "uri": "Lien"}
+                             "quality_grade": "Qualité", "user_login": "Observateur", "uri": "Lien",
+                             "sensitivity_level": "Sensibilité (niveau SINP)"}
 
 
 def observations_table(df: pd.DataFrame, key: str) -> None:
@@ -485,8 +492,8 @@ def reset_filters() -> None:
 def filter_options(db: Db) -> dict[str, Any]:
     """What the sidebar filters offer (also computed ahead by ``warm.default_views``)."""
     return {
-        "dates": q(db, data.date_range), "groups": q(db, data.group_options),
-        "species": q(db, data.species_options), "communes": q(db, data.area_list, "commune"),
+        "dates": q(db, data.date_range), "groups": q(db, data.group_options, *public_args()),
+        "species": q(db, data.species_options, *public_args()), "communes": q(db, data.area_list, "commune"),
         "sites": q(db, data.area_list, ("n2000_zsc", "n2000_zps")),
     }
 
@@ -596,13 +603,27 @@ def sidebar_filters(db: Db, sb: Any = None, page: str = "") -> data.Filters:
         sites=tuple(int(s) for s in chosen_sites),
         status_only=bool(status_only),
         certainty=tuple(certainty),
+        public=public_args()[0], sensitivity_default=public_args()[1],
     )
     st.session_state["filters"] = f
     return f
 
 
 def current_filters() -> data.Filters:
-    return st.session_state.get("filters", data.NO_FILTERS)
+    return st.session_state.get("filters", base_filters())
+
+
+def public_args() -> tuple[bool, int]:
+    """(public mode, the cautious default level): how this dashboard blurs sensitive species."""
+    cfg = config()
+    return bool(cfg.dashboard.public_mode), int(cfg.sensitivity.default_level)
+
+
+def base_filters(public: bool | None = None) -> data.Filters:
+    """No filter but the default quality, public as configured (or as ``public`` says: the
+    Mode atelier is always public)."""
+    mode, default = public_args()
+    return data.NO_FILTERS.with_(public=mode if public is None else public, sensitivity_default=default)
 
 
 def filters_summary(f: data.Filters) -> str:
@@ -716,7 +737,7 @@ def observation_map(db: Db, f: data.Filters, measure: str = "observations",
         outlines.append(("#000000", f"Limite : {info['name']}"))
     maps.add_names(m, communes, font_px=names_px or font_px)
     k = q(db, data.key_figures, f)
-    notes.update(drawable=k["drawable"], obscured=k["obscured"])
+    notes.update(drawable=k["drawable"], obscured=k["obscured"], sensitive=k["sensitive"] if f.public else 0)
     limit = point_limit()
     if kind == "communes" and points and 0 < k["drawable"] <= limit:
         maps.add_points(m, q(db, data.map_points, f, limit), public_mode=cfg.dashboard.public_mode)
@@ -742,6 +763,9 @@ def map_caption(notes: dict[str, Any]) -> None:
             text += (f" {plural(notes['unplaced'], 'observation')} hors maille : localisation floutée, "
                      f"absente ou moins précise que {km} km.")
         st.caption(text)
+    if notes.get("sensitive"):
+        st.caption(f"{plural(notes['sensitive'], 'observation')} d'espèce sensible : localisation floutée "
+                   "selon son niveau de sensibilité (commune, maille de 10 km ou territoire), jamais en point.")
     n = notes.get("obscured") or 0
     if n and notes["mode"] != "grid":
         one = n < 2

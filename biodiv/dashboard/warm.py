@@ -26,7 +26,7 @@ def default_views(db) -> None:
     from biodiv.dashboard import data, ui
     from biodiv.dashboard.labels import MEASURES_FR
 
-    f = data.NO_FILTERS
+    f = ui.base_filters()     # public as configured: the sensitivity layer's views (biodiv.sensitivity)
     ui.cursor(db).close()
     ui.q(db, data.db_info)
     ui.filter_options(db)
@@ -34,7 +34,7 @@ def default_views(db) -> None:
     ui.overview_tables(db, f, date.today().year)
     ui.observation_map(db, f, "observations", points=False, collapsed=True)   # Vue d'ensemble
     ui.observation_map(db, f, next(iter(MEASURES_FR)))                         # Carte
-    ui.q(db, data.latest_observations, 40, f)                                  # Mode atelier
+    ui.q(db, data.latest_observations, 40, ui.base_filters(public=True))       # Mode atelier (always public)
 
 
 class Warmer:

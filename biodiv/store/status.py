@@ -100,6 +100,7 @@ def collect_status(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> 
             [str(v) if v is not None and not isinstance(v, int) else v for v in obs],
         )),
         "taxa": con.execute("SELECT count(*) FROM taxa").fetchone()[0],
+        "sensitivity": _sensitivity(con),
         "footprint_30_days": dict(zip(("runs", *FOOTPRINT_KEYS), footprint)),
         "runs": sorted([
             {"kind": r[0], "started_at": str(r[1]), "finished_at": str(r[2]) if r[2] else None,
@@ -108,4 +109,25 @@ def collect_status(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> 
         ] + [{"kind": e.get("kind", "harvest"), "started_at": e["started_at"], "finished_at": e.get("finished_at"),
               "status": e.get("status", "ok"), "stats": e.get("stats"), "message": e.get("message")}
              for e in recent], key=lambda r: r["started_at"].replace("T", " "), reverse=True)[:8],
+    }
+
+
+def _sensitivity(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """The SINP sensitivity referentials imported, the cautious default the last computation
+    applied, and the observations of the territory per stored level (biodiv.sensitivity);
+    None on a store older than migration 011."""
+    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'sensitivity_rules'"
+                       ).fetchone()[0]:
+        return None
+    refs = con.execute("SELECT source, n_rules, CAST(imported_at AS VARCHAR) FROM sensitivity_imports ORDER BY source"
+                       ).fetchall()
+    computed = con.execute("SELECT value FROM meta WHERE key = 'sensitivity_computed_at'").fetchone()
+    rows = con.execute(
+        """SELECT s.level, s.cautious, count(*) FROM observation_sensitivity s JOIN observations o ON o.id = s.observation_id
+           WHERE o.removed_at IS NULL AND o.in_territory GROUP BY 1, 2 ORDER BY 1, 2""").fetchall()
+    return {
+        "referentials": [{"source": r[0], "rules": r[1], "imported_at": r[2]} for r in refs],
+        "computed_at": computed[0] if computed else None,
+        "levels": {int(k): sum(n for lvl, _, n in rows if lvl == k) for k in sorted({r[0] for r in rows if r[0] > 0})},
+        "cautious": sum(n for _, c, n in rows if c),   # observations the cautious default covers
     }

@@ -59,13 +59,19 @@ def export(
     csv_dialect: str = "standard",
     dataset: dict | None = None,
     profile: str | None = None,
+    sensitivity_default: int = 2,
+    free_text: bool = False,
 ) -> ExportResult:
     """Write the filtered observations (and area layers for GeoPackage) to ``out``.
 
     ``dataset``: the ``[exports]`` configuration (contact for the Darwin Core EML, GeoNature
     dataset and acquisition framework names and UUIDs). ``profile="gbif"`` (Darwin Core
     only) keeps what GBIF publishes: research-grade records under CC0, CC-BY or CC-BY-NC;
-    what it leaves out is counted in the notes."""
+    what it leaves out is counted in the notes.
+
+    Sensitive species (biodiv.sensitivity): ``public_mode`` blurs them to their SINP level
+    (``sensitivity_default``: the level of protected and threatened taxa while no referential
+    is imported; 0 = none) and leaves free text out unless ``free_text``; the notes say so."""
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -81,7 +87,8 @@ def export(
     out = Path(out)
     if not out.parent.exists():
         raise ExportError(f"folder {out.parent} does not exist")
-    obs = select_observations(con, f, public_mode)
+    obs = select_observations(con, f, public_mode, sensitivity_default, free_text)
+    sensitivity_notes = list(obs.attrs.get("notes", []))
     if obs.empty:
         raise ExportError(f"no observation matches these filters ({f.describe()}): nothing written")
     left_out: list[str] = []
@@ -90,6 +97,7 @@ def export(
         if obs.empty:
             raise ExportError(f"no observation fits GBIF ({'; '.join(left_out)}): nothing written")
     result = ExportResult(out, fmt, {"observations": len(obs)})
+    result.notes.extend(sensitivity_notes)
     result.notes.extend(left_out)
     tmp = _temp_path(out)
     tmp.unlink(missing_ok=True)

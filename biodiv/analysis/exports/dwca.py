@@ -60,6 +60,12 @@ WITHHELD_PRIVATE = "Coordinates hidden {why}"
 WHY_OBSERVER = "at the request of the observer"
 WHY_TAXON = "to protect threatened taxon"
 GENERALIZED = "Coordinates randomised by iNaturalist within a 0.2 degree cell"
+# SINP sensitivity levels of a public export (biodiv.sensitivity.public)
+SENSITIVE_WITHHELD = {
+    1: "Coordinates withheld: sensitive species, published at the commune only (SINP sensitivity level 1)",
+    2: "Precise coordinates withheld: sensitive species, published at the 10 km grid cell only (SINP sensitivity level 2)",
+    3: "Coordinates and commune withheld: sensitive species, published at the department level only (SINP sensitivity level 3)",
+}
 
 # (term name, namespace) in column order; occurrenceID first (it is the record id).
 TERMS: list[tuple[str, str]] = [
@@ -136,7 +142,26 @@ def withheld(obs: pd.DataFrame) -> pd.Series:
     metres = obs["coordinate_uncertainty_m"].fillna(0).round().astype("int64").astype(str)
     out = pd.Series("", index=obs.index, dtype=object)
     out = out.where(~obscured, "Coordinate uncertainty increased to " + metres + "m " + why_obscured)
-    return out.where(~private, "Coordinates hidden " + why_private)
+    out = out.where(~private, "Coordinates hidden " + why_private)
+    if "occurrence_ref" in obs:       # a public export: sensitive records blurred
+        level = obs["sensitivity_level"].fillna(0).astype(int)
+        blurred = obs["occurrence_ref"].notna()
+        for lvl, text in SENSITIVE_WITHHELD.items():
+            out = out.where(~(blurred & (level == lvl)), text)
+    return out
+
+
+def generalizations(obs: pd.DataFrame, obscured: pd.Series) -> pd.Series:
+    """dataGeneralizations: iNaturalist's randomisation, or the place a sensitive record is
+    generalised to in a public export."""
+    out = pd.Series(GENERALIZED, index=obs.index, dtype=object).where(obscured, None)
+    if "occurrence_ref" in obs:
+        blurred = obs["occurrence_ref"].notna() & obs["blurred_to"].notna()
+        level = obs["sensitivity_level"].fillna(0).astype(int).astype(str)
+        place = obs["blurred_to"].fillna("").astype(str)
+        text = "Generalised to " + place + " for a sensitive species (SINP sensitivity level " + level + ")"
+        out = out.where(~blurred, text)
+    return out
 
 
 def occurrence_frame(obs: pd.DataFrame, public_mode: bool, dataset_name: str = "") -> pd.DataFrame:
@@ -150,6 +175,9 @@ def occurrence_frame(obs: pd.DataFrame, public_mode: bool, dataset_name: str = "
     none = pd.Series(None, index=idx, dtype=object)
     ids = obs["id"].astype("int64").astype(str)
     uri = obs["uri"].where(obs["uri"].fillna("").astype(str) != "", "https://www.inaturalist.org/observations/" + ids)
+    ref = _optional(obs, "occurrence_ref")     # a blurred sensitive record: a stand-in, no iNaturalist link
+    uri = uri.where(ref.isna(), ref)
+    ids = ids.where(ref.isna(), ref)
     observed_on = pd.to_datetime(obs["observed_on"])
     event = local_iso(obs["observed_at"], obs["zone"])
     event = event.where(event.notna(), observed_on.dt.strftime("%Y-%m-%d").where(observed_on.notna(), None))
@@ -201,9 +229,9 @@ def occurrence_frame(obs: pd.DataFrame, public_mode: bool, dataset_name: str = "
         "verbatimLocality": obs["place_guess"],
         "identificationVerificationStatus": obs["quality_grade"],
         "informationWithheld": withheld(obs),
-        "dataGeneralizations": const(GENERALIZED).where(obscured, None),
+        "dataGeneralizations": generalizations(obs, obscured),
         "dynamicProperties": dynamic,
-        "license": licence, "rightsHolder": person, "references": uri,
+        "license": licence, "rightsHolder": person, "references": uri.where(ref.isna(), None),
         "modified": utc_iso(obs["updated_at"]),
     }
     assert list(columns) == [t for t, _ in TERMS]

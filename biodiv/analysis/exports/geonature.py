@@ -10,8 +10,13 @@ comes from where.
 What is never invented: a taxon without a TAXREF link (``biodiv refs import TAXREFvNN.txt``)
 has no ``cd_nom``, and a private record has no geometry, so both are left out, counted, and
 the taxa are listed in a side file; nomenclatures that iNaturalist does not tell
-(life stage, sex, count, sensitivity, which GeoNature computes itself) are left empty, so
-GeoNature applies its defaults.
+(life stage, sex, count) are left empty, so GeoNature applies its defaults.
+
+Sensitivity: ``niveau_sensibilite`` is the SINP level biodiv computed from the imported
+referential (biodiv.sensitivity; GeoNature recomputes its own on import), and in a public
+export a sensitive record is blurred (``niveau_precision_diffusion``, ``floutage_dee``): its
+geometry is its 10 km cell (level 2) or its commune (level 1), and a level-3 record, which has
+no place finer than the department, is left out and counted.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from biodiv.analysis.exports.select import local_iso
+from biodiv.sensitivity.rules import DIFFUSION_FR
 
 COLUMNS = (
     "id_synthese;id_origine;comment_releve;comment_occurrence;date_debut;date_fin;heure_debut;heure_fin;"
@@ -48,6 +54,7 @@ TYPE_INFO_GEO = "Géoréférencement"                      # TYP_INF_GEO 1: the 
 TYPE_REGROUPEMENT = "OBS"                               # TYP_GRP OBS: one observation
 FLOU_OUI, FLOU_NON = "Oui", "Non"                       # DEE_FLOU
 PRECIS_PRECISE, PRECIS_MAILLE = "Précise", "Maille"     # NIV_PRECIS 5 / 2: obscured = a 0.2° cell
+PRECIS_COMMUNE = "Commune"                              # NIV_PRECIS 1: a sensitive record at level 1
 NATURALITE = {False: "Sauvage", True: "Cultivé/élevé"}  # NATURALITE 1 / 2
 PREUVE_OUI = "Oui"                                      # PREUVE_EXIST 1: a photo on iNaturalist
 
@@ -70,10 +77,14 @@ def _fmt_number(v) -> str:
 
 
 def selection_gaps(obs: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """(rows without a TAXREF link, rows without coordinates): both are left out."""
+    """(rows without a TAXREF link, rows without coordinates nor blurred geometry): both are left out."""
     no_taxref = obs["cd_nom"].isna()
-    no_place = obs["lat"].isna() | obs["lon"].isna()
+    no_place = (obs["lat"].isna() | obs["lon"].isna()) & _optional_col(obs, "blurred_wkt").isna()
     return no_taxref, no_place & ~no_taxref
+
+
+def _optional_col(obs: pd.DataFrame, name: str) -> pd.Series:
+    return obs[name] if name in obs else pd.Series(None, index=obs.index, dtype=object)
 
 
 def synthese_frame(obs: pd.DataFrame, dataset: dict, public_mode: bool) -> pd.DataFrame:
@@ -86,7 +97,12 @@ def synthese_frame(obs: pd.DataFrame, dataset: dict, public_mode: bool) -> pd.Da
     hour = local.map(lambda s: s[11:19] if isinstance(s, str) else "")
     ids = obs["id"].astype("int64").astype(str)
     url = obs["uri"].where(obs["uri"].fillna("") != "", "https://www.inaturalist.org/observations/" + ids)
-    obscured = obs["obscured"].fillna(False).astype(bool)
+    ref = _optional_col(obs, "occurrence_ref")         # a blurred sensitive record: no iNaturalist link
+    blurred = ref.notna()
+    ids = ids.where(~blurred, ref)
+    url = url.where(~blurred, ref)
+    level = obs["sensitivity_level"].fillna(0).astype(int) if "sensitivity_level" in obs else pd.Series(0, index=idx)
+    obscured = obs["obscured"].fillna(False).astype(bool) | blurred
     people = empty if public_mode else obs.get("user_name", empty).where(
         obs.get("user_name", empty).fillna("").astype(str) != "", obs.get("user_login", empty)).fillna("")
     determiner = empty if public_mode else obs.get("identified_by", empty).fillna("")
@@ -96,9 +112,15 @@ def synthese_frame(obs: pd.DataFrame, dataset: dict, public_mode: bool) -> pd.Da
     created = obs["created_at"].dt.strftime("%Y-%m-%d %H:%M:%S").where(obs["created_at"].notna(), "")
     modified = obs["updated_at"].dt.strftime("%Y-%m-%d %H:%M:%S").where(obs["updated_at"].notna(), "")
     lon, lat = obs["lon"].map(_fmt_number), obs["lat"].map(_fmt_number)
+    wkt = ("POINT(" + lon + " " + lat + ")").where(lon != "", "")
+    shape = _optional_col(obs, "blurred_wkt")        # level 1: the commune; level 2: the 10 km cell
+    wkt = wkt.where(shape.isna(), shape)
+    precision = pd.Series(PRECIS_PRECISE, index=idx).where(~obscured, PRECIS_MAILLE).where(
+        ~(blurred & (level == 1)), PRECIS_COMMUNE)
     values = {
         "id_origine": ids,
-        "comment_occurrence": "Observation iNaturalist " + url + " (qualité : " + grade + ")",
+        "comment_occurrence": ("Observation iNaturalist " + url + " (qualité : " + grade + ")").where(
+            ~blurred, "Observation iNaturalist, donnée sensible floutée (qualité : " + grade + ")"),
         "date_debut": date, "date_fin": date, "heure_debut": hour, "heure_fin": hour,
         "cd_nom": obs["cd_nom"], "cd_ref": obs["cd_ref"],
         "nom_valide": obs["nom_valide"].fillna(obs["taxref_name"]), "nom_vernaculaire": obs.get("taxref_vernacular", empty),
@@ -107,7 +129,7 @@ def synthese_frame(obs: pd.DataFrame, dataset: dict, public_mode: bool) -> pd.Da
         "classe": obs["class_name"], "ordre": obs["order_name"], "famille": obs["family_name"],
         "rang_taxo": obs.get("taxref_rank", empty),
         "observateurs": people, "determinateur": determiner, "communes": obs["commune_name"],
-        "geometrie_wkt_4326": "POINT(" + lon + " " + lat + ")",
+        "geometrie_wkt_4326": wkt,
         "x_centroid_4326": lon, "y_centroid_4326": lat, "nom_lieu": obs["place_guess"],
         "niveau_validation": pd.Series(NIVEAU_VALIDATION, index=idx),
         "preuve_numerique_url": url.where(photo, ""),
@@ -118,7 +140,8 @@ def synthese_frame(obs: pd.DataFrame, dataset: dict, public_mode: bool) -> pd.Da
         "type_regroupement": pd.Series(TYPE_REGROUPEMENT, index=idx),
         "naturalite": captive.map(NATURALITE).astype(object).where(captive.notna(), ""),
         "preuve_existante": pd.Series(PREUVE_OUI, index=idx).where(photo, ""),
-        "niveau_precision_diffusion": pd.Series(PRECIS_PRECISE, index=idx).where(~obscured, PRECIS_MAILLE),
+        "niveau_precision_diffusion": precision,
+        "niveau_sensibilite": level.map(DIFFUSION_FR),
         "statut_observation": pd.Series(STATUT_OBSERVATION, index=idx),
         "floutage_dee": pd.Series(FLOU_NON, index=idx).where(~obscured, FLOU_OUI),
         "statut_source": pd.Series(STATUT_SOURCE, index=idx),
@@ -154,7 +177,12 @@ def write(obs: pd.DataFrame, tmp: Path, dataset: dict, public_mode: bool) -> tup
         notes.append(f"{int(no_taxref.sum())} record(s) left out: their taxon has no TAXREF link "
                      "(biodiv refs import TAXREFvNN.txt; the taxa are listed beside the export)")
     if no_place.any():
-        notes.append(f"{int(no_place.sum())} record(s) left out: no coordinates (private geoprivacy)")
+        sensitive = no_place & (_optional_col(obs, "occurrence_ref").notna())
+        if (no_place & ~sensitive).any():
+            notes.append(f"{int((no_place & ~sensitive).sum())} record(s) left out: no coordinates (private geoprivacy)")
+        if sensitive.any():
+            notes.append(f"{int(sensitive.sum())} sensitive record(s) left out: published at the department level "
+                         "only (SINP level 3), no geometry GeoNature can take")
     if not dataset.get("jdd_uuid"):
         notes.append("no [exports] jdd_uuid in the configuration: choose the dataset in GeoNature's import")
     return frame, unmatched_taxa(obs), notes

@@ -7,7 +7,11 @@ rows come from the ``v_observations`` view (removed observations never leave the
 Privacy (``dashboard.public_mode``): observer logins, names and ids are dropped. Obscured
 observations keep the coordinates iNaturalist published (already randomised in a 0.2° cell,
 never anything more precise) and get an uncertainty covering that cell, so no consumer
-mistakes them for precise points.
+mistakes them for precise points. Sensitive species (SINP levels) go through
+:func:`biodiv.sensitivity.public.export_frame`: every export carries each observation's
+``sensitivity_level``; a public one blurs it (commune, 10 km cell, department, or left out),
+also when the export is filtered by area (the blurred place's areas, never the point's), and
+leaves out the observer's free text (notes, place names) unless asked (``free_text``).
 
 Time: ``observed_at`` is an instant (TIMESTAMPTZ). It is read as UTC whatever the host's or
 the session's zone, and shown in the observation's own zone: the ``time_zone`` iNaturalist
@@ -32,6 +36,7 @@ import pyarrow as pa
 from biodiv.analysis.queries import DEFAULT_QUALITY
 
 from biodiv.errors import BiodivError
+from biodiv.sensitivity import public as sensitive
 
 QUALITIES = ("any", "verifiable", "research", "needs_id", "casual")
 PRIVATE_COLUMNS = ("user_id", "user_login", "user_name", "identified_by")
@@ -201,9 +206,20 @@ def _extra_columns(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
     return ", ".join(items), joins
 
 
-def _where(f: ExportFilter) -> tuple[str, dict]:
+def _where(f: ExportFilter, public: bool = False, default_level: int = 2) -> tuple[str, dict]:
     clauses, params = [], {}
-    if f.area:
+    if f.area and public:
+        # the areas of the blurred place (levels 1-2), none for levels 3-4 (biodiv.sensitivity.public)
+        clauses.append(
+            f"""(coalesce(lv.level, 0) = 0 AND in_area(o.id, $area, $certain_only)
+                 OR lv.level IN (1, 2) AND EXISTS (
+                    SELECT 1 FROM observation_public_areas p JOIN areas a ON a.id = p.area_id
+                    WHERE p.observation_id = o.id AND a.code = $area
+                      AND p.kind = CASE lv.level WHEN 1 THEN 'commune' ELSE 'cell' END
+                      AND (NOT $certain_only OR p.relation = 'certain')))""")
+        params["area"] = f.area
+        params["certain_only"] = bool(f.certain_only)
+    elif f.area:
         clauses.append("in_area(o.id, $area, $certain_only)")
         params["area"] = f.area
         params["certain_only"] = bool(f.certain_only)
@@ -242,16 +258,21 @@ def check_filter(con: duckdb.DuckDBPyConnection, f: ExportFilter) -> None:
 
 
 def select_observations(
-    con: duckdb.DuckDBPyConnection, f: ExportFilter, public_mode: bool = False
+    con: duckdb.DuckDBPyConnection, f: ExportFilter, public_mode: bool = False,
+    sensitivity_default: int = 2, free_text: bool = False,
 ) -> pd.DataFrame:
     """Filtered observations (internal names, geometry as WKB in ``wkb``), ordered by id.
 
     Instants arrive as tz-aware UTC (``observed_at`` ...), plus ``zone`` (the IANA zone each
-    observation is shown in) and ``country_code``; dates stay calendar dates.
+    observation is shown in) and ``country_code``; dates stay calendar dates. Each row has its
+    ``sensitivity_level``; ``public_mode`` blurs the sensitive ones (see the module docstring)
+    and ``df.attrs["notes"]`` says what was blurred or left out.
     """
     check_filter(con, f)
-    where, params = _where(f)
+    where, params = _where(f, public_mode, sensitivity_default)
     extra, joins = _extra_columns(con)
+    if public_mode and f.area:
+        joins += f" LEFT JOIN ({sensitive.levels_sql(sensitivity_default)}) lv ON lv.observation_id = o.id"
     df = con.execute(
         f"SELECT {_OBS_COLUMNS}, {extra} FROM v_observations o {joins} WHERE {where} ORDER BY o.id", params
     ).fetchdf()
@@ -262,8 +283,10 @@ def select_observations(
         df[col[:-4]] = pd.to_datetime(df.pop(col)).dt.tz_localize("UTC")
     df["zone"] = observation_zones(df)
     df["country_code"] = df["commune_code"].map(country_code)
+    df, notes = sensitive.export_frame(con, df, public_mode, sensitivity_default, free_text)
     if public_mode:
         df = df.drop(columns=list(PRIVATE_COLUMNS))
+    df.attrs["notes"] = notes
     return df
 
 
@@ -305,6 +328,8 @@ TABLE_COLUMNS: list[tuple[str, str, object]] = [
     ("commune_relation", "commune_relation", "string"), ("n2000_codes", "n2000_codes", "string"),
     ("protected", "protected", "boolean"), ("threatened", "threatened", "boolean"),
     ("protection_codes", "protection_codes", "string"), ("redlist_codes", "redlist_codes", "string"),
+    ("sensitivity_level", "sensitivity_level", "Int64"), ("diffusion", "diffusion", "string"),
+    ("blurred_to", "blurred_to", "string"),
 ]
 
 

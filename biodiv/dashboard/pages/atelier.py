@@ -3,7 +3,8 @@ no scrolling, no navigation bar, text of 28 px and more: big figures, the map wi
 legend and commune names, the latest observations with their photos (cached locally by
 ``biodiv update``: see ``photos``), new species for the territory highlighted, a QR code
 of the iNaturalist project or place, and when the data last came from iNaturalist.
-Observer names are never shown here, whatever ``dashboard.public_mode`` says. Refreshed by
+Always public, whatever ``dashboard.public_mode`` says: no observer name, and sensitive species
+only as their SINP level allows (biodiv.sensitivity.public), with the notice. Refreshed by
 itself every ``dashboard.refresh_seconds``; the bioblitz option counts from a start time.
 """
 
@@ -31,7 +32,7 @@ def live() -> None:
     territory = info["territory"] or "territoire"
     since = (datetime.combine(date.today(), start, ZoneInfo("Europe/Paris"))
              if st.session_state.get("bioblitz_on") else None)
-    f = data.NO_FILTERS.with_(since=since)      # the default quality grades, as everywhere
+    f = ui.base_filters(public=True).with_(since=since)   # the default quality grades, as everywhere
     ui.header(db, f"Biodiversité observée — {territory}", f, quality=False)   # said in the footer
     year = date.today().year
     k = ui.figures(db, f)

@@ -10,7 +10,7 @@ from biodiv.dashboard.sheets import months_chart, years_chart
 db = ui.open_db()
 ui.header(db, "Fiche espèce")
 f = ui.current_filters()
-opts = ui.q(db, data.species_options)
+opts = ui.q(db, data.species_options, f.public, f.sensitivity_default)
 if opts.empty:
     st.info("Aucune espèce observée sur le territoire.")
     st.stop()
@@ -58,6 +58,10 @@ with text_col:
     st.markdown(f"*{info.get('sci_name', '')}* · {info.get('group', '')}{inpn}")
     st.markdown(f"**Statut** : {info.get('status') or 'aucun statut de protection ou de menace connu'}  \n"
                 f"**Dernière observation** : {format_date(k['last_observed'])}")
+    sensitivity = ui.q(db, data.species_sensitivity, key, f.sensitivity_default)
+    if sensitivity:
+        st.markdown("**Sensibilité (SINP)** : " + sensitivity
+                    + (" — localisations floutées sur cette page publique" if f.public else ""))
     ui.metrics([
         ("Observations", format_int(k["observations"]), None),
         ("Observateurs", format_int(k["observers"]), None),
