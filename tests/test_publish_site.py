@@ -88,7 +88,14 @@ def test_pages_are_light(site):
     assert total <= 3_000_000
 
 
-def test_a_commune_page_has_the_named_querys_figures_and_no_login(site, demo):
+def test_a_commune_page_has_the_named_querys_figures_and_no_login(site, demo, tmp_path):
+    """Without any sensitivity (no referential, the cautious default off) a commune page gives
+    the named query's figures; the public site of the fixture (default on) has no login."""
+    from biodiv.report.sheets import Options
+
+    plain = tmp_path / "plain"
+    with Store(demo).read() as con:
+        build_site(con, plain, Options(sensitivity_default=0))
     proc = subprocess.run([sys.executable, "-m", "biodiv", "--db", str(demo), "query", "run", "commune_richness",
                            "--format", "csv"], capture_output=True, text=True)
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
@@ -97,7 +104,7 @@ def test_a_commune_page_has_the_named_querys_figures_and_no_login(site, demo):
         logins = {r[0] for r in con.execute("SELECT DISTINCT user_login FROM observations "
                                             "WHERE user_login IS NOT NULL").fetchall()}
     for row in rows:
-        html = (site / "commune" / f"{row['insee_code']}.html").read_text(encoding="utf-8")
+        html = (plain / "commune" / f"{row['insee_code']}.html").read_text(encoding="utf-8")
         text = re.sub(r"<[^>]+>", " ", html).replace("\u202f", " ")
         flat = " ".join(text.split())
         assert f"{int(row['n_observations']):,}".replace(",", " ") + " observations" in flat, row
@@ -119,7 +126,10 @@ def test_rebuild_writes_only_what_changed(site, demo, tmp_path):
             """SELECT o.id, a.code, coalesce(t.species_id, t.id) FROM observations o JOIN taxa t ON t.id = o.taxon_id
                JOIN observation_areas oa ON oa.observation_id = o.id JOIN areas a ON a.id = oa.area_id
                WHERE a.type = 'commune' AND a.in_territory AND o.quality_grade = 'casual' AND NOT o.obscured
-               AND o.removed_at IS NULL AND o.observed_on < DATE '2023-01-01' LIMIT 1""").fetchone()
+               AND o.removed_at IS NULL AND o.observed_on < DATE '2023-01-01'
+               AND coalesce(t.species_id, t.id) NOT IN (SELECT taxon_id FROM v_taxon_status WHERE protected OR threatened)
+               AND t.id NOT IN (SELECT taxon_id FROM v_taxon_status WHERE protected OR threatened)
+               LIMIT 1""").fetchone()   # a species of no sensitivity: public at its place
         con.execute("UPDATE observations SET quality_grade = 'research' WHERE id = ?", [obs])
     with Store(copy).read() as con:
         third = build_site(con, out)

@@ -52,10 +52,15 @@ def png_size(path: Path) -> tuple[int, int]:
 
 @needs_poppler
 def test_commune_sheet_pdf_holds_the_named_querys_figures_and_every_species(demo, tmp_path):
+    """The officer's sheet (--private: no blurring) gives the named query's figures; the public
+    one never more (sensitive observations are placed no finer than their level allows)."""
     with Store(demo).read() as con:
         code, name = sheet_codes(con)["commune"][0]
-        sheet = build(con, "commune", code)
-    proc = biodiv(["report", "commune", code, "--out", "sheet.pdf"], tmp_path, demo)
+        sheet = build(con, "commune", code, Options(public=False))
+        public = build(con, "commune", code, Options(public=True))
+    assert public.figures["observations"] <= sheet.figures["observations"]
+    assert set(public.species["species_key"]) <= set(sheet.species["species_key"])
+    proc = biodiv(["report", "commune", code, "--private", "--out", "sheet.pdf"], tmp_path, demo)
     assert proc.returncode == 0, proc.stderr
     text = pdftext(tmp_path / "sheet.pdf")
     rich = biodiv(["query", "run", "commune_richness", "--format", "csv"], tmp_path, demo)
@@ -83,10 +88,12 @@ def test_atlas_has_a_page_per_commune_and_site(demo, tmp_path):
         html, title, n = render.atlas_html(con)
     assert n == 1 + len(codes["commune"]) + len(codes["site"])
     (tmp_path / "atlas.pdf").write_bytes(render.to_pdf(html))
-    pages = pdftext(tmp_path / "atlas.pdf").split("\f")
-    firsts = [" ".join(p.split()[:12]) for p in pages]
-    for _code, name in codes["commune"] + codes["site"]:
-        assert any(f.startswith(name) for f in firsts), name      # each sheet starts a page with its name
+    pages = [" ".join(p.split()) for p in pdftext(tmp_path / "atlas.pdf").split("\f")]
+    for kind, key in (("commune", "(INSEE {code})"), ("site", "{code}")):
+        for code, name in codes[kind]:
+            # each sheet starts a page: its subtitle in the page's first lines, its name on it
+            starts = [p for p in pages if key.format(code=code) in " ".join(p.split()[:16])]
+            assert starts and name in starts[0], (code, name)
     assert "Sommaire" in pages[1] and "Méthodes et limites" in pages[1]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -28,8 +27,10 @@ def site(ctx: typer.Context,
     if quality not in QUALITY_GRADES:
         raise SiteError(f"--quality must be one of {', '.join(QUALITY_GRADES)}, got {quality!r}")
     started = time.monotonic()
-    with get_config(ctx).store().read() as con:
-        result = build_site(con, out, Options(quality=QUALITY_GRADES[quality], public=True))
+    cfg = get_config(ctx)
+    with cfg.store().read() as con:
+        result = build_site(con, out, Options(quality=QUALITY_GRADES[quality], public=True,
+                                              sensitivity_default=cfg.sensitivity.default_level))
     console.print(
         f"site {out}: {result.pages} pages ({size_text(result.bytes)} in all); "
         f"{len(result.written)} files written, {result.unchanged} unchanged, {len(result.removed)} removed "
@@ -44,9 +45,12 @@ def stakes(ctx: typer.Context,
     from biodiv.cli.context import console, get_config
     from biodiv.publish.stakes import write_stakes
 
+    from biodiv.report.sheets import Options
+
     started = time.monotonic()
-    with get_config(ctx).store().read() as con:
-        summary = write_stakes(con, out)
+    cfg = get_config(ctx)
+    with cfg.store().read() as con:
+        summary = write_stakes(con, out, Options(sensitivity_default=cfg.sensitivity.default_level))
     console.print(f"stakes {out}: {summary['cells']} cells of {summary['size_km']} km "
                   f"({summary['with_stakes']} with species at stake), styled for QGIS "
                   f"({time.monotonic() - started:.1f} s)", highlight=False)

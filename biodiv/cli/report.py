@@ -48,12 +48,14 @@ def _date(value: Optional[str], option: str) -> Optional[date]:
         raise ReportError(f"{option} expects a date YYYY-MM-DD, got {value!r}") from None
 
 
-def _options(since, until, group, quality, private):
+def _options(ctx, since, until, group, quality, private):
     from biodiv.analysis.queries import QUALITY_GRADES
+    from biodiv.cli.context import get_config
     from biodiv.report.sheets import Options
 
     return Options(since=_date(since, "--since"), until=_date(until, "--until"),
-                   groups=(group,) if group else (), quality=QUALITY_GRADES[quality.value], public=not private)
+                   groups=(group,) if group else (), quality=QUALITY_GRADES[quality.value], public=not private,
+                   sensitivity_default=get_config(ctx).sensitivity.default_level)
 
 
 def _write(ctx: typer.Context, out: Optional[Path], default: str, body: bytes | str, started: float, what: str) -> None:
@@ -71,7 +73,7 @@ def _document(ctx, kind, code, fmt, out, since, until, group, quality, private, 
     from biodiv.report import render
 
     started = time.monotonic()
-    opts = _options(since, until, group, quality, private)
+    opts = _options(ctx, since, until, group, quality, private)
     with get_config(ctx).store().read() as con:
         if fmt in (Format.pdf, Format.html):
             html, _title = render.sheet_html(con, kind, code, opts)
@@ -148,7 +150,7 @@ def atlas(ctx: typer.Context,
         raise ReportError("the atlas is a document: --format pdf or html")
     started = time.monotonic()
     with get_config(ctx).store().read() as con:
-        html, _title, _n = render.atlas_html(con, _options(since, until, group, quality, private))
+        html, _title, _n = render.atlas_html(con, _options(ctx, since, until, group, quality, private))
     body = render.to_pdf(html) if fmt is Format.pdf else html
     _write(ctx, out, f"atlas.{fmt.value}", body, started, "atlas")
 
@@ -166,7 +168,7 @@ def map_image(ctx: typer.Context, size: str = SIZE,
     started = time.monotonic()
     w, h = render.parse_size(size)
     with get_config(ctx).store().read() as con:
-        svg = render.territory_map_svg(con, (w, h), _options(since, until, group, quality, private))
+        svg = render.territory_map_svg(con, (w, h), _options(ctx, since, until, group, quality, private))
     body = render.svg_to_png(svg) if fmt is ImageFormat.png else svg
     _write(ctx, out, f"carte-{w}x{h}.{fmt.value}", body, started, "map")
 
@@ -184,7 +186,7 @@ def card(ctx: typer.Context, size: str = SIZE,
     started = time.monotonic()
     w, h = render.parse_size(size)
     with get_config(ctx).store().read() as con:
-        svg = render.card_svg(con, (w, h), _options(since, until, group, quality, private))
+        svg = render.card_svg(con, (w, h), _options(ctx, since, until, group, quality, private))
     body = render.svg_to_png(svg) if fmt is ImageFormat.png else svg
     _write(ctx, out, f"chiffres-{w}x{h}.{fmt.value}", body, started, "card")
 

@@ -9,8 +9,9 @@ figures as :mod:`biodiv.dashboard.data`, grouped in bulk; ``tests/test_publish_s
 compares a commune page with the named query).
 
 **Public layer.** Every page is public: built from :func:`biodiv.report.sheets.public_filters`
-(the filters every public output goes through), aggregated to communes and sites (never a
-point), no observer login anywhere but the photo credits their licences require.
+(the filters every public output goes through: :mod:`biodiv.sensitivity.public`), its area
+pages from each observation's public place (``links_sql``), aggregated to communes and sites
+(never a point), no observer login anywhere but the photo credits their licences require.
 
 **Incremental.** Each page's bytes are compared with the file already in the folder (its
 SHA-256 kept in ``.biodiv-site.json``); only pages whose content changed are written, and
@@ -38,6 +39,7 @@ from biodiv.dashboard.maps import colour_classes
 from biodiv.errors import BiodivError
 from biodiv.report import svgmap
 from biodiv.report.sheets import LICENCES, Options, public_filters
+from biodiv.sensitivity import public as sensitive
 
 MANIFEST = ".biodiv-site.json"
 ATTRIBUTION = "Contours : IGN Admin Express, Etalab · Données : contributeurs iNaturalist"
@@ -106,7 +108,7 @@ class _Data:
 
 
 def _gather(con: duckdb.DuckDBPyConnection, options: Options) -> _Data:
-    f = public_filters(options.filters(), True)
+    f = public_filters(options.filters(), True, options.sensitivity_default)
     sql, params = data.filtered_sql(f)
     base = f"WITH f AS ({sql})"
     info = data.db_info(con)
@@ -118,7 +120,10 @@ def _gather(con: duckdb.DuckDBPyConnection, options: Options) -> _Data:
         "ORDER BY type, name").fetchall()
     areas = [dict(zip(("id", "type", "code", "name", "km2"), r)) for r in area_rows]
     ids = [a["id"] for a in areas]
-    links = f"""{base}, l AS (SELECT f.*, oa.area_id FROM f JOIN observation_areas oa ON oa.observation_id = f.id
+    # each observation's links of its public place (its own when precise, its commune's or its
+    # 10 km cell's when blurred, none at levels 3-4): biodiv.sensitivity.public
+    rel, on = sensitive.links_sql(f.public, "f")
+    links = f"""{base}, l AS (SELECT f.*, oa.area_id FROM f JOIN {rel} oa ON {on}
                             WHERE list_contains(?::INTEGER[], oa.area_id))"""
     by_species_area: dict[int, dict[int, int]] = {}
     for key, area, n in con.execute(f"{links} SELECT species_key, area_id, count(*) FROM l "
@@ -146,11 +151,12 @@ def _gather(con: duckdb.DuckDBPyConnection, options: Options) -> _Data:
             by_area_species.setdefault(area, []).append(_species_row(row, n))
     for rows in by_area_species.values():
         rows.sort(key=lambda r: (-r["n"], r["sci"]))
+    # the public photo: ``f.photo_url`` is withheld from sensitivity level 1 (the public layer)
     photos = {int(k): {"url": u, "attribution": a, "licence": lic} for k, u, a, lic in con.execute(
-        f"""{base} SELECT f.species_key, arg_max(o.photo_url, o.observed_on), arg_max(o.photo_attribution, o.observed_on),
-                   arg_max(o.photo_license, o.observed_on)
+        f"""{base} SELECT f.species_key, arg_max(f.photo_url, f.observed_on), arg_max(o.photo_attribution, f.observed_on),
+                   arg_max(o.photo_license, f.observed_on)
             FROM f JOIN observations o ON o.id = f.id
-            WHERE f.species_key IS NOT NULL AND o.photo_url IS NOT NULL GROUP BY 1""", params).fetchall()}
+            WHERE f.species_key IS NOT NULL AND f.photo_url IS NOT NULL GROUP BY 1""", params).fetchall()}
     latest = [{"date": d.strftime("%d/%m/%Y") if d else "", "fr": fr or "", "sci": sci or "", "key": k}
               for d, fr, sci, k in con.execute(
                   f"{base} SELECT observed_on, common_name_fr, sci_name, species_key FROM f "
@@ -218,7 +224,8 @@ def build_site(con: duckdb.DuckDBPyConnection, out: Path, options: Options = Opt
     territory = d.info.get("territory") or "Territoire"
     today = datetime.now().strftime("%d/%m/%Y")
     updated = d.info.get("last_update")
-    common = {"territory": territory, "demo": d.info.get("demo"), "today": today,
+    notice = sensitive.notice_fr(sensitive.summary(con, options.sensitivity_default))
+    common = {"territory": territory, "demo": d.info.get("demo"), "today": today, "notice": notice,
               "updated": updated.strftime("%d/%m/%Y") if updated else "inconnue",
               "quality": options.quality}
     pages: dict[str, str] = {}

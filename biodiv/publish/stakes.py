@@ -57,7 +57,7 @@ def stake_class(threatened: int, protected: int, patrimonial: int, obs_days: int
 
 def stakes_cells(con: duckdb.DuckDBPyConnection, options: Options = Options()) -> list[dict]:
     """One dict per 1 km cell with at least one observation placed in it."""
-    f = public_filters(options.filters(), True)
+    f = public_filters(options.filters(), True, options.sensitivity_default)
     flags = data.territory_species(con, f)
     keys = {flag: [int(k) for k in flags.loc[flags[flag], "species_key"]]
             for flag in ("protected", "threatened", "patrimonial")}

@@ -28,6 +28,7 @@ from biodiv.dashboard.labels import format_date, format_int, plural
 from biodiv.dashboard.maps import colour_classes
 from biodiv.report import svgmap
 from biodiv.report.sheets import Options, ReportError, Sheet, build, sheet_codes
+from biodiv.sensitivity import public as sensitive
 
 FORMATS = ("pdf", "html", "svg", "png")
 ATTRIBUTION = "Contours : IGN Admin Express, Etalab · Données : contributeurs iNaturalist"
@@ -150,7 +151,8 @@ def _sheet_context(con: duckdb.DuckDBPyConnection, sheet: Sheet) -> dict[str, An
         "phenology_svg": chart_svg(phen) if phen is not None else "",
         "trend_svg": chart_svg(trend) if trend is not None else "",
         "species": species, "communes": sheet.communes, "effort": effort_text, "sources": sources,
-        "notice": NOTICE_PUBLIC if sheet.options.public else NOTICE_PRIVATE,
+        "notice": (NOTICE_PUBLIC + (" " + (sensitive.notice_fr(sheet.sensitivity) or "") if sheet.sensitivity else ""))
+        if sheet.options.public else NOTICE_PRIVATE,
     }
 
 

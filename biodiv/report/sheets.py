@@ -8,7 +8,8 @@ the area, builds the filters and gathers the figures into a :class:`Sheet`; rend
 
 Every sheet is public unless the caller asks for a private one (``public=False``): public
 sheets go through :func:`public_filters`, the public layer shared with the dashboard's
-public pages and Mode atelier (observer logins never appear; maps are aggregated to
+public pages and Mode atelier (:mod:`biodiv.sensitivity.public`: sensitive observations only
+where their SINP level allows; observer logins never appear; maps are aggregated to
 communes, never points).
 """
 
@@ -24,6 +25,7 @@ import pandas as pd
 from biodiv.dashboard import data
 from biodiv.dashboard.labels import quality_text
 from biodiv.errors import BiodivError
+from biodiv.sensitivity import public as sensitive
 
 KINDS = {"territory": "Territoire", "commune": "Commune", "site": "Site Natura 2000", "species": "Espèce"}
 SITE_TYPES = ("n2000_zsc", "n2000_zps")
@@ -48,6 +50,7 @@ class Options:
     quality: tuple[str, ...] = data.DEFAULT_GRADES
     public: bool = True
     base: data.Filters | None = None    # the dashboard's current filters, when made from a page
+    sensitivity_default: int = 2        # [sensitivity] default_level (without a referential)
 
     def filters(self) -> data.Filters:
         if self.base is not None:
@@ -58,7 +61,8 @@ class Options:
     def from_filters(cls, f: data.Filters, public: bool = True) -> "Options":
         """A document with a dashboard page's filters (the sheet's own area or species is
         chosen by :func:`build`)."""
-        return cls(since=f.date_from, until=f.date_to, groups=f.groups, quality=f.quality, public=public, base=f)
+        return cls(since=f.date_from, until=f.date_to, groups=f.groups, quality=f.quality, public=public, base=f,
+                   sensitivity_default=f.sensitivity_default)
 
 
 @dataclass
@@ -82,6 +86,7 @@ class Sheet:
     licences: list[tuple[str, int]] = field(default_factory=list)
     area_km2: float | None = None
     communes: list[str] = field(default_factory=list)   # a site's or a species' communes
+    sensitivity: dict[str, Any] = field(default_factory=dict)   # biodiv.sensitivity.public.summary
 
     @property
     def quality_label(self) -> str:
@@ -99,10 +104,11 @@ class Sheet:
         return f"du {fmt(start)} au {fmt(end)}"
 
 
-def public_filters(f: data.Filters, public: bool) -> data.Filters:
-    """The filters of a public output: the public layer of every output that leaves the
-    officer's hands (see the module docstring)."""
-    return f
+def public_filters(f: data.Filters, public: bool, sensitivity_default: int = 2) -> data.Filters:
+    """The filters of an output: public ones read the observations through the public layer
+    (:mod:`biodiv.sensitivity.public`, as the dashboard's public pages and Mode atelier do):
+    sensitive observations only where their SINP level allows, by their blurred place."""
+    return f.with_(public=public, sensitivity_default=sensitivity_default)
 
 
 def _area(con: duckdb.DuckDBPyConnection, types: tuple[str, ...], code: str, what: str) -> dict[str, Any]:
@@ -148,7 +154,7 @@ def build(con: duckdb.DuckDBPyConnection, kind: str, code: str | None = None, op
     (Natura 2000 ``code``) or species (``code``: name or taxon id)."""
     if kind not in KINDS:
         raise ReportError(f"unknown sheet {kind!r}: territory, commune, site or species")
-    base = public_filters(options.filters(), options.public)
+    base = public_filters(options.filters(), options.public, options.sensitivity_default)
     info = data.db_info(con)
     territory = info.get("territory") or "le territoire"
     area_id = None
@@ -186,6 +192,7 @@ def build(con: duckdb.DuckDBPyConnection, kind: str, code: str | None = None, op
         phenology=data.phenology_by_group(con, f), per_year=data.per_year(con, f), measures=measures,
         map_measures=map_measures,
         info=info, licences=_licences(con, f), area_km2=area_km2, communes=communes,
+        sensitivity=sensitive.summary(con, options.sensitivity_default),
     )
 
 
