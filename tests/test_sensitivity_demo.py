@@ -350,3 +350,32 @@ def test_the_referential_and_public_exports_on_the_ducklake_backend(tmp_path):
     assert on_lake == on_file and set(on_lake.values()) >= {0, 1, 3, 4}
     df = pd.read_csv(tmp_path / "lake.csv")
     assert df.loc[df["sensitivity_level"] >= 1, "url"].isna().all()
+
+
+def test_every_public_page_runs_shows_the_notice_and_draws_no_sensitive_point(demo, truth, tmp_path, monkeypatch):
+    """AppTest (Streamlit, no browser): each page in public mode, on the store with the referential."""
+    import re
+
+    from test_dashboard_app import APP, PAGES, app_for
+    from biodiv.dashboard import ui
+
+    shown: dict[str, str] = {}
+    original = ui.show_map
+
+    def capture(m, key, height=560, clicks=False):
+        shown[key] = m.get_root().render()
+        return original(m, key, height, clicks)
+
+    monkeypatch.setattr(ui, "show_map", capture)
+    at = app_for(monkeypatch, tmp_path, demo["db"], public_mode=True, point_limit=4000).run()
+    assert not at.exception
+    for page in ("vue_ensemble.py", "carte.py", "fiche_commune.py", "fiche_site.py", "fiche_espece.py", "atelier.py"):
+        at.switch_page(PAGES + page).run()
+        assert not at.exception, (page, at.exception)
+        notices = [i.value for i in at.info]
+        assert any("données sensibles non diffusées" in n for n in notices), page
+    assert APP and shown
+    drawn = [(float(x), float(y)) for html in shown.values()
+             for x, y in re.findall(r'"coordinates":\s*\[(-?\d+\.\d+),\s*(-?\d+\.\d+)\]', html)]
+    secret = precise_points(truth)
+    assert len(drawn) > 100 and leaked(drawn, secret) == 0
