@@ -21,7 +21,7 @@ def test_a_failed_live_round_is_folded_into_runs_once(tmp_path):
     with store.read() as con:
         rows = con.execute("SELECT kind, status, message, params FROM runs WHERE status = 'failed'").fetchall()
         assert [(k, s, m) for k, s, m, _ in rows] == [("update", "failed", "iNaturalist cannot be reached")]
-        assert json.loads(rows[0][3]) == {"live_attempt_at": "2026-12-01T08:00:00+00:00"}
+        assert json.loads(rows[0][3]) == {"live_attempt_at": "2026-12-01T08:00:00+00:00", "kinds": []}
         status = collect_status(con, store.path)
     assert any(r.get("status") == "failed" for r in status["runs"]), status["runs"]
 

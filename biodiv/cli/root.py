@@ -4,6 +4,10 @@ exit code 1; nothing here holds logic of its own."""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import re
 import sys
 from pathlib import Path
@@ -116,12 +120,31 @@ def _command_keeping_formatter(base):
     return Formatter
 
 
+ERROR_FILE_ENV = "BIODIV_ERROR_FILE"
+
+
+def _record_error(exc: BiodivError) -> None:
+    """For a parent process that shows the failure in its own words (``dashboard --live``,
+    :mod:`biodiv.dashboard.live`): the error's kinds (its class and the biodiv classes above
+    it) written as JSON to ``$BIODIV_ERROR_FILE``, so that the dashboard picks a French
+    message from its catalogue by kind, never by matching English text."""
+    target = os.environ.get(ERROR_FILE_ENV)
+    if not target:
+        return
+    kinds = [c.__name__ for c in type(exc).__mro__ if isinstance(c, type) and issubclass(c, BiodivError)]
+    try:
+        Path(target).write_text(json.dumps({"kinds": kinds, "message": str(exc)}), encoding="utf-8")
+    except OSError:
+        pass
+
+
 def main() -> None:
     try:
         command()(standalone_mode=False, prog_name="biodiv")
     except BiodivError as exc:
         # escaped: messages hold TOML tables ([dashboard]) and SQL lists, not rich markup
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        _record_error(exc)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")

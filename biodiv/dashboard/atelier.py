@@ -46,6 +46,7 @@ header[data-testid="stHeader"], [data-testid="stSidebar"], [data-testid="stSideb
             font-weight:700; margin-left:6px}}
 .atl-note, .atl-foot {{font-size:{MIN_TEXT_PX}px; color:#333}}
 .atl-fail {{font-size:{MIN_TEXT_PX}px; color:#fff; background:#b00020; padding:2px 10px; border-radius:6px}}
+.atl-line {{white-space:nowrap; overflow:hidden; text-overflow:ellipsis; line-height:1.3}}
 .atl-qr svg {{width:170px; height:170px}} .atl-qr div {{font-size:{MIN_TEXT_PX}px; text-align:center}}
 </style>"""
 
@@ -132,9 +133,9 @@ def qr_block(cfg) -> str:
 
 
 def footer(ok: str, failed: str | None, refresh_s: int, now: datetime, quality: str = "") -> str:
+    """One line, in every state (ok, failing, recovering): a failure is a short French phrase in
+    red at its start, the rest cut with an ellipsis rather than wrapped (the screen never grows)."""
     lead = f"{html.escape(quality)} · " if quality else ""
-    parts = [f'<span class="atl-foot">{lead}{html.escape(ok)} · écran actualisé toutes les {refresh_s} s '
-             f"(affiché à {now:%H:%M:%S})</span>"]
-    if failed:
-        parts.append(f' <span class="atl-fail">{html.escape(failed)}</span>')
-    return "<div>" + "".join(parts) + "</div>"
+    fail = f'<span class="atl-fail">{html.escape(failed)}</span> ' if failed else ""
+    return (f'<div class="atl-line">{fail}<span class="atl-foot">{lead}{html.escape(ok)} · écran actualisé '
+            f"toutes les {refresh_s} s (affiché à {now:%H:%M:%S})</span></div>")

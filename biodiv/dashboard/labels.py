@@ -123,3 +123,34 @@ def format_date(d) -> str:
     except (TypeError, ValueError):
         return str(d)
 
+
+# Why a refresh failed, in French, by the kind of error the update raised (its class and the
+# biodiv classes above it: biodiv.cli.root writes them for dashboard --live), most specific
+# first. A catalogue, not string matching: the English message stays in the log.
+FAILURES_FR: dict[str, str] = {
+    "InatUnreachable": "iNaturalist injoignable (pas de réseau ?)",
+    "BudgetExhausted": "quota de requêtes iNaturalist du jour atteint",
+    "InatError": "iNaturalist a refusé la demande",
+    "ServiceUnreachable": "service des contours de communes injoignable",
+    "GeoSourceError": "service des contours de communes en erreur",
+    "StoreBusy": "une autre mise à jour était en cours",
+    "StoreDiskFull": "disque plein",
+    "DiskFull": "disque plein",
+    "StoreCorrupt": "fichier de données illisible",
+    "StoreError": "base de données inaccessible",
+    "TerritoryMissing": "territoire non défini (biodiv init)",
+    "TerritoryError": "territoire mal défini (biodiv init)",
+    "AreaImportError": "contours des communes manquants ou invalides (biodiv areas fetch)",
+    "ConfigError": "fichier de configuration invalide",
+    "Timeout": "mise à jour trop longue, interrompue",
+}
+FAILURE_STATUS_FR = {"budget": "quota de requêtes iNaturalist du jour atteint", "partial": "mise à jour partielle"}
+FAILURE_UNKNOWN_FR = "erreur inattendue (détail dans le journal)"
+
+
+def failure_fr(kinds: list[str] | tuple[str, ...] | None, status: str | None = None) -> str:
+    """The French reason of a failed refresh, from its error kinds (else its run status)."""
+    for kind in kinds or ():
+        if kind in FAILURES_FR:
+            return FAILURES_FR[kind]
+    return FAILURE_STATUS_FR.get(status or "", FAILURE_UNKNOWN_FR)

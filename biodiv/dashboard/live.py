@@ -13,8 +13,11 @@ pages read to say when data was last refreshed and whether the last attempt fail
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
+import tempfile
 import sys
 import threading
 from datetime import datetime, timezone
@@ -58,16 +61,29 @@ class LiveUpdater:
     def run_once(self) -> dict:
         now = datetime.now(timezone.utc).isoformat()
         previous = read_status(self.db) or {}
-        try:
-            proc = subprocess.run(self.command, env=self.env, cwd=self.cwd, capture_output=True, text=True,
-                                  timeout=self.timeout_s)
-            ok = proc.returncode in (0, 3)          # 3 = partial: harvested, an optional layer missing
-            lines = (proc.stderr or proc.stdout or "").strip().splitlines()
-            message = None if ok else (lines[-1] if lines else f"exit code {proc.returncode}")
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            ok, message = False, str(exc).splitlines()[0]
+        kinds: list[str] = []
+        with tempfile.TemporaryDirectory(prefix="biodiv-live-") as tmp:
+            error_file = Path(tmp) / "error.json"
+            env = dict(self.env if self.env is not None else os.environ, BIODIV_ERROR_FILE=str(error_file))
+            try:
+                proc = subprocess.run(self.command, env=env, cwd=self.cwd, capture_output=True, text=True,
+                                      timeout=self.timeout_s)
+                ok = proc.returncode in (0, 3)          # 3 = partial: harvested, an optional layer missing
+                lines = (proc.stderr or proc.stdout or "").strip().splitlines()
+                message = None if ok else (lines[-1] if lines else f"exit code {proc.returncode}")
+                if not ok and error_file.exists():
+                    try:
+                        kinds = list(json.loads(error_file.read_text(encoding="utf-8")).get("kinds") or [])
+                    except (OSError, ValueError):
+                        kinds = []
+            except subprocess.TimeoutExpired as exc:
+                ok, message, kinds = False, str(exc).splitlines()[0], ["Timeout"]
+            except OSError as exc:
+                ok, message = False, str(exc).splitlines()[0]
+        # ``message`` (English, the command's own line) is kept for the log; the pages show the
+        # French text of the first known kind (biodiv.dashboard.labels.failure_fr)
         status = {"attempt_at": now, "ok_at": now if ok else previous.get("ok_at"),
-                  "status": "ok" if ok else "failed", "message": message}
+                  "status": "ok" if ok else "failed", "message": message, "kinds": kinds}
         _write_status(self.db, status)
         self.rounds += 1
         return status

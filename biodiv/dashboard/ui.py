@@ -24,7 +24,7 @@ import streamlit as st
 from biodiv.config import Config, load_config
 from biodiv.dashboard import data
 from biodiv.dashboard.labels import (
-    CERTAINTY_FR, QUALITY_FR, UNKNOWN_GROUP_FR, format_int, group_fr, plural, quality_text,
+    CERTAINTY_FR, QUALITY_FR, UNKNOWN_GROUP_FR, failure_fr, format_int, group_fr, plural, quality_text,
 )
 from biodiv.errors import BiodivError
 from biodiv.store.database import Store, StoreBusy, StoreMissing, cursor as store_cursor
@@ -239,6 +239,7 @@ def refresh_state(db: Db) -> dict[str, Any]:
         t = pd.Timestamp(live["attempt_at"])
         if runs["failed_at"] is None or t > pd.Timestamp(runs["failed_at"]):
             runs["failed_at"], runs["failed_message"] = t, live.get("message")
+            runs["failed_kinds"], runs["failed_status"] = list(live.get("kinds") or []), "failed"
     if runs["failed_at"] is not None:
         failed = pd.Timestamp(runs["failed_at"])
         failed = failed.tz_localize("UTC") if failed.tzinfo is None else failed
@@ -254,15 +255,24 @@ def local_time(t: Any) -> str:
     return ts.tz_convert("Europe/Paris").strftime("%d/%m/%Y à %H:%M")
 
 
-def refresh_text(db: Db) -> tuple[str, str | None]:
-    """(the line saying when data came from iNaturalist, a failure line or None)."""
+def refresh_text(db: Db, short: bool = False) -> tuple[str, str | None]:
+    """(the line saying when data came from iNaturalist, a failure line or None); ``short``:
+    the workshop screen's one-line form, which fits beside the rest of its footer."""
     r = refresh_state(db)
+    if short:
+        ok = (f"données du {local_time(r['ok_at'])}" if r["ok_at"] is not None else "données jamais actualisées")
+        failed = None
+        if r["failed_at"] is not None:
+            failed = (f"actualisation échouée le {local_time(r['failed_at'])} : "
+                      + failure_fr(r.get("failed_kinds"), r.get("failed_status")))
+        return ok, failed
     ok = (f"Données iNaturalist actualisées le {local_time(r['ok_at'])}" if r["ok_at"] is not None
           else "Données iNaturalist : aucune actualisation enregistrée")
     failed = None
     if r["failed_at"] is not None:
-        failed = (f"La dernière actualisation a échoué le {local_time(r['failed_at'])}"
-                  + (f" : {r['failed_message']}" if r.get("failed_message") else ""))
+        # French from the catalogue (labels.FAILURES_FR): never the update's English message
+        failed = (f"La dernière actualisation a échoué le {local_time(r['failed_at'])} : "
+                  + failure_fr(r.get("failed_kinds"), r.get("failed_status")))
     return ok, failed
 
 

@@ -102,7 +102,8 @@ def _merge_live_failure(con, db_path: Path) -> int:
         return 0
     con.execute(
         "INSERT INTO runs (kind, started_at, finished_at, status, params, stats, message) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ["update", attempt, attempt, "failed", json.dumps({"live_attempt_at": attempt}), "{}",
+        ["update", attempt, attempt, "failed",
+         json.dumps({"live_attempt_at": attempt, "kinds": list(live.get("kinds") or [])}), "{}",
          str(live.get("message") or "")[:500]],
     )
     return 1

@@ -60,7 +60,7 @@ def live() -> None:
         latest = ui.q(db, data.latest_observations, 40, f)
         st.markdown(atelier.latest_block(latest, set(new["species_key"]), n=atelier.LATEST_ROWS), unsafe_allow_html=True)
         st.markdown(atelier.new_species_block(new, new_label), unsafe_allow_html=True)
-    ok, failed = ui.refresh_text(db)
+    ok, failed = ui.refresh_text(db, short=True)
     st.markdown(atelier.footer(ok, failed, refresh, datetime.now(ZoneInfo("Europe/Paris")),
                                quality_text(f.quality, short=True)),
                 unsafe_allow_html=True)
