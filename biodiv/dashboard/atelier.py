@@ -16,13 +16,13 @@ import pandas as pd
 from biodiv.inat import photos
 from biodiv.dashboard.labels import format_date
 
-MAP_HEIGHT = 620
-LATEST_ROWS = 4             # with the heading and the new-species line: the map's height
+MAP_HEIGHT = 540           # with the figures above and the footer: one 1080 px screen
+LATEST_ROWS = 3             # with the heading, the new-species line and the legend: the map's height
 THUMB_PX = 96
 MIN_TEXT_PX = 28
-# commune names on the map: 28 px names overlap on a real territory (28 communes of CCVH on
-# a 1,100 px map); the legend keeps MIN_TEXT_PX
-MAP_NAMES_PX = 20
+# commune names on the map at the screen's minimum size: those that would overlap a larger
+# commune's are hidden by the map itself (maps.add_names), never drawn over each other
+MAP_NAMES_PX = MIN_TEXT_PX
 
 STYLE = f"""<style>
 header[data-testid="stHeader"], [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
@@ -33,7 +33,7 @@ header[data-testid="stHeader"], [data-testid="stSidebar"], [data-testid="stSideb
 [data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li,
 [data-testid="stPopover"] button p {{font-size:{MIN_TEXT_PX}px !important}}
 [data-testid="stVerticalBlock"] {{gap:.45rem}}
-.biodiv-row {{gap:4.5rem !important}} .biodiv-big .v {{font-size:84px !important}} .biodiv-big .l {{font-size:{MIN_TEXT_PX + 2}px !important}}
+.biodiv-row {{gap:4.5rem !important}} .biodiv-big .v {{font-size:72px !important}} .biodiv-big .l {{font-size:{MIN_TEXT_PX + 2}px !important}}
 .atl-h {{font-size:34px; font-weight:700; margin:0 0 6px}}
 .atl-obs {{display:flex; gap:16px; align-items:center; margin:0 0 10px; font-size:{MIN_TEXT_PX}px; line-height:1.2}}
 .atl-obs img, .atl-tile {{width:{THUMB_PX}px; height:{THUMB_PX}px; border-radius:8px; object-fit:cover; flex:none}}
@@ -47,6 +47,10 @@ header[data-testid="stHeader"], [data-testid="stSidebar"], [data-testid="stSideb
 .atl-note, .atl-foot {{font-size:{MIN_TEXT_PX}px; color:#333}}
 .atl-fail {{font-size:{MIN_TEXT_PX}px; color:#fff; background:#b00020; padding:2px 10px; border-radius:6px}}
 .atl-line {{white-space:nowrap; overflow:hidden; text-overflow:ellipsis; line-height:1.3}}
+.atl-legend {{display:flex; flex-wrap:wrap; gap:4px 18px; font-size:{MIN_TEXT_PX}px; line-height:1.2}}
+.atl-legend span {{white-space:nowrap}}
+.atl-legend i {{display:inline-block; width:30px; height:22px; margin-right:6px; vertical-align:-3px;
+               border:1px solid #555}}
 .atl-qr svg {{width:170px; height:170px}} .atl-qr div {{font-size:{MIN_TEXT_PX}px; text-align:center}}
 </style>"""
 
@@ -130,6 +134,17 @@ def qr_block(cfg) -> str:
         return ""
     what = "le projet" if cfg.inaturalist.project_id else "le lieu"
     return f'<div class="atl-qr">{qr_svg(url)}<div>Rejoignez {what} iNaturalist</div></div>'
+
+
+def legend_block(title: str, classes: list[tuple[str, str]], outlines: list[tuple[str, str]]) -> str:
+    """The map's legend beside the map (never over the territory), at the screen's text size."""
+    rows = [f'<div class="atl-h">{html.escape(title)}</div><div class="atl-legend">']
+    for colour, label in classes:
+        rows.append(f'<span><i style="background:{html.escape(colour)}"></i>{html.escape(label)}</span>')
+    for colour, label in outlines:
+        rows.append(f'<span><i style="border:3px dashed {html.escape(colour)};background:none"></i>'
+                    f'{html.escape(label)}</span>')
+    return "".join(rows) + "</div>"
 
 
 def footer(ok: str, failed: str | None, refresh_s: int, now: datetime, quality: str = "") -> str:

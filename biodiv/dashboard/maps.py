@@ -264,15 +264,33 @@ class _Names(folium.map.Layer):
 
     _template = Template("""{% macro script(this, kwargs) %}
         var {{ this.get_name() }} = L.layerGroup();
+        var {{ this.get_name() }}_divs = [];
         {{ this.points|tojson }}.forEach(function (p) {
           var d = document.createElement('div');
           d.className = 'biodiv-name';
           d.setAttribute('style', {{ this.style|tojson }});
           d.textContent = p[2];
+          {{ this.get_name() }}_divs.push(d);
           L.marker([p[0], p[1]], {interactive: false, keyboard: false,
                    icon: L.divIcon({html: d, className: '', iconSize: [0, 0], iconAnchor: [0, 0]})})
             .addTo({{ this.get_name() }});
         });
+        // names that would overlap one already shown are hidden (the largest communes are
+        // first in the list), again at every zoom: no name ever covers another
+        function {{ this.get_name() }}_declutter() {
+          var kept = [];
+          {{ this.get_name() }}_divs.forEach(function (d) {
+            d.style.visibility = 'visible';
+            var r = d.getBoundingClientRect();
+            if (!r.width) return;
+            var hit = kept.some(function (k) {
+              return r.left < k.right && k.left < r.right && r.top < k.bottom && k.top < r.bottom; });
+            if (hit) { d.style.visibility = 'hidden'; } else { kept.push(r); }
+          });
+        }
+        {{ this._parent.get_name() }}.on('zoomend moveend resize layeradd', function () {
+          requestAnimationFrame({{ this.get_name() }}_declutter); });
+        [50, 300, 1000].forEach(function (ms) { setTimeout({{ this.get_name() }}_declutter, ms); });
     {% endmacro %}""")
 
     def __init__(self, points: list[list[Any]], style: str, name: str) -> None:
@@ -285,13 +303,18 @@ class _Names(folium.map.Layer):
 def add_names(m: folium.Map, features: dict[str, Any], font_px: int = 11,
               name: str = "Noms des communes") -> None:
     """Commune names at a point inside each commune (``label_lon``/``label_lat``), as text
-    markers, toggleable."""
-    style = (f"font:600 {font_px}px/1.1 sans-serif;color:#333;text-align:center;white-space:nowrap;"
+    markers, toggleable; a name that would overlap a larger commune's is hidden (the full
+    list is on the sheets)."""
+    style = (f"display:inline-block;font:600 {font_px}px/1.1 sans-serif;color:#333;text-align:center;white-space:nowrap;"
              "text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 2px #fff;transform:translate(-50%,-50%);"
              "pointer-events:none")
+    from shapely.geometry import shape
+
+    placed = [(shape(f["geometry"]).area, f["properties"]) for f in features["features"]
+              if f["properties"].get("label_lon") is not None and f["properties"].get("label_lat") is not None]
+    # largest first: where two names would overlap, the browser keeps the larger commune's
     points = [[round(p["label_lat"], 5), round(p["label_lon"], 5), p["name"] or ""]
-              for p in (f["properties"] for f in features["features"])
-              if p.get("label_lon") is not None and p.get("label_lat") is not None]
+              for _, p in sorted(placed, key=lambda t: -t[0])]
     _Names(points, style, name).add_to(m)
 
 

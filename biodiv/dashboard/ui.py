@@ -704,11 +704,13 @@ def parse_layer(layer: str) -> tuple[str, str | int]:
 
 def observation_map(db: Db, f: data.Filters, measure: str = "observations",
                     area_id: int | None = None, points: bool = True, collapsed: bool = True,
-                    font_px: int = 12, names_px: int | None = None):
+                    font_px: int = 12, names_px: int | None = None, legend_inside: bool = True):
     """The map of a page: the communes as an offline base, **one** thematic layer (the
     communes coloured by a measure, or the national grid: ``measure`` is a key of
     ``LAYERS_FR`` or a bare commune measure), Natura 2000 outlines, commune names, the
-    observations as points when few (``points``), and one legend inside the map.
+    observations as points when few (``points``), and one legend inside the map (or, with
+    ``legend_inside=False``, in ``notes["legend"]``/``notes["outlines"]`` for the page to show
+    beside the map: Mode atelier, where a legend over the map hid a quarter of the territory).
 
     Returns (map, notes) where notes holds the layer, counts and legend for the caption.
     """
@@ -756,7 +758,9 @@ def observation_map(db: Db, f: data.Filters, measure: str = "observations",
     elif kind == "grid":
         notes["mode"] = "grid"
     notes["title"] = title
-    m.add_child(maps.Legend(title, notes["legend"], outlines, font_px=font_px))
+    notes["outlines"] = outlines
+    if legend_inside:
+        m.add_child(maps.Legend(title, notes["legend"], outlines, font_px=font_px))
     maps.finish(m)
     return m, notes
 

@@ -54,12 +54,15 @@ def live() -> None:
         st.markdown(atelier.qr_block(cfg), unsafe_allow_html=True)
     left, right = st.columns([3, 2])
     with left:
-        m, notes = ui.observation_map(db, f, "observations", points=False, font_px=28, names_px=atelier.MAP_NAMES_PX)
+        m, notes = ui.observation_map(db, f, "observations", points=False, font_px=28, names_px=atelier.MAP_NAMES_PX,
+                                      legend_inside=False)
         ui.show_map(m, key="atelier_map", height=atelier.MAP_HEIGHT)
     with right:
         latest = ui.q(db, data.latest_observations, 40, f)
         st.markdown(atelier.latest_block(latest, set(new["species_key"]), n=atelier.LATEST_ROWS), unsafe_allow_html=True)
         st.markdown(atelier.new_species_block(new, new_label), unsafe_allow_html=True)
+        # the legend beside the map: never over the territory
+        st.markdown(atelier.legend_block(notes["title"], notes["legend"], notes["outlines"]), unsafe_allow_html=True)
     ok, failed = ui.refresh_text(db, short=True)
     st.markdown(atelier.footer(ok, failed, refresh, datetime.now(ZoneInfo("Europe/Paris")),
                                quality_text(f.quality, short=True)),
