@@ -412,13 +412,15 @@ class StandInInat:
         self.only_id_reject_above: int | None = None   # answer 422 to larger only_id pages
         self.only_id_cap = only_id_cap
         self.sleep_timeout = sleep_timeout
-        self.faults: deque[str] = deque()      # consumed one per request: 500, 429, timeout, truncated, drop, ok
+        self.faults: deque[str] = deque()      # consumed one per request: 500, 429, 429bare, timeout, truncated, drop, ok
+        self.fault_rate: tuple[str, float, random.Random] | None = None   # (fault, share, rng) once faults run out
         self.v2_status: int | None = None      # answer every /v2 request with this HTTP error (v1 fallback)
         self.mutate_v2 = None                  # callable(results) -> results, applied to the next v2 page only
         self.empty_v2_pages = 0                # this many v2 pages answered with results [] (total kept)
         self.bytes_sent = 0                    # response bodies as sent (gzip when accepted)
         self.json_bytes_sent = 0               # the same before compression
         self.log: list[tuple[str, dict, dict]] = []
+        self.times: list[float] = []           # time.time() of every request received, answered or refused
         self.count = 0
         self.obs_pages = 0
         self.on_request = None                 # callback(server) after each answered request
@@ -478,6 +480,15 @@ class StandInInat:
                 if not (bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3]):
                     return False
             return since is None or datetime.fromisoformat(rec["updated_at"]) >= since
+
+        if q.get("id"):
+            # ``id=1,2,3``: those observations (still public, matching the other filters), by id
+            wanted = sorted({int(x) for x in str(q["id"]).split(",") if x.strip().isdigit()})
+            current = set(self.obs.ids())
+            page = [self.obs.record(i) for i in wanted if i in current and i > id_above]
+            page = [r for r in page if matches(r)][:per_page]
+            return {"total_results": len(page), "page": 1, "per_page": per_page,
+                    "results": [{"id": r["id"]} for r in page] if only_id else page}
 
         special = self.obs.special()
         outside = self.obs.outside(bbox) if None not in bbox else []
@@ -589,12 +600,18 @@ def _make_handler(server: StandInInat):
                 fields = parse_rison(q["fields"])
             with server._lock:
                 server.count += 1
+                server.times.append(time.time())
                 server.log.append((parsed.path, q, dict(self.headers) | ({"_fields": fields} if fields else {})))
                 fault = server.faults.popleft() if server.faults else "ok"
+                if fault == "ok" and server.fault_rate is not None:
+                    kind, share, rng = server.fault_rate
+                    fault = kind if rng.random() < share else "ok"
             if fault == "500":
                 return self._send(500, b'{"error":"Internal Server Error","status":500}')
             if fault == "429":
                 return self._send(429, b'{"error":"Too Many Requests","status":429}', {"Retry-After": "0"})
+            if fault == "429bare":      # a 429 without Retry-After (the client waits for the next minute)
+                return self._send(429, b'{"error":"Too Many Requests","status":429}')
             if server._rate_exceeded():
                 return self._send(429, b'{"error":"Too Many Requests","status":429}',
                                   {"Retry-After": str(int(server.rate_window))})
