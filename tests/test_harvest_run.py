@@ -193,7 +193,7 @@ def test_reconcile_soft_deletes_and_restores(tmp_path, world, prepare):
             summary = _run(cfg, con, reconcile=True, attach=False)
             assert summary["removed"] == 4
             listing = [c for c in api.requests_to("/v1/observations") if c[1].get("only_id") == "true"]
-            assert len(listing) == 4 and listing[0][1]["per_page"] == "1000"   # the server capped pages at 250
+            assert len(listing) == 5 and listing[0][1]["per_page"] == "200"   # the real API's cap: 200
             active = _ids(con, active_only=True)
             assert len(_ids(con)) == 900 and set(_ids(con)) - set(active) == set(gone) | {moved_out}
             # one comes back
