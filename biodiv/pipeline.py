@@ -122,7 +122,10 @@ class UpdateResult:
 
     @property
     def partial(self) -> bool:
-        return bool(self.areas_not_fetched)
+        """Something expected failed: a layer loaded before, or records kept aside by the harvest
+        (a layer never loaded that cannot be fetched offline is only a warning)."""
+        return (any(getattr(f, "expected", True) for f in self.areas_not_fetched)
+                or self.summary.get("status") == "partial")
 
 
 def harvest(cfg: Config, *, full: bool = False, reconcile: bool = False, progress: bool = False) -> dict:
