@@ -420,6 +420,7 @@ class StandInInat:
         self.fault_rate: tuple[str, float, random.Random] | None = None   # (fault, share, rng) once faults run out
         self.v2_status: int | None = None      # answer every /v2 request with this HTTP error (v1 fallback)
         self.mutate_v2 = None                  # callable(results) -> results, applied to the next v2 page only
+        self.spoil: dict = {}                  # id -> callable(record), applied in place to every v2 answer of it
         self.empty_v2_pages = 0                # this many v2 pages answered with results [] (total kept)
         self.bytes_sent = 0                    # response bodies as sent (gzip when accepted)
         self.json_bytes_sent = 0               # the same before compression
@@ -534,6 +535,9 @@ class StandInInat:
         """``/v2/observations``: the same search (v1's parameters), records projected by ``fields``."""
         answer = self.observations(q)
         answer["results"] = [v2_answer(r, fields) for r in answer["results"]]
+        for record in answer["results"]:
+            if record.get("id") in self.spoil:      # sent spoiled on every request, as stored right
+                record = self.spoil[record["id"]](record) or record
         if self.mutate_v2 is not None:
             mutate, self.mutate_v2 = self.mutate_v2, None
             answer["results"] = mutate(answer["results"])

@@ -93,6 +93,7 @@ def collect_status(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> 
             [str(v) if v is not None and not isinstance(v, int) else v for v in obs],
         )),
         "taxa": con.execute("SELECT count(*) FROM taxa").fetchone()[0],
+        "quarantine": _quarantine(con),
         "footprint_30_days": dict(zip(("runs", *FOOTPRINT_KEYS), footprint)),
         "runs": sorted([
             {"kind": r[0], "started_at": str(r[1]), "finished_at": str(r[2]) if r[2] else None,
@@ -102,3 +103,12 @@ def collect_status(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> 
               "status": e.get("status", "ok"), "stats": e.get("stats"), "message": e.get("message")}
              for e in recent], key=lambda r: r["started_at"].replace("T", " "), reverse=True)[:8],
     }
+
+
+def _quarantine(con: duckdb.DuckDBPyConnection) -> dict:
+    """Records the harvest kept aside (migration 010): how many, and the latest reasons."""
+    try:
+        rows = con.execute("SELECT id, reason, attempts FROM quarantine ORDER BY last_seen_at DESC, id").fetchall()
+    except duckdb.CatalogException:      # a store older than migration 010
+        rows = []
+    return {"count": len(rows), "records": [{"id": r[0], "reason": r[1], "attempts": r[2]} for r in rows[:5]]}
