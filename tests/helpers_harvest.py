@@ -152,7 +152,21 @@ class Taxonomy:
         rec = dict(self.records[tid])
         rec["ancestors"] = [self.records[a] for a in rec["ancestor_ids"][:-1] if a in self.records]
         rec.update(_taxon_extras())
+        if rec.get("conservation_status"):
+            # the complete list /taxa answers (an observation embeds one status at most): the
+            # real statuses of api_v1/get_taxa_by_id_conservation_statuses.json, one with its place
+            rec["conservation_statuses"] = [dict(st, taxon_id=tid) for st in _real_statuses()]
         return rec
+
+
+_STATUSES: list = []
+
+
+def _real_statuses() -> list[dict]:
+    if not _STATUSES:
+        path = _shared_dir() / "inaturalist/api_v1/get_taxa_by_id_conservation_statuses.json"
+        _STATUSES.extend(json.loads(path.read_text())["results"][0]["conservation_statuses"])
+    return _STATUSES
 
 
 def iso(dt: datetime) -> str:

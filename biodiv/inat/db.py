@@ -333,6 +333,23 @@ def unresolved_lineages(con) -> list[list[int]]:
     return [list(r[0]) for r in rows]
 
 
+def taxa_without_statuses(con) -> list[int]:
+    """Observed species (and lower ranks) whose complete conservation statuses were never read
+    (``statuses_at``, migration 010): an observation embeds at most one status."""
+    return [r[0] for r in con.execute(
+        """SELECT t.id FROM taxa t
+           WHERE t.statuses_at IS NULL AND t.rank_level <= 10
+             AND t.id IN (SELECT DISTINCT taxon_id FROM observations WHERE taxon_id IS NOT NULL)
+           ORDER BY t.id"""
+    ).fetchall()]
+
+
+def mark_statuses_read(con, ids: Iterable[int], when: datetime) -> None:
+    ids = list({int(i) for i in ids})
+    if ids:
+        con.execute("UPDATE taxa SET statuses_at = ? WHERE id IN (SELECT unnest(?::BIGINT[]))", [when, ids])
+
+
 def insert_placeholder_taxa(con, ids: Iterable[int], when: datetime) -> None:
     """Ids iNaturalist did not return (inactive taxa): stored empty so they are never asked again."""
     for tid in ids:

@@ -494,13 +494,20 @@ def retry_quarantined(con, client: InatClient, run: HarvestRun) -> None:
 
 
 def _resolve_taxa(con, client: InatClient, run: HarvestRun) -> None:
-    """Fetch missing ancestors (deepest first, 30 per request) and fill lineage names.
+    """Fetch the observed species' statuses and the missing ancestors (30 per request), fill lineage names.
 
     A ``/taxa/{id}`` answer embeds the taxon's ``ancestors``: asking for the deepest
     missing ancestor of each lineage first usually brings every higher rank with it,
     so those are skipped when their turn comes.
     """
     asked: set[int] = set()
+    # observed species first: their answer carries every status (with places) and their
+    # whole lineage, so most missing ancestors arrive with them
+    species = db.taxa_without_statuses(con)
+    for start in range(0, len(species), TAXA_PER_REQUEST):
+        batch = species[start:start + TAXA_PER_REQUEST]
+        _fetch_taxa(con, client, run, batch)
+        asked.update(batch)
     while True:
         lineages = db.unresolved_lineages(con)
         wanted = {a for lineage in lineages for a in lineage[:-1]}
@@ -542,6 +549,7 @@ def _fetch_taxa(con, client: InatClient, run: HarvestRun, batch: list[int]) -> s
         db.store_inat_statuses(con, [to_int(r.get("id")) for r in records if to_int(r.get("id"))],
                                statuses, replace=True)
         db.insert_placeholder_taxa(con, set(batch) - returned, now)
+        db.mark_statuses_read(con, batch, now)   # complete lists now (or no such taxon): never asked again
         run.stats["taxa_fetched"] += len(returned)
         run.stats["taxa_requests"] += 1
         run.save()

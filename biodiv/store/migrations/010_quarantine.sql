@@ -19,3 +19,7 @@ CREATE TABLE quarantine (
 -- project, as canonical JSON): another territory's query makes the next run a full one
 -- (biodiv.inat.harvest), not an `updated_since` run over a box it never read.
 ALTER TABLE harvest_state ADD COLUMN query VARCHAR;
+-- When a taxon's complete list of conservation statuses (with places) was last read from
+-- /v2/taxa: an observation embeds at most one status, so each observed species is asked once
+-- (batched with the missing ancestors, biodiv.inat.harvest._resolve_taxa).
+ALTER TABLE taxa ADD COLUMN statuses_at TIMESTAMPTZ;
