@@ -1,0 +1,63 @@
+"""Switching territory in one store (issue 24 item 5): the harvest cursor belongs to the
+territory's query, so the first harvest after a switch reads the new territory in full
+(before: an incremental run asked the new box only for what changed since the last run,
+0 observations), and the switched store holds every observation a fresh store of the new
+territory holds; ``init`` on a store of another territory says what happens.
+
+Real HTTP to the stand-in, real DuckDB files (the test territory of helpers_harvest, moved)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from biodiv.inat.harvest import harvest
+from biodiv.store.database import Store
+from helpers_harvest import BBOX, ObservationSet, StandInInat, Taxonomy, harvest_config, listed_ids, make_territory
+
+pytestmark = pytest.mark.shared
+
+OTHER = (BBOX[0] + 0.6, BBOX[1], BBOX[2] + 0.6, BBOX[3])       # another territory, east, not overlapping
+WORLD = (BBOX[0] - 0.05, BBOX[1] - 0.1, OTHER[2] + 0.05, BBOX[3] + 0.05)
+
+
+def _move_territory(con, bbox) -> None:
+    xmin, ymin, xmax, ymax = bbox
+    outline = f"POLYGON(({xmin} {ymin}, {xmax} {ymin}, {xmax} {ymax}, {xmin} {ymax}, {xmin} {ymin}))"
+    con.execute("UPDATE territory SET name = 'Autre', geom = ST_GeomFromText(?), xmin = ?, ymin = ?, xmax = ?, "
+                "ymax = ? WHERE id = 1", [outline, xmin, ymin, xmax, ymax])
+
+
+def _ids(con) -> set[int]:
+    return {r[0] for r in con.execute("SELECT id FROM observations WHERE removed_at IS NULL").fetchall()}
+
+
+def test_first_harvest_after_a_switch_reads_the_new_territory_in_full(tmp_path):
+    tax = Taxonomy(20)
+    obs = ObservationSet(1200, tax, bbox=WORLD)
+    first_ids, other_ids = set(listed_ids(obs, BBOX)), set(listed_ids(obs, OTHER))
+    assert first_ids and other_ids and not (first_ids & other_ids)
+    with StandInInat(obs, tax) as api:
+        switched = harvest_config(tmp_path / "switched", api.url)
+        fresh = harvest_config(tmp_path / "fresh", api.url)
+        for cfg, bbox in ((switched, BBOX), (fresh, OTHER)):
+            cfg.db.parent.mkdir(parents=True)
+            with Store(cfg.db).write(create=True) as con:
+                make_territory(con, bbox=bbox)
+        with switched.store().write() as con:
+            assert harvest(switched, con, progress=False, attach=False)["mode"] == "full"
+            assert _ids(con) == first_ids
+            _move_territory(con, OTHER)
+            summary = harvest(switched, con, progress=False, attach=False)
+            log = " ".join(summary.get("log") or [])
+            assert summary["mode"] == "full" and summary.get("query_changed") and "query changed" in log
+            after = _ids(con)
+            again = harvest(switched, con, progress=False, attach=False)      # then incremental again
+            assert again["mode"] == "incremental" and not again.get("query_changed")
+        with fresh.store().write() as con:
+            harvest(fresh, con, progress=False, attach=False)
+            fresh_ids = _ids(con)
+    assert fresh_ids == other_ids
+    # every observation of the new territory, as a fresh store has them; the old ones kept
+    assert after & other_ids == fresh_ids and after == first_ids | other_ids
