@@ -61,3 +61,23 @@ def test_first_harvest_after_a_switch_reads_the_new_territory_in_full(tmp_path):
     assert fresh_ids == other_ids
     # every observation of the new territory, as a fresh store has them; the old ones kept
     assert after & other_ids == fresh_ids and after == first_ids | other_ids
+
+
+def test_init_on_a_store_of_another_territory_says_what_happens(tmp_path, shared_data, monkeypatch, capsys):
+    """``biodiv init`` of another EPCI on a store of CCVH: one paragraph naming the old territory,
+    what is kept and that the next update harvests the new one in full; the same territory
+    again says nothing."""
+    from helpers_hardening import EPCI_FILE, cli, write_config
+
+    cfg_file = write_config(tmp_path)
+    epci = str(shared_data / EPCI_FILE)
+    code, _, err = cli(["init", "--epci-file", epci], cfg_file, monkeypatch, capsys)
+    assert code == 0 and "this store held" not in err, err
+    code, _, err = cli(["init", "--epci-file", epci], cfg_file, monkeypatch, capsys)
+    assert code == 0 and "this store held" not in err, err
+    code, out, err = cli(["init", "--epci-file", epci, "--epci", "200017341"], cfg_file, monkeypatch, capsys)
+    assert code == 0, err
+    notice = [line for line in err.split("warning:") if "this store held" in line]
+    assert len(notice) == 1 and "Vallée de l'Hérault" in notice[0]
+    assert "everything is kept" in notice[0] and "harvests the new territory in full" in notice[0]
+    assert "CC Lodévois et Larzac" in out

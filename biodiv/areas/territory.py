@@ -195,6 +195,24 @@ def read_territory(con: duckdb.DuckDBPyConnection) -> dict | None:
     return dict(zip(keys, row))
 
 
+def switch_notice(con: duckdb.DuckDBPyConnection, name: str, insee_codes: list[str]) -> str | None:
+    """One short paragraph for ``biodiv init`` on a store that holds another territory (None
+    when it holds none, or the same communes): what is kept and what the next update does."""
+    before = read_territory(con)
+    if before is None or set(before["insee_codes"] or []) == set(insee_codes):
+        return None
+    n_obs = con.execute("SELECT count(*) FROM observations WHERE removed_at IS NULL").fetchone()[0]
+    n_areas = con.execute("SELECT count(*) FROM areas").fetchone()[0]
+    return (
+        f"this store held the territory {before['name']!r} ({len(before['insee_codes'] or [])} communes, "
+        f"{n_obs:,} observations, {n_areas:,} areas): everything is kept. Observations and sites outside "
+        f"{name!r} stay stored, flagged outside the territory (left out of its counts and maps); the next "
+        "`biodiv update` fetches the missing reference areas and harvests the new territory in full (the "
+        "harvest cursor belongs to a territory's query). For a store of the new territory alone, give "
+        "another database (`--db`) instead"
+    )
+
+
 def save_territory(
     con: duckdb.DuckDBPyConnection, name: str, siren: str | None, insee_codes: list[str]
 ) -> dict:
