@@ -180,6 +180,11 @@ def test_cli_exits_3_and_status_shows_the_quarantine(tmp_path, world, template_d
         code, out, err = run_cli(["-c", cfg_file, "status"], monkeypatch, capsys)
         assert code == 0, err
         assert "quarantine" in out and "1" in out.split("quarantine", 1)[1].splitlines()[0]
+        from biodiv.dashboard.data import refresh_runs
+
+        with cfg.store().read() as con:     # the dashboard: refreshed (not failed), one record aside
+            runs = refresh_runs(con)
+        assert runs["ok_at"] is not None and runs["failed_at"] is None and runs["quarantined"] == 1
         obs.put(record)
         code, out, err = run_cli(["-c", cfg_file, "harvest", "--no-progress"], monkeypatch, capsys)
         assert code == 0, err

@@ -256,6 +256,11 @@ def refresh_text(db: Db) -> tuple[str, str | None]:
     r = refresh_state(db)
     ok = (f"Données iNaturalist actualisées le {local_time(r['ok_at'])}" if r["ok_at"] is not None
           else "Données iNaturalist : aucune actualisation enregistrée")
+    if r.get("quarantined"):
+        n = r["quarantined"]
+        ok += (f" ; {n} observation{'s' if n > 1 else ''} reçue{'s' if n > 1 else ''} d'iNaturalist mise"
+               f"{'s' if n > 1 else ''} de côté (quarantaine, voir « biodiv status »), redemandée"
+               f"{'s' if n > 1 else ''} à chaque actualisation")
     failed = None
     if r["failed_at"] is not None:
         failed = (f"La dernière actualisation a échoué le {local_time(r['failed_at'])}"
