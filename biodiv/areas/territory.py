@@ -130,6 +130,41 @@ def check_codes_in_list(codes: list[str], records: list[dict], label: str) -> li
     return warnings
 
 
+def outdated_codes(codes: list[str], records: list[dict], label: str) -> list[str]:
+    """Warnings for the codes of a commune layer that are no longer communes in the official
+    list (``@etalab/decoupage-administratif`` ``communes.json``): merged ones (now a *commune
+    déléguée* or *associée*) with the commune that replaced them, vanished ones alone. Why: an
+    outdated layer (a 2018 file holding Priaires, 79219, merged into Val-du-Mignon, 79334)
+    leaves the territory's current member without a boundary and its observations flagged
+    outside, without a word. Codes of departments the list does not cover are not judged."""
+    current: dict[str, dict] = {}
+    other: dict[str, dict] = {}
+    for rec in records:
+        code = str(rec.get("code"))
+        if rec.get("type") in (None, "commune-actuelle"):
+            current[code] = rec
+        else:
+            other.setdefault(code, rec)
+    covered = {str(r.get("departement") or department_code(str(r.get("code")))) for r in records}
+    gone = []
+    for code in sorted(set(codes)):
+        if code in current or department_code(code) not in covered:
+            continue
+        rec = other.get(code)
+        if rec is not None:
+            head = str(rec.get("chefLieu") or "")
+            name = (current.get(head) or {}).get("nom") or "?"
+            gone.append(f"{code} ({rec.get('nom')}) → {head or '?'} ({name})")
+        else:
+            gone.append(f"{code} (no longer in the list)")
+    if not gone:
+        return []
+    return [f"{len(gone)} commune code(s) of this layer no longer exist in the official list {label}: "
+            f"{', '.join(gone[:10])}{', ...' if len(gone) > 10 else ''}: the layer is older than the list, so "
+            "the current communes' boundaries may be missing or wrong and observations in the old ones "
+            "flagged outside the territory; import a current layer (`biodiv areas fetch`, or a newer file)"]
+
+
 def check_siren(siren: str) -> str:
     siren = str(siren).strip()
     if not SIREN_RE.match(siren):
