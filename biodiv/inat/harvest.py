@@ -570,14 +570,7 @@ def _reconcile(cfg, con, client: InatClient, run: HarvestRun, bbox, bar: Harvest
                                         "per_page": IDS_PER_PAGE}
     first = True
     while True:
-        try:
-            data = client.observations(params | {"id_above": cursor})
-        except InatError as exc:
-            # a server that refuses large id pages gets the documented maximum instead
-            if exc.status not in (400, 422) or params["per_page"] == OBSERVATIONS_PER_PAGE:
-                raise
-            params["per_page"] = OBSERVATIONS_PER_PAGE
-            continue
+        data = client.observations(params | {"id_above": cursor})
         ids = sorted(i for i in (_id_of(r) for r in data.get("results") or []) if i is not None)
         total = to_int(data.get("total_results"))
         if first:

@@ -76,8 +76,8 @@ def probe(cfg, store, attach: bool = True, needs_writer=None) -> Probe | dict | 
             return None
         if state["query"] != query_key(cfg, bbox):
             return None       # another territory's cursor: the writer reads the new query in full
-        if db.quarantine_count(con):
-            return None       # quarantined records to ask again: the writer has work anyway
+        if db.quarantine_count(con) and db.quarantined_ids(con):
+            return None       # quarantined records to ask again by id: the writer has work anyway
         today = db.utcnow().date()
         pending = read_pending(store.path)
         merged = merged_ids(con, pending)
