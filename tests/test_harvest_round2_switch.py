@@ -81,3 +81,30 @@ def test_init_on_a_store_of_another_territory_says_what_happens(tmp_path, shared
     assert len(notice) == 1 and "Vallée de l'Hérault" in notice[0]
     assert "everything is kept" in notice[0] and "harvests the new territory in full" in notice[0]
     assert "CC Lodévois et Larzac" in out
+
+
+def test_areas_of_another_territory_keep_their_own_measures(tmp_path, shared_data, monkeypatch, capsys):
+    """A store of Hérault communes (measured in Lambert-93) switched to a territory of
+    La Réunion: the Hérault areas keep their km² (before: all re-measured in UTM 40S, far off)."""
+    import duckdb
+
+    from helpers_hardening import COMMUNES_GEOJSON, EPCI_FILE, cli, write_config
+
+    cfg_file = write_config(tmp_path)
+    code, _, err = cli(["init", "--epci-file", str(shared_data / EPCI_FILE)], cfg_file, monkeypatch, capsys)
+    assert code == 0, err
+    code, _, err = cli(["areas", "import", str(shared_data / COMMUNES_GEOJSON), "--type", "commune"],
+                       cfg_file, monkeypatch, capsys)
+    assert code == 0, err
+
+    def measures():
+        con = duckdb.connect(str(tmp_path / "biodiv.duckdb"), read_only=True)
+        try:
+            return dict(con.execute("SELECT code, area_km2 FROM areas ORDER BY code").fetchall())
+        finally:
+            con.close()
+    before = measures()
+    code, _, err = cli(["init", "--communes", "97411,97415", "--name", "Réunion"], cfg_file, monkeypatch, capsys)
+    assert code == 0, err
+    after = measures()
+    assert after == before and len(before) == 343

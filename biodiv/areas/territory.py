@@ -292,9 +292,14 @@ def refresh_territory_outline(con: duckdb.DuckDBPyConnection) -> dict:
     )
     metric = territory_crs(con)
     if metric != crs.LAMBERT93:
-        # layers are prepared (km² included) before the writer opens, in Lambert-93
+        # layers are prepared (km² included) before the writer opens, in Lambert-93: the areas of
+        # this territory's extent are measured in its own projection. Only those: a store that
+        # switched territory keeps the other areas measured in theirs (Oise communes measured
+        # in La Réunion's UTM zone were 8,185.7 km² instead of 5,893.9)
         con.execute(
-            "UPDATE areas SET area_km2 = ST_Area(ST_Transform(geom, 'EPSG:4326', $crs, always_xy := true)) / 1e6",
+            """UPDATE areas SET area_km2 = ST_Area(ST_Transform(geom, 'EPSG:4326', $crs, always_xy := true)) / 1e6
+               WHERE ST_Intersects(geom, (SELECT ST_Extent_Agg(geom) FROM areas
+                                          WHERE type = 'commune' AND in_territory))""",
             {"crs": metric},
         )
     con.execute(
