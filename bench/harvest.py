@@ -276,11 +276,11 @@ def bench_no_change_only(n: int, species: int, work: Path) -> dict:
 def bench_edges(n_box: int, rate: float, species: int, work: Path) -> dict:
     """The cost of the widened box (issue 24 item 2) on CCVH's box (``helpers_harvest.BBOX``):
     ``n_box`` observations in the territory's own box, and the same density over the box the
-    harvest asks (widened to the 0.2° obscuring grid, ``biodiv.inat.harvest.query_box``).
+    harvest asks (widened to the 0.2° obscuring grid, ``biodiv.inat.query.query_box``).
     Two first harvests: the margin's observations absent (what the exact box asked), then
     present; requests and bytes of each."""
     from biodiv.inat.client import BURST
-    from biodiv.inat.harvest import query_box
+    from biodiv.inat.query import query_box
     from helpers_harvest import BBOX, ObservationSet, StandInInat, Taxonomy
 
     wide = query_box(BBOX)

@@ -394,9 +394,9 @@ def listed_ids(obs: ObservationSet, bbox, since: datetime | None = None) -> list
     """The ids iNaturalist lists for the harvest of a territory whose box is ``bbox`` (and
     ``updated_since``), by a plain scan of every current record (no shortcut of the
     stand-in's): what a harvest must store, no more, no less. The harvest asks the box
-    widened to the 0.2° obscuring grid (:func:`biodiv.inat.harvest.query_box`). Records
+    widened to the 0.2° obscuring grid (:func:`biodiv.inat.query.query_box`). Records
     without coordinates (private) are listed, as the stand-in does."""
-    from biodiv.inat.harvest import query_box
+    from biodiv.inat.query import query_box
 
     x0, y0, x1, y1 = query_box(tuple(bbox))
     out = []

@@ -82,7 +82,7 @@ def test_disk_full_during_harvest_keeps_the_published_file_and_resumes(harvested
         assert not wip.exists()
         # the pages committed before the disk filled were kept, then the rest: exactly the ids
         # iNaturalist lists for the territory's box widened to the 0.2° obscuring grid
-        # (biodiv.inat.harvest.query_box: it holds the whole box the stand-in draws in)
+        # (biodiv.inat.query.query_box: it holds the whole box the stand-in draws in)
         con = duckdb.connect(str(db), read_only=True)
         try:
             bbox = con.execute("SELECT xmin, ymin, xmax, ymax FROM territory").fetchone()

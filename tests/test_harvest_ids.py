@@ -30,7 +30,7 @@ _DX, _DY = (BBOX[2] - BBOX[0]) / 10, (BBOX[3] - BBOX[1]) / 10
 NARROW = (BBOX[0] + _DX, BBOX[1] + _DY, BBOX[2] - _DX, BBOX[3] - _DY)
 INSIDE = ((NARROW[0] + NARROW[2]) / 2, (NARROW[1] + NARROW[3]) / 2)
 # points are drawn in a box wider than the one asked (NARROW widened to the 0.2° obscuring
-# grid, biodiv.inat.harvest.query_box), so that some lie outside what iNaturalist lists
+# grid, biodiv.inat.query.query_box), so that some lie outside what iNaturalist lists
 WIDE = (BBOX[0] - 0.1, BBOX[1] - 0.1, BBOX[2] + 0.1, BBOX[3] + 0.1)
 OUTSIDE = (WIDE[0] + 0.03, WIDE[1] + 0.05)             # drawn-box corner, outside the asked box
 

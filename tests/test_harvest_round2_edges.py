@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from biodiv.inat.harvest import harvest, query_box
+from biodiv.inat.harvest import harvest
+from biodiv.inat.query import query_box
 from helpers_harvest import BBOX, ObservationSet, StandInInat, Taxonomy, build_template, harvest_config, make_observation
 
 pytestmark = pytest.mark.shared

@@ -15,7 +15,7 @@ from biodiv.inat.client import InatClient, InatError, InatUnreachable, make_sess
 from biodiv.inat.db import TerritoryMissing
 from biodiv.inat.harvest import harvest
 from biodiv.store.database import Store
-from biodiv.inat.harvest import query_box
+from biodiv.inat.query import query_box
 from helpers_harvest import (
     BBOX,
     ObservationSet,

@@ -88,7 +88,7 @@ def test_disk_full_during_a_harvest_on_ducklake_is_one_line_and_keeps_committed_
                 stored = {r[0] for r in con.execute("SELECT id FROM observations").fetchall()}
                 raw_ids = {r[0] for r in con.execute("SELECT id FROM observation_raw").fetchall()}
         # exactly the ids iNaturalist lists for the territory's box widened to the 0.2° obscuring
-        # grid (biodiv.inat.harvest.query_box), each once
+        # grid (biodiv.inat.query.query_box), each once
         listed = set(listed_ids(obs, bbox))
         assert 600 < len(listed) <= 900
         assert n == distinct == raw == len(listed) and stored == raw_ids == listed

@@ -26,9 +26,8 @@ from typing import Any
 
 from biodiv.inat import db
 from biodiv.inat.client import InatClient, RequestCounter
-from biodiv.inat.harvest import (
-    SCOPE_OBSERVATIONS, HarvestRun, fetch_observations, query_key, query_params, written_bytes,
-)
+from biodiv.inat.harvest import SCOPE_OBSERVATIONS, HarvestRun, fetch_observations, written_bytes
+from biodiv.inat.query import query_key, query_params
 from biodiv.store.runs import merged_ids, read_pending, write_pending
 
 @dataclass
