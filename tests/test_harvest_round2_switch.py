@@ -8,7 +8,6 @@ Real HTTP to the stand-in, real DuckDB files (the test territory of helpers_harv
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
