@@ -197,3 +197,22 @@ def test_reconciliation_asks_id_pages_of_200(tmp_path, world, template_db):
     assert listing and all(q["per_page"] == "200" for q in listing)
     assert summary["reconcile_pages"] == len(listing) == -(-len(obs.ids()) // 200)
     assert summary["removed"] == 0
+
+
+def test_a_limiter_wait_beyond_max_delay_waits_and_asks_again(tmp_path, world):
+    """When the shared limiter would hold a request longer than pyinaturalist's ``max_delay``
+    (other processes of the user asking too), the client waits the remaining time and asks
+    again instead of failing with a traceback (``max_delay`` lowered so that the test lasts
+    seconds, not minutes)."""
+    tax, obs = world
+    with StandInInat(obs, tax) as api:
+        cfg = harvest_config(tmp_path, api.url, per_second=1, per_minute=60)
+        client = InatClient(cfg)
+        client.session.max_delay = 0.05
+        try:
+            for _ in range(7):
+                client.observations({"per_page": 1, "only_id": "true"})
+        finally:
+            client.close()
+        times = list(api.times)
+    assert len(times) == 7 and _worst(times, 4.5) <= 5

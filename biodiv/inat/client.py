@@ -44,7 +44,7 @@ from typing import Any, Callable
 import requests
 from pyinaturalist import ClientSession
 from pyinaturalist.session import FileLockSQLiteBucket
-from pyrate_limiter.exceptions import InvalidParams
+from pyrate_limiter.exceptions import BucketFullException, InvalidParams
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 from urllib3.util import Retry
@@ -58,6 +58,7 @@ RETRY_STATUSES = (500, 502, 503, 504)
 MAX_RETRY_AFTER = 120.0          # seconds; longer waits are not worth holding the store lock for
 BACKOFF = 0.5                    # seconds before the first retry of a server error, doubled each time
 MAX_BACKOFF = 30.0
+LIMITER_WAITS = 20               # waits for the shared limiter before giving up (one line)
 RATELIMIT_DIR_ENV = "BIODIV_RATELIMIT_DIR"
 BURST = 5                        # consecutive requests allowed before per-second pacing
 
@@ -281,10 +282,19 @@ class InatClient:
         Server errors (500/502/503/504), transport failures and invalid JSON are tried again
         ``max_retries`` times with a back-off; 429 answers ``max_retries`` times (at least
         once) after the wait the server asks for, or until the next minute."""
-        failures = refusals = 0
+        failures = refusals = waits = 0
         while True:
             try:
                 response = self._send(url, params, method, **extra)
+            except BucketFullException as exc:
+                # the shared limiter would make this request wait longer than pyinaturalist's
+                # max_delay (other biodiv processes of this user are asking too): wait, ask again
+                waits += 1
+                if waits > LIMITER_WAITS:
+                    raise InatError("the request rate shared by this user's biodiv processes stays "
+                                    "exhausted; run again later") from None
+                self.sleep(min(float((exc.meta_info or {}).get("remaining_time") or 1.0), MAX_RETRY_AFTER))
+                continue
             except (InatUnreachable, _InvalidJson):
                 failures += 1
                 if failures > self.max_retries:
