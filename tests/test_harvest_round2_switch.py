@@ -107,3 +107,52 @@ def test_areas_of_another_territory_keep_their_own_measures(tmp_path, shared_dat
     assert code == 0, err
     after = measures()
     assert after == before and len(before) == 343
+
+
+def test_a_switched_store_holds_what_a_fresh_store_holds(tmp_path, shared_data, monkeypatch, capsys):
+    """The real pipeline (init, update) on the stand-ins: CCVH then the CC Lodévois et Larzac in
+    one store, against a fresh store of the CC Lodévois et Larzac: the same observations in the
+    new territory, with the same links (area type and code, certain or edge), and the same
+    areas of the new territory with the same measures."""
+    import duckdb
+
+    from biodiv.areas import sources as geo_sources
+    from helpers_areas import GeoStandIn
+    from helpers_hardening import EPCI_FILE, cli, write_config
+
+    monkeypatch.setattr(geo_sources, "BACKOFF_FACTOR", 0.0)
+    tax = Taxonomy(20)
+    obs = ObservationSet(1500, tax, bbox=(3.05, 43.45, 3.8, 44.0))     # both territories and around
+    epci = str(shared_data / EPCI_FILE)
+
+    def content(db):
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            inside = {r[0] for r in con.execute("SELECT id FROM observations WHERE in_territory").fetchall()}
+            links = set(con.execute(
+                """SELECT oa.observation_id, a.type, a.code, oa.relation::VARCHAR FROM observation_areas oa
+                   JOIN areas a ON a.id = oa.area_id
+                   WHERE oa.observation_id IN (SELECT id FROM observations WHERE in_territory)""").fetchall())
+            areas = set(con.execute("SELECT type, code, round(area_km2, 6) FROM areas WHERE in_territory").fetchall())
+        finally:
+            con.close()
+        return inside, links, areas
+
+    with GeoStandIn(shared_data / "admin") as geo, StandInInat(obs, tax) as api:
+        monkeypatch.setenv("BIODIV_INAT_API_URL", api.url)
+        results = {}
+        for name, steps in (("switched", [[], ["--epci", "200017341"]]), ("fresh", [["--epci", "200017341"]])):
+            folder = tmp_path / name
+            folder.mkdir()
+            cfg_file = write_config(folder, geo_api_url=geo.geo_api_url, wfs_url=geo.wfs_url)
+            for extra in steps:
+                code, _, err = cli(["init", "--epci-file", epci, *extra], cfg_file, monkeypatch, capsys)
+                assert code == 0, err
+                code, out, err = cli(["update", "--no-progress"], cfg_file, monkeypatch, capsys)
+                assert code == 0, err
+            results[name] = content(folder / "biodiv.duckdb")
+    (s_inside, s_links, s_areas), (f_inside, f_links, f_areas) = results["switched"], results["fresh"]
+    assert f_inside and f_links and f_areas
+    assert s_inside == f_inside
+    assert s_links == f_links
+    assert s_areas == f_areas
