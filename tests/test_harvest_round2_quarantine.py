@@ -190,3 +190,26 @@ def test_cli_exits_3_and_status_shows_the_quarantine(tmp_path, world, template_d
         assert code == 0, err
     with cfg.store().read() as con:
         assert _stored(con) == obs.ids() and _quarantine(con) == []
+
+
+def test_a_record_without_a_usable_id_is_quarantined_then_released(tmp_path, world, template_db):
+    """A record whose id is not an integer cannot be asked again by id: quarantined (the run
+    is partial), then released by the next run, said in its log."""
+    tax, obs = world
+    with StandInInat(obs, tax) as api:
+        cfg = harvest_config(tmp_path, api.url)
+        shutil.copyfile(template_db, cfg.db)
+
+        def mutate(results):
+            results[4]["id"] = "x-4"
+            return results
+        api.mutate_v2 = mutate
+        with cfg.store().write() as con:
+            first = harvest(cfg, con, progress=False, attach=False)
+            assert first["status"] == "partial" and first["quarantined"] == 1
+            assert [r[0] for r in _quarantine(con)] == [None]
+            second = harvest(cfg, con, progress=False, attach=False)
+            assert second["status"] == "ok" and _quarantine(con) == []
+            assert any("without a usable id" in line for line in second.get("log") or [])
+            # the others stored (that one cannot be asked by id: it comes back when it changes)
+            assert set(obs.ids()) - set(_stored(con)) <= {obs.ids()[4]}

@@ -452,6 +452,16 @@ def release_quarantined(con, ids: Iterable[int]) -> int:
     return int(held)
 
 
+def release_idless(con, before_run: int | None) -> int:
+    """Drop the quarantined records without a usable id seen by earlier runs: they cannot be
+    asked again (their reason stays in those runs' logs). Returns how many."""
+    n = con.execute("SELECT count(*) FROM quarantine WHERE id IS NULL AND run_id IS DISTINCT FROM ?",
+                    [before_run]).fetchone()[0]
+    if n:
+        con.execute("DELETE FROM quarantine WHERE id IS NULL AND run_id IS DISTINCT FROM ?", [before_run])
+    return int(n)
+
+
 def quarantined_ids(con, before_run: int | None = None) -> list[int]:
     """Ids held in quarantine (by runs other than ``before_run``), ascending: the next run asks
     for them again by id."""

@@ -432,6 +432,13 @@ def retry_quarantined(con, client: InatClient, run: HarvestRun) -> None:
     quarantined: those that now pass are stored and released, those that still fail stay
     (one more attempt counted, this run ends partial), those no longer returned (deleted,
     made private) are released, said in the run log."""
+    if not run.held_in_quarantine:
+        return
+    with transaction(con):
+        idless = db.release_idless(con, before_run=run.run_id)
+    if idless:
+        run.note(f"{idless} quarantined record(s) without a usable id cannot be asked again: "
+                 "released (their reason is in the earlier runs' log)")
     ids = db.quarantined_ids(con, before_run=run.run_id)
     if not ids:
         return
