@@ -2,6 +2,7 @@
 harvester measured in the same run.
 
     python bench/harvest.py [--sizes 20000 100000 200000] [--rate 50] [--species 2000]
+    python bench/harvest.py --edges 2917 [--species 600]    # the cost of the widened box on CCVH
                             [--baseline-size 3000] [--baseline-rev 87433a5]
                             [--floor-size 4000] [--floor-rate 1]
 
@@ -272,6 +273,35 @@ def bench_no_change_only(n: int, species: int, work: Path) -> dict:
     return {"n": n, "db_bytes": cfg.db.stat().st_size, "nochange": nochange}
 
 
+def bench_edges(n_box: int, rate: float, species: int, work: Path) -> dict:
+    """The cost of the widened box (issue 24 item 2) on CCVH's box (``helpers_harvest.BBOX``):
+    ``n_box`` observations in the territory's own box, and the same density over the box the
+    harvest asks (widened to the 0.2° obscuring grid, ``biodiv.inat.query.query_box``).
+    Two first harvests: the margin's observations absent (what the exact box asked), then
+    present; requests and bytes of each."""
+    from biodiv.inat.client import BURST
+    from biodiv.inat.query import query_box
+    from helpers_harvest import BBOX, ObservationSet, StandInInat, Taxonomy
+
+    wide = query_box(BBOX)
+
+    def area(b):
+        return (b[2] - b[0]) * (b[3] - b[1])
+
+    n_wide = round(n_box * area(wide) / area(BBOX))
+    out = {"n_box": n_box, "n_wide": n_wide, "box_asked_before": BBOX, "box_asked": wide}
+    tax = Taxonomy(species)
+    for name, obs in (("exact", ObservationSet(n_box, tax, bbox=BBOX)),
+                      ("widened", ObservationSet(n_wide, tax, bbox=wide))):
+        with StandInInat(obs, tax, rate_per_second=rate * HARD_LIMIT, rate_window=BURST) as api:
+            cfg, cfg_path = _store(work, api, rate, f"edges-{name}")
+            run = _run_child("harvest", cfg_path)
+            out[name] = {"requests": api.count, "wire": api.bytes_sent, "json": api.json_bytes_sent,
+                         "stored": run["new"], "observation_pages": api.obs_pages}
+        shutil.rmtree(work / f"edges-{name}", ignore_errors=True)
+    return out
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         _child(sys.argv[2], sys.argv[3])
@@ -286,7 +316,31 @@ def main() -> None:
     ap.add_argument("--floor-rate", type=float, default=1.0)
     ap.add_argument("--no-change-only", type=int, metavar="N",
                     help="only the no-change update on a store of N observations filled without HTTP")
+    ap.add_argument("--edges", type=int, metavar="N",
+                    help="only the cost of the widened box: N observations in CCVH's box, the same density around")
     args = ap.parse_args()
+    if args.edges:
+        work = Path(tempfile.mkdtemp(prefix="bench-harvest-"))
+        try:
+            load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+            r = bench_edges(args.edges, args.rate, args.species, work)
+            before, asked = r["box_asked_before"], r["box_asked"]
+            ratio = ((asked[2] - asked[0]) * (asked[3] - asked[1])) / ((before[2] - before[0]) * (before[3] - before[1]))
+            print(f"widened box, load {load}: territory box {before} -> asked {asked} (x{ratio:.2f} area, "
+                  "the same density of observations around)")
+            for name in ("exact", "widened"):
+                x = r[name]
+                print(f"  {name:>8} box: {x['stored']:,} observations, {x['requests']} requests "
+                      f"({x['observation_pages']} observation pages), {x['wire'] / 1e6:.2f} MB on the wire, "
+                      f"{x['json'] / 1e6:.2f} MB JSON")
+            e, w = r["exact"], r["widened"]
+            print(f"  extra: {w['requests'] - e['requests']} requests, {(w['wire'] - e['wire']) / 1e6:.2f} MB on the "
+                  f"wire ({(w['json'] - e['json']) / 1e6:.2f} MB JSON), {w['stored'] - e['stored']:,} more "
+                  f"observations stored (flagged in/out by attach); load after "
+                  f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     if args.no_change_only:
         work = Path(tempfile.mkdtemp(prefix="bench-harvest-"))
         try:

@@ -55,6 +55,8 @@ Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+\S*$"), Expect
 Size = Annotated[str, StringConstraints(pattern=r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$"),
                  Expect('a size such as "512MB" or "2GB"')]
 Siren = Annotated[str, StringConstraints(pattern=r"^(\d{9})?$"), Expect('a 9-digit EPCI SIREN, or "" for a list of communes')]
+Contact = Annotated[str, StringConstraints(pattern=r"^(https?://[^\s/]+\S*|[^\s@()]+@[^\s@()]+\.[^\s@()]+)$"),
+                   Expect('an email address or an http(s) URL, e.g. "mairie@example.fr"')]
 Insee = Annotated[str, StringConstraints(pattern=r"^(\d{5}|2[AB]\d{3})$"), Expect('a 5-character INSEE commune code, e.g. "34114"')]
 
 
@@ -90,6 +92,7 @@ class InatConfig(Table):
     overlap_days: float = Field(1.0, ge=0, le=365)
     timeout: float = Field(30.0, gt=0, le=3600)
     max_retries: int = Field(5, ge=0, le=100)
+    contact: Contact | None = None                 # email or URL sent in the User-Agent (iNaturalist asks for it)
 
 
 class SourcesConfig(Table):

@@ -23,7 +23,7 @@ from typing import Callable
 from biodiv.areas.reference import fetch_missing_areas, missing_types, reattach, record_run
 from biodiv.areas.territory import (
     COMMUNES_FILE_HINT, TerritoryError, check_codes_in_list, check_departments, epci_from_file,
-    parse_insee_codes, read_communes_file, resolve_epci, save_territory,
+    parse_insee_codes, read_communes_file, resolve_epci, save_territory, switch_notice,
 )
 from biodiv.attach.crs import territory_crs
 from biodiv.config import DEFAULT_EPCI_SIREN, Config, TerritoryConfig, config_path
@@ -98,6 +98,9 @@ def init_territory(
     cfg.source_file = config_file.resolve()  # the database path is relative to the config file
     store = cfg.store()
     with store.write(create=True) as con:
+        switching = switch_notice(con, terr_name, codes)
+        if switching:
+            notes.append(switching)
         metric_before = territory_crs(con)
         with transaction(con):   # the territory, its flags and the observations' flags at once
             terr = save_territory(con, terr_name, siren, codes)
@@ -123,7 +126,10 @@ class UpdateResult:
 
     @property
     def partial(self) -> bool:
-        return bool(self.areas_not_fetched)
+        """Something expected failed: a layer loaded before, or records kept aside by the harvest
+        (a layer never loaded that cannot be fetched offline is only a warning)."""
+        return (any(getattr(f, "expected", True) for f in self.areas_not_fetched)
+                or self.summary.get("status") == "partial")
 
 
 def harvest(cfg: Config, *, full: bool = False, reconcile: bool = False, progress: bool = False) -> dict:

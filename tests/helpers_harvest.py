@@ -152,7 +152,21 @@ class Taxonomy:
         rec = dict(self.records[tid])
         rec["ancestors"] = [self.records[a] for a in rec["ancestor_ids"][:-1] if a in self.records]
         rec.update(_taxon_extras())
+        if rec.get("conservation_status"):
+            # the complete list /taxa answers (an observation embeds one status at most): the
+            # real statuses of api_v1/get_taxa_by_id_conservation_statuses.json, one with its place
+            rec["conservation_statuses"] = [dict(st, taxon_id=tid) for st in _real_statuses()]
         return rec
+
+
+_STATUSES: list = []
+
+
+def _real_statuses() -> list[dict]:
+    if not _STATUSES:
+        path = _shared_dir() / "inaturalist/api_v1/get_taxa_by_id_conservation_statuses.json"
+        _STATUSES.extend(json.loads(path.read_text())["results"][0]["conservation_statuses"])
+    return _STATUSES
 
 
 def iso(dt: datetime) -> str:
@@ -377,10 +391,14 @@ class ObservationSet:
 
 
 def listed_ids(obs: ObservationSet, bbox, since: datetime | None = None) -> list[int]:
-    """The ids iNaturalist lists for a bbox query (and ``updated_since``), by a plain scan of
-    every current record (no shortcut of the stand-in's): what a harvest must store, no
-    more, no less. Records without coordinates (private) are listed, as the stand-in does."""
-    x0, y0, x1, y1 = bbox
+    """The ids iNaturalist lists for the harvest of a territory whose box is ``bbox`` (and
+    ``updated_since``), by a plain scan of every current record (no shortcut of the
+    stand-in's): what a harvest must store, no more, no less. The harvest asks the box
+    widened to the 0.2° obscuring grid (:func:`biodiv.inat.query.query_box`). Records
+    without coordinates (private) are listed, as the stand-in does."""
+    from biodiv.inat.query import query_box
+
+    x0, y0, x1, y1 = query_box(tuple(bbox))
     out = []
     for oid in obs.ids():
         rec = obs.record(oid)
@@ -412,13 +430,16 @@ class StandInInat:
         self.only_id_reject_above: int | None = None   # answer 422 to larger only_id pages
         self.only_id_cap = only_id_cap
         self.sleep_timeout = sleep_timeout
-        self.faults: deque[str] = deque()      # consumed one per request: 500, 429, timeout, truncated, drop, ok
+        self.faults: deque[str] = deque()      # consumed one per request: 500, 429, 429bare, timeout, truncated, drop, ok
+        self.fault_rate: tuple[str, float, random.Random] | None = None   # (fault, share, rng) once faults run out
         self.v2_status: int | None = None      # answer every /v2 request with this HTTP error (v1 fallback)
         self.mutate_v2 = None                  # callable(results) -> results, applied to the next v2 page only
+        self.spoil: dict = {}                  # id -> callable(record), applied in place to every v2 answer of it
         self.empty_v2_pages = 0                # this many v2 pages answered with results [] (total kept)
         self.bytes_sent = 0                    # response bodies as sent (gzip when accepted)
         self.json_bytes_sent = 0               # the same before compression
         self.log: list[tuple[str, dict, dict]] = []
+        self.times: list[float] = []           # time.time() of every request received, answered or refused
         self.count = 0
         self.obs_pages = 0
         self.on_request = None                 # callback(server) after each answered request
@@ -479,6 +500,15 @@ class StandInInat:
                     return False
             return since is None or datetime.fromisoformat(rec["updated_at"]) >= since
 
+        if q.get("id"):
+            # ``id=1,2,3``: those observations (still public, matching the other filters), by id
+            wanted = sorted({int(x) for x in str(q["id"]).split(",") if x.strip().isdigit()})
+            current = set(self.obs.ids())
+            page = [self.obs.record(i) for i in wanted if i in current and i > id_above]
+            page = [r for r in page if matches(r)][:per_page]
+            return {"total_results": len(page), "page": 1, "per_page": per_page,
+                    "results": [{"id": r["id"]} for r in page] if only_id else page}
+
         special = self.obs.special()
         outside = self.obs.outside(bbox) if None not in bbox else []
         outside_set = set(outside)
@@ -519,6 +549,9 @@ class StandInInat:
         """``/v2/observations``: the same search (v1's parameters), records projected by ``fields``."""
         answer = self.observations(q)
         answer["results"] = [v2_answer(r, fields) for r in answer["results"]]
+        for record in answer["results"]:
+            if record.get("id") in self.spoil:      # sent spoiled on every request, as stored right
+                record = self.spoil[record["id"]](record) or record
         if self.mutate_v2 is not None:
             mutate, self.mutate_v2 = self.mutate_v2, None
             answer["results"] = mutate(answer["results"])
@@ -589,12 +622,18 @@ def _make_handler(server: StandInInat):
                 fields = parse_rison(q["fields"])
             with server._lock:
                 server.count += 1
+                server.times.append(time.time())
                 server.log.append((parsed.path, q, dict(self.headers) | ({"_fields": fields} if fields else {})))
                 fault = server.faults.popleft() if server.faults else "ok"
+                if fault == "ok" and server.fault_rate is not None:
+                    kind, share, rng = server.fault_rate
+                    fault = kind if rng.random() < share else "ok"
             if fault == "500":
                 return self._send(500, b'{"error":"Internal Server Error","status":500}')
             if fault == "429":
                 return self._send(429, b'{"error":"Too Many Requests","status":429}', {"Retry-After": "0"})
+            if fault == "429bare":      # a 429 without Retry-After (the client waits for the next minute)
+                return self._send(429, b'{"error":"Too Many Requests","status":429}')
             if server._rate_exceeded():
                 return self._send(429, b'{"error":"Too Many Requests","status":429}',
                                   {"Retry-After": str(int(server.rate_window))})

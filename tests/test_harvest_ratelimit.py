@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,7 @@ from biodiv.config import load_config
 from biodiv.inat.client import make_session
 cfg = load_config(sys.argv[1])
 t0, scale, start, stop = (float(a) for a in sys.argv[2:6])
+bucket = sys.argv[6]      # one name per test run: the buckets' file is shared by the user's processes
 session = make_session(cfg)
 limiter = session.limiter
 last = [0.0]
@@ -62,7 +64,7 @@ granted = []
 time.sleep(max(start - time.time(), 0))
 while time.time() < stop:
     try:
-        limiter.try_acquire("inat.test")
+        limiter.try_acquire(bucket)
         granted.append(round(last[0], 3))      # the time the bucket stored
     except BucketFullException:
         pass
@@ -109,10 +111,11 @@ def test_per_minute_holds_for_concurrent_and_restarted_processes(tmp_path, per_s
     cfg_file = cfg.save(tmp_path / "biodiv.toml")
     scale = 30.0
     t0 = time.time() + 5.0             # time for the interpreters to import
+    bucket = f"inat.test.{uuid.uuid4().hex}"
 
     def wave(start, stop) -> list[list[float]]:
         procs = [subprocess.Popen([sys.executable, "-c", BUCKET_SCRIPT, str(cfg_file), str(t0), str(scale),
-                                   str(start), str(stop)], cwd=REPO, stdout=subprocess.PIPE,
+                                   str(start), str(stop), bucket], cwd=REPO, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for _ in range(4)]
         out = []
         for proc in procs:

@@ -15,6 +15,7 @@ from biodiv.inat.client import InatClient, InatError, InatUnreachable, make_sess
 from biodiv.inat.db import TerritoryMissing
 from biodiv.inat.harvest import harvest
 from biodiv.store.database import Store
+from biodiv.inat.query import query_box
 from helpers_harvest import (
     BBOX,
     ObservationSet,
@@ -78,7 +79,9 @@ def test_full_then_incremental(tmp_path, world, prepare):
             path, q, headers = obs_calls[0]
             assert q["order_by"] == "id" and q["order"] == "asc" and q["per_page"] == "200" and q["locale"] == "fr"
             assert q["id_above"] == "0" and "updated_since" not in q
-            assert float(q["swlng"]) == BBOX[0] and float(q["nelat"]) == BBOX[3]
+            # the territory's box widened to the 0.2° obscuring grid: (3.429, 43.504, 3.749, 43.794)
+            assert (float(q["swlng"]), float(q["swlat"]), float(q["nelng"]), float(q["nelat"])) == \
+                (3.4, 43.4, 3.8, 43.8) == query_box(BBOX)
             assert "biodiv/" in headers["User-Agent"]
             assert [int(c[1]["id_above"]) for c in obs_calls[1:]] == [obs.ids()[200 * k - 1] for k in range(1, pages)]
             taxa_calls = api.requests_to("/v2/taxa/")
@@ -193,7 +196,7 @@ def test_reconcile_soft_deletes_and_restores(tmp_path, world, prepare):
             summary = _run(cfg, con, reconcile=True, attach=False)
             assert summary["removed"] == 4
             listing = [c for c in api.requests_to("/v1/observations") if c[1].get("only_id") == "true"]
-            assert len(listing) == 4 and listing[0][1]["per_page"] == "1000"   # the server capped pages at 250
+            assert len(listing) == 5 and listing[0][1]["per_page"] == "200"   # the real API's cap: 200
             active = _ids(con, active_only=True)
             assert len(_ids(con)) == 900 and set(_ids(con)) - set(active) == set(gone) | {moved_out}
             # one comes back

@@ -54,7 +54,7 @@ def test_a_store_at_007_loses_its_keys_and_keeps_every_row(tmp_path):
     con.close()
 
     with Store(old).write() as con:     # applies 009
-        assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 9
+        assert 9 in {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
     with Store(old).read() as con:
         assert con.execute("SELECT * FROM observations ORDER BY id").fetchall() == want_obs
         assert con.execute("SELECT * FROM observation_raw ORDER BY id").fetchall() == want_raw

@@ -313,14 +313,43 @@ def missing_types(con: duckdb.DuckDBPyConnection) -> list[str]:
 OPTIONAL_TYPES = ("n2000_zsc", "n2000_zps")
 
 
-def fetch_missing_areas(cfg, con: duckdb.DuckDBPyConnection, types: list[str]) -> list[str]:
+class FetchFailure(str):
+    """One reference layer :func:`fetch_missing_areas` could not fetch (the message), and
+    whether it was ``expected``: a layer this store held before, or a service that answered
+    but badly, is a failure (``biodiv update`` exits 3); a layer never loaded whose service
+    cannot be reached (offline, or both Natura 2000 layers overseas) is only a warning, so that
+    a scheduled offline update does not look broken every night."""
+
+    expected: bool = True
+
+    def __new__(cls, message: str, expected: bool = True) -> "FetchFailure":
+        out = super().__new__(cls, message)
+        out.expected = expected
+        return out
+
+
+def ever_loaded(con: duckdb.DuckDBPyConnection, area_type: str) -> bool:
+    """Whether this store ever held areas of ``area_type`` (rows now, or a successful fetch)."""
+    if con.execute("SELECT count(*) FROM areas WHERE type = ?", [area_type]).fetchone()[0]:
+        return True
+    for (params,) in con.execute("SELECT params FROM runs WHERE kind = 'areas_fetch' AND status = 'ok'").fetchall():
+        try:
+            if area_type in (json.loads(params).get("types") or []):
+                return True
+        except (TypeError, ValueError, AttributeError):
+            continue
+    return False
+
+
+def fetch_missing_areas(cfg, con: duckdb.DuckDBPyConnection, types: list[str]) -> list[FetchFailure]:
     """What ``biodiv update`` fetches before harvesting: the missing reference layers.
 
     Communes are required (their outline bounds the harvest and decides the territory):
     their failure stops the update. Natura 2000 layers are optional: each one whose
-    service fails is skipped and its reason returned, so that the harvest still runs
-    (and the next update tries the layer again, see :func:`missing_types`)."""
-    from biodiv.areas.sources import GeoSourceError
+    service fails is skipped and its reason returned (a :class:`FetchFailure`, ``expected``
+    unless the layer was never loaded and the service is unreachable), so that the harvest
+    still runs (and the next update tries the layer again, see :func:`missing_types`)."""
+    from biodiv.areas.sources import GeoSourceError, ServiceUnreachable
 
     required = [t for t in types if t not in OPTIONAL_TYPES]
     if required:
@@ -330,7 +359,10 @@ def fetch_missing_areas(cfg, con: duckdb.DuckDBPyConnection, types: list[str]) -
         try:
             fetch_areas(cfg, con, types=[t])
         except GeoSourceError as exc:
-            failures.append(f"{t} sites could not be fetched: {exc}")
+            expected = not isinstance(exc, ServiceUnreachable) or ever_loaded(con, t)
+            failures.append(FetchFailure(f"{t} sites could not be fetched: {exc}"
+                                         + ("" if expected else " (never loaded here: a warning, not a failure)"),
+                                         expected))
     return failures
 
 

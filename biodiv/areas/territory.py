@@ -130,6 +130,41 @@ def check_codes_in_list(codes: list[str], records: list[dict], label: str) -> li
     return warnings
 
 
+def outdated_codes(codes: list[str], records: list[dict], label: str) -> list[str]:
+    """Warnings for the codes of a commune layer that are no longer communes in the official
+    list (``@etalab/decoupage-administratif`` ``communes.json``): merged ones (now a *commune
+    déléguée* or *associée*) with the commune that replaced them, vanished ones alone. Why: an
+    outdated layer (a 2018 file holding Priaires, 79219, merged into Val-du-Mignon, 79334)
+    leaves the territory's current member without a boundary and its observations flagged
+    outside, without a word. Codes of departments the list does not cover are not judged."""
+    current: dict[str, dict] = {}
+    other: dict[str, dict] = {}
+    for rec in records:
+        code = str(rec.get("code"))
+        if rec.get("type") in (None, "commune-actuelle"):
+            current[code] = rec
+        else:
+            other.setdefault(code, rec)
+    covered = {str(r.get("departement") or department_code(str(r.get("code")))) for r in records}
+    gone = []
+    for code in sorted(set(codes)):
+        if code in current or department_code(code) not in covered:
+            continue
+        rec = other.get(code)
+        if rec is not None:
+            head = str(rec.get("chefLieu") or "")
+            name = (current.get(head) or {}).get("nom") or "?"
+            gone.append(f"{code} ({rec.get('nom')}) → {head or '?'} ({name})")
+        else:
+            gone.append(f"{code} (no longer in the list)")
+    if not gone:
+        return []
+    return [f"{len(gone)} commune code(s) of this layer no longer exist in the official list {label}: "
+            f"{', '.join(gone[:10])}{', ...' if len(gone) > 10 else ''}: the layer is older than the list, so "
+            "the current communes' boundaries may be missing or wrong and observations in the old ones "
+            "flagged outside the territory; import a current layer (`biodiv areas fetch`, or a newer file)"]
+
+
 def check_siren(siren: str) -> str:
     siren = str(siren).strip()
     if not SIREN_RE.match(siren):
@@ -195,6 +230,24 @@ def read_territory(con: duckdb.DuckDBPyConnection) -> dict | None:
     return dict(zip(keys, row))
 
 
+def switch_notice(con: duckdb.DuckDBPyConnection, name: str, insee_codes: list[str]) -> str | None:
+    """One short paragraph for ``biodiv init`` on a store that holds another territory (None
+    when it holds none, or the same communes): what is kept and what the next update does."""
+    before = read_territory(con)
+    if before is None or set(before["insee_codes"] or []) == set(insee_codes):
+        return None
+    n_obs = con.execute("SELECT count(*) FROM observations WHERE removed_at IS NULL").fetchone()[0]
+    n_areas = con.execute("SELECT count(*) FROM areas").fetchone()[0]
+    return (
+        f"this store held the territory {before['name']!r} ({len(before['insee_codes'] or [])} communes, "
+        f"{n_obs:,} observations, {n_areas:,} areas): everything is kept. Observations and sites outside "
+        f"{name!r} stay stored, flagged outside the territory (left out of its counts and maps); the next "
+        "`biodiv update` fetches the missing reference areas and harvests the new territory in full (the "
+        "harvest cursor belongs to a territory's query). For a store of the new territory alone, give "
+        "another database (`--db`) instead"
+    )
+
+
 def save_territory(
     con: duckdb.DuckDBPyConnection, name: str, siren: str | None, insee_codes: list[str]
 ) -> dict:
@@ -239,9 +292,14 @@ def refresh_territory_outline(con: duckdb.DuckDBPyConnection) -> dict:
     )
     metric = territory_crs(con)
     if metric != crs.LAMBERT93:
-        # layers are prepared (km² included) before the writer opens, in Lambert-93
+        # layers are prepared (km² included) before the writer opens, in Lambert-93: the areas of
+        # this territory's extent are measured in its own projection. Only those: a store that
+        # switched territory keeps the other areas measured in theirs (Oise communes measured
+        # in La Réunion's UTM zone were 8,185.7 km² instead of 5,893.9)
         con.execute(
-            "UPDATE areas SET area_km2 = ST_Area(ST_Transform(geom, 'EPSG:4326', $crs, always_xy := true)) / 1e6",
+            """UPDATE areas SET area_km2 = ST_Area(ST_Transform(geom, 'EPSG:4326', $crs, always_xy := true)) / 1e6
+               WHERE ST_Intersects(geom, (SELECT ST_Extent_Agg(geom) FROM areas
+                                          WHERE type = 'commune' AND in_territory))""",
             {"crs": metric},
         )
     con.execute(

@@ -125,6 +125,10 @@ def import_(
     append: bool = typer.Option(
         False, "--append", help="Add to the areas of this type already loaded (new codes only) instead of replacing them."
     ),
+    communes_file: Optional[Path] = typer.Option(
+        None, "--communes-file", help="Official commune list (@etalab/decoupage-administratif communes.json): "
+        "warn about codes of a commune layer that no longer exist, and what replaced them."
+    ),
 ) -> None:
     """Replace the areas of one type with the polygons of local files (or add to them with --append)."""
     from biodiv.areas.reference import AreaImportError, combine_loaded, load_file, refuse_loaded_codes, store_loaded
@@ -142,6 +146,12 @@ def import_(
     loaded = combine_loaded(  # every file read and checked before any write
         [load_file(p, area_type, code_field, name_field, source_date=when, layer=layer) for p in paths]
     )
+    if communes_file is not None and area_type == "commune":
+        from biodiv.areas.territory import outdated_codes, read_communes_file
+
+        for note in outdated_codes(loaded.prepared.frame["code"].astype(str).tolist(),
+                                   read_communes_file(communes_file), str(communes_file)):
+            _console()[1].print(f"[yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
     store = cfg.store()
     if append and store.exists():
         with store.read() as con:   # refused before a working copy is even made

@@ -97,6 +97,11 @@ def _print_status(console, st: dict, default_level: int = 2) -> None:
         f"{st['taxa']:,} taxa; observed {o['first_observed'] or '–'} … {o['last_observed'] or '–'}"
     )
     _print_sensitivity(console, st.get("sensitivity"), default_level)
+    q = st.get("quarantine") or {}
+    if q.get("count"):
+        console.print(f"[yellow]quarantine[/] {q['count']:,} record(s) from iNaturalist failed the checks and are "
+                      "kept aside (asked again by every harvest); latest: " + "; ".join(
+                          r["reason"] for r in q["records"][:3]), highlight=False, soft_wrap=True)
     runs = Table("run", "started", "status", "requests", "downloaded", "written", "summary", title="last runs")
     hidden = ("requests", "bytes_downloaded", "bytes_written", "json_bytes", "requests_by_day", "log")
     for r in st["runs"]:

@@ -45,6 +45,8 @@ def print_summary(summary: dict) -> None:
     console.print(table)
     if summary.get("status") == "budget":
         err.print(f"[yellow]stopped:[/] {summary.get('message')}", highlight=False, soft_wrap=True)
+    if summary.get("status") == "partial":
+        err.print(f"[yellow]partial:[/] {summary.get('message')}", highlight=False, soft_wrap=True)
 
 
 def _note(message: str) -> None:
@@ -64,10 +66,16 @@ def harvest_command(
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
-    """Harvest iNaturalist observations of the territory (first run: all; later: what changed)."""
-    from biodiv.cli.context import get_config
+    """Harvest iNaturalist observations of the territory (first run: all; later: what changed).
 
-    print_summary(pipeline.harvest(get_config(ctx), full=full, reconcile=reconcile, progress=progress))
+    Exit code 3 (partial) when records failed the checks and were kept aside (quarantine)."""
+    from biodiv.cli.context import get_config
+    from biodiv.errors import EXIT_PARTIAL
+
+    summary = pipeline.harvest(get_config(ctx), full=full, reconcile=reconcile, progress=progress)
+    print_summary(summary)
+    if summary.get("status") == "partial":
+        raise SystemExit(EXIT_PARTIAL)   # not typer.Exit: the root runs click with standalone_mode=False
 
 
 def update_command(
@@ -78,7 +86,9 @@ def update_command(
 ) -> None:
     """The everyday command: fetch reference areas if missing, harvest, attach.
 
-    Exit code 3 (partial) when an optional layer (Natura 2000) could not be fetched."""
+    Exit code 3 (partial) when a reference layer that was loaded before could not be fetched,
+    or records were kept aside (quarantine); a layer never loaded that cannot be fetched
+    (offline) is a warning only."""
     from biodiv.cli.areas import print_init
     from biodiv.cli.context import console, get_config
     from biodiv.config import config_path
@@ -93,10 +103,11 @@ def update_command(
     if got:
         console.print(f"Photos for Mode atelier: {got['fetched']} downloaded, {got['cached']} already cached"
                       + (f", {got['failed']} failed (shown without photo)" if got["failed"] else ""), highlight=False)
-    if result.partial:
+    if any(getattr(f, "expected", True) for f in result.areas_not_fetched):
         _, err = _consoles()
         err.print("[yellow]partial:[/] harvested and attached, but some reference areas could not be fetched "
                   "(warned above); the next `biodiv update` tries them again", highlight=False, soft_wrap=True)
+    if result.partial:
         raise SystemExit(EXIT_PARTIAL)   # not typer.Exit: the root runs click with standalone_mode=False
 
 

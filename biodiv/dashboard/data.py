@@ -178,7 +178,7 @@ def db_info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         " count(*) FILTER (WHERE removed_at IS NOT NULL) FROM observations"
     ).fetchone()
     last_run = con.execute(
-        "SELECT max(finished_at) FROM runs WHERE status = 'ok'"   # TIMESTAMPTZ: an instant, shown in Paris time
+        "SELECT max(finished_at) FROM runs WHERE status IN ('ok', 'partial')"   # TIMESTAMPTZ: shown in Paris time
     ).fetchone()[0]
     last_harvest = con.execute("SELECT max(harvested_at) FROM observations").fetchone()[0]
     communes = con.execute(
@@ -198,14 +198,20 @@ def db_info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 def refresh_runs(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """The last successful harvest from iNaturalist and the last failed one (finished_at,
     message) recorded in the published file (no-change runs of ``<db>.runs.jsonl``: see ui)."""
-    ok = con.execute("SELECT CAST(max(finished_at) AS TIMESTAMPTZ) FROM runs WHERE kind = 'harvest' AND status = 'ok'"
-                     ).fetchone()[0]
+    # 'partial': the harvest stored everything but records kept aside (quarantine): data refreshed
+    ok = con.execute("SELECT CAST(max(finished_at) AS TIMESTAMPTZ) FROM runs WHERE kind = 'harvest' "
+                     "AND status IN ('ok', 'partial')").fetchone()[0]
     failed = con.execute(
         """SELECT CAST(coalesce(finished_at, started_at) AS TIMESTAMPTZ), status, message FROM runs
-           WHERE kind = 'harvest' AND status NOT IN ('ok', 'running')
+           WHERE kind = 'harvest' AND status NOT IN ('ok', 'partial', 'running')
            ORDER BY coalesce(finished_at, started_at) DESC LIMIT 1""").fetchone()
+    try:
+        quarantined = con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+    except duckdb.CatalogException:      # a store older than migration 010
+        quarantined = 0
     return {"ok_at": ok, "failed_at": failed[0] if failed else None,
-            "failed_status": failed[1] if failed else None, "failed_message": failed[2] if failed else None}
+            "failed_status": failed[1] if failed else None, "failed_message": failed[2] if failed else None,
+            "quarantined": int(quarantined)}
 
 
 # ---------------------------------------------------------------------------

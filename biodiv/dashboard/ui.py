@@ -268,6 +268,11 @@ def refresh_text(db: Db, short: bool = False) -> tuple[str, str | None]:
         return ok, failed
     ok = (f"Données iNaturalist actualisées le {local_time(r['ok_at'])}" if r["ok_at"] is not None
           else "Données iNaturalist : aucune actualisation enregistrée")
+    if r.get("quarantined"):
+        n = r["quarantined"]
+        ok += (f" ; {n} observation{'s' if n > 1 else ''} reçue{'s' if n > 1 else ''} d'iNaturalist mise"
+               f"{'s' if n > 1 else ''} de côté (quarantaine, voir « biodiv status »), redemandée"
+               f"{'s' if n > 1 else ''} à chaque actualisation")
     failed = None
     if r["failed_at"] is not None:
         # French from the catalogue (labels.FAILURES_FR): never the update's English message

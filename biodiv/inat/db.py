@@ -84,7 +84,8 @@ def territory_bbox(con: duckdb.DuckDBPyConnection) -> tuple[float, float, float,
 # cursors (harvest_state)
 # ---------------------------------------------------------------------------
 
-STATE_FIELDS = ("mode", "id_above", "updated_since", "run_id", "started_at", "in_progress", "last_success_at")
+STATE_FIELDS = ("mode", "id_above", "updated_since", "run_id", "started_at", "in_progress", "last_success_at",
+                "query")
 
 
 TIMESTAMP_FIELDS = ("updated_since", "started_at", "last_success_at")
@@ -92,11 +93,18 @@ TIMESTAMP_FIELDS = ("updated_since", "started_at", "last_success_at")
 
 def load_state(con, scope: str) -> dict[str, Any]:
     # TIMESTAMPTZ values are read as UTC epoch microseconds: no pytz needed
-    cols = ", ".join(f"epoch_us({f})" if f in TIMESTAMP_FIELDS else f for f in STATE_FIELDS)
-    row = con.execute(f"SELECT {cols} FROM harvest_state WHERE scope = ?", [scope]).fetchone()
+    fields = STATE_FIELDS
+    try:
+        cols = ", ".join(f"epoch_us({f})" if f in TIMESTAMP_FIELDS else f for f in fields)
+        row = con.execute(f"SELECT {cols} FROM harvest_state WHERE scope = ?", [scope]).fetchone()
+    except duckdb.BinderException:
+        # a published store not yet migrated to 010 (read by the no-change probe): no query column
+        fields = tuple(f for f in STATE_FIELDS if f != "query")
+        cols = ", ".join(f"epoch_us({f})" if f in TIMESTAMP_FIELDS else f for f in fields)
+        row = con.execute(f"SELECT {cols} FROM harvest_state WHERE scope = ?", [scope]).fetchone()
     if row is None:
         return {f: None for f in STATE_FIELDS} | {"in_progress": False}
-    state = dict(zip(STATE_FIELDS, row))
+    state = {"query": None} | dict(zip(fields, row))
     for f in TIMESTAMP_FIELDS:
         if state[f] is not None:
             state[f] = datetime.fromtimestamp(state[f] / 1e6, tz=timezone.utc)
@@ -325,6 +333,23 @@ def unresolved_lineages(con) -> list[list[int]]:
     return [list(r[0]) for r in rows]
 
 
+def taxa_without_statuses(con) -> list[int]:
+    """Observed species (and lower ranks) whose complete conservation statuses were never read
+    (``statuses_at``, migration 010): an observation embeds at most one status."""
+    return [r[0] for r in con.execute(
+        """SELECT t.id FROM taxa t
+           WHERE t.statuses_at IS NULL AND t.rank_level <= 10
+             AND t.id IN (SELECT DISTINCT taxon_id FROM observations WHERE taxon_id IS NOT NULL)
+           ORDER BY t.id"""
+    ).fetchall()]
+
+
+def mark_statuses_read(con, ids: Iterable[int], when: datetime) -> None:
+    ids = list({int(i) for i in ids})
+    if ids:
+        con.execute("UPDATE taxa SET statuses_at = ? WHERE id IN (SELECT unnest(?::BIGINT[]))", [when, ids])
+
+
 def insert_placeholder_taxa(con, ids: Iterable[int], when: datetime) -> None:
     """Ids iNaturalist did not return (inactive taxa): stored empty so they are never asked again."""
     for tid in ids:
@@ -388,3 +413,67 @@ def store_inat_statuses(con, taxon_ids: Iterable[int], rows: list[dict], replace
         f"INSERT INTO taxon_statuses ({fields}) SELECT {_unnest(STATUS_TYPES)} ON CONFLICT DO NOTHING",
         _columns(unique, STATUS_TYPES),
     )
+
+
+# ---------------------------------------------------------------------------
+# quarantine (migration 010)
+# ---------------------------------------------------------------------------
+
+def quarantine(con, entries: list[dict], run_id: int | None, when: datetime) -> None:
+    """Keep aside records that failed the checks: ``entries`` of ``id`` (or None), ``reason``,
+    ``raw`` (JSON text), ``api``. An id already there keeps its ``first_seen_at`` and counts one
+    more attempt (no key: the row is replaced, so an id is held once)."""
+    if not entries:
+        return
+    ids = [e["id"] for e in entries if e["id"] is not None]
+    before = {r[0]: (r[1], r[2]) for r in con.execute(
+        "SELECT id, first_seen_at, attempts FROM quarantine WHERE id IN (SELECT unnest(?::BIGINT[]))", [ids]
+    ).fetchall()} if ids else {}
+    if ids:
+        con.execute("DELETE FROM quarantine WHERE id IN (SELECT unnest(?::BIGINT[]))", [ids])
+    unique = list({(e["id"] if e["id"] is not None else ("none", i)): e for i, e in enumerate(entries)}.values())
+    for e in unique:
+        first, attempts = before.get(e["id"], (when, 0))
+        con.execute(
+            "INSERT INTO quarantine (id, reason, raw, api, first_seen_at, last_seen_at, attempts, run_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [e["id"], e["reason"], e["raw"], e["api"], first, when, int(attempts or 0) + 1, run_id],
+        )
+
+
+def release_quarantined(con, ids: Iterable[int]) -> int:
+    """Drop these ids from the quarantine (stored at last, or no longer public); returns how many."""
+    ids = list({int(i) for i in ids})
+    if not ids:
+        return 0
+    held = con.execute("SELECT count(*) FROM quarantine WHERE id IN (SELECT unnest(?::BIGINT[]))", [ids]).fetchone()[0]
+    if held:
+        con.execute("DELETE FROM quarantine WHERE id IN (SELECT unnest(?::BIGINT[]))", [ids])
+    return int(held)
+
+
+def release_idless(con, before_run: int | None) -> int:
+    """Drop the quarantined records without a usable id seen by earlier runs: they cannot be
+    asked again (their reason stays in those runs' logs). Returns how many."""
+    n = con.execute("SELECT count(*) FROM quarantine WHERE id IS NULL AND run_id IS DISTINCT FROM ?",
+                    [before_run]).fetchone()[0]
+    if n:
+        con.execute("DELETE FROM quarantine WHERE id IS NULL AND run_id IS DISTINCT FROM ?", [before_run])
+    return int(n)
+
+
+def quarantined_ids(con, before_run: int | None = None) -> list[int]:
+    """Ids held in quarantine (by runs other than ``before_run``), ascending: the next run asks
+    for them again by id."""
+    return [r[0] for r in con.execute(
+        "SELECT DISTINCT id FROM quarantine WHERE id IS NOT NULL AND run_id IS DISTINCT FROM ? ORDER BY id",
+        [before_run],
+    ).fetchall()]
+
+
+def quarantine_count(con) -> int:
+    """Records held in quarantine (0 on a store older than migration 010)."""
+    try:
+        return int(con.execute("SELECT count(*) FROM quarantine").fetchone()[0])
+    except duckdb.CatalogException:
+        return 0

@@ -12,6 +12,10 @@ Why this shape:
   brings its whole lineage;
 * **budgeted**: requests are counted per UTC day in ``runs.stats`` and the harvest
   stops cleanly when the configured daily budget is spent;
+* **never stall**: a record that fails the checks is quarantined with the rest of its page
+  stored and asked again by id next run (:mod:`biodiv.inat.quarantine`); the query asked is
+  the territory's box widened to the obscuring grid, and the cursor belongs to that query
+  (:mod:`biodiv.inat.query`);
 * the clip to the territory happens at attach time (``biodiv.attach.links``), never by
   dropping rows here.
 """
@@ -36,7 +40,9 @@ from biodiv.inat.client import (
     InatUnreachable,
     RequestCounter,
 )
-from biodiv.inat.fields import OBSERVATION_FIELDS, TAXA_FIELDS, RecordProblem, check_record, project
+from biodiv.inat.fields import OBSERVATION_FIELDS, TAXA_FIELDS, project
+from biodiv.inat.quarantine import check_page
+from biodiv.inat.query import query_key, query_params
 from biodiv.inat.parse import (
     observation_taxon,
     parse_observation,
@@ -80,17 +86,6 @@ def _references_stored(con) -> bool:
     ).fetchone()[0]
 
 
-def query_params(cfg, bbox: tuple[float, float, float, float]) -> dict[str, Any]:
-    """The observation query shared by harvest and reconciliation (bbox, optional narrowing)."""
-    xmin, ymin, xmax, ymax = bbox
-    params: dict[str, Any] = {"swlng": xmin, "swlat": ymin, "nelng": xmax, "nelat": ymax}
-    if cfg.inaturalist.place_id:
-        params["place_id"] = cfg.inaturalist.place_id
-    if cfg.inaturalist.project_id:
-        params["project_id"] = cfg.inaturalist.project_id
-    return params
-
-
 def _iso(dt) -> str | None:
     return dt.isoformat() if dt is not None else None
 
@@ -105,8 +100,10 @@ class HarvestRun:
             "removed": 0, "pages": 0, "observations_seen": 0, "skipped": 0, "taxa_fetched": 0,
             "taxa_requests": 0, "reconcile_pages": 0, "unknown_in_reconcile": 0,
             "requests": 0, "requests_by_day": {}, "api": "v2", "taxa_api": "v2", "bytes_downloaded": 0, "json_bytes": 0,
-            "bytes_written": 0,
+            "bytes_written": 0, "quarantined": 0, "released": 0,
         }
+        self.quarantined: set = set()     # ids (or markers of id-less records) kept aside by this run
+        self.held_in_quarantine = False    # the store holds quarantined records: release the ids stored
         self.log: list[str] = []          # run-log lines (also kept in stats["log"])
         self.use_v1 = False               # v2 refused: the rest of this pass reads v1
         self.taxa_v1 = False              # the same for /taxa
@@ -233,6 +230,7 @@ def _harvest(cfg, con, full: bool, reconcile: bool, progress: bool, client: Inat
         for line in probe.stats.get("log") or []:
             run.note(line)
     counter.on_sent = run.count_request
+    run.held_in_quarantine = db.quarantine_count(con) > 0
     own_client = client is None
     if client is None:
         client = InatClient(cfg, counter=counter)
@@ -248,6 +246,7 @@ def _harvest(cfg, con, full: bool, reconcile: bool, progress: bool, client: Inat
             with HarvestProgress(progress, counter.per_minute) as bar:
                 try:
                     _harvest_observations(cfg, con, client, run, bbox, full, bar, probe)
+                    retry_quarantined(con, client, run)
                     _resolve_taxa(con, client, run)
                     if reconcile:
                         _reconcile(cfg, con, client, run, bbox, bar)
@@ -279,6 +278,9 @@ def _harvest(cfg, con, full: bool, reconcile: bool, progress: bool, client: Inat
         if own_client:
             client.close()
     run.stats["duration_s"] = round(time.monotonic() - started, 3)
+    if run.quarantined and status == "ok":
+        status = "partial"
+        message = quarantine_message(len(run.quarantined))
     summary = run.snapshot()
     db.finish_run(con, run_id, status, summary, message)
     summary.update(status=status, message=message, run_id=run_id, budget_per_day=per_day,
@@ -293,6 +295,14 @@ def _harvest(cfg, con, full: bool, reconcile: bool, progress: bool, client: Inat
 def _harvest_observations(cfg, con, client: InatClient, run: HarvestRun, bbox, full: bool, bar: HarvestProgress,
                           probe=None) -> None:
     state = db.load_state(con, SCOPE_OBSERVATIONS)
+    query = query_key(cfg, bbox)
+    if state["query"] != query and (state["in_progress"] or state["last_success_at"] is not None):
+        # the cursor and the last success belong to another query (another territory, place or
+        # project, or a store from before migration 010): the new query is read in full
+        run.note("the observation query changed (territory, place_id or project_id): "
+                 "this run reads the new query in full")
+        run.stats["query_changed"] = True
+        state = dict(state, in_progress=False, last_success_at=None)
     first_page = None
     if state["in_progress"] and not (full and state["mode"] != "full"):
         mode, cursor = state["mode"] or "full", int(state["id_above"] or 0)
@@ -309,7 +319,7 @@ def _harvest_observations(cfg, con, client: InatClient, run: HarvestRun, bbox, f
             if probe is not None and probe.since == since:
                 began, first_page = probe.began, (probe.data, probe.from_v2)
         db.save_state(con, SCOPE_OBSERVATIONS, mode=mode, id_above=0, updated_since=since,
-                      run_id=run.run_id, started_at=began, in_progress=True)
+                      run_id=run.run_id, started_at=began, in_progress=True, query=query)
     run.stats["mode"] = mode
     params = query_params(cfg, bbox) | {
         "order_by": "id", "order": "asc", "per_page": OBSERVATIONS_PER_PAGE, "locale": LOCALE,
@@ -332,42 +342,23 @@ def _harvest_observations(cfg, con, client: InatClient, run: HarvestRun, bbox, f
         first = True
         while True:
             data, from_v2 = pending.result()
-            results, total = _checked_page(data, from_v2, cursor)
+            page = check_page(data, from_v2, cursor)
+            received = data["results"]
             if first:
-                bar.start("observations" + (" (resumed)" if run.stats["resumed"] else ""), total or len(results))
+                bar.start("observations" + (" (resumed)" if run.stats["resumed"] else ""), page.total or len(received))
                 first = False
-            last = _last_page(results, total, OBSERVATIONS_PER_PAGE)
-            page_ids = [i for i in (to_int(r.get("id")) for r in results) if i is not None]
+            last = _last_page(received, page.total, OBSERVATIONS_PER_PAGE)
+            page_ids = page.ids()
             if not last and page_ids and max(page_ids) > cursor:
                 pending = pool.submit(fetch_observations, client, run, params | {"id_above": max(page_ids)})
-            cursor = _store_page(con, run, results, cursor, may_restore)
-            bar.page(len(results))
+            cursor = _store_page(con, run, page.results, cursor, may_restore, rejected=page.rejected)
+            bar.page(len(received))
             if last:
                 break
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     db.save_state(con, SCOPE_OBSERVATIONS, in_progress=False, id_above=None, updated_since=None,
                   last_success_at=began)
-
-
-def _checked_page(data: dict, from_v2: bool, cursor: int) -> tuple[list[dict], int | None]:
-    """The page's records and ``total_results``, or an :class:`InatError` naming what is
-    wrong, before anything of the page is stored (the cursor stays where it was)."""
-    results = data.get("results")
-    total = to_int(data.get("total_results"))
-    if results is None or not isinstance(results, list):
-        raise InatError(f"iNaturalist answered a page without a results list after id {cursor}; "
-                        "nothing of it was stored, the next run starts again there")
-    if not results and total:
-        raise InatError(f"iNaturalist answered an empty page while total_results = {total} after id {cursor}; "
-                        "nothing was skipped: the next run asks again from there")
-    try:
-        for record in results:
-            check_record(record, require_all=from_v2)
-    except RecordProblem as exc:
-        raise InatError(f"iNaturalist sent an unusable record ({exc}) in the page after id {cursor}; "
-                        "that page was not stored and the next run asks for it again") from None
-    return results, total
 
 
 def _last_page(results: list, total: int | None, per_page: int) -> bool:
@@ -378,8 +369,10 @@ def _last_page(results: list, total: int | None, per_page: int) -> bool:
     return len(results) < per_page
 
 
-def _store_page(con, run: HarvestRun, results: list[dict], cursor: int, may_restore: bool = True) -> int:
-    """Upsert one page, its taxa and the cursor in one transaction; return the new cursor."""
+def _store_page(con, run: HarvestRun, results: list[dict], cursor: int | None, may_restore: bool = True,
+                rejected: list[dict] = ()) -> int | None:
+    """Upsert one page, its taxa, its quarantined records and the cursor in one transaction;
+    return the new cursor. ``cursor=None``: records asked by id (no cursor to move)."""
     rows, texts, taxa, statuses = [], [], [], []
     for record in results:
         record = project(record)       # the canonical record, whichever API answered
@@ -395,17 +388,31 @@ def _store_page(con, run: HarvestRun, results: list[dict], cursor: int, may_rest
             taxa.append(parse_taxon(taxon))
             statuses.extend(taxon_status_rows(taxon))
     ids = [r["id"] for r in rows]
-    new_cursor = max(ids) if ids else cursor
-    if ids and new_cursor <= cursor:
-        raise InatError(
-            f"iNaturalist ignored the id_above={cursor} cursor (page ends at id {new_cursor}); stopping"
-        )
+    every = ids + [e["id"] for e in rejected if e["id"] is not None]
+    new_cursor = cursor
+    if cursor is not None and every:
+        new_cursor = max(every)
+        if new_cursor <= cursor:
+            raise InatError(
+                f"iNaturalist ignored the id_above={cursor} cursor (page ends at id {new_cursor}); stopping"
+            )
     now = db.utcnow()
     with transaction(con):
         counts = db.upsert_observations(con, rows, texts, now, may_restore)
         db.upsert_taxa(con, taxa, now)
         db.store_inat_statuses(con, [t["id"] for t in taxa], statuses, replace=False)
-        db.save_state(con, SCOPE_OBSERVATIONS, id_above=new_cursor)
+        if run.held_in_quarantine:
+            run.stats["released"] += db.release_quarantined(con, ids)
+        if rejected:
+            db.quarantine(con, list(rejected), run.run_id, now)
+            run.quarantined.update(e["id"] if e["id"] is not None else ("none", i, now)
+                                   for i, e in enumerate(rejected))
+            run.stats["quarantined"] = len(run.quarantined)
+            run.held_in_quarantine = True
+            for e in rejected[:5]:
+                run.note(f"quarantined: {e['reason']}")
+        if cursor is not None:
+            db.save_state(con, SCOPE_OBSERVATIONS, id_above=new_cursor)
         for key, value in counts.items():
             run.stats[key] += value
         run.stats["pages"] += 1
@@ -414,14 +421,61 @@ def _store_page(con, run: HarvestRun, results: list[dict], cursor: int, may_rest
     return new_cursor
 
 
+def quarantine_message(count: int) -> str:
+    return (f"{count} observation record{'s' if count > 1 else ''} from iNaturalist failed the checks and "
+            f"{'were' if count > 1 else 'was'} kept aside (quarantine); everything else is stored. "
+            "`biodiv status` lists them; the next run asks for them again")
+
+
+def retry_quarantined(con, client: InatClient, run: HarvestRun) -> None:
+    """Ask iNaturalist again, by id (``id=…``, 200 per request), for the records earlier runs
+    quarantined: those that now pass are stored and released, those that still fail stay
+    (one more attempt counted, this run ends partial), those no longer returned (deleted,
+    made private) are released, said in the run log."""
+    if not run.held_in_quarantine:
+        return
+    with transaction(con):
+        idless = db.release_idless(con, before_run=run.run_id)
+    if idless:
+        run.note(f"{idless} quarantined record(s) without a usable id cannot be asked again: "
+                 "released (their reason is in the earlier runs' log)")
+    ids = db.quarantined_ids(con, before_run=run.run_id)
+    if not ids:
+        return
+    run.stats["quarantine_retried"] = len(ids)
+    for start in range(0, len(ids), OBSERVATIONS_PER_PAGE):
+        batch = ids[start:start + OBSERVATIONS_PER_PAGE]
+        data, from_v2 = fetch_observations(client, run, {
+            "id": ",".join(str(i) for i in batch), "order_by": "id", "order": "asc",
+            "per_page": OBSERVATIONS_PER_PAGE, "locale": LOCALE})
+        page = check_page(data, from_v2, 0, listing=False)
+        _store_page(con, run, page.results, None, True, rejected=page.rejected)
+        returned = set(page.ids())
+        gone = [i for i in batch if i not in returned]
+        if gone:
+            with transaction(con):
+                released = db.release_quarantined(con, gone)
+                run.stats["released"] += released
+                run.save()
+            run.note(f"{released} quarantined observation(s) no longer returned by iNaturalist "
+                     "(deleted or made private): released from the quarantine")
+
+
 def _resolve_taxa(con, client: InatClient, run: HarvestRun) -> None:
-    """Fetch missing ancestors (deepest first, 30 per request) and fill lineage names.
+    """Fetch the observed species' statuses and the missing ancestors (30 per request), fill lineage names.
 
     A ``/taxa/{id}`` answer embeds the taxon's ``ancestors``: asking for the deepest
     missing ancestor of each lineage first usually brings every higher rank with it,
     so those are skipped when their turn comes.
     """
     asked: set[int] = set()
+    # observed species first: their answer carries every status (with places) and their
+    # whole lineage, so most missing ancestors arrive with them
+    species = db.taxa_without_statuses(con)
+    for start in range(0, len(species), TAXA_PER_REQUEST):
+        batch = species[start:start + TAXA_PER_REQUEST]
+        _fetch_taxa(con, client, run, batch)
+        asked.update(batch)
     while True:
         lineages = db.unresolved_lineages(con)
         wanted = {a for lineage in lineages for a in lineage[:-1]}
@@ -463,6 +517,7 @@ def _fetch_taxa(con, client: InatClient, run: HarvestRun, batch: list[int]) -> s
         db.store_inat_statuses(con, [to_int(r.get("id")) for r in records if to_int(r.get("id"))],
                                statuses, replace=True)
         db.insert_placeholder_taxa(con, set(batch) - returned, now)
+        db.mark_statuses_read(con, batch, now)   # complete lists now (or no such taxon): never asked again
         run.stats["taxa_fetched"] += len(returned)
         run.stats["taxa_requests"] += 1
         run.save()
@@ -472,24 +527,18 @@ def _fetch_taxa(con, client: InatClient, run: HarvestRun, batch: list[int]) -> s
 def _reconcile(cfg, con, client: InatClient, run: HarvestRun, bbox, bar: HarvestProgress) -> None:
     """List current ids (``only_id``) and soft-delete the stored ones that are gone."""
     state = db.load_state(con, SCOPE_RECONCILE)
-    if state["in_progress"]:
+    query = query_key(cfg, bbox)
+    if state["in_progress"] and state["query"] == query:
         cursor, began = int(state["id_above"] or 0), state["started_at"] or db.utcnow()
     else:
         cursor, began = 0, db.utcnow()
-        db.save_state(con, SCOPE_RECONCILE, mode="reconcile", id_above=0, run_id=run.run_id,
+        db.save_state(con, SCOPE_RECONCILE, mode="reconcile", id_above=0, run_id=run.run_id, query=query,
                       started_at=began, in_progress=True)
     params = query_params(cfg, bbox) | {"order_by": "id", "order": "asc", "only_id": "true",
                                         "per_page": IDS_PER_PAGE}
     first = True
     while True:
-        try:
-            data = client.observations(params | {"id_above": cursor})
-        except InatError as exc:
-            # a server that refuses large id pages gets the documented maximum instead
-            if exc.status not in (400, 422) or params["per_page"] == OBSERVATIONS_PER_PAGE:
-                raise
-            params["per_page"] = OBSERVATIONS_PER_PAGE
-            continue
+        data = client.observations(params | {"id_above": cursor})
         ids = sorted(i for i in (_id_of(r) for r in data.get("results") or []) if i is not None)
         total = to_int(data.get("total_results"))
         if first:

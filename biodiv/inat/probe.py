@@ -26,7 +26,8 @@ from typing import Any
 
 from biodiv.inat import db
 from biodiv.inat.client import InatClient, RequestCounter
-from biodiv.inat.harvest import SCOPE_OBSERVATIONS, HarvestRun, fetch_observations, query_params, written_bytes
+from biodiv.inat.harvest import SCOPE_OBSERVATIONS, HarvestRun, fetch_observations, written_bytes
+from biodiv.inat.query import query_key, query_params
 from biodiv.store.runs import merged_ids, read_pending, write_pending
 
 @dataclass
@@ -72,6 +73,10 @@ def probe(cfg, store, attach: bool = True, needs_writer=None) -> Probe | dict | 
             bbox = db.territory_bbox(con)
         except db.TerritoryMissing:
             return None
+        if state["query"] != query_key(cfg, bbox):
+            return None       # another territory's cursor: the writer reads the new query in full
+        if db.quarantine_count(con) and db.quarantined_ids(con):
+            return None       # quarantined records to ask again by id: the writer has work anyway
         today = db.utcnow().date()
         pending = read_pending(store.path)
         merged = merged_ids(con, pending)

@@ -101,6 +101,7 @@ def collect_status(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> 
         )),
         "taxa": con.execute("SELECT count(*) FROM taxa").fetchone()[0],
         "sensitivity": _sensitivity(con),
+        "quarantine": _quarantine(con),
         "footprint_30_days": dict(zip(("runs", *FOOTPRINT_KEYS), footprint)),
         "runs": sorted([
             {"kind": r[0], "started_at": str(r[1]), "finished_at": str(r[2]) if r[2] else None,
@@ -131,3 +132,12 @@ def _sensitivity(con: duckdb.DuckDBPyConnection) -> dict | None:
         "levels": {int(k): sum(n for lvl, _, n in rows if lvl == k) for k in sorted({r[0] for r in rows if r[0] > 0})},
         "cautious": sum(n for _, c, n in rows if c),   # observations the cautious default covers
     }
+
+
+def _quarantine(con: duckdb.DuckDBPyConnection) -> dict:
+    """Records the harvest kept aside (migration 010): how many, and the latest reasons."""
+    try:
+        rows = con.execute("SELECT id, reason, attempts FROM quarantine ORDER BY last_seen_at DESC, id").fetchall()
+    except duckdb.CatalogException:      # a store older than migration 010
+        rows = []
+    return {"count": len(rows), "records": [{"id": r[0], "reason": r[1], "attempts": r[2]} for r in rows[:5]]}
