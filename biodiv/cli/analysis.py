@@ -69,6 +69,37 @@ def _limits(ctx: typer.Context, max_rows: Optional[int] = None):
     return limits if max_rows is None else replace(limits, max_rows=max_rows)
 
 
+def _protect(ctx: typer.Context, out: Optional[Path], option: str = "--out") -> None:
+    """Refuse an output aimed at the store (whichever --db/--demo/db_path names it, its
+    working copy, lock, lake catalog or data folder) or at the configuration file, before
+    anything is read or written (:func:`biodiv.files.refuse_protected_output`)."""
+    if out is None:
+        return
+    from biodiv.cli.context import get_config
+    from biodiv.files import refuse_protected_output
+    from biodiv.store.database import Store
+
+    cfg = get_config(ctx)
+    files: dict[Path, str] = {}
+    folders: dict[Path, str] = {}
+    stores = [cfg.store(), Store(cfg.file_db)]
+    real = ctx.find_root().obj.get("real_db")
+    if real is not None:
+        stores.append(Store(real))
+    for store in stores:
+        files.update(store.own_files())
+        folders.update(store.own_folders())
+    lake = cfg.lake_spec()
+    if lake is not None:
+        if lake.catalog_file is not None:
+            files[lake.catalog_file] = "the DuckLake catalog"
+        if lake.local_data_dir() is not None:
+            folders[lake.local_data_dir()] = "the DuckLake's data folder"
+    if cfg.source_file is not None:
+        files[cfg.source_file] = "the configuration"
+    refuse_protected_output(out, files, folders, option)
+
+
 def _reader(ctx: typer.Context):
     """A read-only, memory-bounded connection that cannot touch files (closed by the caller)."""
     from biodiv.analysis.readonly import open_reader
@@ -179,6 +210,7 @@ def query_run(
     """Run a named query on a read-only connection, e.g. --param area=34114 --format csv."""
     from biodiv.analysis.queries import load_query, run_query
 
+    _protect(ctx, out)
     query = load_query(name)
     params = _parse_params(param)
     con = _reader(ctx)
@@ -219,6 +251,7 @@ def sql(
     if not statement or not statement.strip():
         raise QueryError("no SQL given: biodiv sql \"SELECT count(*) FROM observations\"")
     check_read_only(statement)  # refused SQL never opens the database
+    _protect(ctx, out)
     con = _reader(ctx)
     try:
         df = run_sql(con, statement, _limits(ctx, max_rows))
@@ -268,6 +301,11 @@ def export(
     if spreadsheet and fmt != ExportFormat.csv:
         raise ExportError("--spreadsheet applies to --format csv only")
     cfg = get_config(ctx)
+    _protect(ctx, out)
+    if fmt == ExportFormat.geonature:
+        from biodiv.analysis.exports import unmatched_path
+
+        _protect(ctx, unmatched_path(out), "--out (its list of unmatched taxa)")
     filters = ExportFilter(
         area=area, since=_date(since, "--since"), until=_date(until, "--until"), group=group,
         quality=quality.value, certain_only=certain_only, include_outside=include_outside,
@@ -349,6 +387,7 @@ def refs_import(
     from biodiv.analysis.refs import apply_reference, file_sha256, read_reference
     from biodiv.analysis.taxref import is_taxref
 
+    _protect(ctx, unmatched, "--unmatched")
     if is_taxref(file):
         _import_taxref(ctx, file, unmatched)
         return
@@ -390,6 +429,7 @@ def refs_fetch(
     from biodiv.analysis.refs import apply_reference, fetch_reference, file_sha256, read_reference, statuts_url
 
     cfg = get_config(ctx)
+    _protect(ctx, unmatched, "--unmatched")
     source_url = statuts_url(cfg, url)
     console, _ = _consoles()
     path, downloaded = fetch_reference(source_url, cfg.cache / "refs", timeout=cfg.sources.timeout)

@@ -91,6 +91,27 @@ class Store:
     def exists(self) -> bool:
         return self.lake.exists() if self.lake else self.path.exists()
 
+    def own_files(self) -> dict[Path, str]:
+        """Every file of this store (path -> what it is), present or not: what no output of
+        a command may ever replace (:func:`biodiv.files.refuse_protected_output`)."""
+        files = {self.path: "the biodiv database", Path(f"{self.path}.wal"): "the database's log",
+                 self.wip_path: "the store's working copy", Path(f"{self.wip_path}.wal"): "the working copy's log",
+                 self.wip_path.with_name(self.wip_path.name + ".tmp"): "the store's working copy",
+                 self.lock_path: "the store's lock"}
+        if self.lake is not None:
+            catalog = self.lake.spec.catalog_file
+            if catalog is not None:
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    files[Path(f"{catalog}{suffix}")] = "the DuckLake catalog"
+            if self.lake.locator is not None:
+                files[self.lake.locator] = "the DuckLake locator"
+        return files
+
+    def own_folders(self) -> dict[Path, str]:
+        """The local folder of a DuckLake's data files (none for a single file)."""
+        data = self.lake.spec.local_data_dir() if self.lake is not None else None
+        return {data: "the DuckLake's data folder"} if data is not None else {}
+
     # -- readers ------------------------------------------------------------
     def reader(self, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
         """A read-only connection on the published file (never blocks a writer).
