@@ -358,6 +358,27 @@ def _report(ref, report, unmatched_out: Optional[Path], con) -> None:
         _write_unmatched(console, unmatched_reference(con), unmatched_out, "reference taxa without a matching taxon")
 
 
+def _reference_change(ctx: typer.Context, ref, origin, force: bool):
+    """What the list would change (reference taxa gained and lost, taxa with a status now),
+    read before any writer opens; a large loss is refused unless ``force``
+    (:mod:`biodiv.analysis.refcheck`)."""
+    from biodiv.analysis.refcheck import compare_with_stored, refuse_large_loss
+    from biodiv.cli.context import get_config
+
+    with get_config(ctx).store().read() as con:
+        change = compare_with_stored(con, ((s.source, s.ref_id) for s in ref.statuses))
+        with_status = con.execute(
+            "SELECT count(DISTINCT taxon_id) FROM taxon_statuses WHERE source <> 'inaturalist'").fetchone()[0]
+    refuse_large_loss(change, origin, force)
+    return change, with_status
+
+
+def _print_change(change, with_status_before: int, report) -> None:
+    console, _ = _consoles()
+    console.print(f"changes: {change.describe()}; taxa with an official status: {with_status_before} -> "
+                  f"{report.n_taxa_with_status}", highlight=False)
+
+
 def _print_ambiguous(err, left_without: str, table: str, rows: list[tuple[str, list]]) -> None:
     """The names matching several reference taxa (left unlinked), 30 at most on screen."""
     if not rows:
@@ -380,6 +401,7 @@ def refs_import(
     file: Path = typer.Argument(..., help="INPN protected-species list (;-separated CSV), BDC statuts CSV/zip, or TAXREFvNN.txt (or its zip)."),
     scope: List[str] = typer.Option([], "--scope", help="BDC statuts only: keep these LB_ADM_TR (e.g. 'France métropolitaine', Occitanie, Hérault); repeatable."),
     unmatched: Optional[Path] = typer.Option(None, "--unmatched", help="Write reference taxa matching no taxon to this CSV (TAXREF: the taxa without a TAXREF link)."),
+    force: bool = typer.Option(False, "--force", help="Import even if the list drops more than 10 % of the stored reference taxa of a source."),
 ) -> None:
     """Import an official status list (flags the matching taxa protected, threatened) or TAXREF
     (links every taxon to its CD_NOM / CD_REF)."""
@@ -391,10 +413,12 @@ def refs_import(
     if is_taxref(file):
         _import_taxref(ctx, file, unmatched)
         return
-    ref = read_reference(file, scope or None)  # parse first: a bad file changes nothing
+    ref = read_reference(file, scope or None)  # parse and check first: a bad file changes nothing
+    change = _reference_change(ctx, ref, file, force)
     with get_config(ctx).store().write() as con:
         report = apply_reference(con, ref, str(file), file_sha256(file))
         _report(ref, report, unmatched, con)
+    _print_change(*change, report)
 
 
 def _import_taxref(ctx: typer.Context, file: Path, unmatched_out: Optional[Path]) -> None:
@@ -423,6 +447,7 @@ def refs_fetch(
     url: Optional[str] = typer.Option(None, "--url", help="Download URL (default: sources.inpn_statuts_url, $BIODIV_INPN_STATUTS_URL, or the INPN BDC statuts zip)."),
     scope: List[str] = typer.Option([], "--scope", help="Keep only these LB_ADM_TR scopes (repeatable)."),
     unmatched: Optional[Path] = typer.Option(None, "--unmatched", help="Write reference taxa matching no taxon to this CSV."),
+    force: bool = typer.Option(False, "--force", help="Import even if the list drops more than 10 % of the stored reference taxa of a source."),
 ) -> None:
     """Download the current INPN status lists (BDC statuts), then import them."""
     from biodiv.cli.context import get_config
@@ -435,9 +460,11 @@ def refs_fetch(
     path, downloaded = fetch_reference(source_url, cfg.cache / "refs", timeout=cfg.sources.timeout)
     console.print(f"{'downloaded' if downloaded else 'unchanged since last download'}: {source_url}", highlight=False)
     ref = read_reference(path, scope or None)
+    change = _reference_change(ctx, ref, source_url, force)
     with cfg.store().write() as con:
         report = apply_reference(con, ref, source_url, file_sha256(path))
         _report(ref, report, unmatched, con)
+    _print_change(*change, report)
 
 
 def register(app: typer.Typer) -> None:
