@@ -142,6 +142,7 @@ class SqlConfig(Table):
     max_rows: int = Field(10_000, ge=1, le=10_000_000)          # rows printed at most
     memory_limit: Annotated[Size, _size_between("64MB", "1TB")] = "1GB"   # memory of a read (DuckDB and the process)
     temp_limit: Annotated[Size, _size_between("0B", "10TB")] = "2GB"      # DuckDB temp files of a read
+    max_result_size: Annotated[Size, _size_between("1MB", "100GB")] = "256MB"  # a result, in memory, at most
 
 
 Uuid = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),

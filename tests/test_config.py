@@ -216,6 +216,7 @@ timeout_seconds = 0.5
 max_rows = 1
 memory_limit = "512MB"
 temp_limit = "1.5GiB"
+max_result_size = "64MB"
 
 [exports]
 organization = "CC Test"

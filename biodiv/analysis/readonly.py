@@ -79,6 +79,7 @@ class Limits:
     max_rows: int = 10_000
     memory_limit: str = "1GB"
     temp_limit: str = "2GB"
+    max_result_bytes: int | None = 256_000_000   # the result's size in memory, checked before it is formatted
 
 
 READS = "SELECT, WITH … SELECT, FROM, VALUES, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE, PIVOT … IN (…)"

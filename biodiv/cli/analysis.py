@@ -63,9 +63,12 @@ def _limits(ctx: typer.Context, max_rows: Optional[int] = None):
     from biodiv.analysis.readonly import Limits
     from biodiv.cli.context import get_config
 
+    from biodiv.config import size_bytes
+
     s = get_config(ctx).sql
     limits = Limits(timeout_seconds=s.timeout_seconds, max_rows=s.max_rows,
-                    memory_limit=s.memory_limit, temp_limit=s.temp_limit)
+                    memory_limit=s.memory_limit, temp_limit=s.temp_limit,
+                    max_result_bytes=size_bytes(s.max_result_size))
     return limits if max_rows is None else replace(limits, max_rows=max_rows)
 
 
@@ -108,9 +111,8 @@ def _reader(ctx: typer.Context):
     return open_reader(get_config(ctx).store(), _limits(ctx))
 
 
-def _truncation_note(df) -> None:
+def _truncation_note(limit) -> None:
     """Say on stderr that only the first rows are shown, and how to get more."""
-    limit = df.attrs.get("truncated_at")
     if limit:
         _consoles()[1].print(
             f"[yellow]note:[/] only the first {limit:,} rows are shown; raise the limit with "
@@ -119,48 +121,23 @@ def _truncation_note(df) -> None:
         )
 
 
-def _emit(df, fmt: OutputFormat, out: Optional[Path], title: str | None = None) -> None:
-    """Print or write a DataFrame in the requested format."""
-    import pandas as pd
+def _bounded(ctx: typer.Context, read, max_rows, fmt: "OutputFormat", out: Optional[Path], title=None) -> None:
+    """``read(con, limits)`` on a reader, its result formatted, all in one bounded child
+    (biodiv/cli/sqlrun.py); then the truncation note."""
+    from biodiv.cli.sqlrun import bounded_read
 
-    console, _ = _consoles()
-    if fmt == OutputFormat.table and out is None:
-        from rich.table import Table
+    limits = _limits(ctx, max_rows)
 
-        table = Table(title=title, show_lines=False)
-        for col in df.columns:
-            table.add_column(str(col), overflow="fold")
-        for row in df.itertuples(index=False):
-            table.add_row(*("" if (v is None or (not isinstance(v, (list, tuple)) and pd.isna(v)))
-                            else str(v) for v in row))
-        console.print(table)
-        console.print(f"{len(df)} row(s)", style="dim")
-        return
-    if fmt == OutputFormat.json:
-        text = df.to_json(orient="records", date_format="iso", force_ascii=False, indent=1)
-    elif fmt == OutputFormat.markdown:
-        text = _markdown(df)
-    else:  # csv (also for --format table with --out)
-        text = df.to_csv(index=False)
-    if out is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        sys.stdout.flush()
-    else:
-        out.write_text(text, encoding="utf-8")
-        console.print(f"{len(df)} row(s) written to {out}")
+    def run(arm):
+        con = _reader(ctx)
+        try:
+            arm()   # the memory cap counts from here: the reader's instance and spatial are loaded
+            return read(con, limits)
+        finally:
+            con.close()
 
-
-def _markdown(df) -> str:
-    import pandas as pd
-
-    def cell(v):
-        if v is None or (not isinstance(v, (list, tuple)) and pd.isna(v)):
-            return ""
-        return str(v).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
+    _, truncated = bounded_read(run, limits, fmt.value, out, title, _consoles()[0])
+    _truncation_note(truncated)
 
 
 # ---------------------------------------------------------------------------
@@ -213,13 +190,7 @@ def query_run(
     _protect(ctx, out)
     query = load_query(name)
     params = _parse_params(param)
-    con = _reader(ctx)
-    try:
-        df = run_query(con, query, params, _limits(ctx, max_rows))
-    finally:
-        con.close()
-    _emit(df, fmt, out, title=query.title)
-    _truncation_note(df)
+    _bounded(ctx, lambda con, limits: run_query(con, query, params, limits), max_rows, fmt, out, query.title)
 
 
 # ---------------------------------------------------------------------------
@@ -252,13 +223,7 @@ def sql(
         raise QueryError("no SQL given: biodiv sql \"SELECT count(*) FROM observations\"")
     check_read_only(statement)  # refused SQL never opens the database
     _protect(ctx, out)
-    con = _reader(ctx)
-    try:
-        df = run_sql(con, statement, _limits(ctx, max_rows))
-    finally:
-        con.close()
-    _emit(df, fmt, out)
-    _truncation_note(df)
+    _bounded(ctx, lambda con, limits: run_sql(con, statement, limits), max_rows, fmt, out)
 
 
 # ---------------------------------------------------------------------------
