@@ -171,6 +171,8 @@ def _parse_params(raw: list[str]) -> dict[str, str]:
         if "=" not in item:
             raise QueryError(f"--param expects name=value, got {item!r}")
         name, value = item.split("=", 1)
+        if name.strip() in params:
+            raise QueryError(f"--param {name.strip()} is given twice ({params[name.strip()]!r} and {value!r}): give it once")
         params[name.strip()] = value
     return params
 
