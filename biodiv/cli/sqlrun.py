@@ -43,6 +43,8 @@ def bounded_read(read: Callable[[Callable[[], None]], Any], limits: Limits, fmt:
     from biodiv.config import size_bytes
 
     if out is not None:
+        if not out.parent.is_dir():
+            raise QueryError(f"--out {out}: folder {out.parent} does not exist")
         part = out.with_name(f".{out.name}.part")
     else:
         fd, name = tempfile.mkstemp(prefix="biodiv-sql-", suffix=".out")
