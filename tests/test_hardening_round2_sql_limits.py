@@ -76,7 +76,7 @@ def test_a_runaway_repeat_stops_at_the_time_limit(template, tmp_path):
     _, _, startup, _ = _run(cfg, "sql", "SELECT 42 AS n", "-f", "csv")
     code, _, wall, err = _run(cfg, "sql", "SELECT length(repeat('xy', 2000000000)) AS n", "-f", "csv")
     assert code == 1 and "stopped after 1 s" in err, err
-    assert wall < startup + 1 + 0.5 + 2.0, (wall, startup)
+    assert wall < startup + 1 + 0.5 + 5.0, (wall, startup)   # slack for a loaded machine
 
 
 def test_formatting_a_huge_table_is_inside_the_time_limit(template, tmp_path):
@@ -86,7 +86,7 @@ def test_formatting_a_huge_table_is_inside_the_time_limit(template, tmp_path):
     start = time.monotonic()
     code, _, wall, err = _run(cfg, "sql", f"SELECT {wide} FROM range(100000)", "--max-rows", "100000")
     assert code == 1 and "stopped after 2 s" in err, err
-    assert wall < startup + 2 + 0.5 + 3.0, (wall, startup, time.monotonic() - start)
+    assert wall < startup + 2 + 0.5 + 8.0, (wall, startup, time.monotonic() - start)   # was 55 s
 
 
 def test_a_result_above_max_result_size_is_refused(template, tmp_path):
