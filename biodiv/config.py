@@ -28,18 +28,20 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError
 
 from biodiv.errors import BiodivError
 from biodiv.files import write_atomic
 
 DEFAULT_EPCI_SIREN = "243400694"
 DEFAULT_CONFIG_FILE = "biodiv.toml"
+MAX_CONFIG_BYTES = 1_000_000   # a configuration is a few hundred bytes; a huge file is a mistake
 
 
 class ConfigError(BiodivError):
@@ -54,6 +56,27 @@ NonEmpty = Annotated[str, StringConstraints(min_length=1), Expect("a non-empty s
 Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+\S*$"), Expect('an http(s) URL, e.g. "https://example.org/api"')]
 Size = Annotated[str, StringConstraints(pattern=r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$"),
                  Expect('a size such as "512MB" or "2GB"')]
+
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?B)\s*$", re.IGNORECASE)
+
+
+def size_bytes(text: str) -> int:
+    """``"512MB"`` as bytes (decimal units as DuckDB reads them; KiB, MiB... binary)."""
+    m = _SIZE.match(text)
+    if m is None:
+        raise ValueError(f"not a size: {text!r}")
+    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+
+
+def _size_between(low: str, high: str):
+    """A ``Size`` bounded on both sides (``memory_limit = "100TB"`` is a mistake, not a wish)."""
+    def check(value: str) -> str:
+        if not size_bytes(low) <= size_bytes(value) <= size_bytes(high):
+            raise ValueError(f"a size between {low} and {high}")
+        return value
+    return AfterValidator(check)
 Siren = Annotated[str, StringConstraints(pattern=r"^(\d{9})?$"), Expect('a 9-digit EPCI SIREN, or "" for a list of communes')]
 Contact = Annotated[str, StringConstraints(pattern=r"^(https?://[^\s/]+\S*|[^\s@()]+@[^\s@()]+\.[^\s@()]+)$"),
                    Expect('an email address or an http(s) URL, e.g. "mairie@example.fr"')]
@@ -67,7 +90,7 @@ class Table(BaseModel):
     :class:`ConfigError` too, naming the key with its table.
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -84,11 +107,13 @@ class TerritoryConfig(Table):
 
 class InatConfig(Table):
     api_url: Url = "https://api.inaturalist.org/v1"
-    place_id: int | None = Field(None, ge=1)
-    project_id: int | None = Field(None, ge=1)
-    per_second: float = Field(1.0, gt=0)           # iNaturalist asks ≤ 1/s, 60/min, 10,000/day
-    per_minute: int = Field(60, ge=1)
-    per_day: int = Field(10_000, ge=1)
+    place_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    project_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    # iNaturalist asks ≤ 1/s, 60/min, 10,000/day; the upper bounds leave room for a mirror
+    # or a stand-in server, and stop inf/1e308 before the rate limiter overflows
+    per_second: float = Field(1.0, gt=0, le=1000)
+    per_minute: int = Field(60, ge=1, le=1_000_000)
+    per_day: int = Field(10_000, ge=1, le=100_000_000)
     overlap_days: float = Field(1.0, ge=0, le=365)
     timeout: float = Field(30.0, gt=0, le=3600)
     max_retries: int = Field(5, ge=0, le=100)
@@ -118,8 +143,9 @@ class SqlConfig(Table):
 
     timeout_seconds: float = Field(60.0, gt=0, le=86_400)       # a longer query is interrupted
     max_rows: int = Field(10_000, ge=1, le=10_000_000)          # rows printed at most
-    memory_limit: Size = "1GB"                                  # DuckDB memory of a read
-    temp_limit: Size = "2GB"                                    # DuckDB temp files of a read
+    memory_limit: Annotated[Size, _size_between("64MB", "1TB")] = "1GB"   # memory of a read (DuckDB and the process)
+    temp_limit: Annotated[Size, _size_between("0B", "10TB")] = "2GB"      # DuckDB temp files of a read
+    max_result_size: Annotated[Size, _size_between("1MB", "100GB")] = "256MB"  # a result, in memory, at most
 
 
 Uuid = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
@@ -160,7 +186,7 @@ class StoreConfig(Table):
 
 class Config(Table):
     # ``store`` is also the method that opens the store: the table is the field ``store_``
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True, allow_inf_nan=False)
 
     db_path: NonEmpty = "data/biodiv.duckdb"
     cache_dir: NonEmpty = "data/cache"
@@ -233,7 +259,22 @@ class Config(Table):
 
     @property
     def cache(self) -> Path:
-        return self.resolve(self.cache_dir)
+        """The download cache folder, created if needed; a file at that path or a folder that
+        cannot be written is a one-line error here, not a traceback wherever the cache is
+        first written."""
+        path = self.resolve(self.cache_dir)
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"cache_dir = {self.cache_dir!r} names a file ({path}), not a folder: "
+                              "point it at a folder (biodiv.toml)")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cache_dir = {self.cache_dir!r}: cannot create {path} ({exc.strerror or exc}): "
+                              "point it at a writable folder (biodiv.toml)") from None
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ConfigError(f"cache_dir = {self.cache_dir!r}: {path} is not writable: "
+                              "point it at a writable folder (biodiv.toml)")
+        return path
 
     @property
     def inat_api_url(self) -> str:
@@ -304,8 +345,12 @@ def _load_file(explicit: Path | str | None) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is not a biodiv configuration: its arrays or tables are nested too deeply") from None
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is {path.stat().st_size:,} bytes: not a biodiv configuration (at most {MAX_CONFIG_BYTES:,})")
     cfg = validate(raw, path)
     cfg.source_file = path.resolve()
     return cfg
@@ -360,7 +405,7 @@ def _shown(value: Any) -> str:
         return "a table"
     try:
         return tomli_w.dumps({"v": value})[4:].strip()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return repr(value)
 
 
@@ -420,6 +465,10 @@ def _expected(err: dict, loc: tuple) -> str:
         return f"a table [{_key(loc)}]"
     if kind in _TYPE_WORDS:
         return _TYPE_WORDS[kind]
+    if kind == "value_error" and ctx.get("error") is not None:
+        return str(ctx["error"])
+    if kind == "finite_number":
+        return "a finite number"
     return err["msg"][0].lower() + err["msg"][1:]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Mapping
 
 from biodiv.errors import BiodivError, DiskFull, disk_full_cause, free_bytes, megabytes
 
@@ -46,3 +47,50 @@ def write_atomic(path: Path, data: bytes | str, what: str) -> None:
                 "the command again"
             ) from None
         raise BiodivError(f"cannot write {what} to {path}: {exc.strerror or exc}; {kept}") from None
+
+
+# ---------------------------------------------------------------------------
+# Outputs that must never replace the store
+# ---------------------------------------------------------------------------
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file ``path`` names (symlinks followed), or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _canonical(path: Path) -> Path:
+    return Path(os.path.realpath(Path(path).expanduser()))
+
+
+def refuse_protected_output(
+    out: Path, files: Mapping[Path, str], folders: Mapping[Path, str], option: str = "--out"
+) -> None:
+    """Refuse, in one line, an output path that would replace or write into one of ``files``
+    (path -> what it is: the store, its working copy, its lock, its lake catalog, the
+    configuration) or into one of ``folders`` (a DuckLake's data folder).
+
+    Why more than comparing names: ``data//biodiv.duckdb``, ``./data/../data/biodiv.duckdb``,
+    a symlink to the store or a hard link to it (same inode: writing it writes the store)
+    all reach the same file. So the canonical path (symlinks resolved) and, when the file
+    exists, its device and inode are compared. Call it before anything is written.
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise BiodivError(f"{option} {out} is a folder: give a file name")
+    target = _canonical(out)
+    ident = _identity(out)
+    for f, what in files.items():
+        if target == _canonical(f) or (ident is not None and ident == _identity(f)):
+            raise BiodivError(
+                f"{option} {out} would overwrite {f} ({what}): nothing was written; choose another file"
+            )
+    for d, what in folders.items():
+        folder = _canonical(d)
+        if target == folder or folder in target.parents:
+            raise BiodivError(
+                f"{option} {out} is inside {d} ({what}): nothing was written; choose a file elsewhere"
+            )

@@ -100,7 +100,7 @@ def test_negative_rate_no_longer_hangs_a_harvest(db, tmp_path):
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert proc.returncode == 1
     assert proc.stderr.strip() == (
-        f"error: config file {cfg}: inaturalist.per_second = -5: expected a number > 0"
+        f"error: config file {cfg}: inaturalist.per_second = -5: expected a number > 0 and <= 1000"
     )
     assert _snapshot(tmp_path) == before
 
@@ -129,7 +129,7 @@ def test_not_toml_and_missing_file(tmp_path):
 def test_built_from_code_a_bad_value_is_a_config_error_too():
     with pytest.raises(ConfigError, match=r'^territory\.epci_siren = "24340069": expected a 9-digit EPCI SIREN'):
         TerritoryConfig(name="x", epci_siren="24340069", insee_codes=[])
-    with pytest.raises(ConfigError, match=r"^inaturalist\.per_day = 0: expected an integer >= 1$"):
+    with pytest.raises(ConfigError, match=r"^inaturalist\.per_day = 0: expected an integer >= 1 and <= 100000000$"):
         InatConfig(per_day=0)
 
 
@@ -216,6 +216,7 @@ timeout_seconds = 0.5
 max_rows = 1
 memory_limit = "512MB"
 temp_limit = "1.5GiB"
+max_result_size = "64MB"
 
 [exports]
 organization = "CC Test"

@@ -79,6 +79,7 @@ class Limits:
     max_rows: int = 10_000
     memory_limit: str = "1GB"
     temp_limit: str = "2GB"
+    max_result_bytes: int | None = 256_000_000   # the result's size in memory, checked before it is formatted
 
 
 READS = "SELECT, WITH … SELECT, FROM, VALUES, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE, PIVOT … IN (…)"
@@ -90,17 +91,22 @@ READS = "SELECT, WITH … SELECT, FROM, VALUES, EXPLAIN, DESCRIBE, SHOW, SUMMARI
 SAFE_TABLE_FUNCTIONS = frozenset({
     "range", "generate_series", "unnest", "repeat", "repeat_row", "summary",
     "json_each", "json_tree", "test_all_types", "icu_calendar_names", "pg_timezone_names",
-    "duckdb_columns", "duckdb_constraints", "duckdb_coordinate_systems", "duckdb_databases",
-    "duckdb_dependencies", "duckdb_extensions", "duckdb_functions", "duckdb_indexes",
+    "duckdb_columns", "duckdb_constraints", "duckdb_coordinate_systems",
+    "duckdb_dependencies", "duckdb_functions", "duckdb_indexes",
     "duckdb_keywords", "duckdb_memory", "duckdb_optimizers", "duckdb_schemas",
-    "duckdb_sequences", "duckdb_settings", "duckdb_tables", "duckdb_temporary_files",
+    "duckdb_sequences", "duckdb_tables",
     "duckdb_types", "duckdb_variables", "duckdb_views",
     "pragma_collations", "pragma_database_size", "pragma_metadata_info", "pragma_platform",
     "pragma_show", "pragma_storage_info", "pragma_table_info", "pragma_user_agent",
     "pragma_version", "pragma_rtree_index_info", "st_drivers", "st_generatepoints",
 })
-# Scalar functions with a side effect on the session (the log, a sequence).
+# Left out of the list above on purpose: duckdb_databases (file paths), duckdb_settings
+# (temp and home directories, allowed paths), duckdb_extensions (install paths in the
+# home folder), duckdb_temporary_files (temp paths): the console never shows a path.
+# Scalar functions with a side effect on the session (the log, a sequence), and one that
+# discloses the machine's paths (current_setting('home_directory'), 'temp_directory').
 UNSAFE_SCALAR_FUNCTIONS = frozenset({"write_log", "nextval"})
+PATH_SCALAR_FUNCTIONS = frozenset({"current_setting"})
 # A table name DuckDB would turn into a file scan (FROM 'obs.csv', FROM 'data/*.parquet').
 _FILE_LIKE = re.compile(r"[./\\:*?~]")
 _EXPLAIN = re.compile(
@@ -208,6 +214,8 @@ def _check_tree(parser: duckdb.DuckDBPyConnection, text: str) -> None:
             )
         elif node.get("class") == "FUNCTION" and str(node.get("function_name", "")).lower() in UNSAFE_SCALAR_FUNCTIONS:
             raise SqlRefused(f"SQL refused (read-only): {node['function_name']}() changes the session")
+        elif node.get("class") == "FUNCTION" and str(node.get("function_name", "")).lower() in PATH_SCALAR_FUNCTIONS:
+            raise SqlRefused(f"SQL refused: {node['function_name']}() shows the machine's settings and paths")
 
 
 def _nodes(tree: Any) -> Iterator[dict]:
@@ -235,11 +243,9 @@ def open_reader(store, limits: Limits | None = None) -> duckdb.DuckDBPyConnectio
     The settings are applied before the file is attached and the configuration locked,
     since nothing can change them afterwards. The caller closes the connection.
     """
-    from biodiv.store.database import connect
-
     limits = limits or Limits()
-    con = connect(None)
     temp_dir = Path(tempfile.gettempdir()) / f"biodiv-sql-{os.getpid()}-{secrets.token_hex(6)}"
+    con = read_only_instance(temp_dir.with_name(temp_dir.name + ".duckdb"))
     try:
         for setting, value, key in (
             ("memory_limit", limits.memory_limit, "sql.memory_limit"),
@@ -255,6 +261,28 @@ def open_reader(store, limits: Limits | None = None) -> duckdb.DuckDBPyConnectio
     except BaseException:
         con.close()
         raise
+
+
+def read_only_instance(anchor: Path) -> duckdb.DuckDBPyConnection:
+    """A DuckDB instance that is read-only as a whole, with spatial loaded.
+
+    Why: a read-only ATTACH of the store is not enough on its own. Once file access is
+    disabled DuckDB still allows the paths it had attached, so ``USE memory; DETACH biodiv;
+    ATTACH '<db path>' AS b2; DELETE FROM b2.observations`` reopened the store read-write
+    and deleted every row (the statement check stopped it, this layer did not). In an
+    instance opened with ``access_mode = READ_ONLY`` every later ATTACH is read-only
+    whatever its spelling or options. DuckDB refuses that mode for an in-memory database,
+    so the instance is an empty database file (``anchor``, 12 KB, created then removed at
+    once: the open instance keeps it; unique per reader, so DuckDB's one-instance-per-path
+    cache never shares it)."""
+    from biodiv.store.database import connect
+
+    duckdb.connect(str(anchor)).close()
+    try:
+        return connect(anchor, read_only=True)
+    finally:
+        anchor.unlink(missing_ok=True)
+        Path(f"{anchor}.wal").unlink(missing_ok=True)
 
 
 def lock_down(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:

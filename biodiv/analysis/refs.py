@@ -37,6 +37,7 @@ from typing import Iterable, Iterator
 import duckdb
 import pandas as pd
 
+from biodiv.analysis.refcheck import RowAudit
 from biodiv.analysis.reffiles import RefError, check_file, file_sha256  # noqa: F401  (re-exported: refs.RefError is public)
 from biodiv.analysis.taxref import match_taxref
 
@@ -282,10 +283,12 @@ def read_reference(path: Path, scopes: Iterable[str] | None = None) -> RefList:
         try:
             with open_rows(path, encoding) as (header, rows):
                 fmt = detect_format(header)
+                audit = RowAudit(rows, header)   # the file as a whole (biodiv/analysis/refcheck.py)
                 if fmt == "protection_list":
-                    ref = parse_protection_list(rows)
+                    ref = parse_protection_list(audit)
                 else:
-                    ref = parse_bdc_statuts(rows, scopes)
+                    ref = parse_bdc_statuts(audit, scopes)
+                audit.check(path, rows.line_num)
             break
         except UnicodeDecodeError:
             continue  # restart the stream with the next encoding

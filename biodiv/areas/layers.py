@@ -158,6 +158,63 @@ def to_wgs84(frame: gpd.GeoDataFrame, label: str) -> gpd.GeoDataFrame:
     return out
 
 
+# Where French territories lie (lon/lat boxes with a margin of about 0.3°): mainland France
+# and Corsica, the overseas departments and regions, and the overseas collectivities with
+# communes. A layer of a French territory has every feature in one of them.
+FRANCE_BOXES = {
+    "France métropolitaine": (-6.5, 40.5, 10.5, 51.6),
+    "Guadeloupe, Saint-Martin, Saint-Barthélemy": (-63.5, 15.5, -60.5, 18.5),
+    "Martinique": (-61.6, 14.0, -60.5, 15.2),
+    "Guyane": (-55.0, 1.8, -51.2, 6.1),
+    "La Réunion": (54.9, -21.7, 56.2, -20.5),
+    "Mayotte": (44.6, -13.4, 45.6, -12.3),
+    "Saint-Pierre-et-Miquelon": (-56.8, 46.5, -55.8, 47.4),
+    "Polynésie française": (-155.0, -28.5, -134.0, -7.0),
+    "Nouvelle-Calédonie": (162.5, -23.5, 169.5, -18.5),
+    "Wallis-et-Futuna": (-178.6, -14.6, -175.8, -12.9),
+}
+
+
+def _in_france(xmin, ymin, xmax, ymax) -> np.ndarray:
+    """Per feature (arrays of bounds): does its box meet one of :data:`FRANCE_BOXES`?"""
+    hit = np.zeros(len(xmin), dtype=bool)
+    for bx0, by0, bx1, by1 in FRANCE_BOXES.values():
+        hit |= (xmin <= bx1) & (xmax >= bx0) & (ymin <= by1) & (ymax >= by0)
+    return hit
+
+
+def check_in_france(frame: gpd.GeoDataFrame, code_field: str, area_type: str, label: str,
+                    declared: str | None) -> None:
+    """Refuse features (in lon/lat) that lie outside every French territory, saying when
+    their longitude and latitude look swapped.
+
+    Why: a layer written lat/lon (some WFS answers, hand-made GeoJSON) is valid lon/lat
+    for every check before this one, and was imported: the territory went from 482 to
+    1,084 km² somewhere in the Gulf of Aden and its 2,521 observations to 0. The same
+    layer with the axes swapped back lies in France: that is what the message says."""
+    b = shapely.bounds(np.asarray(frame.geometry.values, dtype=object))
+    xmin, ymin, xmax, ymax = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    inside = _in_france(xmin, ymin, xmax, ymax)
+    if inside.all():
+        return
+    swapped = _in_france(ymin, xmin, ymax, xmax) & ~inside
+    outside = ~inside
+    codes = [_as_code(v, area_type) or "(no code)" for v in frame[code_field].to_numpy()[outside].tolist()]
+    shown = ", ".join(codes[:5]) + (", ..." if len(codes) > 5 else "")
+    crs = f" (declared CRS {declared})" if declared else " (no CRS declared: read as lon/lat)"
+    if swapped[outside].all():
+        raise AreaImportError(
+            f"{label}: {len(codes)} of {len(frame)} feature(s) lie outside France but inside it with longitude "
+            f"and latitude swapped (code {shown}){crs}: the file is written latitude first; convert it "
+            "(e.g. ogr2ogr -s_srs EPSG:4326 -t_srs OGC:CRS84) and import it again"
+        )
+    raise AreaImportError(
+        f"{label}: {len(codes)} of {len(frame)} feature(s) lie outside France and its overseas territories "
+        f"(code {shown}; x {np.nanmin(xmin[outside]):.2f}..{np.nanmax(xmax[outside]):.2f}, "
+        f"y {np.nanmin(ymin[outside]):.2f}..{np.nanmax(ymax[outside]):.2f}){crs}: wrong CRS or wrong file"
+    )
+
+
 def check_finite(frame: gpd.GeoDataFrame, code_field: str, area_type: str, label: str) -> None:
     """Refuse features with a NaN or infinite coordinate, naming them by code.
 
@@ -199,6 +256,18 @@ def repair(geoms: Sequence) -> tuple[list, int]:
     if invalid.any():
         arr[invalid] = shapely.make_valid(arr[invalid])
     return [polygonal_part(g) for g in arr], int(invalid.sum())
+
+
+def repair_notes(before: Sequence, codes: Sequence[str], label: str) -> list[str]:
+    """One warning naming the repaired features.
+
+    Why say it: a self-intersecting ring ("bow tie", a digitising slip) is valid after
+    ``make_valid`` but may not be the shape that was meant; the officer checks those codes
+    in QGIS."""
+    bad = [code for old, code in zip(before, codes) if old is not None and not shapely.is_valid(old)]
+    shown = ", ".join(bad[:5]) + (", ..." if len(bad) > 5 else "")
+    return [f"warning: {label}: {len(bad)} invalid polygon(s) repaired (self-intersecting or badly nested "
+            f"rings), code {shown}: check their limits"]
 
 
 def pick_field(columns: Sequence[str], explicit: str | None, candidates: Sequence[str], what: str, option: str) -> str:
@@ -259,6 +328,7 @@ def prepare_areas(
     frame = frame[~(geoms.isna() | geoms.is_empty)]
     check_finite(frame, cfield, area_type, label)
     frame = to_wgs84(frame, label)
+    check_in_france(frame, cfield, area_type, label, source_crs)
     try:
         fixed, repaired = repair(frame.geometry.values)
     except shapely.errors.GEOSException as exc:  # a geometry GEOS cannot even repair
@@ -299,7 +369,7 @@ def prepare_areas(
             "ymax": bounds["maxy"].to_numpy(),
         }
     )
-    notes = [f"{repaired} invalid geometr{'y' if repaired == 1 else 'ies'} repaired"] if repaired else []
+    notes = repair_notes(shapely.force_2d(np.asarray(frame.geometry.values, dtype=object)), codes, label) if repaired else []
     return PreparedAreas(area_type, out, cfield, nfield, source_crs, repaired, notes)
 
 

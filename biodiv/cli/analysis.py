@@ -63,10 +63,44 @@ def _limits(ctx: typer.Context, max_rows: Optional[int] = None):
     from biodiv.analysis.readonly import Limits
     from biodiv.cli.context import get_config
 
+    from biodiv.config import size_bytes
+
     s = get_config(ctx).sql
     limits = Limits(timeout_seconds=s.timeout_seconds, max_rows=s.max_rows,
-                    memory_limit=s.memory_limit, temp_limit=s.temp_limit)
+                    memory_limit=s.memory_limit, temp_limit=s.temp_limit,
+                    max_result_bytes=size_bytes(s.max_result_size))
     return limits if max_rows is None else replace(limits, max_rows=max_rows)
+
+
+def _protect(ctx: typer.Context, out: Optional[Path], option: str = "--out") -> None:
+    """Refuse an output aimed at the store (whichever --db/--demo/db_path names it, its
+    working copy, lock, lake catalog or data folder) or at the configuration file, before
+    anything is read or written (:func:`biodiv.files.refuse_protected_output`)."""
+    if out is None:
+        return
+    from biodiv.cli.context import get_config
+    from biodiv.files import refuse_protected_output
+    from biodiv.store.database import Store
+
+    cfg = get_config(ctx)
+    files: dict[Path, str] = {}
+    folders: dict[Path, str] = {}
+    stores = [cfg.store(), Store(cfg.file_db)]
+    real = ctx.find_root().obj.get("real_db")
+    if real is not None:
+        stores.append(Store(real))
+    for store in stores:
+        files.update(store.own_files())
+        folders.update(store.own_folders())
+    lake = cfg.lake_spec()
+    if lake is not None:
+        if lake.catalog_file is not None:
+            files[lake.catalog_file] = "the DuckLake catalog"
+        if lake.local_data_dir() is not None:
+            folders[lake.local_data_dir()] = "the DuckLake's data folder"
+    if cfg.source_file is not None:
+        files[cfg.source_file] = "the configuration"
+    refuse_protected_output(out, files, folders, option)
 
 
 def _reader(ctx: typer.Context):
@@ -77,9 +111,8 @@ def _reader(ctx: typer.Context):
     return open_reader(get_config(ctx).store(), _limits(ctx))
 
 
-def _truncation_note(df) -> None:
+def _truncation_note(limit) -> None:
     """Say on stderr that only the first rows are shown, and how to get more."""
-    limit = df.attrs.get("truncated_at")
     if limit:
         _consoles()[1].print(
             f"[yellow]note:[/] only the first {limit:,} rows are shown; raise the limit with "
@@ -88,48 +121,23 @@ def _truncation_note(df) -> None:
         )
 
 
-def _emit(df, fmt: OutputFormat, out: Optional[Path], title: str | None = None) -> None:
-    """Print or write a DataFrame in the requested format."""
-    import pandas as pd
+def _bounded(ctx: typer.Context, read, max_rows, fmt: "OutputFormat", out: Optional[Path], title=None) -> None:
+    """``read(con, limits)`` on a reader, its result formatted, all in one bounded child
+    (biodiv/cli/sqlrun.py); then the truncation note."""
+    from biodiv.cli.sqlrun import bounded_read
 
-    console, _ = _consoles()
-    if fmt == OutputFormat.table and out is None:
-        from rich.table import Table
+    limits = _limits(ctx, max_rows)
 
-        table = Table(title=title, show_lines=False)
-        for col in df.columns:
-            table.add_column(str(col), overflow="fold")
-        for row in df.itertuples(index=False):
-            table.add_row(*("" if (v is None or (not isinstance(v, (list, tuple)) and pd.isna(v)))
-                            else str(v) for v in row))
-        console.print(table)
-        console.print(f"{len(df)} row(s)", style="dim")
-        return
-    if fmt == OutputFormat.json:
-        text = df.to_json(orient="records", date_format="iso", force_ascii=False, indent=1)
-    elif fmt == OutputFormat.markdown:
-        text = _markdown(df)
-    else:  # csv (also for --format table with --out)
-        text = df.to_csv(index=False)
-    if out is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        sys.stdout.flush()
-    else:
-        out.write_text(text, encoding="utf-8")
-        console.print(f"{len(df)} row(s) written to {out}")
+    def run(arm):
+        con = _reader(ctx)
+        try:
+            arm()   # the memory cap counts from here: the reader's instance and spatial are loaded
+            return read(con, limits)
+        finally:
+            con.close()
 
-
-def _markdown(df) -> str:
-    import pandas as pd
-
-    def cell(v):
-        if v is None or (not isinstance(v, (list, tuple)) and pd.isna(v)):
-            return ""
-        return str(v).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
+    _, truncated = bounded_read(run, limits, fmt.value, out, title, _consoles()[0])
+    _truncation_note(truncated)
 
 
 # ---------------------------------------------------------------------------
@@ -163,6 +171,8 @@ def _parse_params(raw: list[str]) -> dict[str, str]:
         if "=" not in item:
             raise QueryError(f"--param expects name=value, got {item!r}")
         name, value = item.split("=", 1)
+        if name.strip() in params:
+            raise QueryError(f"--param {name.strip()} is given twice ({params[name.strip()]!r} and {value!r}): give it once")
         params[name.strip()] = value
     return params
 
@@ -179,15 +189,10 @@ def query_run(
     """Run a named query on a read-only connection, e.g. --param area=34114 --format csv."""
     from biodiv.analysis.queries import load_query, run_query
 
+    _protect(ctx, out)
     query = load_query(name)
     params = _parse_params(param)
-    con = _reader(ctx)
-    try:
-        df = run_query(con, query, params, _limits(ctx, max_rows))
-    finally:
-        con.close()
-    _emit(df, fmt, out, title=query.title)
-    _truncation_note(df)
+    _bounded(ctx, lambda con, limits: run_query(con, query, params, limits), max_rows, fmt, out, query.title)
 
 
 # ---------------------------------------------------------------------------
@@ -219,13 +224,8 @@ def sql(
     if not statement or not statement.strip():
         raise QueryError("no SQL given: biodiv sql \"SELECT count(*) FROM observations\"")
     check_read_only(statement)  # refused SQL never opens the database
-    con = _reader(ctx)
-    try:
-        df = run_sql(con, statement, _limits(ctx, max_rows))
-    finally:
-        con.close()
-    _emit(df, fmt, out)
-    _truncation_note(df)
+    _protect(ctx, out)
+    _bounded(ctx, lambda con, limits: run_sql(con, statement, limits), max_rows, fmt, out)
 
 
 # ---------------------------------------------------------------------------
@@ -269,6 +269,11 @@ def export(
     if spreadsheet and fmt != ExportFormat.csv:
         raise ExportError("--spreadsheet applies to --format csv only")
     cfg = get_config(ctx)
+    _protect(ctx, out)
+    if fmt == ExportFormat.geonature:
+        from biodiv.analysis.exports import unmatched_path
+
+        _protect(ctx, unmatched_path(out), "--out (its list of unmatched taxa)")
     filters = ExportFilter(
         area=area, since=_date(since, "--since"), until=_date(until, "--until"), group=group,
         quality=quality.value, certain_only=certain_only, include_outside=include_outside,
@@ -322,6 +327,27 @@ def _report(ref, report, unmatched_out: Optional[Path], con) -> None:
         _write_unmatched(console, unmatched_reference(con), unmatched_out, "reference taxa without a matching taxon")
 
 
+def _reference_change(ctx: typer.Context, ref, origin, force: bool):
+    """What the list would change (reference taxa gained and lost, taxa with a status now),
+    read before any writer opens; a large loss is refused unless ``force``
+    (:mod:`biodiv.analysis.refcheck`)."""
+    from biodiv.analysis.refcheck import compare_with_stored, refuse_large_loss
+    from biodiv.cli.context import get_config
+
+    with get_config(ctx).store().read() as con:
+        change = compare_with_stored(con, ((s.source, s.ref_id) for s in ref.statuses))
+        with_status = con.execute(
+            "SELECT count(DISTINCT taxon_id) FROM taxon_statuses WHERE source <> 'inaturalist'").fetchone()[0]
+    refuse_large_loss(change, origin, force)
+    return change, with_status
+
+
+def _print_change(change, with_status_before: int, report) -> None:
+    console, _ = _consoles()
+    console.print(f"changes: {change.describe()}; taxa with an official status: {with_status_before} -> "
+                  f"{report.n_taxa_with_status}", highlight=False)
+
+
 def _print_ambiguous(err, left_without: str, table: str, rows: list[tuple[str, list]]) -> None:
     """The names matching several reference taxa (left unlinked), 30 at most on screen."""
     if not rows:
@@ -344,6 +370,7 @@ def refs_import(
     file: Path = typer.Argument(..., help="INPN protected-species list (;-separated CSV), BDC statuts CSV/zip, TAXREFvNN.txt (or its zip), or a SINP sensitivity referential (RefSensibilite…csv)."),
     scope: List[str] = typer.Option([], "--scope", help="BDC statuts only: keep these LB_ADM_TR (e.g. 'France métropolitaine', Occitanie, Hérault); repeatable."),
     unmatched: Optional[Path] = typer.Option(None, "--unmatched", help="Write reference taxa matching no taxon to this CSV (TAXREF: the taxa without a TAXREF link)."),
+    force: bool = typer.Option(False, "--force", help="Import even if the list drops more than 10 % of the stored reference taxa of a source."),
 ) -> None:
     """Import an official status list (flags the matching taxa protected, threatened) or TAXREF
     (links every taxon to its CD_NOM / CD_REF)."""
@@ -352,18 +379,20 @@ def refs_import(
                                       refresh_sensitivity)
     from biodiv.analysis.taxref import is_taxref
 
+    _protect(ctx, unmatched, "--unmatched")
     if is_sensitivity_referential(file):
         _import_sensitivity(ctx, file)
         return
     if is_taxref(file):
         _import_taxref(ctx, file, unmatched)
         return
-    ref = read_reference(file, scope or None)  # parse first: a bad file changes nothing
-    cfg = get_config(ctx)
-    with cfg.store().write() as con:
+    ref = read_reference(file, scope or None)  # parse and check first: a bad file changes nothing
+    change = _reference_change(ctx, ref, file, force)
+    with get_config(ctx).store().write() as con:
         report = apply_reference(con, ref, str(file), file_sha256(file))
         refresh_sensitivity(con)   # statuses feed the cautious default
         _report(ref, report, unmatched, con)
+    _print_change(*change, report)
 
 
 def _import_sensitivity(ctx: typer.Context, file: Path) -> None:
@@ -422,6 +451,7 @@ def refs_fetch(
     url: Optional[str] = typer.Option(None, "--url", help="Download URL (default: sources.inpn_statuts_url, $BIODIV_INPN_STATUTS_URL, or the INPN BDC statuts zip)."),
     scope: List[str] = typer.Option([], "--scope", help="Keep only these LB_ADM_TR scopes (repeatable)."),
     unmatched: Optional[Path] = typer.Option(None, "--unmatched", help="Write reference taxa matching no taxon to this CSV."),
+    force: bool = typer.Option(False, "--force", help="Import even if the list drops more than 10 % of the stored reference taxa of a source."),
 ) -> None:
     """Download the current INPN status lists (BDC statuts), then import them."""
     from biodiv.cli.context import get_config
@@ -429,15 +459,18 @@ def refs_fetch(
                                       refresh_sensitivity, statuts_url)
 
     cfg = get_config(ctx)
+    _protect(ctx, unmatched, "--unmatched")
     source_url = statuts_url(cfg, url)
     console, _ = _consoles()
     path, downloaded = fetch_reference(source_url, cfg.cache / "refs", timeout=cfg.sources.timeout)
     console.print(f"{'downloaded' if downloaded else 'unchanged since last download'}: {source_url}", highlight=False)
     ref = read_reference(path, scope or None)
+    change = _reference_change(ctx, ref, source_url, force)
     with cfg.store().write() as con:
         report = apply_reference(con, ref, source_url, file_sha256(path))
         refresh_sensitivity(con)
         _report(ref, report, unmatched, con)
+    _print_change(*change, report)
 
 
 def register(app: typer.Typer) -> None:

@@ -153,6 +153,7 @@ def import_(
                                    read_communes_file(communes_file), str(communes_file)):
             _console()[1].print(f"[yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
     store = cfg.store()
+    before = _territory_figures(store) if area_type == "commune" else None
     if append and store.exists():
         with store.read() as con:   # refused before a working copy is even made
             refuse_loaded_codes(con, area_type, loaded.prepared.frame["code"].tolist())
@@ -169,8 +170,43 @@ def import_(
         highlight=False, soft_wrap=True,
     )
     for note in stats["notes"]:
-        console.print(f"  {note}", highlight=False, soft_wrap=True)
+        if note.startswith("warning: "):
+            _console()[1].print(f"[yellow]warning:[/] {note.removeprefix('warning: ')}", highlight=False, soft_wrap=True)
+        else:
+            console.print(f"  {note}", highlight=False, soft_wrap=True)
     _warn_missing(stats.get("missing_codes", []))
+    if area_type == "commune":
+        _warn_territory_moved(before, _territory_figures(store))
+
+
+def _territory_figures(store) -> dict | None:
+    """The territory's area and its observations inside it, or None (no store, no territory)."""
+    if not store.exists():
+        return None
+    with store.read() as con:
+        row = con.execute("SELECT area_km2 FROM territory LIMIT 1").fetchone()
+        n = con.execute("SELECT count(*) FROM observations WHERE in_territory AND removed_at IS NULL").fetchone()[0]
+    return {"km2": float(row[0]) if row and row[0] is not None else None, "observations": int(n)}
+
+
+def _warn_territory_moved(before: dict | None, after: dict | None, share: float = 0.2) -> None:
+    """Warn when a new commune layer moved the territory's area or its observations by more
+    than ``share``: a swapped or shifted layer passes every check of a single feature, and
+    the first sign is the territory growing or its observations vanishing."""
+    if not before or not after:
+        return
+    changes = []
+    a0, a1 = before["km2"], after["km2"]
+    if a0 and a1 is not None and abs(a1 - a0) > share * a0:
+        changes.append(f"its area {a0:,.0f} -> {a1:,.0f} km²")
+    o0, o1 = before["observations"], after["observations"]
+    if o0 and abs(o1 - o0) > share * o0:
+        changes.append(f"its observations {o0:,} -> {o1:,}")
+    if changes:
+        _console()[1].print(
+            f"[yellow]warning:[/] this commune layer changed the territory a lot ({'; '.join(changes)}): check the "
+            "layer (CRS, longitude/latitude order, the right file); the previous one can be imported again",
+            highlight=False, soft_wrap=True)
 
 
 @areas_app.command("list")

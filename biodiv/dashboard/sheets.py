@@ -6,6 +6,8 @@ species sheet reuses the month/year charts.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import streamlit as st
 
@@ -18,6 +20,27 @@ SPECIES_COLUMNS = {
     "observations": "Observations", "last_year": "Dernière année", "status": "Statut",
     "sensitivity": "Sensibilité (SINP)",
 }
+
+
+_BACKTICKS = re.compile(r"`+")
+
+
+def as_text(value: object, limit: int = 80) -> str:
+    """``value`` (from the address bar or a search box) for a Markdown message, shown as
+    the characters typed and never as Markdown: no image, link, autolink or formatting.
+
+    Why: ``st.warning``/``st.info`` render Markdown, so ``?commune=![x](http://host/c.png)``
+    made every visitor's browser fetch the attacker's URL. The value goes in a code span,
+    the one Markdown construct whose content is never interpreted (backslash escapes are
+    not enough: Streamlit still turns an escaped ``http\\://…`` into a link); its fence is
+    longer than any run of backticks in the value. Line breaks become spaces and a long
+    value is cut."""
+    text = " ".join(str(value).split())
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    fence = "`" * (max((len(m) for m in _BACKTICKS.findall(text)), default=0) + 1)
+    pad = " " if text[:1] == "`" or text[-1:] == "`" or not text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def species_csv(df: pd.DataFrame) -> bytes:
@@ -89,7 +112,7 @@ def area_sheet(types: tuple[str, ...], title: str, choose: str, none_msg: str, k
         if wanted in by_code:
             st.session_state[key] = by_code[wanted]
         else:
-            st.warning(f"Le code « {wanted} » ne correspond à aucune zone chargée : choisissez-en une ci-dessous.")
+            st.warning(f"Le code « {as_text(wanted)} » ne correspond à aucune zone chargée : choisissez-en une ci-dessous.")
     if st.session_state.get(key) not in names:
         st.session_state[key] = next(iter(names))
 

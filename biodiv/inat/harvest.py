@@ -46,6 +46,7 @@ from biodiv.inat.query import query_key, query_params
 from biodiv.inat.parse import (
     observation_taxon,
     parse_observation,
+    unreadable_values,
     parse_taxon,
     raw_json,
     taxa_in_record,
@@ -369,6 +370,20 @@ def _last_page(results: list, total: int | None, per_page: int) -> bool:
     return len(results) < per_page
 
 
+def _note_unreadable(run: "HarvestRun", oid: int, record: dict) -> None:
+    """Count the values stored as NULL because they could not be read (impossible date,
+    accuracy "huge"), and say it in the run log the first time each field meets one."""
+    bad = unreadable_values(record)
+    if not bad:
+        return
+    counts = run.stats.setdefault("unreadable", {})
+    for field, value in bad.items():
+        if field not in counts:
+            run.note(f"observation {oid}: {field} {value!r} cannot be read and is stored empty "
+                     f"(later ones are counted in this run's stats, 'unreadable')")
+        counts[field] = counts.get(field, 0) + 1
+
+
 def _store_page(con, run: HarvestRun, results: list[dict], cursor: int | None, may_restore: bool = True,
                 rejected: list[dict] = ()) -> int | None:
     """Upsert one page, its taxa, its quarantined records and the cursor in one transaction;
@@ -380,6 +395,7 @@ def _store_page(con, run: HarvestRun, results: list[dict], cursor: int | None, m
         if row["id"] is None:
             run.stats["skipped"] += 1
             continue
+        _note_unreadable(run, row["id"], record)
         rows.append(row)
         texts.append(raw_json(record))
         taxon = observation_taxon(record)

@@ -172,6 +172,22 @@ def photo_url(photo: dict | None) -> str | None:
 # observations
 # ---------------------------------------------------------------------------
 
+def unreadable_values(obs: dict) -> dict[str, str]:
+    """The fields of a record that hold a value but not a readable one (field -> the value):
+    ``observed_on = "2024-13-45"``, ``positional_accuracy = "huge"``. They are stored as NULL;
+    the harvest says so in its run log instead of losing them silently."""
+    out: dict[str, str] = {}
+    for key in ("observed_on",):
+        value = obs.get(key)
+        if value not in (None, "") and parse_date(value) is None:
+            out[key] = str(value)[:40]
+    for key in ("positional_accuracy", "public_positional_accuracy"):
+        value = obs.get(key)
+        if value not in (None, "") and (to_float(value) is None or not 0 <= to_float(value) < float("inf")):
+            out[key] = str(value)[:40]
+    return out
+
+
 def parse_observation(obs: dict) -> dict[str, Any]:
     """One ``observations`` row (without harvest bookkeeping columns)."""
     lon, lat = parse_coordinates(obs)

@@ -54,6 +54,49 @@ from biodiv.store.engine import (  # noqa: F401
 )
 
 
+class NotBiodiv(StoreError):
+    """A DuckDB file of another program: refused before anything is written."""
+
+
+def refuse_foreign(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse (one line) a database that is not a biodiv store: tables but no
+    ``schema_migrations``, or a ``schema_migrations`` whose recorded migrations are not
+    biodiv's (another program's Rails-like table). An empty file is accepted (``init``).
+
+    Why: ``biodiv attach`` on a file holding a table ``sales`` published it with 27 biodiv
+    tables added, and one with its own ``observations`` table failed with a traceback and
+    left a working copy. Checked on the opened working copy, before the migrations run, so
+    the file the user pointed at is never changed."""
+    tables = sorted(r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "UNION SELECT view_name FROM duckdb_views() WHERE database_name = current_database() AND NOT internal"
+    ).fetchall())
+    if not tables:
+        return
+    problem = None
+    if "schema_migrations" not in tables:
+        problem = "no table schema_migrations"
+    else:
+        ours = {m.version: m.name for m in migrations()}
+        try:
+            recorded = con.execute("SELECT version, name FROM schema_migrations").fetchall()
+        except duckdb.Error:
+            recorded = None
+        if recorded is None:
+            problem = "its schema_migrations table is not biodiv's"
+        else:
+            known = [(v, n) for v, n in recorded if v in ours]
+            if (recorded and not known) or any(ours[v] != n for v, n in known):
+                problem = "its schema_migrations records migrations that are not biodiv's"
+    if problem is not None:
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise NotBiodiv(
+            f"{path} is not a biodiv database ({problem}; it holds {len(tables)} table(s) of another "
+            f"program: {shown}): nothing was changed; check the path (--db, db_path) or run `biodiv init` "
+            "with a new file"
+        )
+
+
 # ---------------------------------------------------------------------------
 # The store: published file, working copy, readers and writers
 # ---------------------------------------------------------------------------
@@ -91,6 +134,27 @@ class Store:
     def exists(self) -> bool:
         return self.lake.exists() if self.lake else self.path.exists()
 
+    def own_files(self) -> dict[Path, str]:
+        """Every file of this store (path -> what it is), present or not: what no output of
+        a command may ever replace (:func:`biodiv.files.refuse_protected_output`)."""
+        files = {self.path: "the biodiv database", Path(f"{self.path}.wal"): "the database's log",
+                 self.wip_path: "the store's working copy", Path(f"{self.wip_path}.wal"): "the working copy's log",
+                 self.wip_path.with_name(self.wip_path.name + ".tmp"): "the store's working copy",
+                 self.lock_path: "the store's lock"}
+        if self.lake is not None:
+            catalog = self.lake.spec.catalog_file
+            if catalog is not None:
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    files[Path(f"{catalog}{suffix}")] = "the DuckLake catalog"
+            if self.lake.locator is not None:
+                files[self.lake.locator] = "the DuckLake locator"
+        return files
+
+    def own_folders(self) -> dict[Path, str]:
+        """The local folder of a DuckLake's data files (none for a single file)."""
+        data = self.lake.spec.local_data_dir() if self.lake is not None else None
+        return {data: "the DuckLake's data folder"} if data is not None else {}
+
     # -- readers ------------------------------------------------------------
     def reader(self, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
         """A read-only connection on the published file (never blocks a writer).
@@ -106,6 +170,11 @@ class Store:
                 f"no database at {self.path}: run `biodiv init` then `biodiv update` (or `biodiv demo`)"
             )
         con = open_attached(self.path, read_only=True, con=con)
+        try:
+            refuse_foreign(con, self.path)
+        except NotBiodiv:
+            con.close()
+            raise
         check_schema(con, str(self.path))
         return con
 
@@ -210,6 +279,13 @@ class Store:
             if not create and not self.path.exists() and not self.wip_path.exists():
                 raise StoreMissing(f"no database at {self.path}: run `biodiv init` first")
             con = self._open_wip()
+            try:
+                refuse_foreign(con, self.path)
+            except NotBiodiv:
+                con.close()   # the copy made of another program's file goes: nothing is left
+                self.wip_path.unlink(missing_ok=True)
+                Path(f"{self.wip_path}.wal").unlink(missing_ok=True)
+                raise
             try:
                 migrate(con)
                 yield con

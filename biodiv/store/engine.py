@@ -283,8 +283,14 @@ def writer_lock(lock_path: Path, what: object) -> Iterator[None]:
     """The one-writer-at-a-time lock of a store (file or DuckLake): an exclusive ``flock`` on
     ``lock_path`` holding the writer's pid, so a second writer is refused in one line naming
     the first, and a killed writer's lock goes with its process."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:   # a read-only folder or disk, no permission: before anything is written
+        raise StoreError(
+            f"cannot write in {lock_path.parent} ({exc.strerror or exc}): this command writes the store "
+            f"and needs that folder writable; {what} is unchanged"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -5,7 +5,7 @@ import streamlit as st
 
 from biodiv.dashboard import data, pacing, ui
 from biodiv.dashboard.labels import format_date, format_int
-from biodiv.dashboard.sheets import months_chart, years_chart
+from biodiv.dashboard.sheets import as_text, months_chart, years_chart
 
 db = ui.open_db()
 ui.header(db, "Fiche espèce")
@@ -22,12 +22,12 @@ if wanted is not None:
             st.session_state["species_search"] = ""      # the search must not hide the species asked for
         st.session_state["species_sheet"] = int(wanted)
     else:
-        st.warning(f"Le taxon « {wanted} » n'a pas été observé sur le territoire : choisissez une espèce ci-dessous.")
+        st.warning(f"Le taxon « {as_text(wanted)} » n'a pas été observé sur le territoire : choisissez une espèce ci-dessous.")
 search = st.text_input("Rechercher une espèce (nom français ou scientifique, accents facultatifs)",
                        key="species_search", placeholder="ex. : guepier, merops…")
 found = data.search_species(opts, search)
 if found.empty:
-    st.warning(f"Aucune espèce ne correspond à « {search} ».")
+    st.warning(f"Aucune espèce ne correspond à « {as_text(search)} ».")
     st.stop()
 keys = [int(k) for k in found["species_key"]]
 if st.session_state.get("species_sheet") not in keys:
