@@ -146,3 +146,15 @@ def test_bad_input_is_one_line(demo, tmp_path, args, message):
 def test_unknown_sheet_kind_is_refused():
     with pytest.raises(ReportError):
         build(None, "planet")
+
+
+@pytest.mark.parametrize("args", [["report", "card"], ["report", "commune", "ZZ003"], ["report", "atlas"],
+                                  ["publish", "stakes"]])
+def test_an_output_aimed_at_the_store_is_refused_and_the_store_kept(demo, tmp_path, args):
+    import hashlib
+
+    before = hashlib.sha256(demo.read_bytes()).hexdigest()
+    proc = biodiv([*args, "--out", str(demo)], tmp_path, demo)
+    assert proc.returncode == 1 and "would overwrite" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert hashlib.sha256(demo.read_bytes()).hexdigest() == before

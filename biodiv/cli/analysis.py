@@ -73,34 +73,9 @@ def _limits(ctx: typer.Context, max_rows: Optional[int] = None):
 
 
 def _protect(ctx: typer.Context, out: Optional[Path], option: str = "--out") -> None:
-    """Refuse an output aimed at the store (whichever --db/--demo/db_path names it, its
-    working copy, lock, lake catalog or data folder) or at the configuration file, before
-    anything is read or written (:func:`biodiv.files.refuse_protected_output`)."""
-    if out is None:
-        return
-    from biodiv.cli.context import get_config
-    from biodiv.files import refuse_protected_output
-    from biodiv.store.database import Store
+    from biodiv.cli.context import protect_output
 
-    cfg = get_config(ctx)
-    files: dict[Path, str] = {}
-    folders: dict[Path, str] = {}
-    stores = [cfg.store(), Store(cfg.file_db)]
-    real = ctx.find_root().obj.get("real_db")
-    if real is not None:
-        stores.append(Store(real))
-    for store in stores:
-        files.update(store.own_files())
-        folders.update(store.own_folders())
-    lake = cfg.lake_spec()
-    if lake is not None:
-        if lake.catalog_file is not None:
-            files[lake.catalog_file] = "the DuckLake catalog"
-        if lake.local_data_dir() is not None:
-            folders[lake.local_data_dir()] = "the DuckLake's data folder"
-    if cfg.source_file is not None:
-        files[cfg.source_file] = "the configuration"
-    refuse_protected_output(out, files, folders, option)
+    protect_output(ctx, out, option)
 
 
 def _reader(ctx: typer.Context):

@@ -80,3 +80,33 @@ def size_text(n) -> str:
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{n} B"
+
+
+def protect_output(ctx: typer.Context, out: Path | None, option: str = "--out") -> None:
+    """Refuse an output aimed at the store (whichever --db/--demo/db_path names it, its
+    working copy, lock, lake catalog or data folder) or at the configuration file, before
+    anything is read or written (:func:`biodiv.files.refuse_protected_output`)."""
+    if out is None:
+        return
+    from biodiv.files import refuse_protected_output
+    from biodiv.store.database import Store
+
+    cfg = get_config(ctx)
+    files: dict[Path, str] = {}
+    folders: dict[Path, str] = {}
+    stores = [cfg.store(), Store(cfg.file_db)]
+    real = ctx.find_root().obj.get("real_db")
+    if real is not None:
+        stores.append(Store(real))
+    for store in stores:
+        files.update(store.own_files())
+        folders.update(store.own_folders())
+    lake = cfg.lake_spec()
+    if lake is not None:
+        if lake.catalog_file is not None:
+            files[lake.catalog_file] = "the DuckLake catalog"
+        if lake.local_data_dir() is not None:
+            folders[lake.local_data_dir()] = "the DuckLake's data folder"
+    if cfg.source_file is not None:
+        files[cfg.source_file] = "the configuration"
+    refuse_protected_output(out, files, folders, option)

@@ -42,8 +42,10 @@ def site(ctx: typer.Context,
 def stakes(ctx: typer.Context,
            out: Path = typer.Option(..., "--out", "-o", help="GeoPackage to write (.gpkg).")) -> None:
     """The map of biodiversity stakes for planning (PLU/PLUi): per 1 km cell, species at stake, survey effort, class."""
-    from biodiv.cli.context import console, get_config
+    from biodiv.cli.context import console, get_config, protect_output
     from biodiv.publish.stakes import write_stakes
+
+    protect_output(ctx, out)
 
     from biodiv.report.sheets import Options
 

@@ -59,19 +59,21 @@ def _options(ctx, since, until, group, quality, private):
 
 
 def _write(ctx: typer.Context, out: Optional[Path], default: str, body: bytes | str, started: float, what: str) -> None:
-    from biodiv.cli.context import console, size_text
+    from biodiv.cli.context import console, protect_output, size_text
     from biodiv.files import write_atomic
 
     path = out if out is not None else Path.cwd() / default
+    protect_output(ctx, path)        # checked again here for the default name
     data = body.encode("utf-8") if isinstance(body, str) else body
     write_atomic(path, data, what)
     console.print(f"{what}: {path} ({size_text(len(data))}, {time.monotonic() - started:.1f} s)", highlight=False)
 
 
 def _document(ctx, kind, code, fmt, out, since, until, group, quality, private, size="1080x1080") -> None:
-    from biodiv.cli.context import get_config
+    from biodiv.cli.context import get_config, protect_output
     from biodiv.report import render
 
+    protect_output(ctx, out)         # never the store, its working copy or the configuration: before any read
     started = time.monotonic()
     opts = _options(ctx, since, until, group, quality, private)
     with get_config(ctx).store().read() as con:
@@ -148,6 +150,9 @@ def atlas(ctx: typer.Context,
 
     if fmt not in (Format.pdf, Format.html):
         raise ReportError("the atlas is a document: --format pdf or html")
+    from biodiv.cli.context import protect_output
+
+    protect_output(ctx, out)
     started = time.monotonic()
     with get_config(ctx).store().read() as con:
         html, _title, _n = render.atlas_html(con, _options(ctx, since, until, group, quality, private))
@@ -165,6 +170,9 @@ def map_image(ctx: typer.Context, size: str = SIZE,
     from biodiv.cli.context import get_config
     from biodiv.report import render
 
+    from biodiv.cli.context import protect_output
+
+    protect_output(ctx, out)
     started = time.monotonic()
     w, h = render.parse_size(size)
     with get_config(ctx).store().read() as con:
@@ -183,6 +191,9 @@ def card(ctx: typer.Context, size: str = SIZE,
     from biodiv.cli.context import get_config
     from biodiv.report import render
 
+    from biodiv.cli.context import protect_output
+
+    protect_output(ctx, out)
     started = time.monotonic()
     w, h = render.parse_size(size)
     with get_config(ctx).store().read() as con:

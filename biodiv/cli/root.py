@@ -10,7 +10,6 @@ from pathlib import Path
 
 import re
 import sys
-from pathlib import Path
 from typing import Optional
 
 import typer

@@ -211,7 +211,7 @@ def _where(f: ExportFilter, public: bool = False, default_level: int = 2) -> tup
     if f.area and public:
         # the areas of the blurred place (levels 1-2), none for levels 3-4 (biodiv.sensitivity.public)
         clauses.append(
-            f"""(coalesce(lv.level, 0) = 0 AND in_area(o.id, $area, $certain_only)
+            """(coalesce(lv.level, 0) = 0 AND in_area(o.id, $area, $certain_only)
                  OR lv.level IN (1, 2) AND EXISTS (
                     SELECT 1 FROM observation_public_areas p JOIN areas a ON a.id = p.area_id
                     WHERE p.observation_id = o.id AND a.code = $area
