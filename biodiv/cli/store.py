@@ -69,6 +69,10 @@ def migrate(
         if spec is None:
             raise BiodivError('this command needs a DuckLake: set [store] backend = "ducklake" (docs/ducklake.md)')
         target = output or file_side
+        if output is not None and Path(output).absolute() != Path(file_side).absolute():
+            from biodiv.cli.context import protect_output
+
+            protect_output(ctx, output, "--output")   # never the lake's catalog, its data or the config
         counts = lake_to_file(spec, Path(target))
         console.print(f"copied the DuckLake {spec.display} into {target}: "
                       f"{counts.get('observations', 0):,} observations, {counts.get('areas', 0):,} areas",
