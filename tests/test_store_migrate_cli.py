@@ -68,3 +68,17 @@ def test_store_migrate_from_db_refuses_a_missing_file_in_one_line(lake_cfg_file,
                            monkeypatch, capsys)
     assert code == 1 and len(err.strip().splitlines()) == 1 and str(missing) in err
     assert not (tmp_path / "data" / "catalog.sqlite").exists()   # nothing created
+
+
+def test_store_migrate_to_file_never_writes_into_the_lake(lake_cfg_file, tmp_path, monkeypatch, capsys):
+    demo = tmp_path / "data" / "demo.duckdb"
+    build_demo(demo, n_observations=50, seed=3)
+    code, _, err = run_cli(["-c", str(lake_cfg_file), "--demo", "store", "migrate", "--to", "ducklake"],
+                           monkeypatch, capsys)
+    assert code == 0, err
+    inside = tmp_path / "data" / "lake" / "copy.duckdb"
+    files = sorted(p.name for p in (tmp_path / "data" / "lake").rglob("*"))
+    code, _, err = run_cli(["-c", str(lake_cfg_file), "store", "migrate", "--to", "file", "--output", str(inside)],
+                           monkeypatch, capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "data folder" in err, err
+    assert not inside.exists() and sorted(p.name for p in (tmp_path / "data" / "lake").rglob("*")) == files
