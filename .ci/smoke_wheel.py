@@ -156,6 +156,12 @@ def main() -> None:
         out = run([biodiv, "--demo", "query", "run", "commune_richness", "--format", "csv"], cwd=here, env=env)
         check(len(out.splitlines()) > 2, f"biodiv --demo query run gave no rows:\n{out}")
         print(f"commands: demo, query list ({len(listed)} queries), --demo status, --demo query run")
+        # documents and the public atlas from the installed package (templates and font shipped)
+        out = run([biodiv, "--demo", "report", "territory", "--out", str(here / "fiche.pdf")], cwd=here, env=env)
+        check((here / "fiche.pdf").read_bytes()[:5] == b"%PDF-", f"biodiv report territory wrote no PDF:\n{out}")
+        out = run([biodiv, "--demo", "publish", "site", "--out", str(here / "atlas")], cwd=here, env=env)
+        check((here / "atlas" / "index.html").exists(), f"biodiv publish site wrote no index.html:\n{out}")
+        print("commands: --demo report territory, --demo publish site")
 
         dashboard(bin_dir, here, env)
 
