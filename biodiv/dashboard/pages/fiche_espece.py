@@ -3,7 +3,8 @@ communes and sites where the species was seen (each opens its sheet)."""
 
 import streamlit as st
 
-from biodiv.dashboard import data, pacing, ui
+from biodiv.dashboard import data, downloads, pacing, ui
+from biodiv.inat import photos
 from biodiv.dashboard.labels import format_date, format_int
 from biodiv.dashboard.sheets import as_text, months_chart, years_chart
 
@@ -47,10 +48,15 @@ k = ui.figures(db, fs)
 
 photo_col, text_col = st.columns([1, 3])
 with photo_col:
-    if info.get("photo_url"):
-        st.image(info["photo_url"], caption="Photo iNaturalist", width="stretch")
-    else:
-        st.caption("Pas de photo disponible.")
+    # the thumbnail cached by `biodiv update` (biodiv.inat.photos), never a request to the
+    # internet from the page: a workshop room is often offline
+    local = photos.cached(info.get("photo_url"))
+    try:
+        shown = local is not None and st.image(str(local), caption="Photo iNaturalist", width="stretch") is not None
+    except Exception:   # a damaged cached file (PIL cannot read it): the sheet goes on without it
+        shown = False
+    if not shown:
+        st.caption("Pas de photo disponible hors ligne.")
 with text_col:
     st.header(info.get("common_name_fr") or info.get("sci_name") or str(key))
     inpn = (f" · [fiche INPN (TAXREF {info['cd_ref']})](https://inpn.mnhn.fr/espece/cd_nom/{info['cd_ref']})"
@@ -82,3 +88,4 @@ with c2:
 
 st.subheader("Communes et sites où l'espèce a été vue")
 ui.areas_table(ui.q(db, data.species_areas, fs), key="species_areas")
+downloads.sheet_buttons(db, "species", str(key), f, f"espece-{key}")
