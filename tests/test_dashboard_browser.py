@@ -343,9 +343,20 @@ def test_workshop_screen_fits_1920x1080_without_scroll_navigation_or_login(tmp_p
             assert login not in text
         assert "Machaon" in text and "nouvelle espèce !" in text
         assert not ENGLISH.findall(text)
-        legend = page.frames[1].evaluate("() => document.querySelector('.biodiv-legend').innerText") \
-            if len(page.frames) > 1 else ""
-        assert "Observations" in legend and "Natura 2000" in legend
+        # the legend beside the map, never over it; the commune names at 28 px, none over another
+        legend = page.locator(".atl-legend")
+        assert "Natura 2000" in legend.inner_text()
+        lb = legend.bounding_box()
+        mb = page.locator("iframe").first.bounding_box()
+        assert lb and mb and (lb["x"] >= mb["x"] + mb["width"] or lb["y"] >= mb["y"] + mb["height"]), (lb, mb)
+        names = page.frames[1].evaluate("""() => [...document.querySelectorAll('.biodiv-name')]
+            .filter(d => d.style.visibility !== 'hidden')
+            .map(d => { const r = d.getBoundingClientRect();
+                        return [r.left, r.top, r.right, r.bottom, parseFloat(getComputedStyle(d).fontSize)]; })""")
+        assert names and all(n[4] >= 28 for n in names)
+        overlaps = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+                    if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]]
+        assert not overlaps, overlaps
 
 
 # At phone width: the page's scroll width, the frames of the tables (Streamlit's grids and

@@ -122,7 +122,7 @@ def test_the_workshop_screen_says_the_quality_in_its_footer(monkeypatch, tmp_pat
     at.switch_page(PAGES + "atelier.py").run()
     assert not at.exception
     text = all_text(at)
-    assert "Qualité : vérifiables · Données iNaturalist" in text
+    assert "Qualité : vérifiables · données " in text
     assert '<div class="v">9</div><div class="l">observations</div>' in text   # casual 12 left out
 
 
