@@ -282,8 +282,9 @@ def test_workshop_mode_big_figures_no_login_new_species_and_qr(monkeypatch, tmp_
     for login in ("alice", "bob", "carol", "dave"):
         assert login not in text and login not in maps_shown["atelier_map"]
     assert "<svg" in text and "Rejoignez le projet iNaturalist" in text      # QR code, inline
-    assert "biodiv-legend" in maps_shown["atelier_map"] and "font:28px" in maps_shown["atelier_map"].replace(
-        "font:600 28px", "font:28px")
+    # the legend beside the map (not inside it), names at 28 px
+    assert "biodiv-legend" not in maps_shown["atelier_map"] and 'class="atl-legend"' in text
+    assert "font:28px" in maps_shown["atelier_map"].replace("font:600 28px", "font:28px")
     assert not at.sidebar.multiselect                                  # no filters on the projection screen
     # bioblitz from 00:00 today: only this year's 01/01 observation counts if today is 01/01,
     # none otherwise (every other fixture observation is older)
