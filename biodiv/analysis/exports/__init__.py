@@ -108,7 +108,7 @@ def export(
             from biodiv.analysis.exports.dwca import write_dwca
 
             result.notes.extend(write_dwca(obs, tmp, territory_info(con), f.describe(), public_mode,
-                                           contact=dataset))
+                                           contact=dataset, profile=profile))
         elif fmt == "geonature":
             _geonature(obs, out, tmp, dataset or {}, public_mode, result)
         elif fmt == "parquet":
