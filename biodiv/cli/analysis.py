@@ -258,6 +258,7 @@ def export(
     free_text: bool = typer.Option(False, "--free-text", help="--public only: keep the observers' notes and place names (left out of public exports by default)."),
     spreadsheet: bool = typer.Option(False, "--spreadsheet", help="CSV only: for a French spreadsheet (; separator, UTF-8 with BOM, decimal comma)."),
     profile: Optional[Profile] = typer.Option(None, "--profile", help="dwca only: gbif = research-grade records under CC0, CC-BY or CC-BY-NC (what is left out is counted)."),
+    removed_since: Optional[str] = typer.Option(None, "--removed-since", help="geonature only: list the observations removed upstream on or after this date (YYYY-MM-DD; default: all) beside the export."),
 ) -> None:
     """Export observations (GeoPackage adds communes, natura2000 and territory layers)."""
     from biodiv.cli.context import get_config
@@ -279,7 +280,8 @@ def export(
         result = do_export(con, fmt.value, out, filters, public_mode=public_mode,
                            csv_dialect="spreadsheet" if spreadsheet else "standard",
                            dataset=cfg.exports.model_dump(), profile=profile.value if profile else None,
-                           sensitivity_default=cfg.sensitivity.default_level, free_text=free_text)
+                           sensitivity_default=cfg.sensitivity.default_level, free_text=free_text,
+                           removed_since=_date(removed_since, "--removed-since"))
     finally:
         con.close()
     console, err = _consoles()

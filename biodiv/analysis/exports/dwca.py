@@ -105,6 +105,8 @@ TERMS: list[tuple[str, str]] = [
     ("license", DCTERMS), ("rightsHolder", DCTERMS), ("references", DCTERMS), ("modified", DCTERMS),
     ("inaturalistLogin", FOAF),
 ]
+# Columns named otherwise than their term (as in iNaturalist's archive).
+TERM_URIS = {"inaturalistLogin": FOAF + "nick"}
 # Simple Multimedia extension (http://rs.gbif.org/extension/gbif/1.0/multimedia.xml).
 MEDIA_TERMS: list[tuple[str, str]] = [
     ("coreid", ""), ("type", DCTERMS), ("format", DCTERMS), ("identifier", DCTERMS),
@@ -360,7 +362,7 @@ def meta_xml(with_media: bool) -> bytes:
         ET.SubElement(el, f"{{{TEXT_NS}}}{id_tag}", {"index": "0"})
         for i, (term, ns) in enumerate(terms):
             if ns:
-                ET.SubElement(el, f"{{{TEXT_NS}}}field", {"index": str(i), "term": ns + term})
+                ET.SubElement(el, f"{{{TEXT_NS}}}field", {"index": str(i), "term": TERM_URIS.get(term, ns + term)})
 
     table("core", DWC + "Occurrence", "occurrence.txt", TERMS, "id")
     if with_media:
