@@ -55,6 +55,7 @@ def test_places_everywhere_biodiv_knows_them(con, tmp_path):
     obscured = recs["30"]
     assert obscured["informationWithheld"].startswith("Coordinate uncertainty increased to")
     assert (obscured["countryCode"], obscured["municipality"]) == ("FR", "")
+    assert obscured["eventDate"] == "2024-07-14T10:00:00+02:00"          # the territory's zone, not UTC
     # region and department wherever the commune is known, overseas too
     assert (recs["22"]["stateProvince"], recs["22"]["county"], recs["22"]["municipality"]) == \
         ("Occitanie", "Hérault", "Alpha")

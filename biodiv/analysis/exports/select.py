@@ -294,12 +294,13 @@ def select_observations(
     return df
 
 
-def territory_country(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The country of the territory's communes when they all share one (else None)."""
-    codes = {country_code(r[0]) for r in con.execute(
-        "SELECT code FROM areas WHERE type = 'commune' AND coalesce(in_territory, false)").fetchall()}
-    codes.discard(None)
-    return codes.pop() if len(codes) == 1 else None
+def territory_place(con: duckdb.DuckDBPyConnection) -> tuple[str | None, str | None]:
+    """(country, time zone) of the territory's communes when they all share one (else None)."""
+    codes = [r[0] for r in con.execute(
+        "SELECT code FROM areas WHERE type = 'commune' AND coalesce(in_territory, false)").fetchall()]
+    countries = {country_code(c) for c in codes} - {None}
+    zones = {commune_zone(c) for c in codes} - {None}
+    return (countries.pop() if len(countries) == 1 else None), (zones.pop() if len(zones) == 1 else None)
 
 
 def obscured_places(con: duckdb.DuckDBPyConnection, df: pd.DataFrame) -> pd.DataFrame:
@@ -324,7 +325,11 @@ def obscured_places(con: duckdb.DuckDBPyConnection, df: pd.DataFrame) -> pd.Data
     df.loc[hidden, "cell_wkt"] = wkt
     missing = hidden & df["country_code"].isna() & df["in_territory"].fillna(False).astype(bool)
     if missing.any():
-        df.loc[missing, "country_code"] = territory_country(con)
+        country, zone = territory_place(con)
+        df.loc[missing, "country_code"] = country
+        own = df["time_zone"].notna() if "time_zone" in df else pd.Series(False, index=df.index)
+        if zone:
+            df.loc[missing & ~own & (df["zone"] == "UTC"), "zone"] = zone
     unplaced = hidden & df["commune_code"].isna()
     if unplaced.any():
         cells = sorted(set(df.loc[unplaced, "cell_wkt"]))
