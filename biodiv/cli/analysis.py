@@ -302,13 +302,18 @@ def _pipe_safe():
     """Output printed after a commit: a reader that went away (``biodiv refs import F | head
     -3``) neither undoes nor hides the import. A closed pipe ends the output quietly (stdout
     pointed at /dev/null so that the exit flush does not fail again)."""
+    console, _ = _consoles()
     try:
         yield
         sys.stdout.flush()
-    except BrokenPipeError:
+    except (BrokenPipeError, SystemExit) as exc:
+        # rich turns a broken pipe into SystemExit(1) (Console.on_broken_pipe)
+        if isinstance(exc, SystemExit) and exc.code != 1:
+            raise
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+        console.quiet = True
 
 
 def _report(ref, report, unmatched_out: Optional[Path], unmatched_df) -> None:
