@@ -299,8 +299,8 @@ def export(
 
 @contextmanager
 def _pipe_safe():
-    """Output printed after a commit: a reader that went away (``biodiv refs import F | head
-    -3``) neither undoes nor hides the import. A closed pipe ends the output quietly (stdout
+    """Output printed after a commit: a reader that went away (the import piped into head)
+    neither undoes nor hides the import. A closed pipe ends the output quietly (stdout
     pointed at /dev/null so that the exit flush does not fail again)."""
     console, _ = _consoles()
     try:
