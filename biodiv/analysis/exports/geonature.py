@@ -235,11 +235,12 @@ DELETION_COLUMNS = ["id_origine", "uuid_perm_sinp", "date_suppression"]
 
 def deletions(con, since=None) -> pd.DataFrame:
     """Observations removed upstream (deleted on iNaturalist, or gone from the harvest) since
-    ``since`` (a date; None: all), oldest removal first: the identifiers the export gave them
+    ``since`` (a date in Paris time, whatever the host's zone; None: all), oldest removal first: the identifiers the export gave them
     and the removal's local date-time (Europe/Paris: the SINP's)."""
     rows = con.execute(
         """SELECT id, uuid, uri, timezone('UTC', removed_at) AS removed FROM observations
-           WHERE removed_at IS NOT NULL AND ($since IS NULL OR removed_at >= CAST($since AS TIMESTAMPTZ))
+           WHERE removed_at IS NOT NULL
+             AND ($since IS NULL OR CAST(timezone('Europe/Paris', removed_at) AS DATE) >= CAST($since AS DATE))
            ORDER BY removed_at, id""", {"since": since}).df()
     if rows.empty:
         return pd.DataFrame(columns=DELETION_COLUMNS)
