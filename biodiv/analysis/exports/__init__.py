@@ -1,7 +1,7 @@
 """Exports for other tools, one module per format over one shared selection
 (:mod:`~biodiv.analysis.exports.select`): QGIS (:mod:`.gpkg`), web maps (:mod:`.geojson`),
 scripts and spreadsheets (:mod:`.csv`), data science (:mod:`.parquet`), biodiversity
-networks (:mod:`.dwca`, Darwin Core Archive for GBIF) and the French SINP
+networks (:mod:`.dwca`, Darwin Core Archive for GBIF, its metadata in :mod:`.eml`) and the French SINP
 (:mod:`.geonature`, GeoNature's synthesis import CSV).
 
 Every file is written under a temporary name and renamed when complete: an error never
