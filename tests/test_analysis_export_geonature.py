@@ -82,9 +82,11 @@ def test_rows_codes_dates_blurring(con, tmp_path):
     assert (one["statut_source"], one["statut_observation"], one["methode_determination"]) == \
         ("Terrain", "Présent", "Autre méthode de détermination")
     assert one["comment_occurrence"] == "Observation iNaturalist https://www.inaturalist.org/observations/22 (qualité : research)"
-    assert one["date_modification"] == "2018-09-06 10:00:00"
+    assert one["date_modification"] == "2018-09-06 12:00:00"             # local time (Paris), as GeoNature stores it
     blurred = rows["25"]                                          # obscured by taxon geoprivacy
-    assert (blurred["floutage_dee"], blurred["niveau_precision_diffusion"]) == ("Oui", "Maille")
+    # iNaturalist's 0.2° cell is not the SINP 10 km « Maille »: the cell itself, diffused as it is
+    assert (blurred["floutage_dee"], blurred["niveau_precision_diffusion"]) == ("Oui", "Précise")
+    assert blurred["geometrie_wkt_4326"].startswith("POLYGON((3.4 43.4")
     assert 27_000 < int(blurred["precision_geographique"]) < 28_000
     assert (blurred["naturalite"], blurred["preuve_existante"]) == ("Cultivé/élevé", "Oui")
     assert blurred["preuve_numerique_url"] == "https://www.inaturalist.org/observations/25"
@@ -92,7 +94,7 @@ def test_rows_codes_dates_blurring(con, tmp_path):
     assert rows["1"]["uuid_perm_sinp"] == rows["1"]["uuid_perm_sinp"].lower() and len(rows["1"]["uuid_perm_sinp"]) == 36
     assert rows["23"]["heure_debut"] == "00:30:00" and rows["23"]["date_debut"] == "2024-01-11"   # La Réunion
     # left out, counted and listed: no TAXREF link (oaks, ...), no coordinates (26, 20, 21)
-    assert result.counts == {"observations": 9, "left out": 6}
+    assert result.counts == {"observations": 9, "left out": 6, "removed upstream": 1}
     assert any("no TAXREF link" in n for n in result.notes) and any("no coordinates" in n for n in result.notes)
     listed = pd.read_csv(unmatched_path(out), sep=";")
     assert set(listed["scientific_name"]) == {"Quercus ilex", "Quercus ilex ilex", "Quercus"}

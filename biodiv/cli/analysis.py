@@ -4,7 +4,9 @@ import|fetch``: thin wrappers over :mod:`biodiv.analysis.queries`, :mod:`biodiv.
 
 from __future__ import annotations
 
+import os
 import sys
+from contextlib import contextmanager
 from datetime import date
 from enum import Enum
 from pathlib import Path
@@ -233,6 +235,7 @@ def export(
     free_text: bool = typer.Option(False, "--free-text", help="--public only: keep the observers' notes and place names (left out of public exports by default)."),
     spreadsheet: bool = typer.Option(False, "--spreadsheet", help="CSV only: for a French spreadsheet (; separator, UTF-8 with BOM, decimal comma)."),
     profile: Optional[Profile] = typer.Option(None, "--profile", help="dwca only: gbif = research-grade records under CC0, CC-BY or CC-BY-NC (what is left out is counted)."),
+    removed_since: Optional[str] = typer.Option(None, "--removed-since", help="geonature only: list the observations removed upstream on or after this date (YYYY-MM-DD; default: all) beside the export."),
 ) -> None:
     """Export observations (GeoPackage adds communes, natura2000 and territory layers)."""
     from biodiv.cli.context import get_config
@@ -246,9 +249,10 @@ def export(
     cfg = get_config(ctx)
     _protect(ctx, out)
     if fmt == ExportFormat.geonature:
-        from biodiv.analysis.exports import unmatched_path
+        from biodiv.analysis.exports import deletions_path, unmatched_path
 
         _protect(ctx, unmatched_path(out), "--out (its list of unmatched taxa)")
+        _protect(ctx, deletions_path(out), "--out (its list of deleted observations)")
     filters = ExportFilter(
         area=area, since=_date(since, "--since"), until=_date(until, "--until"), group=group,
         quality=quality.value, certain_only=certain_only, include_outside=include_outside,
@@ -259,7 +263,8 @@ def export(
         result = do_export(con, fmt.value, out, filters, public_mode=public_mode,
                            csv_dialect="spreadsheet" if spreadsheet else "standard",
                            dataset=cfg.exports.model_dump(), profile=profile.value if profile else None,
-                           sensitivity_default=cfg.sensitivity.default_level, free_text=free_text)
+                           sensitivity_default=cfg.sensitivity.default_level, free_text=free_text,
+                           removed_since=_date(removed_since, "--removed-since"))
     finally:
         con.close()
     console, err = _consoles()
@@ -273,9 +278,26 @@ def export(
 # biodiv refs import | fetch
 # ---------------------------------------------------------------------------
 
-def _report(ref, report, unmatched_out: Optional[Path], con) -> None:
-    from biodiv.analysis.refs import unmatched_reference
+@contextmanager
+def _pipe_safe():
+    """Output printed after a commit: a reader that went away (the import piped into head)
+    neither undoes nor hides the import. A closed pipe ends the output quietly (stdout
+    pointed at /dev/null so that the exit flush does not fail again)."""
+    console, _ = _consoles()
+    try:
+        yield
+        sys.stdout.flush()
+    except (BrokenPipeError, SystemExit) as exc:
+        # rich turns a broken pipe into SystemExit(1) (Console.on_broken_pipe)
+        if isinstance(exc, SystemExit) and exc.code != 1:
+            raise
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        console.quiet = True
 
+
+def _report(ref, report, unmatched_out: Optional[Path], unmatched_df) -> None:
     console, err = _consoles()
     by_source: dict[str, int] = {}
     for s in ref.statuses:
@@ -299,7 +321,7 @@ def _report(ref, report, unmatched_out: Optional[Path], con) -> None:
         [(f"{name} (taxon {taxon_id}, {source})", candidates) for taxon_id, name, source, candidates in report.ambiguous],
     )
     if unmatched_out is not None:
-        _write_unmatched(console, unmatched_reference(con), unmatched_out, "reference taxa without a matching taxon")
+        _write_unmatched(console, unmatched_df, unmatched_out, "reference taxa without a matching taxon")
 
 
 def _reference_change(ctx: typer.Context, ref, origin, force: bool):
@@ -361,13 +383,17 @@ def refs_import(
     if is_taxref(file):
         _import_taxref(ctx, file, unmatched)
         return
+    from biodiv.analysis.refs import unmatched_reference
+
     ref = read_reference(file, scope or None)  # parse and check first: a bad file changes nothing
     change = _reference_change(ctx, ref, file, force)
     with get_config(ctx).store().write() as con:
         report = apply_reference(con, ref, str(file), file_sha256(file))
         refresh_sensitivity(con)   # statuses feed the cautious default
-        _report(ref, report, unmatched, con)
-    _print_change(*change, report)
+        missing = unmatched_reference(con) if unmatched is not None else None
+    with _pipe_safe():            # committed: now say so
+        _report(ref, report, unmatched, missing)
+        _print_change(*change, report)
 
 
 def _import_sensitivity(ctx: typer.Context, file: Path) -> None:
@@ -379,9 +405,14 @@ def _import_sensitivity(ctx: typer.Context, file: Path) -> None:
 
     ref = read_referential(file)   # parse first: a bad file changes nothing
     cfg = get_config(ctx)
-    console, err = _consoles()
     with cfg.store().write() as con:
         r = store_referential(con, ref, file_sha256(file))
+    with _pipe_safe():
+        _report_sensitivity(r)
+
+
+def _report_sensitivity(r) -> None:
+    console, err = _consoles()
     by_level = ", ".join(f"level {k}: {v}" for k, v in r.levels.items()) or "none"
     console.print(f"sensitivity referential {r.source}: {r.n_rules} rules for {r.n_taxa} taxa; "
                   f"{r.n_store_taxa} taxa of the store under a rule; observations blurred or withheld: {by_level}",
@@ -402,22 +433,28 @@ def _import_taxref(ctx: typer.Context, file: Path, unmatched_out: Optional[Path]
 
     from biodiv.analysis.refs import refresh_sensitivity
 
-    console, err = _consoles()
     cfg = get_config(ctx)
     with cfg.store().write() as con:
         report = import_taxref(con, file)
         refresh_sensitivity(con)   # rules now match by CD_NOM -> CD_REF
-        console.print(
-            f"TAXREF: {report.n_names} names of {report.n_taxa_ref} taxa; linked {report.n_matched} of "
-            f"{report.n_taxa} taxa ({report.n_via_synonym} through a synonym)", highlight=False)
-        if report.missing_columns:
-            console.print(f"columns not in this version: {', '.join(report.missing_columns)}", style="dim")
-        _print_ambiguous(
-            err, "TAXREF code", "taxon_taxref",
-            [(f"{name} (taxon {taxon_id})", candidates) for taxon_id, name, candidates in report.ambiguous],
-        )
-        if unmatched_out is not None:
-            _write_unmatched(console, unlinked_taxa(con), unmatched_out, "taxa without a TAXREF link")
+        missing = unlinked_taxa(con) if unmatched_out is not None else None
+    with _pipe_safe():            # committed: now say so
+        _report_taxref(report, unmatched_out, missing)
+
+
+def _report_taxref(report, unmatched_out: Optional[Path], missing) -> None:
+    console, err = _consoles()
+    console.print(
+        f"TAXREF: {report.n_names} names of {report.n_taxa_ref} taxa; linked {report.n_matched} of "
+        f"{report.n_taxa} taxa ({report.n_via_synonym} through a synonym)", highlight=False)
+    if report.missing_columns:
+        console.print(f"columns not in this version: {', '.join(report.missing_columns)}", style="dim")
+    _print_ambiguous(
+        err, "TAXREF code", "taxon_taxref",
+        [(f"{name} (taxon {taxon_id})", candidates) for taxon_id, name, candidates in report.ambiguous],
+    )
+    if unmatched_out is not None:
+        _write_unmatched(console, missing, unmatched_out, "taxa without a TAXREF link")
 
 
 @refs_app.command("fetch")
@@ -438,14 +475,19 @@ def refs_fetch(
     source_url = statuts_url(cfg, url)
     console, _ = _consoles()
     path, downloaded = fetch_reference(source_url, cfg.cache / "refs", timeout=cfg.sources.timeout)
-    console.print(f"{'downloaded' if downloaded else 'unchanged since last download'}: {source_url}", highlight=False)
+    with _pipe_safe():            # a closed pipe does not stop the import
+        console.print(f"{'downloaded' if downloaded else 'unchanged since last download'}: {source_url}", highlight=False)
     ref = read_reference(path, scope or None)
+    from biodiv.analysis.refs import unmatched_reference
+
     change = _reference_change(ctx, ref, source_url, force)
     with cfg.store().write() as con:
         report = apply_reference(con, ref, source_url, file_sha256(path))
         refresh_sensitivity(con)
-        _report(ref, report, unmatched, con)
-    _print_change(*change, report)
+        missing = unmatched_reference(con) if unmatched is not None else None
+    with _pipe_safe():            # committed: now say so
+        _report(ref, report, unmatched, missing)
+        _print_change(*change, report)
 
 
 def register(app: typer.Typer) -> None:

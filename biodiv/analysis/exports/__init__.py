@@ -1,7 +1,7 @@
 """Exports for other tools, one module per format over one shared selection
 (:mod:`~biodiv.analysis.exports.select`): QGIS (:mod:`.gpkg`), web maps (:mod:`.geojson`),
 scripts and spreadsheets (:mod:`.csv`), data science (:mod:`.parquet`), biodiversity
-networks (:mod:`.dwca`, Darwin Core Archive for GBIF) and the French SINP
+networks (:mod:`.dwca`, Darwin Core Archive for GBIF, its metadata in :mod:`.eml`) and the French SINP
 (:mod:`.geonature`, GeoNature's synthesis import CSV).
 
 Every file is written under a temporary name and renamed when complete: an error never
@@ -61,6 +61,7 @@ def export(
     profile: str | None = None,
     sensitivity_default: int = 2,
     free_text: bool = False,
+    removed_since=None,
 ) -> ExportResult:
     """Write the filtered observations (and area layers for GeoPackage) to ``out``.
 
@@ -71,7 +72,10 @@ def export(
 
     Sensitive species (biodiv.sensitivity): ``public_mode`` blurs them to their SINP level
     (``sensitivity_default``: the level of protected and threatened taxa while no referential
-    is imported; 0 = none) and leaves free text out unless ``free_text``; the notes say so."""
+    is imported; 0 = none) and leaves free text out unless ``free_text``; the notes say so.
+
+    GeoNature: the observations removed upstream (since ``removed_since``, a date; else all)
+    are listed beside the export (:func:`deletions_path`), private exports only."""
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -83,6 +87,8 @@ def export(
         raise ExportError(f"unknown profile {profile!r} (choose from {', '.join(p for p in PROFILES if p)})")
     if profile and fmt != "dwca":
         raise ExportError(f"--profile {profile} applies to --format dwca only")
+    if removed_since and fmt != "geonature":
+        raise ExportError("--removed-since applies to --format geonature only")
     f = f or ExportFilter()
     out = Path(out)
     if not out.parent.exists():
@@ -108,9 +114,9 @@ def export(
             from biodiv.analysis.exports.dwca import write_dwca
 
             result.notes.extend(write_dwca(obs, tmp, territory_info(con), f.describe(), public_mode,
-                                           contact=dataset))
+                                           contact=dataset, profile=profile))
         elif fmt == "geonature":
-            _geonature(obs, out, tmp, dataset or {}, public_mode, result)
+            _geonature(con, obs, out, tmp, dataset or {}, public_mode, result, removed_since)
         elif fmt == "parquet":
             from biodiv.analysis.exports import parquet
 
@@ -139,7 +145,13 @@ def unmatched_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.unmatched-taxa.csv")
 
 
-def _geonature(obs, out: Path, tmp: Path, dataset: dict, public_mode: bool, result: ExportResult) -> None:
+def deletions_path(out: Path) -> Path:
+    """Where the GeoNature export lists the observations removed upstream (beside the export)."""
+    return out.with_name(f"{out.stem}.deleted.csv")
+
+
+def _geonature(con, obs, out: Path, tmp: Path, dataset: dict, public_mode: bool, result: ExportResult,
+               removed_since=None) -> None:
     from biodiv.analysis.exports import geonature
 
     frame, unmatched, notes = geonature.write(obs, tmp, dataset, public_mode)
@@ -154,3 +166,16 @@ def _geonature(obs, out: Path, tmp: Path, dataset: dict, public_mode: bool, resu
         unmatched.to_csv(part, index=False, sep=";")
         os.replace(part, side)
         result.notes.append(f"{len(unmatched)} taxa without a TAXREF link listed in {side}")
+    gone = deletions_path(out)
+    if public_mode:
+        # the list names iNaturalist records, sensitive ones included: private exports only
+        result.notes.append("no list of removed observations in a public export (run it --private)")
+        return
+    removed = geonature.deletions(con, removed_since)
+    part = _temp_path(gone)
+    removed.to_csv(part, index=False, sep=";")
+    os.replace(part, gone)
+    result.counts["removed upstream"] = len(removed)
+    since = f" since {removed_since}" if removed_since else ""
+    result.notes.append(f"{len(removed)} observation(s) removed upstream{since} listed in {gone} "
+                        "(delete them from GeoNature too)")

@@ -7,13 +7,23 @@ them without another dependency, and tests read them back with python-dwca-reade
 
 Terms follow iNaturalist's own DwC-A where it has one (``recordedBy`` the observer's name,
 ``recordedByID`` a link to the observer, ``identifiedBy``/``dateIdentified``,
-``verbatimLocality``, ``informationWithheld`` worded as iNaturalist words it), Darwin Core
-(``http://rs.tdwg.org/dwc/terms/``) for everything else, Dublin Core for ``license``,
-``rightsHolder``, ``references`` and ``modified``. The iNaturalist login and the captive flag
-have no Darwin Core term: they go in ``dynamicProperties`` (JSON).
+``verbatimLocality``, ``informationWithheld`` worded as iNaturalist words it, the login in
+``inaturalistLogin`` = ``foaf:nick``), Darwin Core (``http://rs.tdwg.org/dwc/terms/``) for
+everything else, Dublin Core for ``license``, ``rightsHolder``, ``references`` and
+``modified``. The captive flag (and the login again) go in ``dynamicProperties`` (JSON).
+Places: ``countryCode``, ``stateProvince`` (region), ``county`` (department) and
+``municipality`` wherever biodiv knows the commune (an obscured record without one still has
+the territory's country). TAXREF, once imported: ``scientificNameAuthorship``,
+``scientificNameID`` (the INPN page of the name matched), ``taxonConceptID`` (its accepted
+taxon), ``nameAccordingTo`` = TAXREF; ``taxonID`` stays iNaturalist's, as in its own archive.
 
-The files are tab-separated UTF-8 without quoting (``fieldsEnclosedBy=""``): tabs and line
-breaks inside values are replaced by spaces so that each record stays on one line.
+The files are tab-separated UTF-8 without quoting (``fieldsEnclosedBy=""``): each record is
+one line, so tabs and line breaks inside names are replaced by spaces, and the observer's
+notes (``occurrenceRemarks``) keep them as escapes (``\\t``, ``\\n``, ``\\r``, ``\\\\``).
+
+The EML ``packageId`` is "dataset-uuid/version": the uuid is derived from the territory and
+the selection (the same dataset keeps it), the version from the data (it changes when a
+record changes), so two exports of unchanged data are identical but for ``pubDate``.
 """
 
 from __future__ import annotations
@@ -22,38 +32,26 @@ import datetime as dt
 import json
 import math
 import re
-import uuid
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
 import pandas as pd
 
+from biodiv.analysis.exports import places
+from biodiv.analysis.exports.eml import (  # noqa: F401 (GBIF_LICENSES: the gbif profile's)
+    GBIF_LICENSES, LICENSE_URLS, dataset_uuid, dataset_version, eml_xml,
+)
 from biodiv.analysis.exports.select import local_iso, utc_iso
 
 DWC = "http://rs.tdwg.org/dwc/terms/"
 DCTERMS = "http://purl.org/dc/terms/"
 TEXT_NS = "http://rs.tdwg.org/dwc/text/"
-EML_NS = "eml://ecoinformatics.org/eml-2.1.1"
+# iNaturalist's own DwC-A carries the login as ``inaturalistLogin`` = foaf:nick (Darwin Core has
+# no term for it); pyinaturalist-convert reads it back from that column.
+FOAF = "http://xmlns.com/foaf/0.1/"
+INPN_TAXON = "https://inpn.mnhn.fr/espece/cd_nom/"
 MULTIMEDIA_ROW = "http://rs.gbif.org/terms/1.0/Multimedia"
-
-LICENSE_URLS = {
-    "cc0": "http://creativecommons.org/publicdomain/zero/1.0/",
-    "cc-by": "http://creativecommons.org/licenses/by/4.0/",
-    "cc-by-sa": "http://creativecommons.org/licenses/by-sa/4.0/",
-    "cc-by-nd": "http://creativecommons.org/licenses/by-nd/4.0/",
-    "cc-by-nc": "http://creativecommons.org/licenses/by-nc/4.0/",
-    "cc-by-nc-sa": "http://creativecommons.org/licenses/by-nc-sa/4.0/",
-    "cc-by-nc-nd": "http://creativecommons.org/licenses/by-nc-nd/4.0/",
-}
-LICENSE_NAMES = {
-    "cc0": "Public Domain (CC0 1.0)",
-    "cc-by": "Creative Commons Attribution (CC-BY) 4.0",
-    "cc-by-nc": "Creative Commons Attribution Non Commercial (CC-BY-NC) 4.0",
-}
-# The licences GBIF publishes under, least to most restrictive: a dataset takes the most
-# restrictive licence of its records.
-GBIF_LICENSES = ("cc0", "cc-by", "cc-by-nc")
 
 WITHHELD_OBSCURED = "Coordinate uncertainty increased to {m}m {why}"
 WITHHELD_PRIVATE = "Coordinates hidden {why}"
@@ -75,15 +73,21 @@ TERMS: list[tuple[str, str]] = [
     ("recordedBy", DWC), ("recordedByID", DWC), ("identifiedBy", DWC), ("dateIdentified", DWC),
     ("degreeOfEstablishment", DWC),
     ("eventDate", DWC), ("year", DWC), ("month", DWC), ("day", DWC),
-    ("scientificName", DWC), ("vernacularName", DWC), ("taxonRank", DWC), ("taxonID", DWC),
+    ("scientificName", DWC), ("scientificNameAuthorship", DWC), ("vernacularName", DWC),
+    ("taxonRank", DWC), ("taxonID", DWC), ("scientificNameID", DWC), ("taxonConceptID", DWC),
+    ("nameAccordingTo", DWC),
     ("kingdom", DWC), ("phylum", DWC), ("class", DWC), ("order", DWC), ("family", DWC),
     ("genus", DWC),
     ("decimalLatitude", DWC), ("decimalLongitude", DWC), ("coordinateUncertaintyInMeters", DWC),
-    ("geodeticDatum", DWC), ("countryCode", DWC), ("municipality", DWC),
+    ("geodeticDatum", DWC), ("countryCode", DWC), ("stateProvince", DWC), ("county", DWC),
+    ("municipality", DWC),
     ("locationID", DWC), ("verbatimLocality", DWC), ("identificationVerificationStatus", DWC),
     ("informationWithheld", DWC), ("dataGeneralizations", DWC), ("dynamicProperties", DWC),
     ("license", DCTERMS), ("rightsHolder", DCTERMS), ("references", DCTERMS), ("modified", DCTERMS),
+    ("inaturalistLogin", FOAF),
 ]
+# Columns named otherwise than their term (as in iNaturalist's archive).
+TERM_URIS = {"inaturalistLogin": FOAF + "nick"}
 # Simple Multimedia extension (http://rs.gbif.org/extension/gbif/1.0/multimedia.xml).
 MEDIA_TERMS: list[tuple[str, str]] = [
     ("coreid", ""), ("type", DCTERMS), ("format", DCTERMS), ("identifier", DCTERMS),
@@ -102,13 +106,36 @@ def _text(v) -> str:
 
 # Terms whose values are free text from users or iNaturalist (names, places, remarks): the
 # only ones that can hold a tab or a line break, so the only ones cleaned of them.
-FREE_TEXT = {"occurrenceRemarks", "recordedBy", "identifiedBy", "scientificName", "vernacularName",
+FREE_TEXT = {"recordedBy", "identifiedBy", "scientificName", "vernacularName",
              "municipality", "verbatimLocality", "rightsHolder", "creator", "datasetName"}
 
 
-def _col(values, index, free_text: bool = False) -> pd.Series:
-    """Any column as clean strings: '' for missing (free text: no tab or line break inside)."""
+# The observer's notes keep their tabs and line breaks, escaped as backslash sequences (\t,
+# \n, \r, and \\ for a backslash) so that each record stays on one line of the file.
+ESCAPED = {"occurrenceRemarks"}
+
+
+def escape(s: pd.Series) -> pd.Series:
+    """Tabs, line breaks and backslashes of text as two-character escapes (reversible)."""
+    text = s.astype(object).where(s.notna(), None)
+    mask = text.notna()
+    text[mask] = (text[mask].astype(str).str.replace("\\", "\\\\", regex=False)
+                  .str.replace("\t", "\\t", regex=False).str.replace("\r", "\\r", regex=False)
+                  .str.replace("\n", "\\n", regex=False))
+    return text
+
+
+def unescape(text: str) -> str:
+    """The inverse of :func:`escape` (what a reader does to get the notes back)."""
+    return re.sub(r"\\(.)", lambda m: {"t": "\t", "n": "\n", "r": "\r"}.get(m.group(1), m.group(1)), text)
+
+
+def _col(values, index, free_text: bool = False, escaped: bool = False) -> pd.Series:
+    """Any column as clean strings: '' for missing (free text: no tab or line break inside;
+    ``escaped``: tabs and line breaks kept as escapes)."""
     s = values if isinstance(values, pd.Series) else pd.Series(values, index=index)
+    if escaped:
+        s = escape(s)
     missing = s.isna()
     if (pd.api.types.is_float_dtype(s) or pd.api.types.is_integer_dtype(s)
             or pd.api.types.is_bool_dtype(s) or isinstance(s.dtype, pd.StringDtype)
@@ -205,6 +232,15 @@ def occurrence_frame(obs: pd.DataFrame, public_mode: bool, dataset_name: str = "
     commune = obs["commune_code"]
     licence = obs["license_code"].fillna("").astype(str).str.lower().map(LICENSE_URLS).fillna("")
     identified_at = _optional(obs, "identified_at")
+    # TAXREF (biodiv refs import TAXREFvNN.txt): the name matched (its INPN page) and its
+    # accepted taxon; the matched name's author is the iNaturalist name's authorship
+    cd_nom = _optional(obs, "cd_nom").astype("string").str.replace(r"\.0$", "", regex=True)
+    cd_ref = _optional(obs, "cd_ref").astype("string").str.replace(r"\.0$", "", regex=True)
+    has_taxref = cd_nom.notna() & (cd_nom != "") & cd_ref.notna()
+    cd_nom, cd_ref = cd_nom.fillna("").astype(object), cd_ref.fillna("").astype(object)
+    author = _optional(obs, "taxref_author")
+    author = author.where(has_taxref & (author.fillna("").astype(str).str.strip() != ""), None)
+    departments = places.department_codes(obs)
     columns = {
         "occurrenceID": uri, "basisOfRecord": const("HumanObservation"),
         "institutionCode": const("iNaturalist"), "collectionCode": const("Observations"),
@@ -217,14 +253,20 @@ def occurrence_frame(obs: pd.DataFrame, public_mode: bool, dataset_name: str = "
         "eventDate": event,
         "year": observed_on.dt.year.astype("Int64"), "month": observed_on.dt.month.astype("Int64"),
         "day": observed_on.dt.day.astype("Int64"),
-        "scientificName": obs["scientific_name"], "vernacularName": obs["common_name_fr"],
+        "scientificName": obs["scientific_name"], "scientificNameAuthorship": author,
+        "vernacularName": obs["common_name_fr"],
         "taxonRank": obs["rank"], "taxonID": taxon_url,
+        "scientificNameID": (INPN_TAXON + cd_nom).where(has_taxref, None),
+        "taxonConceptID": (INPN_TAXON + cd_ref).where(has_taxref, None),
+        "nameAccordingTo": const("TAXREF").where(has_taxref, None),
         "kingdom": obs["kingdom_name"], "phylum": obs["phylum_name"], "class": obs["class_name"],
         "order": obs["order_name"], "family": obs["family_name"], "genus": obs["genus_name"],
         "decimalLatitude": keep(obs["lat"]), "decimalLongitude": keep(obs["lon"]),
         "coordinateUncertaintyInMeters": keep(obs["coordinate_uncertainty_m"]),
         "geodeticDatum": const("EPSG:4326").where(coords, None),
-        "countryCode": obs["country_code"], "municipality": obs["commune_name"],
+        "countryCode": obs["country_code"],
+        "stateProvince": departments.map(places.region), "county": departments.map(places.department),
+        "municipality": obs["commune_name"],
         "locationID": ("INSEE:" + commune.astype(str)).where(commune.notna(), None),
         "verbatimLocality": obs["place_guess"],
         "identificationVerificationStatus": obs["quality_grade"],
@@ -233,17 +275,35 @@ def occurrence_frame(obs: pd.DataFrame, public_mode: bool, dataset_name: str = "
         "dynamicProperties": dynamic,
         "license": licence, "rightsHolder": person, "references": uri.where(ref.isna(), None),
         "modified": utc_iso(obs["updated_at"]),
+        "inaturalistLogin": login,
     }
     assert list(columns) == [t for t, _ in TERMS]
-    return pd.DataFrame({term: _col(values, idx, term in FREE_TEXT) for term, values in columns.items()}, index=idx)
+    return pd.DataFrame({term: _col(values, idx, term in FREE_TEXT, term in ESCAPED)
+                         for term, values in columns.items()}, index=idx)
 
 
 _PHOTO_ID = re.compile(r"/photos/(\d+)/")
+# iNaturalist's photo attribution: "(c) Alice Martin, some rights reserved (CC BY-NC)",
+# "(c) alice, all rights reserved", "no rights reserved", "Alice, no known copyright restrictions (public domain)"
+_ATTRIBUTION = re.compile(
+    r"^\s*(?:\(c\)|©)?\s*(?P<name>.*?)\s*,\s*(?:some|all|no) rights reserved.*$"
+    r"|^\s*(?:\(c\)|©)?\s*(?P<name2>.*?)\s*,\s*no known copyright restrictions.*$", re.IGNORECASE)
+
+
+def attribution_holder(text) -> str | None:
+    """The rights holder's name in an iNaturalist photo attribution (None when it names nobody)."""
+    if not isinstance(text, str):
+        return None
+    m = _ATTRIBUTION.match(text)
+    if not m:
+        return text.strip() or None
+    name = (m.group("name") if m.group("name") is not None else m.group("name2")) or ""
+    return name.strip() or None
 
 
 def multimedia_frame(obs: pd.DataFrame, occurrence: pd.DataFrame, public_mode: bool) -> pd.DataFrame:
     """One Simple Multimedia row per observation photo, with its own licence and rights
-    holder (the photo's attribution, else the observer). Photos without an open licence
+    holder (the name in the photo's attribution, else the observer). Photos without an open licence
     are left out: their URL may not be republished."""
     url = obs["photo_url"].fillna("").astype(str)
     licence = obs["photo_license"].fillna("").astype(str).str.lower()
@@ -254,7 +314,8 @@ def multimedia_frame(obs: pd.DataFrame, occurrence: pd.DataFrame, public_mode: b
     attribution = _optional(obs, "photo_attribution")
     holder = occurrence["rightsHolder"].where(occurrence["rightsHolder"] != "", None)
     if not public_mode:
-        holder = attribution.where(attribution.fillna("").astype(str) != "", holder)
+        named = attribution.map(attribution_holder)
+        holder = named.where(named.notna(), holder)
     fmt = original.str.extract(r"\.(jpe?g|png|gif)(?:\?|$)", expand=False).str.lower().map(
         {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif"})
     columns = {
@@ -282,98 +343,13 @@ def meta_xml(with_media: bool) -> bytes:
         ET.SubElement(el, f"{{{TEXT_NS}}}{id_tag}", {"index": "0"})
         for i, (term, ns) in enumerate(terms):
             if ns:
-                ET.SubElement(el, f"{{{TEXT_NS}}}field", {"index": str(i), "term": ns + term})
+                ET.SubElement(el, f"{{{TEXT_NS}}}field", {"index": str(i), "term": TERM_URIS.get(term, ns + term)})
 
     table("core", DWC + "Occurrence", "occurrence.txt", TERMS, "id")
     if with_media:
         table("extension", MULTIMEDIA_ROW, "multimedia.txt", MEDIA_TERMS, "coreid")
     ET.indent(archive)
     return ET.tostring(archive, encoding="utf-8", xml_declaration=True)
-
-
-def dataset_license(obs: pd.DataFrame) -> str | None:
-    """The most restrictive GBIF licence among the records (None if one is not a GBIF one)."""
-    codes = set(obs["license_code"].fillna("").astype(str).str.lower())
-    if not codes or not codes <= set(GBIF_LICENSES):
-        return None
-    return max(codes, key=GBIF_LICENSES.index)
-
-
-def eml_xml(obs: pd.DataFrame, territory: dict, selection: str, contact: dict | None = None) -> bytes:
-    """Dataset metadata in GBIF's EML profile: title, creator, contact, abstract, licence
-    (``intellectualRights`` with the licence's link, as GBIF's IPT writes it), geographic and
-    temporal coverage, and the method."""
-    contact = contact or {}
-    ET.register_namespace("eml", EML_NS)
-    root = ET.Element(f"{{{EML_NS}}}eml", {
-        "packageId": str(uuid.uuid4()), "system": "biodiv", "scope": "system", "xml:lang": "fr",
-    })
-    ds = ET.SubElement(root, "dataset")
-    name = territory.get("name") or "biodiv"
-    ET.SubElement(ds, "title", {"xml:lang": "fr"}).text = f"Observations iNaturalist — {name}"
-
-    def party(tag: str) -> None:
-        el = ET.SubElement(ds, tag)
-        if contact.get("contact_name"):
-            ET.SubElement(ET.SubElement(el, "individualName"), "surName").text = contact["contact_name"]
-        ET.SubElement(el, "organizationName").text = contact.get("organization") or name
-        if contact.get("contact_email"):
-            ET.SubElement(el, "electronicMailAddress").text = contact["contact_email"]
-
-    party("creator")
-    party("metadataProvider")
-    ET.SubElement(ds, "pubDate").text = dt.date.today().isoformat()
-    ET.SubElement(ds, "language").text = "fr"
-    abstract = ET.SubElement(ds, "abstract")
-    ET.SubElement(abstract, "para").text = (
-        f"Citizen-science observations from iNaturalist for {name}"
-        + (f" (EPCI {territory['epci_siren']})" if territory.get("epci_siren") else "")
-        + f", selection: {selection}. Obscured observations keep iNaturalist's published "
-        "(randomised) coordinates with an uncertainty covering the 0.2 degree cell."
-    )
-    rights = ET.SubElement(ET.SubElement(ds, "intellectualRights"), "para")
-    code = dataset_license(obs)
-    if code:
-        rights.text = "This work is licensed under a "
-        link = ET.SubElement(rights, "ulink", {"url": LICENSE_URLS[code]})
-        ET.SubElement(link, "citetitle").text = LICENSE_NAMES[code]
-        link.tail = "."
-    else:
-        rights.text = ("Each record carries the licence chosen by its observer (dcterms:license); "
-                       "records without a licence are all rights reserved.")
-    coverage = ET.SubElement(ds, "coverage")
-    lons, lats = obs["lon"].dropna(), obs["lat"].dropna()
-    if len(lons):
-        geo = ET.SubElement(coverage, "geographicCoverage")
-        ET.SubElement(geo, "geographicDescription").text = name
-        box = ET.SubElement(geo, "boundingCoordinates")
-        for tag, value in (("westBoundingCoordinate", lons.min()), ("eastBoundingCoordinate", lons.max()),
-                           ("northBoundingCoordinate", lats.max()), ("southBoundingCoordinate", lats.min())):
-            ET.SubElement(box, tag).text = f"{value:.5f}"
-    dates = obs["observed_on"].dropna()
-    if len(dates):
-        rng = ET.SubElement(ET.SubElement(coverage, "temporalCoverage"), "rangeOfDates")
-        ET.SubElement(ET.SubElement(rng, "beginDate"), "calendarDate").text = _text(min(dates))
-        ET.SubElement(ET.SubElement(rng, "endDate"), "calendarDate").text = _text(max(dates))
-    party("contact")
-    methods = ET.SubElement(ds, "methods")
-    step = ET.SubElement(ET.SubElement(methods, "methodStep"), "description")
-    ET.SubElement(step, "para").text = (
-        "Opportunistic citizen-science observations with photographs or sounds, shared on "
-        "iNaturalist and identified by its community; harvested through the iNaturalist API "
-        "and attached to communes and Natura 2000 sites by biodiv."
-    )
-    sampling = ET.SubElement(methods, "sampling")
-    ET.SubElement(ET.SubElement(sampling, "studyExtent"), "description").append(_para(name))
-    ET.SubElement(sampling, "samplingDescription").append(_para("No sampling design: opportunistic records."))
-    ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
-
-
-def _para(text: str) -> ET.Element:
-    p = ET.Element("para")
-    p.text = text
-    return p
 
 
 def _lines(frame: pd.DataFrame, terms) -> bytes:
@@ -385,17 +361,21 @@ def _lines(frame: pd.DataFrame, terms) -> bytes:
 
 
 def write_dwca(obs: pd.DataFrame, out: Path, territory: dict, selection: str, public_mode: bool,
-               contact: dict | None = None) -> list[str]:
+               contact: dict | None = None, profile: str | None = None) -> list[str]:
     """Write the archive to ``out``; returns notes worth telling the user."""
     name = territory.get("name") or "biodiv"
     frame = occurrence_frame(obs, public_mode, f"Observations iNaturalist — {name}")
     media = multimedia_frame(obs, frame, public_mode)
+    occurrences = _lines(frame, TERMS)
+    multimedia = _lines(media, MEDIA_TERMS) if len(media) else b""
+    package_id = (f"{dataset_uuid(territory, selection, public_mode, profile)}/"
+                  f"{dataset_version(obs, occurrences + multimedia)}")
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("occurrence.txt", _lines(frame, TERMS))
+        zf.writestr("occurrence.txt", occurrences)
         if len(media):
-            zf.writestr("multimedia.txt", _lines(media, MEDIA_TERMS))
+            zf.writestr("multimedia.txt", multimedia)
         zf.writestr("meta.xml", meta_xml(bool(len(media))))
-        zf.writestr("eml.xml", eml_xml(obs, territory, selection, contact))
+        zf.writestr("eml.xml", eml_xml(obs, territory, selection, contact, package_id))
     notes = []
     no_license = int(obs["license_code"].isna().sum())
     if no_license:

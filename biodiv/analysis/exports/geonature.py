@@ -17,6 +17,18 @@ referential (biodiv.sensitivity; GeoNature recomputes its own on import), and in
 export a sensitive record is blurred (``niveau_precision_diffusion``, ``floutage_dee``): its
 geometry is its 10 km cell (level 2) or its commune (level 1), and a level-3 record, which has
 no place finer than the department, is left out and counted.
+
+Obscured records (iNaturalist's 0.2° cell, not the SINP 10 km « Maille »): the geometry is the
+cell itself, its centre the centroid, « Inventoriel » its nature (the observation is somewhere
+inside), « Précise » its diffusion level (the geometry is diffused as it is) and ``communes``
+the communes the cell overlaps when it lies in no single one. Times (``date_creation``,
+``date_modification``) are local times of the record's zone, as GeoNature stores them. The
+observer's notes follow the iNaturalist link in ``comment_occurrence`` when the export keeps
+free text (private, or ``--free-text``).
+
+Deletions: :func:`deletions` lists the observations removed upstream (since a date), with
+their ``id_origine``, ``uuid_perm_sinp`` and removal date, for the administrator to delete
+them from GeoNature too.
 """
 
 from __future__ import annotations
@@ -26,9 +38,11 @@ import io
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from biodiv.analysis.exports.select import local_iso
+from biodiv.attach.precision import OBSCURED_CELL_DEG as CELL_DEG
 from biodiv.sensitivity.rules import DIFFUSION_FR
 
 COLUMNS = (
@@ -53,8 +67,9 @@ NIVEAU_VALIDATION = "En attente de validation"          # STATUT_VALID: iNatural
 TYPE_INFO_GEO = "Géoréférencement"                      # TYP_INF_GEO 1: the point itself
 TYPE_REGROUPEMENT = "OBS"                               # TYP_GRP OBS: one observation
 FLOU_OUI, FLOU_NON = "Oui", "Non"                       # DEE_FLOU
-PRECIS_PRECISE, PRECIS_MAILLE = "Précise", "Maille"     # NIV_PRECIS 5 / 2: obscured = a 0.2° cell
+PRECIS_PRECISE, PRECIS_MAILLE = "Précise", "Maille"     # NIV_PRECIS 5 / 2 (Maille: the SINP 10 km cell)
 PRECIS_COMMUNE = "Commune"                              # NIV_PRECIS 1: a sensitive record at level 1
+NATURE_INVENTORIEL = "Inventoriel"                      # NAT_OBJ_GEO In: somewhere inside the geometry
 NATURALITE = {False: "Sauvage", True: "Cultivé/élevé"}  # NATURALITE 1 / 2
 PREUVE_OUI = "Oui"                                      # PREUVE_EXIST 1: a photo on iNaturalist
 
@@ -109,18 +124,33 @@ def synthese_frame(obs: pd.DataFrame, dataset: dict, public_mode: bool) -> pd.Da
     photo = obs["photo_url"].fillna("").astype(str) != ""
     captive = obs["captive"].astype("boolean")
     grade = obs["quality_grade"].fillna("").astype(str)
-    created = obs["created_at"].dt.strftime("%Y-%m-%d %H:%M:%S").where(obs["created_at"].notna(), "")
-    modified = obs["updated_at"].dt.strftime("%Y-%m-%d %H:%M:%S").where(obs["updated_at"].notna(), "")
+    created, modified = local_time(obs["created_at"], obs["zone"]), local_time(obs["updated_at"], obs["zone"])
     lon, lat = obs["lon"].map(_fmt_number), obs["lat"].map(_fmt_number)
     wkt = ("POINT(" + lon + " " + lat + ")").where(lon != "", "")
+    # an obscured record: iNaturalist's 0.2° cell (what is known), its centre as centroid
+    cell = _optional_col(obs, "cell_wkt").where(~blurred, None)
+    in_cell = cell.notna()
+    if in_cell.any():
+        x0 = np.floor((obs["lon"].astype(float) / CELL_DEG).round(9)) * CELL_DEG
+        y0 = np.floor((obs["lat"].astype(float) / CELL_DEG).round(9)) * CELL_DEG
+        lon = lon.where(~in_cell, (x0 + CELL_DEG / 2).round(6).map(_fmt_number))
+        lat = lat.where(~in_cell, (y0 + CELL_DEG / 2).round(6).map(_fmt_number))
+        wkt = wkt.where(~in_cell, cell)
     shape = _optional_col(obs, "blurred_wkt")        # level 1: the commune; level 2: the 10 km cell
     wkt = wkt.where(shape.isna(), shape)
-    precision = pd.Series(PRECIS_PRECISE, index=idx).where(~obscured, PRECIS_MAILLE).where(
+    # the SINP "Maille" is the 10 km grid cell: only a sensitive record blurred to it (level 2);
+    # an obscured record is diffused as its geometry says (the 0.2° cell itself, « Précise »)
+    precision = pd.Series(PRECIS_PRECISE, index=idx).where(~(blurred & (level == 2)), PRECIS_MAILLE).where(
         ~(blurred & (level == 1)), PRECIS_COMMUNE)
+    communes = obs["commune_name"].where(obs["commune_name"].notna(), _optional_col(obs, "cell_communes"))
+    notes = _optional_col(obs, "description").map(
+        lambda t: " ".join(str(t).split()) if isinstance(t, str) and t.strip() else None)
+    comment = ("Observation iNaturalist " + url + " (qualité : " + grade + ")").where(
+        ~blurred, "Observation iNaturalist, donnée sensible floutée (qualité : " + grade + ")")
+    comment = comment.where(notes.isna(), comment + ". Remarques de l'observateur : " + notes.fillna(""))
     values = {
         "id_origine": ids,
-        "comment_occurrence": ("Observation iNaturalist " + url + " (qualité : " + grade + ")").where(
-            ~blurred, "Observation iNaturalist, donnée sensible floutée (qualité : " + grade + ")"),
+        "comment_occurrence": comment,
         "date_debut": date, "date_fin": date, "heure_debut": hour, "heure_fin": hour,
         "cd_nom": obs["cd_nom"], "cd_ref": obs["cd_ref"],
         "nom_valide": obs["nom_valide"].fillna(obs["taxref_name"]), "nom_vernaculaire": obs.get("taxref_vernacular", empty),
@@ -128,7 +158,7 @@ def synthese_frame(obs: pd.DataFrame, dataset: dict, public_mode: bool) -> pd.Da
         "group1_inpn": obs.get("group1_inpn", empty), "group2_inpn": obs["group2_inpn"],
         "classe": obs["class_name"], "ordre": obs["order_name"], "famille": obs["family_name"],
         "rang_taxo": obs.get("taxref_rank", empty),
-        "observateurs": people, "determinateur": determiner, "communes": obs["commune_name"],
+        "observateurs": people, "determinateur": determiner, "communes": communes,
         "geometrie_wkt_4326": wkt,
         "x_centroid_4326": lon, "y_centroid_4326": lat, "nom_lieu": obs["place_guess"],
         "niveau_validation": pd.Series(NIVEAU_VALIDATION, index=idx),
@@ -138,6 +168,7 @@ def synthese_frame(obs: pd.DataFrame, dataset: dict, public_mode: bool) -> pd.Da
         "precision_geographique": obs["coordinate_uncertainty_m"].map(
             lambda v: "" if pd.isna(v) else str(int(round(v)))),
         "type_regroupement": pd.Series(TYPE_REGROUPEMENT, index=idx),
+        "nature_objet_geo": pd.Series("", index=idx).where(~in_cell, NATURE_INVENTORIEL),
         "naturalite": captive.map(NATURALITE).astype(object).where(captive.notna(), ""),
         "preuve_existante": pd.Series(PREUVE_OUI, index=idx).where(photo, ""),
         "niveau_precision_diffusion": precision,
@@ -154,10 +185,18 @@ def synthese_frame(obs: pd.DataFrame, dataset: dict, public_mode: bool) -> pd.Da
     return frame.fillna("").astype(str).replace({"nan": "", "None": "", "<NA>": ""})
 
 
+def local_time(utc: pd.Series, zones: pd.Series) -> pd.Series:
+    """'YYYY-MM-DD HH:MM:SS' in each record's zone (GeoNature stores local times without a
+    zone, ``timestamp without time zone``); '' where missing."""
+    text = local_iso(utc, zones)
+    return text.map(lambda s: s[:19].replace("T", " ") if isinstance(s, str) else "")
+
+
 def unmatched_taxa(obs: pd.DataFrame) -> pd.DataFrame:
-    """The taxa of the left-out records without a TAXREF link, most observed first."""
+    """The taxa of the left-out records without a TAXREF link, most observed first (records
+    without a taxon at all are counted apart: there is no taxon to link)."""
     no_taxref, _ = selection_gaps(obs)
-    sub = obs[no_taxref]
+    sub = obs[no_taxref & obs["taxon_id"].notna()]
     return (sub.groupby(["taxon_id", "scientific_name"], dropna=False).size().rename("n_observations")
             .reset_index().sort_values(["n_observations", "scientific_name"], ascending=[False, True]))
 
@@ -173,9 +212,12 @@ def write(obs: pd.DataFrame, tmp: Path, dataset: dict, public_mode: bool) -> tup
     writer.writerows(frame.itertuples(index=False, name=None))
     tmp.write_text(buf.getvalue(), encoding="utf-8")
     notes = []
-    if no_taxref.any():
-        notes.append(f"{int(no_taxref.sum())} record(s) left out: their taxon has no TAXREF link "
+    no_taxon = no_taxref & obs["taxon_id"].isna()
+    if (no_taxref & ~no_taxon).any():
+        notes.append(f"{int((no_taxref & ~no_taxon).sum())} record(s) left out: their taxon has no TAXREF link "
                      "(biodiv refs import TAXREFvNN.txt; the taxa are listed beside the export)")
+    if no_taxon.any():
+        notes.append(f"{int(no_taxon.sum())} record(s) left out: no taxon (not identified yet)")
     if no_place.any():
         sensitive = no_place & (_optional_col(obs, "occurrence_ref").notna())
         if (no_place & ~sensitive).any():
@@ -186,3 +228,27 @@ def write(obs: pd.DataFrame, tmp: Path, dataset: dict, public_mode: bool) -> tup
     if not dataset.get("jdd_uuid"):
         notes.append("no [exports] jdd_uuid in the configuration: choose the dataset in GeoNature's import")
     return frame, unmatched_taxa(obs), notes
+
+
+DELETION_COLUMNS = ["id_origine", "uuid_perm_sinp", "date_suppression"]
+
+
+def deletions(con, since=None) -> pd.DataFrame:
+    """Observations removed upstream (deleted on iNaturalist, or gone from the harvest) since
+    ``since`` (a date in Paris time, whatever the host's zone; None: all), oldest removal first: the identifiers the export gave them
+    and the removal's local date-time (Europe/Paris: the SINP's)."""
+    rows = con.execute(
+        """SELECT id, uuid, uri, timezone('UTC', removed_at) AS removed FROM observations
+           WHERE removed_at IS NOT NULL
+             AND ($since IS NULL OR CAST(timezone('Europe/Paris', removed_at) AS DATE) >= CAST($since AS DATE))
+           ORDER BY removed_at, id""", {"since": since}).df()
+    if rows.empty:
+        return pd.DataFrame(columns=DELETION_COLUMNS)
+    ids = rows["id"].astype("int64").astype(str)
+    url = rows["uri"].where(rows["uri"].fillna("") != "", "https://www.inaturalist.org/observations/" + ids)
+    removed = pd.to_datetime(rows["removed"]).dt.tz_localize("UTC")
+    return pd.DataFrame({
+        "id_origine": ids,
+        "uuid_perm_sinp": [_uuid(u, l) for u, l in zip(rows["uuid"], url)],
+        "date_suppression": local_time(removed, pd.Series("Europe/Paris", index=rows.index)),
+    })

@@ -201,8 +201,11 @@ def _extra_columns(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
     if "cd_nom" in _columns(con, "v_taxon_taxref"):
         joins += " LEFT JOIN v_taxon_taxref tx ON tx.taxon_id = o.taxon_id"
         items += [f"tx.{c}" for c in TAXREF_COLUMNS]
+        # the author of the TAXREF name matched (the iNaturalist name's own authorship)
+        joins += " LEFT JOIN taxref ta ON ta.cd_nom = TRY_CAST(tx.cd_nom AS INTEGER)"
+        items.append("ta.lb_auteur AS taxref_author")
     else:
-        items += [f"CAST(NULL AS VARCHAR) AS {c}" for c in TAXREF_COLUMNS]
+        items += [f"CAST(NULL AS VARCHAR) AS {c}" for c in TAXREF_COLUMNS + ("taxref_author",)]
     return ", ".join(items), joins
 
 
@@ -284,9 +287,64 @@ def select_observations(
     df["zone"] = observation_zones(df)
     df["country_code"] = df["commune_code"].map(country_code)
     df, notes = sensitive.export_frame(con, df, public_mode, sensitivity_default, free_text)
+    df = obscured_places(con, df)
     if public_mode:
         df = df.drop(columns=list(PRIVATE_COLUMNS))
     df.attrs["notes"] = notes
+    return df
+
+
+def territory_place(con: duckdb.DuckDBPyConnection) -> tuple[str | None, str | None]:
+    """(country, time zone) of the territory's communes when they all share one (else None)."""
+    codes = [r[0] for r in con.execute(
+        "SELECT code FROM areas WHERE type = 'commune' AND coalesce(in_territory, false)").fetchall()]
+    countries = {country_code(c) for c in codes} - {None}
+    zones = {commune_zone(c) for c in codes} - {None}
+    return (countries.pop() if len(countries) == 1 else None), (zones.pop() if len(zones) == 1 else None)
+
+
+def obscured_places(con: duckdb.DuckDBPyConnection, df: pd.DataFrame) -> pd.DataFrame:
+    """What is known of where an obscured record lies when its 0.2° cell is in no single
+    commune (so it has no commune link): ``country_code`` is the territory's country when the
+    published point is in the territory, and ``cell_communes`` names the loaded communes the
+    cell overlaps (GeoNature's ``communes``). ``cell_wkt`` is the cell itself. A record the
+    public layer blurred (``occurrence_ref``) is left as that layer made it."""
+    from biodiv.attach.precision import OBSCURED_CELL_DEG, obscured_cells
+
+    df["cell_wkt"] = pd.Series(None, index=df.index, dtype=object)
+    df["cell_communes"] = pd.Series(None, index=df.index, dtype=object)
+    hidden = df["obscured"].fillna(False).astype(bool) & df["lat"].notna() & df["lon"].notna()
+    if "occurrence_ref" in df:
+        hidden &= df["occurrence_ref"].isna()
+    if not hidden.any():
+        return df
+    corners = obscured_cells(df.loc[hidden, "lon"].to_numpy(float), df.loc[hidden, "lat"].to_numpy(float))
+    step = OBSCURED_CELL_DEG
+    wkt = [f"POLYGON(({x:.6g} {y:.6g}, {x + step:.6g} {y:.6g}, {x + step:.6g} {y + step:.6g}, "
+           f"{x:.6g} {y + step:.6g}, {x:.6g} {y:.6g}))" for x, y in (tuple(map(float, c)) for c in corners)]
+    df.loc[hidden, "cell_wkt"] = wkt
+    missing = hidden & df["country_code"].isna() & df["in_territory"].fillna(False).astype(bool)
+    if missing.any():
+        country, zone = territory_place(con)
+        df.loc[missing, "country_code"] = country
+        own = df["time_zone"].notna() if "time_zone" in df else pd.Series(False, index=df.index)
+        if zone:
+            df.loc[missing & ~own & (df["zone"] == "UTC"), "zone"] = zone
+    unplaced = hidden & df["commune_code"].isna()
+    if unplaced.any():
+        cells = sorted(set(df.loc[unplaced, "cell_wkt"]))
+        con.register("_cells", pd.DataFrame({"wkt": cells}))
+        try:
+            found = con.execute(
+                """SELECT c.wkt, string_agg(a.name, ', ' ORDER BY a.name) AS names
+                   FROM _cells c JOIN areas a ON a.type = 'commune'
+                    AND ST_Intersects(a.geom, ST_GeomFromText(c.wkt))
+                    AND NOT ST_Touches(a.geom, ST_GeomFromText(c.wkt))
+                   GROUP BY c.wkt""").fetchall()
+        finally:
+            con.unregister("_cells")
+        names = dict(found)
+        df.loc[unplaced, "cell_communes"] = df.loc[unplaced, "cell_wkt"].map(names)
     return df
 
 
