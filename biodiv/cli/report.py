@@ -10,6 +10,8 @@ from typing import Optional
 
 import typer
 
+from biodiv.cli.analysis import Quality   # the same quality choices as `biodiv export`
+
 report_app = typer.Typer(
     help="Print and share: A4 sheets (PDF), the atlas booklet, maps and key figures as images. "
          "Public unless --private.",
@@ -27,14 +29,6 @@ class Format(str, Enum):
 class ImageFormat(str, Enum):
     png = "png"
     svg = "svg"
-
-
-class Quality(str, Enum):
-    any = "any"
-    verifiable = "verifiable"
-    research = "research"
-    needs_id = "needs_id"
-    casual = "casual"
 
 
 def _date(value: Optional[str], option: str) -> Optional[date]:
@@ -160,46 +154,40 @@ def atlas(ctx: typer.Context,
     _write(ctx, out, f"atlas.{fmt.value}", body, started, "atlas")
 
 
+def _image(ctx, draw: str, stem: str, what: str, size, fmt, out, since, until, group, quality, private) -> None:
+    """An image of the territory (``draw``: ``territory_map_svg`` or ``card_svg`` of
+    :mod:`biodiv.report.render`) at ``size``, as PNG or SVG."""
+    from biodiv.cli.context import get_config, protect_output
+    from biodiv.report import render
+
+    protect_output(ctx, out)
+    started = time.monotonic()
+    w, h = render.parse_size(size)
+    with get_config(ctx).store().read() as con:
+        svg = getattr(render, draw)(con, (w, h), _options(ctx, since, until, group, quality, private))
+    body = render.svg_to_png(svg) if fmt is ImageFormat.png else svg
+    _write(ctx, out, f"{stem}-{w}x{h}.{fmt.value}", body, started, what)
+
+
+IMAGE_FMT = typer.Option(ImageFormat.png, "--format", "-f", help="png or svg.")
+
+
 @report_app.command("map")
-def map_image(ctx: typer.Context, size: str = SIZE,
-              fmt: ImageFormat = typer.Option(ImageFormat.png, "--format", "-f", help="png or svg."),
+def map_image(ctx: typer.Context, size: str = SIZE, fmt: ImageFormat = IMAGE_FMT,
               out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (default: carte-WxH.FORMAT in the current folder)."),
               since: Optional[str] = SINCE, until: Optional[str] = UNTIL, group: Optional[str] = GROUP,
               quality: Quality = QUALITY, private: bool = PRIVATE) -> None:
     """The territory's map as an image, for a slide or a social network post."""
-    from biodiv.cli.context import get_config
-    from biodiv.report import render
-
-    from biodiv.cli.context import protect_output
-
-    protect_output(ctx, out)
-    started = time.monotonic()
-    w, h = render.parse_size(size)
-    with get_config(ctx).store().read() as con:
-        svg = render.territory_map_svg(con, (w, h), _options(ctx, since, until, group, quality, private))
-    body = render.svg_to_png(svg) if fmt is ImageFormat.png else svg
-    _write(ctx, out, f"carte-{w}x{h}.{fmt.value}", body, started, "map")
+    _image(ctx, "territory_map_svg", "carte", "map", size, fmt, out, since, until, group, quality, private)
 
 
 @report_app.command("card")
-def card(ctx: typer.Context, size: str = SIZE,
-         fmt: ImageFormat = typer.Option(ImageFormat.png, "--format", "-f", help="png or svg."),
+def card(ctx: typer.Context, size: str = SIZE, fmt: ImageFormat = IMAGE_FMT,
          out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (default: chiffres-WxH.FORMAT in the current folder)."),
          since: Optional[str] = SINCE, until: Optional[str] = UNTIL, group: Optional[str] = GROUP,
          quality: Quality = QUALITY, private: bool = PRIVATE) -> None:
     """The territory's key figures as an image card."""
-    from biodiv.cli.context import get_config
-    from biodiv.report import render
-
-    from biodiv.cli.context import protect_output
-
-    protect_output(ctx, out)
-    started = time.monotonic()
-    w, h = render.parse_size(size)
-    with get_config(ctx).store().read() as con:
-        svg = render.card_svg(con, (w, h), _options(ctx, since, until, group, quality, private))
-    body = render.svg_to_png(svg) if fmt is ImageFormat.png else svg
-    _write(ctx, out, f"chiffres-{w}x{h}.{fmt.value}", body, started, "card")
+    _image(ctx, "card_svg", "chiffres", "card", size, fmt, out, since, until, group, quality, private)
 
 
 def register(app: typer.Typer) -> None:
