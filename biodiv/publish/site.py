@@ -201,7 +201,7 @@ def _map(d: _Data, values: dict[int, int], focus_id: int | None = None, extra: l
     return svgmap.render(spec, layers, focus=focus)
 
 
-def _photo(d: _Data, key: int, out: Path, files: dict[str, bytes]) -> dict | None:
+def _photo(d: _Data, key: int, files: dict[str, bytes]) -> dict | None:
     """The species' photo as a local thumbnail (from the cache `biodiv update` fills), with
     its licence and the credit the licence requires; None when none is cached."""
     from biodiv.inat import photos
@@ -266,7 +266,7 @@ def build_site(con: duckdb.DuckDBPyConnection, out: Path, options: Options = Opt
         render(f"espece/{s['key']}.html", "species.html", 1, title=f"{s['fr'] or s['sci']} — {territory}",
                s=s, where=where, months=months, months_fr=MONTHS_FR,
                chart=bars_svg(months, MONTHS_FR, f"Observations par mois : {s['fr'] or s['sci']}"),
-               map_svg=_map(d, {i: n for i, n in per_area.items()}), photo=_photo(d, s["key"], out, files))
+               map_svg=_map(d, {i: n for i, n in per_area.items()}), photo=_photo(d, s["key"], files))
     index = [{"t": s["fr"] or s["sci"], "s": s["sci"], "u": f"espece/{s['key']}.html"} for s in d.species]
     index += [{"t": a["name"], "s": a["code"], "u": f"{'commune' if a['type'] == 'commune' else 'site'}/{_slug(a['code'])}.html"}
               for a in communes + sites]

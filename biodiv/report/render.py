@@ -109,12 +109,6 @@ def commune_map(con: duckdb.DuckDBPyConnection, sheet: Sheet, width: int = 680, 
     return svgmap.render(spec, layers, focus=focus)
 
 
-@dataclass
-class _Ctx:
-    html: str
-    title: str
-
-
 def _sheet_context(con: duckdb.DuckDBPyConnection, sheet: Sheet) -> dict[str, Any]:
     fig = sheet.figures
     share = None
