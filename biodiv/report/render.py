@@ -13,7 +13,6 @@ Licence, French glyphs), shipped by the PyPI package ``font-source-sans-pro``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
