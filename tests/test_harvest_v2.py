@@ -296,5 +296,6 @@ def test_description_is_harvested_and_exported_as_occurrence_remarks(setup, tmp_
     with DwCAReader(str(out)) as reader:
         remarks = {row.data["http://rs.tdwg.org/dwc/terms/catalogNumber"]:
                    row.data["http://rs.tdwg.org/dwc/terms/occurrenceRemarks"] for row in reader}
-    assert remarks[str(noted)] == "Chant entendu au bord de l'Hérault, près du pont"
+    # tabs and line breaks kept, escaped as the DwC text file allows (issue 27): \t, \n
+    assert remarks[str(noted)] == "Chant entendu\\tau bord de l'Hérault,\\nprès du pont"
     assert remarks[str(blank)] == ""
