@@ -110,3 +110,20 @@ def store(config) -> Store:
     with s.write(create=True):
         pass
     return s
+
+
+@pytest.fixture(scope="module")
+def browser_ready():
+    """Debian Chromium, Playwright and the Leaflet files, or a clean skip: every test that
+    drives a real browser takes this fixture (one definition for all of them)."""
+    from biodiv.dashboard.server import assets
+    from helpers_browser import CHROMIUM
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"Debian chromium absent ({CHROMIUM})")
+    pytest.importorskip("playwright.sync_api")
+    if not assets.assets_installed():
+        try:
+            assets.install_assets()
+        except Exception as exc:  # no npm or no registry: nothing to draw the map with
+            pytest.skip(f"Leaflet files missing (`biodiv dashboard --install-assets`): {exc}")

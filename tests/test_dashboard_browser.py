@@ -10,8 +10,6 @@ import re
 
 import pytest
 
-from biodiv.dashboard.server import assets
-from helpers_browser import CHROMIUM
 
 from helpers_dashboard import build_fixture_db
 
@@ -34,16 +32,6 @@ OPEN_FIRST_POPUP_JS = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def browser_ready():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium absent (/usr/bin/chromium)")
-    pytest.importorskip("playwright.sync_api")
-    if not assets.assets_installed():
-        try:
-            assets.install_assets()
-        except Exception as exc:  # no npm or no registry: nothing to draw the map with
-            pytest.skip(f"Leaflet files missing (`biodiv dashboard --install-assets`): {exc}")
 
 
 def test_map_page_draws_offline_in_chromium(tmp_path, monkeypatch, browser_ready):

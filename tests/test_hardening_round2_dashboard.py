@@ -13,9 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from biodiv.dashboard.server import assets
 from biodiv.dashboard.sheets import as_text
-from helpers_browser import CHROMIUM
 from helpers_dashboard import build_fixture_db
 
 pytestmark = pytest.mark.browser
@@ -56,16 +54,6 @@ def test_as_text_is_one_code_span():
     assert "\n" not in as_text("a\n\n# titre")
 
 
-@pytest.fixture(scope="module")
-def browser_ready():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium absent (/usr/bin/chromium)")
-    pytest.importorskip("playwright.sync_api")
-    if not assets.assets_installed():
-        try:
-            assets.install_assets()
-        except Exception as exc:
-            pytest.skip(f"Leaflet files missing (`biodiv dashboard --install-assets`): {exc}")
 
 
 def test_a_url_payload_fetches_nothing(tmp_path, monkeypatch, browser_ready):

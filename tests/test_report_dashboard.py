@@ -9,17 +9,11 @@ import subprocess
 
 import pytest
 
-from helpers_browser import CHROMIUM
 from helpers_dashboard import build_fixture_db
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def browser_ready():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium absent")
-    pytest.importorskip("playwright.sync_api")
 
 
 def test_sheet_buttons_download_the_printed_sheet_and_its_map(tmp_path, monkeypatch, browser_ready):

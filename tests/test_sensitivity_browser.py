@@ -8,13 +8,11 @@ import duckdb
 import pytest
 
 from biodiv.config import Config
-from biodiv.dashboard.server import assets
 from biodiv.demo import build_demo
 from biodiv.sensitivity.levels import store_referential
 from biodiv.sensitivity.referential import read_referential
 from biodiv.store.database import Store
 
-from helpers_browser import CHROMIUM
 from helpers_sensitivity import write_referential
 
 pytestmark = pytest.mark.browser
@@ -33,16 +31,6 @@ POINTS_JS = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def browser_ready():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium absent (/usr/bin/chromium)")
-    pytest.importorskip("playwright.sync_api")
-    if not assets.assets_installed():
-        try:
-            assets.install_assets()
-        except Exception as exc:
-            pytest.skip(f"Leaflet files missing (`biodiv dashboard --install-assets`): {exc}")
 
 
 def test_public_map_and_mode_atelier_hide_sensitive_places(tmp_path, browser_ready):
