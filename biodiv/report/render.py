@@ -190,7 +190,7 @@ def atlas_html(con: duckdb.DuckDBPyConnection, options: Options = Options()) -> 
     codes = sheet_codes(con)
     for kind in ("commune", "site"):
         for code, _name in codes[kind]:
-            ctxs.append(_sheet_context(con, build(con, kind, code, options)))
+            ctxs.append(_sheet_context(con, build(con, kind, code, options, territory.sensitivity)))
     name = territory.info.get("territory") or "le territoire"
     title = f"Atlas de la biodiversité — {name}"
     cover = {"title": title, "subtitle": f"Observations naturalistes {territory.period_label} · "

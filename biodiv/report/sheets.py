@@ -149,9 +149,12 @@ def _licences(con: duckdb.DuckDBPyConnection, f: data.Filters) -> list[tuple[str
     return [(LICENCES.get(code.lower(), "tous droits réservés" if not code else code.upper()), n) for code, n in rows]
 
 
-def build(con: duckdb.DuckDBPyConnection, kind: str, code: str | None = None, options: Options = Options()) -> Sheet:
+def build(con: duckdb.DuckDBPyConnection, kind: str, code: str | None = None, options: Options = Options(),
+          sensitivity: dict[str, Any] | None = None) -> Sheet:
     """The figures of one sheet: ``kind`` is territory, commune (INSEE ``code``), site
-    (Natura 2000 ``code``) or species (``code``: name or taxon id)."""
+    (Natura 2000 ``code``) or species (``code``: name or taxon id). ``sensitivity``: the
+    store's :func:`biodiv.sensitivity.public.summary`, when the caller already has it (the
+    atlas computes it once for all its sheets)."""
     if kind not in KINDS:
         raise ReportError(f"unknown sheet {kind!r}: territory, commune, site or species")
     base = public_filters(options.filters(), options.public, options.sensitivity_default)
@@ -192,7 +195,7 @@ def build(con: duckdb.DuckDBPyConnection, kind: str, code: str | None = None, op
         phenology=data.phenology_by_group(con, f), per_year=data.per_year(con, f), measures=measures,
         map_measures=map_measures,
         info=info, licences=_licences(con, f), area_km2=area_km2, communes=communes,
-        sensitivity=sensitive.summary(con, options.sensitivity_default),
+        sensitivity=sensitivity if sensitivity is not None else sensitive.summary(con, options.sensitivity_default),
     )
 
 
